@@ -1,0 +1,27 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from studio import health, views
+from studio.accounts import api as accounts_api
+
+api_v1 = [
+    path("me/", accounts_api.MeView.as_view(), name="api-me"),
+    path("workspaces/", accounts_api.WorkspaceListView.as_view(), name="api-workspaces"),
+    path("", include("studio.datasets.api_urls")),
+    path("", include("studio.experiments.api_urls")),
+    path("", include("studio.registry.api_urls")),
+    path("", include("studio.serving.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("", include("studio.accounts.urls")),
+    path("datasets/", include("studio.datasets.urls")),
+    path("experiments/", include("studio.experiments.urls")),
+    path("models/", include("studio.registry.urls")),
+    path("endpoints/", include("studio.serving.urls")),
+    path("api/v1/", include(api_v1)),
+]

@@ -1,0 +1,31 @@
+"""The home page: where a new user learns what to do first and a returning one sees what is recent."""
+from django.apps import apps
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+
+# Each step of the workflow: (app label, model, list url name, title, what to do first).
+_STEPS = [
+    ("datasets", "Dataset", "datasets:list", "Datasets", "Upload a CSV or Parquet file to create your first dataset."),
+    ("experiments", "Experiment", "experiments:list", "Experiments",
+     "Pick a dataset, a task and a target column; workers train and compare models for you."),
+    ("registry", "RegisteredModel", "registry:list", "Models", "Register the best model of a finished experiment."),
+    ("serving", "Endpoint", "serving:list", "Endpoints", "Deploy a registered model to a REST endpoint in one click."),
+]
+
+
+@login_required
+def home(request):
+    steps = []
+    for label, model_name, url_name, title, hint in _STEPS:
+        try:
+            model = apps.get_model(label, model_name)
+            count = model.objects.filter(workspace=request.workspace).count()
+        except LookupError:
+            count = 0
+        try:
+            url = reverse(url_name)
+        except NoReverseMatch:
+            url = None
+        steps.append({"title": title, "count": count, "hint": hint, "url": url})
+    return render(request, "home.html", {"steps": steps})

@@ -1,0 +1,48 @@
+"""Platform promises: the database CI runs on, health reporting, security defaults."""
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+
+def test_database_is_the_configured_one_and_postgres_in_ci():
+    url = os.environ.get("DATABASE_URL", "")
+    expected = "postgresql" if url.startswith(("postgres://", "postgresql://")) else "sqlite"
+    assert connection.vendor == expected
+    if os.environ.get("CI") == "true":
+        assert connection.vendor == "postgresql"
+
+
+@pytest.mark.django_db
+def test_healthz_reports_database_and_broker(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "ok", "status": "ok"}
+
+
+@pytest.mark.django_db
+def test_healthz_503_when_broker_unreachable(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["database"] == "ok" and body["broker"].startswith("error: ") and body["status"] == "unavailable"
+
+
+def test_security_defaults():
+    assert settings.DEBUG is False
+    assert "django.middleware.csrf.CsrfViewMiddleware" in settings.MIDDLEWARE
+    assert settings.SECRET_KEY and settings.SECRET_KEY != "change-me"
+    assert settings.STUDIO_MAX_UPLOAD_BYTES == int(os.environ.get("STUDIO_MAX_UPLOAD_BYTES", 2 * 1024**3))
+
+
+def test_env_helpers_fail_loudly(monkeypatch):
+    from studio.env import EnvError, env_bool, env_int
+
+    monkeypatch.setenv("X_FLAG", "maybe")
+    with pytest.raises(EnvError, match="X_FLAG='maybe' is not a boolean"):
+        env_bool("X_FLAG")
+    monkeypatch.setenv("X_NUM", "ten")
+    with pytest.raises(EnvError, match="X_NUM='ten' is not a whole number"):
+        env_int("X_NUM", 1)
