@@ -1,0 +1,19 @@
+"""automl_engine: classification and regression AutoML with Azure ML SDK v2 semantics.
+
+Pure Python (pandas, numpy, scikit-learn, LightGBM, XGBoost, Optuna); never imports Django or Celery.
+The studio drives it through the seam described in docs/engine-seam.md.
+"""
+from .artifacts import ModelIntegrityError, export_onnx, load_model, onnx_inputs, save_model
+from .config import ConfigError, JobConfig, validate_config
+from .executor import InlineExecutor, LocalProcessExecutor, TrialExecutor
+from .explain import explain
+from .job import AutoMLJob, classification, job_from_config, regression
+from .results import AutoMLResult, Callbacks, TrialResult
+from .trial import TrialOutcome, TrialTask, evaluate_trial
+
+__all__ = [
+    "AutoMLJob", "AutoMLResult", "Callbacks", "ConfigError", "InlineExecutor", "JobConfig", "LocalProcessExecutor",
+    "ModelIntegrityError", "TrialExecutor", "TrialOutcome", "TrialResult", "TrialTask", "classification",
+    "evaluate_trial", "explain", "export_onnx", "job_from_config", "load_model", "onnx_inputs", "regression",
+    "save_model", "validate_config",
+]

@@ -1,0 +1,449 @@
+"""Algorithms as registered plugins.
+
+Each plugin declares its search space (an Optuna ``suggest`` function), a small portfolio of proven
+default configurations, its cost hints and what it needs from featurization (scaling). The search loop
+only ever talks to the registry, never to a particular algorithm.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .config import CLASSIFICATION, REGRESSION
+
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A registered learner.
+
+    ``suggest(trial, n_rows)`` samples hyperparameters with an Optuna trial (names are prefixed with the
+    algorithm's name so spaces of different algorithms never clash); ``build(params, problem_type, n_jobs,
+    random_state)`` returns an unfitted estimator. ``cost`` is a relative training-cost hint per 1,000
+    rows used to order the portfolio and skip trials that cannot finish in the remaining time;
+    ``max_rows`` is the size above which the algorithm is skipped unless explicitly allowed.
+    """
+
+    name: str
+    problem_types: tuple[str, ...]
+    build: Callable[[Params, str, int, int], Any]
+    suggest: Callable[[Any, int], Params]
+    portfolio: dict[str, list[Params]] = field(default_factory=dict)
+    cost: float = 1.0
+    needs_scaling: bool = False
+    onnx_convertible: bool = True
+    max_rows: int | None = None
+    supports_class_weight: bool = False
+    supports_sample_weight: bool = True
+    is_tree: bool = False
+
+
+_REGISTRY: dict[str, dict[str, Algorithm]] = {CLASSIFICATION: {}, REGRESSION: {}}
+
+
+def register(algorithm: Algorithm, name: str | None = None) -> Algorithm:
+    """Add an algorithm to the registry (optionally under a per-task display name)."""
+    for problem_type in algorithm.problem_types:
+        _REGISTRY[problem_type][name or algorithm.name] = algorithm
+    return algorithm
+
+
+def algorithm_names(problem_type: str) -> list[str]:
+    return list(_REGISTRY[problem_type])
+
+
+def get_algorithm(problem_type: str, name: str) -> Algorithm:
+    try:
+        return _REGISTRY[problem_type][name]
+    except KeyError:
+        raise KeyError(f"unknown algorithm {name!r} for {problem_type}") from None
+
+
+def _p(name: str, key: str) -> str:
+    return f"{name}.{key}"
+
+
+def _strip(name: str, params: Params) -> Params:
+    prefix = name + "."
+    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in params.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# LightGBM
+
+
+def _build_lightgbm(params: Params, problem_type: str, n_jobs: int, random_state: int):
+    import lightgbm as lgb
+
+    p = dict(params)
+    common = dict(random_state=random_state, n_jobs=n_jobs, verbose=-1, subsample_freq=1 if p.get(
+        "subsample", 1.0) < 1.0 else 0)
+    if problem_type == CLASSIFICATION:
+        return lgb.LGBMClassifier(**common, **p)
+    p.pop("class_weight", None)
+    return lgb.LGBMRegressor(**common, **p)
+
+
+def _suggest_lightgbm(trial, n_rows: int) -> Params:
+    n = "LightGBM"
+    return {
+        "n_estimators": trial.suggest_int(_p(n, "n_estimators"), 50, 1000, log=True),
+        "learning_rate": trial.suggest_float(_p(n, "learning_rate"), 0.01, 0.3, log=True),
+        "num_leaves": trial.suggest_int(_p(n, "num_leaves"), 4, 256, log=True),
+        "min_child_samples": trial.suggest_int(_p(n, "min_child_samples"), 2, 100, log=True),
+        "colsample_bytree": trial.suggest_float(_p(n, "colsample_bytree"), 0.3, 1.0),
+        "subsample": trial.suggest_float(_p(n, "subsample"), 0.5, 1.0),
+        "reg_lambda": trial.suggest_float(_p(n, "reg_lambda"), 1e-3, 10.0, log=True),
+        "reg_alpha": trial.suggest_float(_p(n, "reg_alpha"), 1e-3, 1.0, log=True),
+    }
+
+
+_LGB_DEFAULTS = [
+    {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20,
+     "colsample_bytree": 1.0, "subsample": 1.0, "reg_lambda": 1e-3, "reg_alpha": 1e-3},
+    {"n_estimators": 400, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 10,
+     "colsample_bytree": 0.6, "subsample": 0.8, "reg_lambda": 1.0, "reg_alpha": 1e-3},
+    {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 63, "min_child_samples": 20,
+     "colsample_bytree": 0.5, "subsample": 0.9, "reg_lambda": 0.1, "reg_alpha": 1e-3},
+    {"n_estimators": 800, "learning_rate": 0.02, "num_leaves": 31, "min_child_samples": 5,
+     "colsample_bytree": 0.4, "subsample": 0.7, "reg_lambda": 3.0, "reg_alpha": 0.01},
+]
+
+register(Algorithm(
+    name="LightGBM", problem_types=(CLASSIFICATION, REGRESSION), build=_build_lightgbm,
+    suggest=_suggest_lightgbm, portfolio={CLASSIFICATION: _LGB_DEFAULTS, REGRESSION: _LGB_DEFAULTS},
+    cost=1.0, supports_class_weight=True, is_tree=True))
+
+
+# --------------------------------------------------------------------------------------------------
+# XGBoost
+
+
+def _build_xgboost(params: Params, problem_type: str, n_jobs: int, random_state: int):
+    import xgboost as xgb
+
+    common = dict(random_state=random_state, n_jobs=n_jobs, tree_method="hist", verbosity=0)
+    if problem_type == CLASSIFICATION:
+        return __getattr__("XGBLabelClassifier")(**common, **params)
+    return xgb.XGBRegressor(**common, **params)
+
+
+def _make_xgb_label_classifier():
+    import numpy as np
+    import xgboost as xgb
+
+    class XGBLabelClassifier(xgb.XGBClassifier):
+        """XGBClassifier accepting any labels: encodes them in ``fit`` and decodes in ``predict``."""
+
+        def fit(self, X, y, **kwargs):
+            labels, codes = np.unique(np.asarray(y), return_inverse=True)
+            self.labels_ = labels
+            super().fit(X, codes, **kwargs)
+            return self
+
+        def predict(self, X, **kwargs):
+            return self.labels_[np.asarray(super().predict(X, **kwargs), dtype=int)]
+
+        @property
+        def classes_(self):
+            return self.labels_
+
+        @classes_.setter
+        def classes_(self, value):  # xgboost assigns classes_ in fit; keep our raw labels instead
+            pass
+
+    XGBLabelClassifier.__module__ = __name__
+    XGBLabelClassifier.__qualname__ = "XGBLabelClassifier"
+    return XGBLabelClassifier
+
+
+def __getattr__(name: str):
+    # Built on first use so that importing automl_engine does not import xgboost.
+    if name == "XGBLabelClassifier":
+        if name in globals():
+            return globals()[name]
+        cls = _make_xgb_label_classifier()
+        globals()["XGBLabelClassifier"] = cls
+        return cls
+    raise AttributeError(name)
+
+
+def _suggest_xgboost(trial, n_rows: int) -> Params:
+    n = "XGBoost"
+    return {
+        "n_estimators": trial.suggest_int(_p(n, "n_estimators"), 50, 1000, log=True),
+        "learning_rate": trial.suggest_float(_p(n, "learning_rate"), 0.01, 0.3, log=True),
+        "max_depth": trial.suggest_int(_p(n, "max_depth"), 2, 10),
+        "min_child_weight": trial.suggest_float(_p(n, "min_child_weight"), 0.5, 20.0, log=True),
+        "colsample_bytree": trial.suggest_float(_p(n, "colsample_bytree"), 0.3, 1.0),
+        "subsample": trial.suggest_float(_p(n, "subsample"), 0.5, 1.0),
+        "reg_lambda": trial.suggest_float(_p(n, "reg_lambda"), 1e-3, 10.0, log=True),
+    }
+
+
+_XGB_DEFAULTS = [
+    {"n_estimators": 200, "learning_rate": 0.1, "max_depth": 6, "min_child_weight": 1.0,
+     "colsample_bytree": 0.8, "subsample": 0.9, "reg_lambda": 1.0},
+    {"n_estimators": 500, "learning_rate": 0.03, "max_depth": 8, "min_child_weight": 2.0,
+     "colsample_bytree": 0.6, "subsample": 0.8, "reg_lambda": 3.0},
+]
+
+for _name, _pt in (("XGBoostClassifier", CLASSIFICATION), ("XGBoostRegressor", REGRESSION)):
+    register(Algorithm(
+        name=_name, problem_types=(_pt,), build=_build_xgboost, suggest=_suggest_xgboost,
+        portfolio={_pt: _XGB_DEFAULTS}, cost=1.5, is_tree=True,
+        # onnxmltools converts XGBClassifier only with integer labels; our label-encoding subclass is not
+        # registered with it, so ONNX mode keeps XGBoost for regression only.
+        onnx_convertible=_pt == REGRESSION))
+
+
+# --------------------------------------------------------------------------------------------------
+# scikit-learn ensembles and trees
+
+
+def _build_forest(kind: str):
+    def build(params: Params, problem_type: str, n_jobs: int, random_state: int):
+        from sklearn import ensemble
+
+        cls = {("rf", CLASSIFICATION): ensemble.RandomForestClassifier,
+               ("rf", REGRESSION): ensemble.RandomForestRegressor,
+               ("et", CLASSIFICATION): ensemble.ExtraTreesClassifier,
+               ("et", REGRESSION): ensemble.ExtraTreesRegressor}[(kind, problem_type)]
+        p = dict(params)
+        if problem_type == REGRESSION:
+            p.pop("class_weight", None)
+        return cls(n_jobs=n_jobs, random_state=random_state, **p)
+    return build
+
+
+def _suggest_forest(name: str):
+    def suggest(trial, n_rows: int) -> Params:
+        return {
+            "n_estimators": trial.suggest_int(_p(name, "n_estimators"), 50, 500, log=True),
+            "max_features": trial.suggest_float(_p(name, "max_features"), 0.1, 1.0),
+            "min_samples_leaf": trial.suggest_int(_p(name, "min_samples_leaf"), 1, 20, log=True),
+        }
+    return suggest
+
+
+_FOREST_DEFAULTS = [{"n_estimators": 200, "max_features": 0.5, "min_samples_leaf": 1}]
+for _name, _kind in (("RandomForest", "rf"), ("ExtremeRandomTrees", "et")):
+    register(Algorithm(
+        name=_name, problem_types=(CLASSIFICATION, REGRESSION), build=_build_forest(_kind),
+        suggest=_suggest_forest(_name),
+        portfolio={CLASSIFICATION: _FOREST_DEFAULTS, REGRESSION: _FOREST_DEFAULTS},
+        cost=3.0, supports_class_weight=True, is_tree=True))
+
+
+def _build_hgb(params: Params, problem_type: str, n_jobs: int, random_state: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    p = dict(params)
+    if problem_type == CLASSIFICATION:
+        return HistGradientBoostingClassifier(random_state=random_state, early_stopping=False, **p)
+    p.pop("class_weight", None)
+    return HistGradientBoostingRegressor(random_state=random_state, early_stopping=False, **p)
+
+
+def _suggest_hgb(trial, n_rows: int) -> Params:
+    n = "GradientBoosting"
+    return {
+        "max_iter": trial.suggest_int(_p(n, "max_iter"), 50, 800, log=True),
+        "learning_rate": trial.suggest_float(_p(n, "learning_rate"), 0.01, 0.3, log=True),
+        "max_leaf_nodes": trial.suggest_int(_p(n, "max_leaf_nodes"), 4, 128, log=True),
+        "min_samples_leaf": trial.suggest_int(_p(n, "min_samples_leaf"), 2, 100, log=True),
+        "l2_regularization": trial.suggest_float(_p(n, "l2_regularization"), 1e-4, 10.0, log=True),
+    }
+
+
+register(Algorithm(
+    name="GradientBoosting", problem_types=(CLASSIFICATION, REGRESSION), build=_build_hgb,
+    suggest=_suggest_hgb,
+    portfolio={pt: [{"max_iter": 200, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20,
+                     "l2_regularization": 1e-4}] for pt in (CLASSIFICATION, REGRESSION)},
+    cost=1.5, supports_class_weight=True, is_tree=True))
+
+
+def _build_tree(params: Params, problem_type: str, n_jobs: int, random_state: int):
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    p = dict(params)
+    if problem_type == CLASSIFICATION:
+        return DecisionTreeClassifier(random_state=random_state, **p)
+    p.pop("class_weight", None)
+    return DecisionTreeRegressor(random_state=random_state, **p)
+
+
+def _suggest_tree(trial, n_rows: int) -> Params:
+    n = "DecisionTree"
+    return {"max_depth": trial.suggest_int(_p(n, "max_depth"), 2, 20),
+            "min_samples_leaf": trial.suggest_int(_p(n, "min_samples_leaf"), 1, 50, log=True)}
+
+
+register(Algorithm(
+    name="DecisionTree", problem_types=(CLASSIFICATION, REGRESSION), build=_build_tree, suggest=_suggest_tree,
+    portfolio={pt: [{"max_depth": 8, "min_samples_leaf": 5}] for pt in (CLASSIFICATION, REGRESSION)},
+    cost=0.2, supports_class_weight=True, is_tree=True))
+
+
+# --------------------------------------------------------------------------------------------------
+# Linear models, neighbours, kernels, naive Bayes
+
+
+def _build_logreg(params: Params, problem_type: str, n_jobs: int, random_state: int):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=500, random_state=random_state, **params)
+
+
+def _suggest_logreg(trial, n_rows: int) -> Params:
+    return {"C": trial.suggest_float("LogisticRegression.C", 1e-3, 100.0, log=True)}
+
+
+register(Algorithm(
+    name="LogisticRegression", problem_types=(CLASSIFICATION,), build=_build_logreg, suggest=_suggest_logreg,
+    portfolio={CLASSIFICATION: [{"C": 1.0}]}, cost=0.3, needs_scaling=True, supports_class_weight=True))
+
+
+def _build_sgd(params: Params, problem_type: str, n_jobs: int, random_state: int):
+    from sklearn.linear_model import SGDClassifier, SGDRegressor
+
+    p = dict(params)
+    if problem_type == CLASSIFICATION:
+        return SGDClassifier(loss="log_loss", random_state=random_state, max_iter=1000, tol=1e-3, **p)
+    p.pop("class_weight", None)
+    return SGDRegressor(random_state=random_state, max_iter=1000, tol=1e-3, **p)
+
+
+def _suggest_sgd(trial, n_rows: int) -> Params:
+    return {"alpha": trial.suggest_float("SGD.alpha", 1e-6, 1e-1, log=True),
+            "penalty": trial.suggest_categorical("SGD.penalty", ["l2", "l1", "elasticnet"])}
+
+
+register(Algorithm(
+    name="SGD", problem_types=(CLASSIFICATION, REGRESSION), build=_build_sgd, suggest=_suggest_sgd,
+    portfolio={pt: [{"alpha": 1e-4, "penalty": "l2"}] for pt in (CLASSIFICATION, REGRESSION)},
+    cost=0.2, needs_scaling=True, supports_class_weight=True))
+
+
+def _build_knn(params: Params, problem_type: str, n_jobs: int, random_state: int):
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    cls = KNeighborsClassifier if problem_type == CLASSIFICATION else KNeighborsRegressor
+    return cls(n_jobs=n_jobs, **params)
+
+
+def _suggest_knn(trial, n_rows: int) -> Params:
+    return {"n_neighbors": trial.suggest_int("KNN.n_neighbors", 1, 50, log=True),
+            "weights": trial.suggest_categorical("KNN.weights", ["uniform", "distance"])}
+
+
+register(Algorithm(
+    name="KNN", problem_types=(CLASSIFICATION, REGRESSION), build=_build_knn, suggest=_suggest_knn,
+    portfolio={pt: [{"n_neighbors": 10, "weights": "distance"}] for pt in (CLASSIFICATION, REGRESSION)},
+    cost=0.5, needs_scaling=True, max_rows=5000, supports_sample_weight=False))
+
+
+def _build_linear_svm(params: Params, problem_type: str, n_jobs: int, random_state: int):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import LinearSVC
+
+    p = dict(params)
+    class_weight = p.pop("class_weight", None)
+    return CalibratedClassifierCV(LinearSVC(random_state=random_state, class_weight=class_weight, **p), cv=3)
+
+
+def _suggest_linear_svm(trial, n_rows: int) -> Params:
+    return {"C": trial.suggest_float("LinearSVM.C", 1e-3, 10.0, log=True)}
+
+
+register(Algorithm(
+    name="LinearSVM", problem_types=(CLASSIFICATION,), build=_build_linear_svm, suggest=_suggest_linear_svm,
+    portfolio={CLASSIFICATION: [{"C": 0.1}]}, cost=0.5, needs_scaling=True, supports_class_weight=True))
+
+
+def _build_svm(params: Params, problem_type: str, n_jobs: int, random_state: int):
+    from sklearn.svm import SVC
+
+    return SVC(probability=True, random_state=random_state, **params)
+
+
+def _suggest_svm(trial, n_rows: int) -> Params:
+    return {"C": trial.suggest_float("SVM.C", 1e-2, 100.0, log=True),
+            "gamma": trial.suggest_categorical("SVM.gamma", ["scale", "auto"])}
+
+
+register(Algorithm(
+    name="SVM", problem_types=(CLASSIFICATION,), build=_build_svm, suggest=_suggest_svm,
+    portfolio={CLASSIFICATION: [{"C": 1.0, "gamma": "scale"}]}, cost=4.0, needs_scaling=True, max_rows=5000,
+    supports_class_weight=True))
+
+
+def _build_nb(params: Params, problem_type: str, n_jobs: int, random_state: int):
+    from sklearn.naive_bayes import GaussianNB
+
+    return GaussianNB(**params)
+
+
+def _suggest_nb(trial, n_rows: int) -> Params:
+    return {"var_smoothing": trial.suggest_float("NaiveBayes.var_smoothing", 1e-11, 1e-3, log=True)}
+
+
+register(Algorithm(
+    name="NaiveBayes", problem_types=(CLASSIFICATION,), build=_build_nb, suggest=_suggest_nb,
+    portfolio={CLASSIFICATION: [{"var_smoothing": 1e-9}]}, cost=0.05))
+
+
+def _build_elasticnet(params: Params, problem_type: str, n_jobs: int, random_state: int):
+    from sklearn.linear_model import ElasticNet
+
+    return ElasticNet(random_state=random_state, max_iter=5000, **params)
+
+
+def _suggest_elasticnet(trial, n_rows: int) -> Params:
+    return {"alpha": trial.suggest_float("ElasticNet.alpha", 1e-4, 10.0, log=True),
+            "l1_ratio": trial.suggest_float("ElasticNet.l1_ratio", 0.0, 1.0)}
+
+
+register(Algorithm(
+    name="ElasticNet", problem_types=(REGRESSION,), build=_build_elasticnet, suggest=_suggest_elasticnet,
+    portfolio={REGRESSION: [{"alpha": 1e-3, "l1_ratio": 0.5}]}, cost=0.3, needs_scaling=True))
+
+
+def _build_lassolars(params: Params, problem_type: str, n_jobs: int, random_state: int):
+    from sklearn.linear_model import LassoLars
+
+    return LassoLars(random_state=random_state, **params)
+
+
+def _suggest_lassolars(trial, n_rows: int) -> Params:
+    return {"alpha": trial.suggest_float("LassoLars.alpha", 1e-5, 1.0, log=True)}
+
+
+register(Algorithm(
+    name="LassoLars", problem_types=(REGRESSION,), build=_build_lassolars, suggest=_suggest_lassolars,
+    portfolio={REGRESSION: [{"alpha": 1e-3}]}, cost=0.2, needs_scaling=True))
+
+
+def strip_prefix(name: str, params: Params) -> Params:
+    """Optuna parameter names carry the algorithm prefix; estimators want bare names."""
+    return _strip(name, params)
+
+
+def portfolio_order(problem_type: str) -> list[tuple[str, Params]]:
+    """The cheap-strong-defaults-first order in which portfolio configurations are tried."""
+    order = [("LightGBM", 0), ("LogisticRegression", 0), ("XGBoostClassifier", 0), ("XGBoostRegressor", 0),
+             ("ElasticNet", 0), ("LightGBM", 1), ("ExtremeRandomTrees", 0), ("RandomForest", 0),
+             ("GradientBoosting", 0), ("LightGBM", 2), ("XGBoostClassifier", 1), ("XGBoostRegressor", 1),
+             ("LightGBM", 3), ("KNN", 0), ("LinearSVM", 0), ("SVM", 0), ("DecisionTree", 0),
+             ("NaiveBayes", 0), ("SGD", 0), ("LassoLars", 0)]
+    out = []
+    for name, index in order:
+        algo = _REGISTRY[problem_type].get(name)
+        if algo is None:
+            continue
+        configs = algo.portfolio.get(problem_type, [])
+        if index < len(configs):
+            out.append((name, dict(configs[index])))
+    return out

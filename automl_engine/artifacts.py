@@ -1,0 +1,162 @@
+"""Model artifacts: one joblib ``model.pkl`` holding the whole pipeline plus ``manifest.json``, hash-checked
+loading, and ONNX export of ONNX-compatible pipelines."""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MODEL_FILE = "model.pkl"
+MANIFEST_FILE = "manifest.json"
+LIBRARIES = ("automl-engine", "scikit-learn", "numpy", "pandas", "lightgbm", "xgboost", "joblib", "onnx",
+             "skl2onnx", "onnxmltools", "onnxruntime")
+
+
+class ModelIntegrityError(ValueError):
+    """The model file does not match the hash it was saved with: it was changed or corrupted."""
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def input_schema(pipeline) -> list[dict[str, str]]:
+    """The raw input columns a pipeline needs and their kinds (from its ``input`` step)."""
+    step = _input_step(pipeline)
+    if step is None:
+        return []
+    return [{"name": c, "type": step.kinds_.get(c, "Numeric")} for c in step.columns_]
+
+
+def _input_step(pipeline):
+    from .ensemble import StackEnsemble, VotingEnsemble
+
+    steps = getattr(pipeline, "named_steps", {})
+    if "input" in steps:
+        return steps["input"]
+    model = steps.get("ensemble", pipeline)
+    if isinstance(model, (VotingEnsemble, StackEnsemble)):
+        return _input_step(model.estimators[0])
+    return None
+
+
+def save_model(pipeline, path: str | Path, manifest_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``path/model.pkl`` and ``path/manifest.json`` (input schema, class labels, library versions,
+    the extra fields such as metrics, and the model file's sha256). Returns the manifest."""
+    import joblib
+
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = out / MODEL_FILE
+    joblib.dump(pipeline, model_path)
+    classes = getattr(pipeline, "classes_", None)
+    manifest = {
+        "format": "automl_engine.model/1",
+        "model_file": MODEL_FILE,
+        "sha256": sha256_file(model_path),
+        "input_schema": input_schema(pipeline),
+        "class_labels": [c.item() if isinstance(c, np.generic) else c for c in classes] if classes is not None else None,
+        "library_versions": library_versions(),
+        **(manifest_extra or {}),
+    }
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
+    return manifest
+
+
+def load_model(path: str | Path, expected_sha256: str | None = None):
+    """Load a saved pipeline after checking its sha256 against ``expected_sha256`` or, if not given, the
+    manifest next to it. Raises :class:`ModelIntegrityError` on mismatch, before unpickling anything."""
+    import joblib
+
+    path = Path(path)
+    model_path = path / MODEL_FILE if path.is_dir() else path
+    if expected_sha256 is None:
+        manifest_path = model_path.parent / MANIFEST_FILE
+        if manifest_path.exists():
+            expected_sha256 = json.loads(manifest_path.read_text()).get("sha256")
+    if expected_sha256 is None:
+        raise ModelIntegrityError(f"no sha256 to verify {model_path} against: pass expected_sha256 or keep "
+                                  f"{MANIFEST_FILE} beside it")
+    actual = sha256_file(model_path)
+    if actual != expected_sha256:
+        raise ModelIntegrityError(f"{model_path} has sha256 {actual}, expected {expected_sha256}: the file was "
+                                  "modified or corrupted; refusing to load it")
+    return joblib.load(model_path)
+
+
+def _register_converters() -> None:
+    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (calculate_linear_classifier_output_shapes,
+                                                  calculate_linear_regressor_output_shapes)
+    from lightgbm import LGBMClassifier, LGBMRegressor
+    from xgboost import XGBRegressor
+
+    update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
+                                convert_lightgbm, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
+    update_registered_converter(LGBMRegressor, "LightGbmLGBMRegressor", calculate_linear_regressor_output_shapes,
+                                convert_lightgbm)
+    update_registered_converter(XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes,
+                                convert_xgboost)
+
+
+def export_onnx(pipeline, sample_X: pd.DataFrame, path: str | Path) -> Path:
+    """Convert an ONNX-compatible pipeline (trained with ``enable_onnx_compatible_models``) to ONNX.
+
+    The graph takes one input per raw column (float for numeric, string for categorical, each shaped
+    [N, 1]); :func:`onnx_inputs` builds that feed from a DataFrame. Outputs ``label`` and, for classifiers,
+    ``probabilities`` (a [N, k] tensor in class-label order)."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from sklearn.pipeline import Pipeline
+
+    schema = pipeline.named_steps.get("input") if hasattr(pipeline, "named_steps") else None
+    if schema is None or schema.categorical_missing is None:
+        raise ValueError("this pipeline was not trained with enable_onnx_compatible_models=True; "
+                         "only those pipelines can be exported to ONNX")
+    _register_converters()
+    inner = Pipeline(pipeline.steps[1:])
+    initial_types = [(c, StringTensorType([None, 1]) if schema.kinds_.get(c) != "Numeric" else FloatTensorType([None, 1]))
+                     for c in schema.columns_]
+    options = None
+    if hasattr(pipeline, "predict_proba"):
+        options = {id(inner.steps[-1][1]): {"zipmap": False}}
+    onx = convert_sklearn(inner, initial_types=initial_types, options=options, target_opset={"": 17, "ai.onnx.ml": 3})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(onx.SerializeToString())
+    return path
+
+
+def onnx_inputs(pipeline, X: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The onnxruntime feed for raw rows, after the pipeline's own input checks and coercions."""
+    schema = pipeline.named_steps["input"]
+    clean = schema.transform(X)
+    feed = {}
+    for c in schema.columns_:
+        if schema.kinds_.get(c) == "Numeric":
+            feed[c] = clean[c].to_numpy(np.float32).reshape(-1, 1)
+        else:
+            feed[c] = clean[c].astype(str).to_numpy(dtype=object).reshape(-1, 1)
+    return feed

@@ -1,0 +1,500 @@
+"""The driver of one run: prepare data once, search (portfolio then Optuna TPE) through an executor while
+honouring every limit, then build the ensembles, score the test data and explain the best model."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .algorithms import Algorithm, algorithm_names, get_algorithm, portfolio_order
+from .config import CLASSIFICATION, ConfigError, JobConfig, validate_config, validate_target
+from .data import choose_validation, load_frame, make_folds, split_test
+from .featurize import Featurizer, build_onnx_featurizer, featurization_summary, plan_columns
+from .guardrails import run_guardrails
+from .metrics import compute_charts, compute_metrics, is_better, primary_scorer
+from .results import AutoMLResult, Callbacks, TrialResult
+from .trial import COMPLETED, FAILED, TIMED_OUT, TrialOutcome, TrialTask, now_iso, predict_scores, write_prepared
+
+EARLY_TERMINATION_MIN_TRIALS = 20
+EARLY_TERMINATION_PATIENCE = 10
+TPE_ALGORITHMS = 3
+ENSEMBLE_CANDIDATES = 12
+STACK_MEMBERS = 5
+POLL_SECONDS = 0.05
+
+
+def _cost_units(params: dict[str, Any]) -> float:
+    """Relative size of a configuration: boosting rounds / trees count, everything else 1."""
+    for key in ("n_estimators", "max_iter"):
+        if key in params:
+            return max(float(params[key]), 1.0) / 100.0
+    return 1.0
+
+
+def _param_prefix(name: str) -> str:
+    return "XGBoost" if name.startswith("XGBoost") else name
+
+
+class Driver:
+    """Runs one :class:`AutoMLJob`. Not reusable: create one per run."""
+
+    def __init__(self, job, callbacks: Callbacks, executor: Any, workdir: str | Path | None):
+        self.job = job
+        self.config: JobConfig = job.config
+        self.callbacks = callbacks
+        self.user_executor = executor
+        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="automl-"))
+        self.trials: list[TrialResult] = []
+        self.status = "completed"
+        self.rates: dict[str, list[float]] = {}
+
+    # ------------------------------------------------------------------------------------------ helpers
+    def log(self, level: str, message: str) -> None:
+        if self.callbacks.on_log:
+            self.callbacks.on_log(level, message)
+
+    def should_stop(self) -> bool:
+        return bool(self.callbacks.should_stop and self.callbacks.should_stop())
+
+    def _emit(self, trial: TrialResult) -> None:
+        if self.callbacks.on_trial:
+            self.callbacks.on_trial(trial)
+
+    # ------------------------------------------------------------------------------------------ data
+    def prepare(self) -> None:
+        config = self.config
+        base = self.job.base_dir
+        train = load_frame(self.job.training_data, "training_data", base)
+        if train is None:
+            raise ConfigError("training_data", "training data is required")
+        validate_config(config, columns=list(train.columns), n_rows=len(train))
+        valid = load_frame(self.job.validation_data, "validation_data", base)
+        test = load_frame(self.job.test_data, "test_data", base)
+        target = config.target_column_name
+        for name, frame in (("validation_data", valid), ("test_data", test)):
+            if frame is not None and target not in frame.columns:
+                raise ConfigError(name, f"target column {target!r} is missing from {name}")
+        validate_target(config, train[target])
+        if valid is not None:
+            validate_target(config, valid[target])
+        train, test = split_test(train, config, test)
+        drop = [c for c in (target, config.weight_column_name) if c]
+        X = train.drop(columns=drop)
+        y = train[target].to_numpy()
+        n_train_only = len(X)
+        if valid is not None:
+            X = pd.concat([X, valid[X.columns]], ignore_index=True)
+            y = np.concatenate([y, valid[target].to_numpy()])
+        weights = None
+        if config.weight_column_name:
+            parts = [train[config.weight_column_name]] + ([valid[config.weight_column_name]] if valid is not None else [])
+            weights = pd.concat(parts, ignore_index=True).to_numpy(float)
+        problem_type = config.task
+        if problem_type == CLASSIFICATION:
+            classes = sorted(pd.unique(y).tolist(), key=lambda v: (str(type(v)), v))
+            y = y.astype(object)
+        else:
+            classes = None
+            y = y.astype(float)
+        self.validation = choose_validation(n_train_only, config, valid is not None)
+        if self.validation["method"] == "cv" and self.validation["n_folds"] > n_train_only:
+            raise ConfigError("n_cross_validations", f"{self.validation['n_folds']} folds but only {n_train_only} rows")
+        folds = make_folds(y, self.validation, problem_type, config.random_state,
+                           n_validation_rows=len(X) - n_train_only)
+        onnx = config.training.enable_onnx_compatible_models
+        self.plans = plan_columns(X, config.featurization, onnx_compatible=onnx)
+        if all(p.dropped for p in self.plans):
+            raise ConfigError("featurization", "every feature column was dropped: " +
+                              "; ".join(f"{p.column}: {p.drop_reason}" for p in self.plans))
+        self.guardrails = run_guardrails(config, X, y, self.plans, self.validation,
+                                         test.drop(columns=drop, errors="ignore") if test is not None else None)
+        imbalance = next((g for g in self.guardrails if g["name"] == "class_imbalance"), None)
+        self.imbalanced = bool(imbalance and imbalance["status"] == "alerted")
+        positive = config.positive_label
+        if problem_type == CLASSIFICATION and positive is None and len(classes) == 2:
+            positive = classes[1]
+        self.meta = {
+            "problem_type": problem_type, "target": target, "classes": classes, "positive_label": positive,
+            "primary_metric": config.primary_metric, "validation": self.validation,
+            "plan": [p.to_dict() for p in self.plans], "featurization_mode": config.featurization.mode,
+            "onnx_compatible": onnx, "random_state": config.random_state,
+        }
+        write_prepared(self.workdir, X, y, folds, weights, self.meta)
+        self.X, self.y, self.folds, self.classes = X, y, folds, classes
+        self.test = test
+        self.drop = drop
+        self.log("info", f"prepared {len(X)} training rows, {X.shape[1]} columns; validation: "
+                         f"{self.validation['reason']}; test rows: {0 if test is None else len(test)}")
+
+    def candidate_algorithms(self) -> list[Algorithm]:
+        config = self.config
+        allowed = config.training.allowed_training_algorithms
+        names = list(allowed) if allowed is not None else algorithm_names(config.task)
+        out = []
+        n_rows = len(self.X)
+        for name in names:
+            if name in config.training.blocked_training_algorithms:
+                continue
+            algo = get_algorithm(config.task, name)
+            if algo.max_rows is not None and n_rows > algo.max_rows and (allowed is None or name not in allowed):
+                self.log("info", f"skipping {name}: {n_rows} rows > {algo.max_rows} (allow it explicitly to use it)")
+                continue
+            if config.training.enable_onnx_compatible_models and not algo.onnx_convertible:
+                self.log("info", f"skipping {name}: not ONNX-convertible")
+                continue
+            out.append(algo)
+        if not out:
+            raise ConfigError("training.allowed_training_algorithms", "no algorithm is left after the row limits, "
+                                                                      "blocked list and ONNX restriction")
+        return out
+
+    # ------------------------------------------------------------------------------------------ search
+    def _class_weight(self, algo: Algorithm) -> dict[str, Any]:
+        if self.config.task == CLASSIFICATION and self.imbalanced and algo.supports_class_weight and \
+                self.config.primary_metric == "norm_macro_recall":
+            return {"class_weight": "balanced"}
+        return {}
+
+    def _suggest(self, study_trial, algo_names: list[str]) -> tuple[str, dict[str, Any]]:
+        name = study_trial.suggest_categorical("algorithm", algo_names)
+        algo = get_algorithm(self.config.task, name)
+        params = algo.suggest(study_trial, len(self.X))
+        if self.config.task == CLASSIFICATION and self.imbalanced and algo.supports_class_weight:
+            params["class_weight"] = study_trial.suggest_categorical(f"{_param_prefix(name)}.class_weight",
+                                                                     [None, "balanced"])
+        return name, params
+
+    def _estimate(self, name: str, params: dict[str, Any]) -> float | None:
+        algo = get_algorithm(self.config.task, name)
+        units = _cost_units(params)
+        if self.rates.get(name):
+            return float(np.median(self.rates[name])) * units
+        per_cost = [r / get_algorithm(self.config.task, n).cost for n, rs in self.rates.items() for r in rs]
+        if per_cost:
+            return float(np.median(per_cost)) * algo.cost * units
+        return None
+
+    def search(self) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        config = self.config
+        limits = config.limits
+        greater = config.greater_is_better
+        algos = self.candidate_algorithms()
+        names = [a.name for a in algos]
+        queue = [(n, {**p, **self._class_weight(get_algorithm(config.task, n))})
+                 for n, p in portfolio_order(config.task) if n in names]
+        concurrency = limits.max_concurrent_trials
+        n_threads = max(1, (os.cpu_count() or 1) // concurrency)
+        executor = self.user_executor
+        if executor is None:
+            from .executor import LocalProcessExecutor
+
+            executor = LocalProcessExecutor(n_workers=concurrency, n_threads=n_threads).start()
+        self.executor = executor
+        trial_timeout = limits.trial_timeout_minutes * 60 if limits.trial_timeout_minutes else None
+        running: dict[str, dict[str, Any]] = {}
+        number = 0
+        best: float | None = None
+        since_improvement = 0
+        study = None
+        tpe_names: list[str] = []
+        stop_reason = None
+        try:
+            while True:
+                now = time.time()
+                if self.should_stop():
+                    self.status, stop_reason = "canceled", "canceled by the caller"
+                    break
+                if now >= self.search_deadline:
+                    stop_reason = "timeout reached"
+                    break
+                for handle, info in list(running.items()):
+                    limit = info["deadline"]
+                    if now >= limit:
+                        executor.cancel(handle)
+                        del running[handle]
+                        self._record(TrialOutcome(
+                            number=info["task"].number, status=TIMED_OUT, algorithm=info["task"].algorithm,
+                            hyperparameters=info["task"].hyperparameters, started_at=info["started_at"],
+                            finished_at=now_iso(), duration_seconds=round(now - info["start"], 3),
+                            error=f"stopped after {now - info['start']:.1f} s (trial timeout)"), info)
+                        if info["study_trial"] is not None:
+                            study.tell(info["study_trial"], state=optuna.trial.TrialState.FAIL)
+                for handle, outcome in executor.poll():
+                    info = running.pop(handle, None)
+                    if info is None:
+                        continue
+                    if isinstance(outcome, dict):
+                        outcome = TrialOutcome.from_dict(outcome)
+                    trial = self._record(outcome, info)
+                    ok = trial.status == COMPLETED and trial.score is not None and not math.isnan(trial.score)
+                    if ok:
+                        units = _cost_units(trial.hyperparameters)
+                        self.rates.setdefault(trial.algorithm, []).append(trial.duration_seconds / units)
+                    if info["study_trial"] is not None:
+                        if ok:
+                            study.tell(info["study_trial"], trial.score)
+                        else:
+                            study.tell(info["study_trial"], state=optuna.trial.TrialState.FAIL)
+                    if ok and is_better(trial.score, best, greater):
+                        best = trial.score
+                        since_improvement = 0
+                    else:
+                        since_improvement += 1
+                    done = sum(1 for t in self.trials if not t.is_ensemble)
+                    if limits.exit_score is not None and best is not None and (
+                            best >= limits.exit_score if greater else best <= limits.exit_score):
+                        stop_reason = f"exit score {limits.exit_score} reached"
+                    elif limits.enable_early_termination and done >= EARLY_TERMINATION_MIN_TRIALS and \
+                            since_improvement >= EARLY_TERMINATION_PATIENCE:
+                        stop_reason = f"early termination: no improvement in the last {EARLY_TERMINATION_PATIENCE} trials"
+                if stop_reason:
+                    break
+                if number >= limits.max_trials and not running:
+                    stop_reason = "max_trials reached"
+                    break
+                while len(running) < concurrency and number < limits.max_trials:
+                    remaining = self.search_deadline - time.time()
+                    study_trial = None
+                    if queue:
+                        name, params = queue.pop(0)
+                        estimate = self._estimate(name, params)
+                        if estimate is not None and estimate > remaining and number > 0:
+                            continue
+                    else:
+                        if study is None:
+                            study, tpe_names = self._start_study(names, greater)
+                            if study is None:
+                                break
+                        study_trial, name, params = None, None, None
+                        for _ in range(20):
+                            candidate = study.ask()
+                            name, params = self._suggest(candidate, tpe_names)
+                            estimate = self._estimate(name, params)
+                            if estimate is not None and estimate > remaining:
+                                study.tell(candidate, state=optuna.trial.TrialState.PRUNED)
+                                continue
+                            study_trial = candidate
+                            break
+                        if study_trial is None:
+                            break
+                    per_trial = remaining if trial_timeout is None else min(trial_timeout, remaining)
+                    task = TrialTask(number=number, algorithm=name, hyperparameters=params,
+                                     workdir=str(self.workdir), timeout_seconds=round(per_trial, 3),
+                                     n_jobs=n_threads, random_state=config.random_state)
+                    handle = executor.submit(task)
+                    start = time.time()
+                    running[handle] = {"task": task, "start": start, "started_at": now_iso(),
+                                       "deadline": start + per_trial, "study_trial": study_trial}
+                    number += 1
+                if not running:
+                    stop_reason = ("max_trials reached" if number >= limits.max_trials
+                                   else "no configuration fits the remaining time")
+                    break
+                time.sleep(POLL_SECONDS)
+        finally:
+            for handle, info in running.items():
+                executor.cancel(handle)
+                now = time.time()
+                self._record(TrialOutcome(
+                    number=info["task"].number, status=TIMED_OUT, algorithm=info["task"].algorithm,
+                    hyperparameters=info["task"].hyperparameters, started_at=info["started_at"],
+                    finished_at=now_iso(), duration_seconds=round(now - info["start"], 3),
+                    error="stopped: the run ended (timeout, cancel or stop rule)"), info)
+            if self.user_executor is None:
+                executor.shutdown()
+        self.log("info", f"search finished after {number} trials: {stop_reason or 'done'}")
+
+    def _start_study(self, names: list[str], greater: bool):
+        """Optuna TPE over the most promising algorithms, warm-started with the portfolio's results."""
+        import optuna
+
+        best_by_algo: dict[str, float] = {}
+        for t in self.trials:
+            if t.status == COMPLETED and t.score is not None and not math.isnan(t.score):
+                if t.algorithm not in best_by_algo or is_better(t.score, best_by_algo[t.algorithm], greater):
+                    best_by_algo[t.algorithm] = t.score
+        ranked = sorted(best_by_algo, key=lambda n: best_by_algo[n], reverse=greater)
+        tpe_names = [n for n in ranked if n in names][:TPE_ALGORITHMS]
+        if not tpe_names:
+            tpe_names = names[:TPE_ALGORITHMS]
+        sampler = optuna.samplers.TPESampler(seed=self.config.random_state, n_startup_trials=5, constant_liar=True,
+                                             multivariate=True, group=True, warn_independent_sampling=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            study = optuna.create_study(direction="maximize" if greater else "minimize", sampler=sampler)
+            for t in self.trials:
+                if t.algorithm in tpe_names and t.status == COMPLETED and t.score is not None \
+                        and not math.isnan(t.score):
+                    prefix = _param_prefix(t.algorithm)
+                    fixed = {"algorithm": t.algorithm,
+                             **{f"{prefix}.{k}": v for k, v in t.hyperparameters.items()}}
+                    if self.imbalanced and get_algorithm(self.config.task, t.algorithm).supports_class_weight:
+                        fixed.setdefault(f"{prefix}.class_weight", None)
+                    study.enqueue_trial(fixed, skip_if_exists=False)
+                    warm = study.ask()
+                    self._suggest(warm, tpe_names)
+                    study.tell(warm, t.score)
+        self.log("info", f"model-based search (TPE) over {tpe_names}")
+        return study, tpe_names
+
+    def _record(self, outcome: TrialOutcome, info: dict[str, Any] | None) -> TrialResult:
+        metrics = outcome.metrics or {}
+        score = metrics.get(self.config.primary_metric) if outcome.status == COMPLETED else None
+        trial = TrialResult(
+            number=outcome.number, algorithm=outcome.algorithm,
+            pipeline_name=outcome.pipeline_name or outcome.algorithm, featurization=outcome.featurization,
+            hyperparameters=outcome.hyperparameters, metrics=metrics, score=score, charts=outcome.charts or {},
+            test_metrics=None, test_charts=None, duration_seconds=outcome.duration_seconds, status=outcome.status,
+            error=outcome.error, is_ensemble=False, model_path=outcome.model_path,
+            started_at=outcome.started_at, finished_at=outcome.finished_at)
+        trial.oof_path = outcome.oof_path  # type: ignore[attr-defined]  (driver-side only)
+        self.trials.append(trial)
+        level = "info" if trial.status == COMPLETED else "warning"
+        self.log(level, f"trial {trial.number} {trial.pipeline_name}: {trial.status}"
+                        + (f" {self.config.primary_metric}={score:.5f}" if score is not None else "")
+                        + (f" ({trial.error.splitlines()[0]})" if trial.error else ""))
+        self._emit(trial)
+        return trial
+
+    # ------------------------------------------------------------------------------------------ ensembles
+    def ensembles(self) -> list[TrialResult]:
+        import joblib
+        from sklearn.pipeline import Pipeline
+
+        from .ensemble import StackEnsemble, VotingEnsemble, caruana_selection, fit_stacker
+
+        config = self.config
+        greater = config.greater_is_better
+        done = [t for t in self.trials if t.status == COMPLETED and t.score is not None and not math.isnan(t.score)]
+        done.sort(key=lambda t: (-t.score if greater else t.score, t.number))
+        candidates = done[:ENSEMBLE_CANDIDATES]
+        if len(candidates) < 2:
+            return []
+        mask = self.folds >= 0
+        oofs = [np.load(t.oof_path)[mask] for t in candidates]
+        y = self.y[mask]
+        scorer = primary_scorer(config.task, config.primary_metric, y, self.classes)
+        problem_type = config.task
+        out = []
+        number = max(t.number for t in self.trials) + 1
+        if config.training.enable_vote_ensemble and time.time() < self.final_deadline:
+            start = time.time()
+            weights = caruana_selection(oofs, scorer, greater)
+            members = [(t, w, o) for t, w, o in zip(candidates, weights, oofs) if w > 0]
+            pred = sum(w * o for _, w, o in members)
+            model = Pipeline([("ensemble", VotingEnsemble(
+                [joblib.load(t.model_path) for t, _, _ in members], [w for _, w, _ in members], problem_type,
+                self.classes))])
+            out.append(self._ensemble_trial(number, "VotingEnsemble", model, pred, y, start, {
+                "members": [t.number for t, _, _ in members], "weights": [round(w, 4) for _, w, _ in members]}))
+            number += 1
+        if config.training.enable_stack_ensemble and time.time() < self.final_deadline:
+            start = time.time()
+            members = candidates[:STACK_MEMBERS]
+            meta, cv_pred = fit_stacker(oofs[:STACK_MEMBERS], y, problem_type, self.classes, config.random_state)
+            model = Pipeline([("ensemble", StackEnsemble(
+                [joblib.load(t.model_path) for t in members], meta, problem_type, self.classes))])
+            out.append(self._ensemble_trial(number, "StackEnsemble", model, cv_pred, y, start, {
+                "members": [t.number for t in members],
+                "meta_learner": "LogisticRegression" if problem_type == CLASSIFICATION else "ElasticNet"}))
+        return out
+
+    def _ensemble_trial(self, number: int, name: str, model, pred, y, start: float, params) -> TrialResult:
+        import joblib
+
+        trial_dir = self.workdir / "trials" / str(number)
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        model_path = trial_dir / "model.pkl"
+        joblib.dump(model, model_path)
+        full = np.full((len(self.y),) + np.shape(pred)[1:], np.nan)
+        full[self.folds >= 0] = pred
+        np.save(trial_dir / "oof.npy", full)
+        metrics = compute_metrics(self.config.task, y, pred, self.classes)
+        trial = TrialResult(
+            number=number, algorithm=name, pipeline_name=name, featurization="per member",
+            hyperparameters=params, metrics=metrics, score=metrics.get(self.config.primary_metric),
+            charts=compute_charts(self.config.task, y, pred, self.classes, self.meta["positive_label"]),
+            test_metrics=None, test_charts=None, duration_seconds=round(time.time() - start, 3), status=COMPLETED,
+            error=None, is_ensemble=True, model_path=str(model_path), started_at=now_iso(), finished_at=now_iso())
+        trial.oof_path = str(trial_dir / "oof.npy")  # type: ignore[attr-defined]
+        return trial
+
+    # ------------------------------------------------------------------------------------------ run
+    def run(self) -> AutoMLResult:
+        import joblib
+
+        started = time.time()
+        config = self.config
+        budget = config.limits.timeout_minutes * 60.0
+        self.deadline = started + budget
+        reserve = min(max(0.12 * budget, 1.0), 60.0)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=1, default=str))
+        self.prepare()
+        self.search_deadline = self.deadline - reserve
+        self.final_deadline = self.deadline - 0.3 * reserve
+        self.search()
+        ensembles = []
+        if self.status != "canceled":
+            try:
+                ensembles = self.ensembles()
+            except Exception as exc:  # an ensemble failure must not lose the finished trials
+                self.log("warning", f"ensembles failed: {type(exc).__name__}: {exc}")
+        greater = config.greater_is_better
+        completed = [t for t in self.trials + ensembles if t.status == COMPLETED and t.score is not None
+                     and not math.isnan(t.score)]
+        best = None
+        for t in completed:
+            if best is None or is_better(t.score, best.score, greater):
+                best = t
+        best_model = joblib.load(best.model_path) if best is not None else None
+        if self.test is not None:
+            X_test = self.test.drop(columns=self.drop, errors="ignore")
+            y_test = self.test[config.target_column_name].to_numpy()
+            for t in ensembles + ([best] if best is not None and not best.is_ensemble else []):
+                model = best_model if t is best else joblib.load(t.model_path)
+                pred = predict_scores(model, X_test, config.task, self.classes)
+                t.test_metrics = compute_metrics(config.task, y_test, pred, self.classes)
+                t.test_charts = compute_charts(config.task, y_test, pred, self.classes, self.meta["positive_label"])
+        for t in ensembles:
+            self.trials.append(t)
+            self._emit(t)
+        if best is not None and not best.is_ensemble and best.test_metrics is not None:
+            self._emit(best)  # the studio upserts by number: this adds the test scores
+        featurizer = (build_onnx_featurizer(self.meta["plan"]) if self.meta["onnx_compatible"]
+                      else Featurizer(self.meta["plan"], config.random_state))
+        from .featurize import InputSchema
+
+        kept = [p for p in self.meta["plan"] if not p["dropped"]]
+        schema = InputSchema([p["column"] for p in kept], {p["column"]: p["detected_type"] for p in kept},
+                             "__missing__" if self.meta["onnx_compatible"] else None).fit(self.X)
+        featurizer.fit(schema.transform(self.X))
+        summary = featurization_summary(self.plans, featurizer)
+        explanation = None
+        if config.training.enable_model_explainability and best_model is not None and time.time() < self.deadline:
+            try:
+                from .explain import explain
+
+                explanation = explain(best_model, self.X, self.y, random_state=config.random_state)
+            except Exception as exc:
+                self.log("warning", f"explanation failed: {type(exc).__name__}: {exc}")
+        if best is None and self.status == "completed":
+            self.status = "timed_out"
+            self.log("error", "no trial completed within the limits")
+        return AutoMLResult(
+            status=self.status, best_trial=best, best_model=best_model, trials=self.trials,
+            featurization_summary=summary, guardrails=self.guardrails,
+            test_metrics=best.test_metrics if best is not None else None, validation_method=self.validation,
+            config=config.to_dict(), primary_metric=config.primary_metric, greater_is_better=greater,
+            explanation=explanation, workdir=str(self.workdir), duration_seconds=round(time.time() - started, 3))

@@ -1,0 +1,156 @@
+"""Final ensembles built from the trials' out-of-fold predictions.
+
+- Voting: Caruana et al. ensemble selection (sorted initialisation with up to 5 models within 5% of
+  the best, then greedy forward selection with replacement); weights are selection counts.
+- Stacking: a LogisticRegression (classification) or ElasticNet (regression) meta-learner on the members'
+  out-of-fold predictions; its own score is cross-validated on those predictions.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from .config import CLASSIFICATION
+
+ENSEMBLE_ITERATIONS = 25
+SORTED_INIT_SIZE = 5
+SORTED_INIT_TOLERANCE = 0.05
+
+
+class VotingEnsemble(BaseEstimator):
+    """Weighted average of fitted pipelines' probabilities (classification) or predictions."""
+
+    def __init__(self, estimators: Sequence[Any] = (), weights: Sequence[float] = (), problem_type: str = CLASSIFICATION,
+                 classes: Sequence[Any] | None = None):
+        self.estimators = estimators
+        self.weights = weights
+        self.problem_type = problem_type
+        self.classes = classes
+
+    @property
+    def classes_(self):
+        return np.asarray(self.classes)
+
+    def fit(self, X, y=None):
+        return self  # members are already fitted; an ensemble is assembled, not trained
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def _scores(self, X):
+        from .trial import predict_scores
+
+        total = sum(self.weights)
+        return sum(w / total * predict_scores(m, X, self.problem_type, self.classes)
+                   for m, w in zip(self.estimators, self.weights))
+
+    def predict_proba(self, X):
+        return self._scores(X)
+
+    def predict(self, X):
+        scores = self._scores(X)
+        if self.problem_type == CLASSIFICATION:
+            return self.classes_[np.argmax(scores, axis=1)]
+        return scores
+
+
+class StackEnsemble(BaseEstimator):
+    """Members' predictions fed to a fitted meta-learner."""
+
+    def __init__(self, estimators: Sequence[Any] = (), meta_learner: Any = None, problem_type: str = CLASSIFICATION,
+                 classes: Sequence[Any] | None = None):
+        self.estimators = estimators
+        self.meta_learner = meta_learner
+        self.problem_type = problem_type
+        self.classes = classes
+
+    @property
+    def classes_(self):
+        return np.asarray(self.classes)
+
+    def fit(self, X, y=None):
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def _meta_features(self, X):
+        from .trial import predict_scores
+
+        return meta_features([predict_scores(m, X, self.problem_type, self.classes) for m in self.estimators],
+                             self.problem_type)
+
+    def predict_proba(self, X):
+        from .trial import predict_scores
+
+        return predict_scores(self.meta_learner, self._meta_features(X), self.problem_type, self.classes)
+
+    def predict(self, X):
+        if self.problem_type == CLASSIFICATION:
+            return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return np.asarray(self.meta_learner.predict(self._meta_features(X)), dtype=float)
+
+
+def meta_features(predictions: Sequence[np.ndarray], problem_type: str) -> np.ndarray:
+    """Stack members' predictions; binary classification keeps only the positive column (the other is
+    redundant), probabilities become logits so a linear meta-learner can weigh confident members."""
+    cols = []
+    for p in predictions:
+        if problem_type == CLASSIFICATION:
+            p = p[:, 1:] if p.shape[1] == 2 else p
+            p = np.clip(p, 1e-6, 1 - 1e-6)
+            cols.append(np.log(p / (1 - p)))
+        else:
+            cols.append(np.asarray(p, dtype=float)[:, None])
+    return np.hstack(cols)
+
+
+def caruana_selection(oofs: Sequence[np.ndarray], scorer: Callable[[np.ndarray], float], greater_is_better: bool,
+                      iterations: int = ENSEMBLE_ITERATIONS) -> list[float]:
+    """Weights (summing to 1) over ``oofs`` by ensemble selection with replacement."""
+    sign = 1.0 if greater_is_better else -1.0
+    single = np.array([sign * scorer(o) for o in oofs])
+    order = np.argsort(-single, kind="stable")
+    best = single[order[0]]
+    tolerance = SORTED_INIT_TOLERANCE * max(abs(best), 1e-12)
+    counts = np.zeros(len(oofs))
+    for i in order[:SORTED_INIT_SIZE]:
+        if best - single[i] <= tolerance:
+            counts[i] += 1
+    current = sum(counts[i] * oofs[i] for i in range(len(oofs)))
+    current_score = sign * scorer(current / counts.sum())
+    for _ in range(iterations):
+        candidates = [sign * scorer((current + oofs[i]) / (counts.sum() + 1)) for i in range(len(oofs))]
+        j = int(np.argmax(candidates))
+        if candidates[j] < current_score - 1e-12 and counts.sum() >= SORTED_INIT_SIZE:
+            break
+        counts[j] += 1
+        current = current + oofs[j]
+        current_score = candidates[j]
+    return (counts / counts.sum()).tolist()
+
+
+def fit_stacker(oofs: Sequence[np.ndarray], y: np.ndarray, problem_type: str, classes, random_state: int = 0):
+    """Fit the meta-learner on members' out-of-fold predictions; return it and its cross-validated
+    predictions (the honest estimate of the stack's score)."""
+    from sklearn.linear_model import ElasticNet, LogisticRegression
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+    Z = meta_features(oofs, problem_type)
+    if problem_type == CLASSIFICATION:
+        meta = LogisticRegression(C=1.0, max_iter=1000)
+        stratify = np.min(np.unique(y, return_counts=True)[1]) >= 5
+        cv = StratifiedKFold(5, shuffle=True, random_state=random_state) if stratify else \
+            KFold(5, shuffle=True, random_state=random_state)
+        cv_pred = cross_val_predict(meta, Z, y, cv=cv, method="predict_proba")
+        meta.fit(Z, y)
+        aligned = np.zeros((len(y), len(classes)))
+        for j, c in enumerate(meta.classes_):
+            aligned[:, list(classes).index(c)] = cv_pred[:, j]
+        return meta, aligned
+    meta = ElasticNet(alpha=1e-4, l1_ratio=0.5, positive=True, max_iter=5000)
+    cv_pred = cross_val_predict(meta, Z, y, cv=KFold(5, shuffle=True, random_state=random_state))
+    meta.fit(Z, y)
+    return meta, np.asarray(cv_pred, dtype=float)

@@ -1,0 +1,392 @@
+"""Featurization: a column plan decided once from the raw training features (never the target), and
+scikit-learn transformers that learn their statistics in ``fit`` so that, inside a pipeline, they are
+fitted on each training fold only.
+
+Predict-time behaviour (documented and tested):
+
+- a missing input column raises ``ValueError`` naming the columns; extra columns are ignored;
+- numeric columns given as strings are coerced with ``pd.to_numeric``; a value that cannot be parsed
+  raises ``ValueError`` naming the column and the value;
+- an unseen category becomes an all-zero one-hot row (low cardinality) or a count of 0 (high cardinality);
+- missing values are imputed with the statistics learned in training.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from .config import Featurization
+
+NUMERIC, CATEGORICAL, DATETIME, TEXT = "Numeric", "Categorical", "DateTime", "Text"
+ONE_HOT_MAX_CATEGORIES = 32
+TFIDF_MAX_FEATURES = 64
+MISSING_CATEGORY = "__missing__"
+_ID_NAME = re.compile(r"(^id$|^id[_\W]|[_\W]id$|^index$|^instant$|^row[_\W]?(id|number)$)", re.I)
+
+
+@dataclass
+class ColumnPlan:
+    """What featurization does with one raw column."""
+
+    column: str
+    detected_type: str
+    dropped: bool = False
+    drop_reason: str | None = None
+    imputer: str | None = None
+    encoding: str | None = None  # one_hot, count, hashing, datetime_parts, tfidf, passthrough
+    missing_indicator: bool = False
+    n_missing: int = 0
+    n_unique: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def detect_type(s: pd.Series) -> str:
+    """Guess a raw column's semantic type from its values."""
+    if pd.api.types.is_bool_dtype(s):
+        return CATEGORICAL
+    if pd.api.types.is_numeric_dtype(s):
+        return NUMERIC
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return DATETIME
+    values = s.dropna().astype(str)
+    if values.empty:
+        return CATEGORICAL
+    sample = values.sample(min(len(values), 500), random_state=0)
+    numeric = pd.to_numeric(sample, errors="coerce")
+    if numeric.notna().mean() > 0.98:
+        return NUMERIC
+    if sample.str.contains(r"\d{1,4}[-/:]\d{1,2}", regex=True).mean() > 0.9:
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+        if parsed.notna().mean() > 0.9:
+            return DATETIME
+    tokens = sample.str.split().str.len()
+    if tokens.mean() >= 4 and values.nunique() > 0.3 * len(values):
+        return TEXT
+    return CATEGORICAL
+
+
+def plan_columns(X: pd.DataFrame, featurization: Featurization, *, onnx_compatible: bool = False) -> list[ColumnPlan]:
+    """Decide, per raw feature column, its type, whether it is dropped (and why) and how it is encoded.
+
+    Uses only the feature values (no target), so deciding it once on all training rows leaks nothing.
+    """
+    overrides = featurization.column_types()
+    imputers = featurization.imputer_overrides()
+    blocked = set(featurization.blocked_transformers)
+    mode = featurization.mode
+    plans = []
+    n_rows = len(X)
+    for column in X.columns:
+        s = X[column]
+        n_missing = int(s.isna().sum())
+        n_unique = int(s.nunique(dropna=True))
+        kind = overrides.get(column) if mode != "off" else None
+        kind = kind or detect_type(s)
+        plan = ColumnPlan(column=column, detected_type=kind, n_missing=n_missing, n_unique=n_unique)
+        plans.append(plan)
+        if kind == "Ignore":
+            plan.dropped, plan.drop_reason = True, "ignored by column_name_and_types"
+            continue
+        if n_missing == n_rows:
+            plan.dropped, plan.drop_reason = True, "all values missing"
+            continue
+        if n_unique <= 1:
+            plan.dropped, plan.drop_reason = True, "constant"
+            continue
+        if mode == "off":
+            if kind != NUMERIC:
+                plan.dropped, plan.drop_reason = True, "featurization off: only numeric columns are used"
+                continue
+            plan.imputer, plan.encoding = "mean", "passthrough"
+            continue
+        if column not in overrides and _is_id_like(s, kind, n_unique, n_rows):
+            plan.dropped, plan.drop_reason = True, "id-like: a distinct value in every row"
+            continue
+        if kind == NUMERIC:
+            plan.imputer = imputers.get(column, {}).get("strategy", "mean") if "imputer" not in blocked else None
+            plan.encoding = "passthrough"
+        elif kind == CATEGORICAL:
+            plan.imputer = imputers.get(column, {}).get("strategy", "most_frequent") if "imputer" not in blocked else None
+            if onnx_compatible or (n_unique <= ONE_HOT_MAX_CATEGORIES and "one_hot_encoder" not in blocked):
+                plan.encoding = "one_hot"
+            elif "count_encoder" not in blocked:
+                plan.encoding = "count"
+            elif "hashing_encoder" not in blocked:
+                plan.encoding = "hashing"
+            else:
+                plan.dropped, plan.drop_reason = True, "every categorical encoder is blocked"
+                continue
+        elif kind == DATETIME:
+            if onnx_compatible or "datetime" in blocked:
+                plan.dropped, plan.drop_reason = True, ("not ONNX-convertible" if onnx_compatible
+                                                        else "datetime transformer blocked")
+                continue
+            plan.encoding, plan.imputer = "datetime_parts", "median"
+        elif kind == TEXT:
+            if onnx_compatible or "tfidf" in blocked:
+                plan.dropped, plan.drop_reason = True, ("not ONNX-convertible" if onnx_compatible
+                                                        else "tfidf transformer blocked")
+                continue
+            plan.encoding = "tfidf"
+        if plan.imputer is None and n_missing and kind in (NUMERIC, CATEGORICAL):
+            plan.imputer = "mean" if kind == NUMERIC else "most_frequent"  # estimators cannot take NaN
+        plan.missing_indicator = bool(n_missing) and "missing_indicator" not in blocked and not onnx_compatible \
+            and kind in (NUMERIC, CATEGORICAL)
+    return plans
+
+
+def _is_id_like(s: pd.Series, kind: str, n_unique: int, n_rows: int) -> bool:
+    if n_rows < 20 or n_unique < 0.95 * n_rows:
+        return False
+    if kind == CATEGORICAL:
+        return True  # a distinct label per row carries no generalisable signal
+    if kind == NUMERIC:
+        if _ID_NAME.search(str(s.name)):
+            return True
+        values = s.dropna()
+        if pd.api.types.is_integer_dtype(values) or bool((values % 1 == 0).all()):
+            ordered = np.sort(values.to_numpy())
+            return bool(np.all(np.diff(ordered) == 1))
+    return False
+
+
+class InputSchema(BaseEstimator, TransformerMixin):
+    """First pipeline step: checks and coerces the raw input so a model never silently mispredicts."""
+
+    def __init__(self, columns: list[str] | None = None, kinds: dict[str, str] | None = None,
+                 categorical_missing: str | None = None):
+        self.columns = columns
+        self.kinds = kinds
+        self.categorical_missing = categorical_missing
+
+    def fit(self, X, y=None):
+        self.columns_ = list(self.columns if self.columns is not None else X.columns)
+        self.kinds_ = dict(self.kinds or {c: detect_type(X[c]) for c in self.columns_})
+        self.n_features_in_ = len(self.columns_)
+        return self
+
+    def transform(self, X):
+        if not isinstance(X, pd.DataFrame):
+            X = pd.DataFrame(X, columns=self.columns_ if np.shape(X)[1] == len(self.columns_) else None)
+        missing = [c for c in self.columns_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"input is missing required columns {missing}; the model was trained with "
+                             f"columns {self.columns_}")
+        out = {}
+        for column in self.columns_:
+            s = X[column]
+            kind = self.kinds_.get(column, NUMERIC)
+            if kind == NUMERIC:
+                if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+                    coerced = pd.to_numeric(s.replace({"": np.nan}) if s.dtype == object else s, errors="coerce")
+                    bad = coerced.isna() & s.notna() & (s.astype(str).str.strip() != "")
+                    if bad.any():
+                        raise ValueError(f"column {column!r} expects numbers; got {s[bad].iloc[0]!r} "
+                                         f"({int(bad.sum())} value(s) cannot be converted)")
+                    s = coerced
+                out[column] = s.astype("float64")
+            elif kind == DATETIME:
+                if not pd.api.types.is_datetime64_any_dtype(s):
+                    coerced = pd.to_datetime(s, errors="coerce", format="mixed")
+                    bad = coerced.isna() & s.notna()
+                    if bad.any():
+                        raise ValueError(f"column {column!r} expects dates; got {s[bad].iloc[0]!r}")
+                    s = coerced
+                out[column] = s
+            else:
+                values = s.astype(object).where(s.notna(), None)
+                values = values.map(lambda v: v if v is None else str(v))
+                if self.categorical_missing is not None:
+                    values = values.fillna(self.categorical_missing)
+                else:
+                    values = values.where(values.notna(), np.nan)
+                out[column] = values.astype(object)
+        return pd.DataFrame(out, index=X.index)
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(self.columns_, dtype=object)
+
+
+class Featurizer(BaseEstimator, TransformerMixin):
+    """Turns raw columns into a dense float matrix following a column plan. All statistics (imputation
+    values, categories, counts, TF-IDF vocabulary) are learned in ``fit``."""
+
+    def __init__(self, plan: list[dict] | None = None, random_state: int = 0):
+        self.plan = plan
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self.steps_ = []
+        names, sources = [], []
+        for p in self.plan or []:
+            if p["dropped"]:
+                continue
+            column, encoding = p["column"], p["encoding"]
+            s = X[column]
+            step: dict[str, Any] = {"column": column, "encoding": encoding, "indicator": p["missing_indicator"]}
+            if encoding == "passthrough":
+                step["fill"] = _numeric_fill(s, p["imputer"] or "mean", p)
+                names.append(column)
+            elif encoding in ("one_hot", "count", "hashing"):
+                filled = s.fillna(_category_fill(s, p["imputer"] or "most_frequent", p))
+                if encoding == "one_hot":
+                    counts = filled.value_counts()
+                    step["categories"] = list(counts.index[:ONE_HOT_MAX_CATEGORIES])
+                    names.extend(f"{column}_{c}" for c in step["categories"])
+                elif encoding == "count":
+                    step["counts"] = (filled.value_counts() / max(len(filled), 1)).to_dict()
+                    names.append(f"{column}_count")
+                else:
+                    step["n_buckets"] = 16
+                    names.extend(f"{column}_hash{i}" for i in range(16))
+                step["fill"] = _category_fill(s, p["imputer"] or "most_frequent", p)
+            elif encoding == "datetime_parts":
+                d = pd.to_datetime(s, errors="coerce", format="mixed")
+                parts = _datetime_parts(d)
+                step["parts"] = [k for k, v in parts.items() if v.nunique() > 1]
+                step["fill"] = {k: float(parts[k].median()) if parts[k].notna().any() else 0.0
+                                for k in step["parts"]}
+                names.extend(f"{column}_{k}" for k in step["parts"])
+            elif encoding == "tfidf":
+                from sklearn.feature_extraction.text import TfidfVectorizer
+
+                vec = TfidfVectorizer(max_features=TFIDF_MAX_FEATURES, sublinear_tf=True)
+                vec.fit(s.fillna("").astype(str))
+                step["vectorizer"] = vec
+                names.extend(f"{column}_tfidf_{t}" for t in vec.get_feature_names_out())
+            sources.extend([column] * (len(names) - len(sources)))
+            if step["indicator"]:
+                names.append(f"{column}_missing")
+                sources.append(column)
+            self.steps_.append(step)
+        self.feature_names_out_ = np.asarray(names, dtype=object)
+        self.feature_sources_ = list(sources)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        blocks = []
+        for step in self.steps_:
+            s = X[step["column"]]
+            encoding = step["encoding"]
+            if encoding == "passthrough":
+                blocks.append(pd.to_numeric(s, errors="coerce").fillna(step["fill"]).to_numpy(float)[:, None])
+            elif encoding == "one_hot":
+                filled = s.fillna(step["fill"]).astype(str).to_numpy()
+                cats = np.asarray([str(c) for c in step["categories"]], dtype=object)
+                blocks.append((filled[:, None] == cats[None, :]).astype(float))
+            elif encoding == "count":
+                counts = {str(k): v for k, v in step["counts"].items()}
+                blocks.append(s.fillna(step["fill"]).astype(str).map(counts).fillna(0.0).to_numpy(float)[:, None])
+            elif encoding == "hashing":
+                from sklearn.utils import murmurhash3_32
+
+                filled = s.fillna(step["fill"]).astype(str)
+                idx = np.asarray([murmurhash3_32(v, seed=self.random_state, positive=True) % step["n_buckets"]
+                                  for v in filled])
+                block = np.zeros((len(s), step["n_buckets"]))
+                block[np.arange(len(s)), idx] = 1.0
+                blocks.append(block)
+            elif encoding == "datetime_parts":
+                parts = _datetime_parts(pd.to_datetime(s, errors="coerce", format="mixed"))
+                blocks.append(np.column_stack([parts[k].fillna(step["fill"][k]).to_numpy(float)
+                                               for k in step["parts"]]) if step["parts"] else np.zeros((len(s), 0)))
+            elif encoding == "tfidf":
+                blocks.append(step["vectorizer"].transform(s.fillna("").astype(str)).toarray())
+            if step["indicator"]:
+                blocks.append(s.isna().to_numpy(float)[:, None])
+        if not blocks:
+            return np.zeros((len(X), 0))
+        return np.hstack(blocks)
+
+    def get_feature_names_out(self, input_features=None):
+        return self.feature_names_out_
+
+
+def _numeric_fill(s: pd.Series, strategy: str, plan: dict) -> float:
+    values = pd.to_numeric(s, errors="coerce").dropna()
+    if values.empty:
+        return 0.0
+    if strategy == "median":
+        return float(values.median())
+    if strategy == "most_frequent":
+        return float(values.mode().iloc[0])
+    if strategy == "constant":
+        return 0.0
+    return float(values.mean())
+
+
+def _category_fill(s: pd.Series, strategy: str, plan: dict) -> str:
+    values = s.dropna().astype(str)
+    if strategy == "constant" or values.empty:
+        return MISSING_CATEGORY
+    return str(values.mode().iloc[0])
+
+
+def _datetime_parts(d: pd.Series) -> dict[str, pd.Series]:
+    return {"year": d.dt.year, "month": d.dt.month, "day": d.dt.day, "dayofweek": d.dt.dayofweek,
+            "hour": d.dt.hour, "minute": d.dt.minute}
+
+
+def build_onnx_featurizer(plan: list[dict]):
+    """Featurization from standard scikit-learn parts that skl2onnx converts (ONNX-compatible mode)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder
+
+    transformers = []
+    for p in plan:
+        if p["dropped"]:
+            continue
+        if p["encoding"] == "passthrough":
+            strategy = p["imputer"] or "mean"
+            kwargs = {"fill_value": 0.0} if strategy == "constant" else {}
+            transformers.append((f"num_{p['column']}", SimpleImputer(strategy=strategy, **kwargs), [p["column"]]))
+        elif p["encoding"] == "one_hot":
+            transformers.append((f"cat_{p['column']}",
+                                 OneHotEncoder(handle_unknown="ignore", sparse_output=False), [p["column"]]))
+    return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
+
+
+def feature_sources(featurizer) -> tuple[list[str], list[str]]:
+    """(engineered feature names, raw source column of each) for either featurizer flavour."""
+    if isinstance(featurizer, Featurizer):
+        return list(featurizer.feature_names_out_), list(featurizer.feature_sources_)
+    names, sources = [], []
+    for name, transformer, columns in featurizer.transformers_:
+        if name == "remainder" or transformer == "drop":
+            continue
+        out = list(transformer.get_feature_names_out(columns))
+        names.extend(out)
+        sources.extend([columns[0]] * len(out))
+    return names, sources
+
+
+def featurization_summary(plans: list[ColumnPlan], featurizer) -> list[dict[str, Any]]:
+    """One entry per raw column: detected type, dropped and why, transformations, engineered features."""
+    _, sources = feature_sources(featurizer) if featurizer is not None else ([], [])
+    summary = []
+    for p in plans:
+        transformations = []
+        if not p.dropped:
+            if p.imputer and p.n_missing:
+                transformations.append(f"impute ({p.imputer})")
+            if p.missing_indicator:
+                transformations.append("missing-value indicator")
+            transformations.append({"passthrough": "numeric", "one_hot": "one-hot encoding",
+                                    "count": "count encoding", "hashing": "hashing encoding",
+                                    "datetime_parts": "datetime parts", "tfidf": "TF-IDF"}[p.encoding])
+        summary.append({
+            "column": p.column, "detected_type": p.detected_type, "dropped": p.dropped,
+            "drop_reason": p.drop_reason, "transformations": transformations,
+            "n_engineered_features": sum(1 for s in sources if s == p.column),
+            "n_missing": p.n_missing, "n_unique": p.n_unique,
+        })
+    return summary

@@ -1,0 +1,103 @@
+"""Data guardrails: checks on the training data with a status (passed / done / alerted) and parameters.
+
+``done`` means the engine changed something to handle the issue (imputed, encoded); ``alerted`` means the
+user should look (imbalance, leakage, duplicates, overlap).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import CLASSIFICATION, JobConfig
+from .featurize import ColumnPlan
+
+PASSED, DONE, ALERTED = "passed", "done", "alerted"
+IMBALANCE_RATIO = 0.2
+LEAKAGE_THRESHOLD = 0.98
+LEAKAGE_SAMPLE_ROWS = 3000
+
+
+def _entry(name: str, status: str, description: str, parameters: Any) -> dict[str, Any]:
+    return {"name": name, "status": status, "description": description, "parameters": parameters}
+
+
+def run_guardrails(config: JobConfig, X: pd.DataFrame, y: np.ndarray, plans: list[ColumnPlan],
+                   validation: dict[str, Any], test_X: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """All guardrails, in a fixed order."""
+    out = []
+    imputed = [{"column": p.column, "missing": p.n_missing, "strategy": p.imputer}
+               for p in plans if not p.dropped and p.n_missing]
+    out.append(_entry("missing_value_imputation", DONE if imputed else PASSED,
+                      f"Imputed missing values in {len(imputed)} feature column(s)." if imputed
+                      else "No missing feature values in the training data.", imputed))
+    high = [{"column": p.column, "n_unique": p.n_unique, "encoding": p.encoding}
+            for p in plans if not p.dropped and p.encoding in ("count", "hashing")]
+    out.append(_entry("high_cardinality_features", DONE if high else PASSED,
+                      f"{len(high)} high-cardinality categorical column(s) encoded without one-hot expansion."
+                      if high else "No high-cardinality categorical features.", high))
+    if config.task == CLASSIFICATION:
+        counts = pd.Series(y).value_counts()
+        ratio = float(counts.min() / counts.max())
+        params = {"class_counts": {str(k): int(v) for k, v in counts.items()}, "ratio": round(ratio, 4),
+                  "threshold": IMBALANCE_RATIO, "handling": "class_weight='balanced' in the search space"
+                  if ratio <= IMBALANCE_RATIO else None}
+        out.append(_entry("class_imbalance", ALERTED if ratio <= IMBALANCE_RATIO else PASSED,
+                          f"Smallest/largest class ratio {ratio:.3f} <= {IMBALANCE_RATIO}: balanced class weights "
+                          "are searched." if ratio <= IMBALANCE_RATIO else
+                          f"Classes are balanced enough (smallest/largest {ratio:.3f}).", params))
+    out.append(_entry("validation_method", DONE, validation["reason"], dict(validation)))
+    out.append(_target_leakage(config, X, y, plans))
+    dup = int(pd.concat([X, pd.Series(y, name="__target__", index=X.index)], axis=1).duplicated().sum())
+    out.append(_entry("duplicate_rows", ALERTED if dup else PASSED,
+                      f"{dup} duplicate training row(s) (features and target); with cross-validation a copy can "
+                      "land in both training and validation folds." if dup else "No duplicate training rows.",
+                      {"duplicate_rows": dup, "rows": int(len(X))}))
+    if test_X is None:
+        out.append(_entry("train_test_overlap", PASSED, "No test data given.", {"overlapping_rows": 0}))
+    else:
+        common = [c for c in X.columns if c in test_X.columns]
+        keys = set(pd.util.hash_pandas_object(X[common].astype(str), index=False))
+        overlap = int(pd.util.hash_pandas_object(test_X[common].astype(str), index=False).isin(keys).sum())
+        out.append(_entry("train_test_overlap", ALERTED if overlap else PASSED,
+                          f"{overlap} test row(s) also appear in the training data: test scores are optimistic."
+                          if overlap else "No test row appears in the training data.",
+                          {"overlapping_rows": overlap, "test_rows": int(len(test_X))}))
+    return out
+
+
+def _target_leakage(config: JobConfig, X: pd.DataFrame, y: np.ndarray, plans: list[ColumnPlan]) -> dict[str, Any]:
+    """Flag a feature that alone almost determines the target: a shallow tree on that one feature, scored
+    by cross-validation (balanced accuracy or R²)."""
+    from sklearn.model_selection import cross_val_score
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    n = len(X)
+    idx = np.random.RandomState(0).permutation(n)[:LEAKAGE_SAMPLE_ROWS]
+    ys = np.asarray(y)[idx]
+    suspicious = []
+    if config.task == CLASSIFICATION:
+        if pd.Series(ys).value_counts().min() < 3:
+            return _entry("target_leakage", PASSED, "Too few rows per class to test for leakage.", [])
+        model, scoring = DecisionTreeClassifier(max_depth=6, random_state=0), "balanced_accuracy"
+    else:
+        model, scoring = DecisionTreeRegressor(max_depth=6, random_state=0), "r2"
+    for p in plans:
+        if p.dropped or p.detected_type == "Text":
+            continue
+        s = X[p.column].iloc[idx]
+        if p.detected_type == "Numeric":
+            feature = pd.to_numeric(s, errors="coerce").fillna(-1e12).to_numpy()[:, None]
+        else:
+            feature = pd.factorize(s.astype(str))[0][:, None].astype(float)
+        try:
+            score = float(np.mean(cross_val_score(model, feature, ys, cv=3, scoring=scoring)))
+        except ValueError:
+            continue
+        if score >= LEAKAGE_THRESHOLD:
+            suspicious.append({"column": p.column, "score": round(score, 4), "metric": scoring})
+    return _entry("target_leakage", ALERTED if suspicious else PASSED,
+                  f"{len(suspicious)} feature(s) alone almost determine the target (score >= {LEAKAGE_THRESHOLD}); "
+                  "check they are known at prediction time." if suspicious else
+                  "No single feature almost determines the target.", suspicious)
