@@ -11,11 +11,15 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 from studio.env import env_int, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def _manage(*args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], check=True)
+    subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], check=True, cwd=BASE_DIR)
 
 
 def main() -> int:
@@ -36,12 +40,12 @@ def main() -> int:
         sys.executable, "-m", "gunicorn", "studio.wsgi", "--bind", f"{host}:{port}",
         "--workers", str(env_int("WEB_CONCURRENCY", 2, minimum=1)), "--threads", "4",
         "--timeout", "600", "--graceful-timeout", "5", "--access-logfile", "-",
-    ])
+    ], cwd=BASE_DIR)
     worker = subprocess.Popen([
         sys.executable, "-m", "celery", "-A", "studio", "worker", "--beat", "--loglevel", "INFO",
         "--concurrency", str(concurrency), "--queues", settings.CELERY_TASK_DEFAULT_QUEUE,
         "--schedule", str(settings.DATA_DIR / "celerybeat-schedule"),
-    ])
+    ], cwd=BASE_DIR)
     processes = {"web": web, "worker": worker}
 
     def stop(*_):

@@ -46,3 +46,15 @@ def test_env_helpers_fail_loudly(monkeypatch):
     monkeypatch.setenv("X_NUM", "ten")
     with pytest.raises(EnvError, match="X_NUM='ten' is not a whole number"):
         env_int("X_NUM", 1)
+
+
+@pytest.mark.django_db
+def test_embedded_sqlite_runs_in_wal_mode_with_busy_timeout():
+    if connection.vendor != "sqlite":
+        assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone()[0] == 30000
