@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from studio.accounts.models import Membership
 from studio.accounts.services import current_workspace_for
+from studio.api import resolve_workspace
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -19,22 +20,31 @@ class MembershipSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "is_personal", "role"]
 
 
+class WorkspaceRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    role = serializers.CharField()
+
+
 class MeSerializer(serializers.Serializer):
     username = serializers.CharField()
     is_staff = serializers.BooleanField()
     current_workspace = serializers.IntegerField()
+    workspace = WorkspaceRefSerializer(help_text="The workspace this request acts in (see `?workspace=`).")
 
 
 class MeView(APIView):
-    """Who is asking, and the workspace their requests act in by default."""
+    """Who is asking, their current workspace, and the workspace this request acts in."""
 
     permission_classes = [IsAuthenticated]
 
     @extend_schema(responses=MeSerializer)
     def get(self, request):
-        workspace = current_workspace_for(request.user)
+        current = current_workspace_for(request.user)
+        workspace, membership = resolve_workspace(request)
         return Response({"username": request.user.username, "is_staff": request.user.is_staff,
-                         "current_workspace": workspace.id})
+                         "current_workspace": current.id,
+                         "workspace": {"id": workspace.id, "name": workspace.name, "role": membership.role}})
 
 
 class WorkspaceListView(APIView):

@@ -123,8 +123,9 @@ def test_token_page_creates_shows_once_and_revokes(client_for, api_for, team):
 
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    assert api.get("/api/v1/me/").json() == {"username": "bob", "is_staff": False,
-                                             "current_workspace": team.workspace.id}
+    assert api.get("/api/v1/me/").json() == {
+        "username": "bob", "is_staff": False, "current_workspace": team.workspace.id,
+        "workspace": {"id": team.workspace.id, "name": "Team", "role": "editor"}}
     c.post("/accounts/tokens/", {"action": "revoke"})
     assert api.get("/api/v1/me/").status_code == 401
 
@@ -153,3 +154,15 @@ def test_openapi_schema_and_docs(client_for, team):
     assert "/api/v1/workspaces/" in schema.json()["paths"]
     docs = c.get("/api/v1/docs/").content.decode()
     assert "cdn" not in docs.lower() and "/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs
+
+
+def test_api_workspace_parameter_selects_a_workspace_the_user_belongs_to(api_for, team):
+    personal = Workspace.objects.get(memberships__user=team.carol, is_personal=True)
+    api = api_for(team.carol)
+    assert api.get(f"/api/v1/me/?workspace={personal.id}").json()["workspace"] == {
+        "id": personal.id, "name": "carol's workspace", "role": "owner"}
+    dave_ws = Workspace.objects.get(memberships__user=team.dave)
+    response = api.get(f"/api/v1/me/?workspace={dave_ws.id}")
+    assert response.status_code == 404
+    assert response.json() == {"detail": f"No workspace {dave_ws.id} among yours; list yours at /api/v1/workspaces/."}
+    assert api.get("/api/v1/me/?workspace=abc").status_code == 404
