@@ -99,6 +99,10 @@ class Run(models.Model):
         return int(self.limits.get("max_trials") or 0)
 
     @property
+    def max_concurrent_trials(self) -> int:
+        return int(self.limits.get("max_concurrent_trials") or 1)
+
+    @property
     def timeout_seconds(self) -> float:
         return float(self.limits.get("timeout_minutes") or 0) * 60
 

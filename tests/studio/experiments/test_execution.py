@@ -1,0 +1,99 @@
+"""Runs executed by real Celery worker processes on the real broker and database."""
+import time
+
+import pytest
+from django.test import override_settings
+
+from studio.experiments import services
+from studio.experiments.models import Run, Trial, TrialJob
+from tests.conftest import wait_for
+from tests.studio.experiments.conftest import small_job
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+
+def _run(pk) -> Run:
+    return Run.objects.get(pk=pk)
+
+
+def test_a_small_run_completes_with_exactly_max_trials_and_their_results(team, bank_small, celery_worker):
+    run = services.submit_run(team.workspace, team.bob, small_job(bank_small.dataset_id))
+    assert run.status == "queued"
+    wait_for(lambda: _run(run.pk).status in ("completed", "failed"), 120, message="the run to finish")
+    run = _run(run.pk)
+    assert run.status == "completed", run.error + "\n" + celery_worker.log()[-3000:]
+    trials = list(run.trials.order_by("number"))
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert [t.status for t in trials] == ["completed"] * 3
+    assert {t.algorithm for t in trials} <= {"LightGBM", "LogisticRegression", "DecisionTree"}
+    assert run.trials_done == 3
+    best = max(trials, key=lambda t: t.score)
+    assert run.best_trial_id == best.pk and run.best_score == best.score
+    assert set(best.metrics) >= {"AUC_weighted", "accuracy", "log_loss"}
+    assert set(best.charts) == {"confusion_matrix", "roc", "precision_recall", "calibration", "lift", "gains"}
+    assert services.trial_model_path(best).name == "model.pkl"
+    manifest = services.trial_manifest(best)
+    assert manifest["sha256"] == best.sha256 and manifest["class_labels"] == [False, True]  # the dataset reads yes/no as boolean
+    assert [g["name"] for g in run.guardrails][:2] == ["missing_value_imputation", "high_cardinality_features"]
+    assert {c["column"] for c in run.featurization_summary} == {c["name"] for c in bank_small.columns} - {"y"}
+    assert run.heartbeat_at is not None and run.finished_at >= run.started_at
+    messages = list(run.log_lines.values_list("message", flat=True))
+    assert messages[0].startswith("submitted by bob")
+    assert any(m.startswith("completed: best trial") for m in messages)
+
+
+def test_parallel_trials_are_spread_over_workers_and_the_run_completes(team, bank_small, celery_worker):
+    job = small_job(bank_small.dataset_id, limits={"max_trials": 4, "max_concurrent_trials": 2})
+    run = services.submit_run(team.workspace, team.bob, job)
+    wait_for(lambda: _run(run.pk).status in ("completed", "failed"), 150, message="the parallel run to finish")
+    run = _run(run.pk)
+    assert run.status == "completed", run.error
+    assert sorted(run.trials.values_list("number", flat=True)) == [0, 1, 2, 3]
+    jobs = TrialJob.objects.filter(run=run)
+    assert jobs.count() == 4
+    assert set(jobs.values_list("status", flat=True)) == {"completed"}
+    # The driver works one trial itself; the other worker process takes the rest.
+    workers = set(jobs.values_list("worker", flat=True))
+    assert any(w.startswith("driver ") for w in workers) and any(not w.startswith("driver ") for w in workers)
+
+
+def test_cancel_stops_a_running_run_within_seconds_and_keeps_finished_trials(team, bank_small, celery_worker):
+    job = small_job(bank_small.dataset_id, limits={"max_trials": 200, "timeout_minutes": 10})
+    run = services.submit_run(team.workspace, team.bob, job)
+    wait_for(lambda: Trial.objects.filter(run_id=run.pk).count() >= 2, 120, message="two trials to finish")
+    services.cancel_run(_run(run.pk), team.bob)
+    asked = time.monotonic()
+    wait_for(lambda: _run(run.pk).status == "canceled", 20, message="the run to be canceled")
+    assert time.monotonic() - asked < 15
+    run = _run(run.pk)
+    finished = run.trials.filter(status="completed").count()
+    assert finished >= 2 and run.trials_done < 200
+    assert run.stop_reason == "canceled on request"
+    assert "cancel requested by bob" in list(run.log_lines.values_list("message", flat=True))
+
+
+def test_cancel_before_a_worker_starts_marks_the_run_canceled_at_once(team, bank_small):
+    run = services.submit_run(team.workspace, team.bob, small_job(bank_small.dataset_id))
+    run = services.cancel_run(run, team.carol)
+    assert run.status == "canceled" and run.stop_reason == "canceled by carol before it started"
+    services.execute_run(run.pk)  # a late delivery of the message does nothing
+    assert _run(run.pk).status == "canceled" and not Trial.objects.filter(run=run).exists()
+
+
+def test_a_worker_killed_mid_run_leaves_a_failed_run_with_a_reason(team, bank_small, worker_factory, settings):
+    settings.STUDIO_STALE_AFTER_SECONDS = 6
+    worker = worker_factory(concurrency=1, extra_env={"STUDIO_HEARTBEAT_SECONDS": "1"})
+    job = small_job(bank_small.dataset_id, limits={"max_trials": 200, "timeout_minutes": 10})
+    run = services.submit_run(team.workspace, team.bob, job)
+    wait_for(lambda: Trial.objects.filter(run_id=run.pk).count() >= 1, 120, message="a first trial")
+    assert _run(run.pk).status == "running"
+    worker.kill()
+    killed_at = time.monotonic()
+    assert services.reap_stale_runs() == []  # the heartbeat is still fresh
+    wait_for(lambda: services.reap_stale_runs() or _run(run.pk).status == "failed", 30, message="the reaper to fail the run")
+    run = _run(run.pk)
+    assert run.status == "failed"
+    assert run.error.startswith(f"The worker running this experiment ({run.worker}) stopped responding at ")
+    assert "Finished trials are kept" in run.error
+    assert time.monotonic() - killed_at < 30
+    assert run.trials.filter(status="completed").count() >= 1
