@@ -1,0 +1,751 @@
+"""Reading user files: format and encoding sniffing, the wizard preview, and the streaming conversion of a
+delimited text or Parquet file into the canonical Parquet copy with detected column types.
+
+Pure functions over binary streams (``open_raw()`` returns a fresh readable binary file); nothing here
+touches the database. Every problem with the input raises ``DataError`` with a message that names the
+problem, where it is (line numbers count from 1, as an editor shows them) and how to fix it.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import re
+from dataclasses import asdict, dataclass, field
+from typing import BinaryIO, Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+Opener = Callable[[], BinaryIO]
+
+SNIFF_BYTES = 256 * 1024
+PREVIEW_ROWS = 50
+SCHEMA_SAMPLE_ROWS = 2000
+BLOCK_SIZE = 16 * 1024 * 1024
+DELIMITER_CANDIDATES = [",", "\t", ";", "|", ":"]
+ENCODINGS = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8 with BOM",
+    "utf-16": "UTF-16 (with BOM)",
+    "utf-16-le": "UTF-16 LE",
+    "utf-16-be": "UTF-16 BE",
+    "cp1252": "Windows-1252",
+    "latin-1": "Latin-1 (ISO-8859-1)",
+    "iso-8859-15": "Latin-9 (ISO-8859-15)",
+    "cp1250": "Windows-1250 (Central European)",
+    "cp1251": "Windows-1251 (Cyrillic)",
+    "shift_jis": "Shift JIS",
+    "gb18030": "GB 18030",
+}
+DELIMITERS = {",": "Comma (,)", "\t": "Tab", ";": "Semicolon (;)", "|": "Pipe (|)", ":": "Colon (:)", " ": "Space"}
+QUOTES = {'"': 'Double quote (")', "'": "Single quote (')", "": "None"}
+NULL_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+               "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+TRUE_WORDS = {"true", "yes", "y", "t"}
+FALSE_WORDS = {"false", "no", "n", "f"}
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y",
+                "%d/%m/%Y", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M", "%Y/%m/%d", "%d.%m.%Y", "%d-%b-%Y"]
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class DataError(ValueError):
+    """The uploaded data cannot be read as asked. ``field`` names the setting the user should change."""
+
+    def __init__(self, message: str, field: str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.message, self.field, self.line = message, field, line
+
+
+@dataclass
+class ParseSettings:
+    """How to read one file. ``file_format`` is ``delimited`` or ``parquet``; ``compression`` ``gzip`` or ``""``."""
+
+    file_format: str = "delimited"
+    compression: str = ""
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    header: bool = True
+    skip_rows: int = 0
+    quote_char: str = '"'
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ParseSettings":
+        known = {k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def describe(self) -> str:
+        if self.file_format == "parquet":
+            return "Parquet"
+        parts = [("gzip-compressed " if self.compression else "") + "delimited text",
+                 DELIMITERS.get(self.delimiter, repr(self.delimiter)).lower(),
+                 ENCODINGS.get(self.encoding, self.encoding),
+                 "header row" if self.header else "no header row"]
+        if self.skip_rows:
+            parts.append(f"{self.skip_rows} line(s) skipped")
+        return ", ".join(parts)
+
+
+@dataclass
+class Preview:
+    """The first rows as text, for the wizard and the preview API."""
+
+    columns: list[str]
+    rows: list[list[str | None]]
+    column_types: list[str] = field(default_factory=list)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
+# --- Sniffing ------------------------------------------------------------------------------------------
+
+
+def check_file_name(name: str) -> str:
+    """The file name if it is a plain name; a name with folder parts is refused."""
+    if not name or not name.strip():
+        raise DataError("The upload has no file name; send the file as a named multipart field "
+                        "(file=@data.csv).", field="file")
+    if "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
+        raise DataError(f"The file name {name!r} contains folder parts; upload the file under a plain name "
+                        "such as data.csv.", field="file")
+    if len(name) > 200:
+        raise DataError("The file name is longer than 200 characters; rename the file and upload it again.",
+                        field="file")
+    return name
+
+
+def _head(open_raw: Opener, n: int = SNIFF_BYTES) -> tuple[bytes, bytes, str]:
+    """(first raw bytes, first decompressed bytes, compression)."""
+    with open_raw() as raw:
+        head = raw.read(n)
+    if head[:2] == b"\x1f\x8b":
+        with open_raw() as raw, gzip.GzipFile(fileobj=raw) as gz:
+            try:
+                return head, gz.read(n), "gzip"
+            except (OSError, EOFError) as exc:
+                raise DataError(f"The file looks gzip-compressed but cannot be decompressed ({exc}); "
+                                "compress it again with gzip or upload it uncompressed.", field="file")
+    return head, head, ""
+
+
+def _looks_utf16(sample: bytes) -> str | None:
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if even.count(0) > 0.4 * len(even) and odd.count(0) < 0.05 * len(odd):
+        return "utf-16-be"
+    if odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.05 * len(even):
+        return "utf-16-le"
+    return None
+
+
+def detect_encoding(sample: bytes) -> str:
+    """UTF-8 (with or without BOM), UTF-16 (BOM or zero-byte pattern), else Windows-1252 or Latin-1.
+
+    Raises ``DataError`` for content that is not text at all.
+    """
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith(codecs.BOM_UTF16_LE) or sample.startswith(codecs.BOM_UTF16_BE):
+        return "utf-16"
+    utf16 = _looks_utf16(sample)
+    if utf16:
+        return utf16
+    control = sum(1 for b in sample[:65536] if b < 9 or 13 < b < 32)
+    if b"\x00" in sample or control > 0.01 * max(1, min(len(sample), 65536)):
+        raise DataError("This file is binary, not text: it is not CSV, TSV, gzip-compressed CSV or Parquet. "
+                        "Export the table as CSV or Parquet and upload that file.", field="file")
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(sample) - 4:  # a character cut in half by the end of the sample
+            return "utf-8"
+    try:
+        # Cyrillic text in Windows-1251 also decodes as Windows-1252 (into gibberish); let the detector tell.
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(sample[:65536], cp_isolation=["cp1252", "cp1251"]).best()
+        if best is not None and best.encoding == "cp1251":
+            return "cp1251"
+    except Exception:  # detection is a hint; the rule below always answers
+        pass
+    try:
+        sample.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _decode_sample(sample: bytes, encoding: str) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        return decoder.decode(sample, final=False)
+    except UnicodeDecodeError:
+        raise DataError(f"The file cannot be read as {ENCODINGS.get(encoding, encoding)}: "
+                        f"{undecodable_detail(sample, encoding)}. Choose the encoding the file was saved in "
+                        "(often Windows-1252 or UTF-16 for spreadsheet exports).", field="encoding")
+
+
+def undecodable_detail(data: bytes, encoding: str) -> str:
+    """Where the first undecodable byte of ``data`` is: 'line 3 has the byte 0xff that is not valid there'."""
+    return _first_bad_byte([data], encoding)
+
+
+def _first_bad_byte(chunks, encoding: str) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    line = 1
+    for chunk in chunks:
+        try:
+            line += decoder.decode(chunk, final=False).count("\n")
+        except UnicodeDecodeError as exc:
+            line += chunk[:exc.start].decode(encoding, errors="replace").count("\n")
+            bad = exc.object[exc.start:exc.start + 1]
+            return f"line {line:,} has the byte 0x{bad.hex()} that is not valid there"
+    return f"the file ends in the middle of a character (line {line:,})"
+
+
+def detect_delimiter(text: str, file_name: str = "") -> str:
+    """The candidate that splits the first lines into the same number (>1) of fields most consistently."""
+    lines = [line for line in text.splitlines()[:40] if line.strip()]
+    if lines and len(lines) > 1 and not text.endswith("\n"):
+        lines = lines[:-1]  # the last line of a sample may be cut
+    best, best_score = None, (0.0, 0)
+    for candidate in DELIMITER_CANDIDATES:
+        try:
+            counts = [len(r) for r in csv.reader(lines, delimiter=candidate)]
+        except csv.Error:
+            continue
+        if not counts:
+            continue
+        mode = max(set(counts), key=counts.count)
+        if mode < 2:
+            continue
+        score = (counts.count(mode) / len(counts), mode)
+        if score > best_score:
+            best, best_score = candidate, score
+    if best is None:
+        return "\t" if file_name.lower().endswith((".tsv", ".tsv.gz", ".tab")) else ","
+    return best
+
+
+def _looks_numeric(value: str) -> bool:
+    try:
+        float(value)
+        return True
+    except ValueError:
+        return False
+
+
+def inspect_file(open_raw: Opener, file_name: str) -> ParseSettings:
+    """Detect the format and, for text, the compression, encoding, delimiter and header row.
+
+    Raises ``DataError`` for an empty file, binary content, or a Parquet file that cannot be read.
+    """
+    head, sample, compression = _head(open_raw)
+    if not head:
+        raise DataError("The file is empty (0 bytes); choose a file that contains a header row and data rows.",
+                        field="file")
+    if head[:4] == b"PAR1":
+        try:
+            with open_raw() as raw:
+                pq.ParquetFile(raw).schema_arrow
+        except Exception as exc:
+            raise DataError(f"The file starts like Parquet but cannot be read as Parquet ({exc}); export it "
+                            "again or upload it as CSV.", field="file")
+        return ParseSettings(file_format="parquet")
+    if not sample.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+        raise DataError("The file is empty: it holds only blank lines. Choose a file with a header row and "
+                        "data rows.", field="file")
+    encoding = detect_encoding(sample)
+    text = _decode_sample(sample, encoding)
+    delimiter = detect_delimiter(text, file_name)
+    settings = ParseSettings(compression=compression, delimiter=delimiter, encoding=encoding)
+    rows = list(_iter_rows_text(text, settings, limit=6))
+    if len(rows) >= 2 and all(_looks_numeric(v) for v in rows[0] if v) and any(v for v in rows[0]):
+        settings.header = False
+    return settings
+
+
+# --- Reading rows with Python's csv module (preview, header, error locations) --------------------------
+
+
+def _csv_kwargs(settings: ParseSettings) -> dict:
+    if settings.quote_char:
+        return {"delimiter": settings.delimiter, "quotechar": settings.quote_char, "doublequote": True}
+    return {"delimiter": settings.delimiter, "quoting": csv.QUOTE_NONE}
+
+
+def _iter_rows_text(text: str, settings: ParseSettings, limit: int):
+    lines = io.StringIO(text, newline="")
+    for _ in range(settings.skip_rows):
+        lines.readline()
+    reader = csv.reader(lines, **_csv_kwargs(settings))
+    for i, row in enumerate(reader):
+        if i >= limit:
+            break
+        yield row
+
+
+def _open_text(open_raw: Opener, settings: ParseSettings):
+    raw = open_raw()
+    stream = gzip.GzipFile(fileobj=raw) if settings.compression == "gzip" else raw
+    return io.TextIOWrapper(stream, encoding=settings.encoding, errors="strict", newline="")
+
+
+class _LineCounter:
+    """Wraps a text stream so that the line number of each CSV record's first line is known."""
+
+    def __init__(self, text):
+        self.text, self.line = text, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.text.readline()
+        if not line:
+            raise StopIteration
+        self.line += 1
+        return line
+
+
+def _validate_settings(settings: ParseSettings, max_columns: int) -> None:
+    if len(settings.delimiter) != 1:
+        raise DataError("The delimiter must be exactly one character, for example , or ; or a tab.",
+                        field="delimiter")
+    if settings.delimiter in ("\n", "\r", settings.quote_char):
+        raise DataError("The delimiter cannot be a line break or the quote character; choose another one.",
+                        field="delimiter")
+    if len(settings.quote_char) > 1:
+        raise DataError("The quote character must be one character, or none.", field="quote_char")
+    try:
+        codecs.lookup(settings.encoding)
+    except LookupError:
+        raise DataError(f"{settings.encoding!r} is not an encoding this studio knows; choose one from the list "
+                        "(UTF-8, UTF-16, Windows-1252, Latin-1, ...).", field="encoding")
+    if settings.skip_rows < 0:
+        raise DataError("Rows to skip cannot be negative.", field="skip_rows")
+
+
+def column_names(first_row: list[str], header: bool, max_columns: int) -> list[str]:
+    """Names from the header row (checked: none empty, none repeated) or Column1..N without one."""
+    if len(first_row) > max_columns:
+        raise DataError(f"The file has {len(first_row):,} columns, more than the limit of {max_columns:,}; "
+                        "remove columns you do not need (or ask an administrator to raise "
+                        "STUDIO_MAX_COLUMNS) and upload again.", field="file")
+    if not header:
+        return [f"Column{i + 1}" for i in range(len(first_row))]
+    names = [n.strip() for n in first_row]
+    empty = [i + 1 for i, n in enumerate(names) if not n]
+    if empty:
+        where = ", ".join(str(i) for i in empty[:10])
+        raise DataError(f"The header row has an empty column name at position {where}; give every column a "
+                        "name, or turn off 'first row is a header' if the file has none.", field="header", line=1)
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names):
+        if n in seen:
+            raise DataError(f"The header row names the column {n!r} twice (positions {seen[n] + 1} and {i + 1}); "
+                            "column names must be unique, rename one of them.", field="header", line=1)
+        seen[n] = i
+    return names
+
+
+def read_preview(open_raw: Opener, settings: ParseSettings, max_columns: int, rows: int = PREVIEW_ROWS) -> Preview:
+    """The column names and the first ``rows`` rows as strings, checking what can be checked on them."""
+    if settings.file_format == "parquet":
+        with open_raw() as raw:
+            pf = pq.ParquetFile(raw)
+            names = pf.schema_arrow.names
+            column_names(names, True, max_columns)
+            batch = next(pf.iter_batches(batch_size=max(rows, 1)), None)
+            table = pa.Table.from_batches([batch]) if batch is not None else pf.schema_arrow.empty_table()
+        data = [[None if v is None else str(v) for v in row.values()] for row in table.slice(0, rows).to_pylist()]
+        if not data:
+            raise DataError("The Parquet file has columns but no rows; upload a file that contains data.",
+                            field="file")
+        return Preview(columns=names, rows=data)
+    _validate_settings(settings, max_columns)
+    out: list[list[str | None]] = []
+    try:
+        with _open_text(open_raw, settings) as text:
+            for _ in range(settings.skip_rows):
+                text.readline()
+            counter = _LineCounter(text)
+            reader = csv.reader(counter, **_csv_kwargs(settings))
+            first = next(reader, None)
+            if first is None or first == []:
+                raise DataError("After the skipped lines the file has no rows; lower 'rows to skip'." if settings.skip_rows
+                                else "The file is empty; it needs a header row and data rows.", field="skip_rows")
+            names = column_names(first, settings.header, max_columns)
+            if not settings.header:
+                out.append(first)
+            base = settings.skip_rows
+            while len(out) < rows:
+                start = counter.line + 1
+                row = next(reader, None)
+                if row is None:
+                    break
+                if row == []:
+                    continue
+                if len(row) != len(names):
+                    raise field_count_error(base + start, len(names), len(row), settings)
+                out.append(row)
+    except UnicodeDecodeError:
+        with open_raw() as raw:
+            head = raw.read(SNIFF_BYTES) if settings.compression != "gzip" else gzip.GzipFile(fileobj=raw).read(SNIFF_BYTES)
+        raise DataError(f"The file cannot be read as {ENCODINGS.get(settings.encoding, settings.encoding)}: "
+                        f"{undecodable_detail(head, settings.encoding)}. Choose the encoding the file was saved in.",
+                        field="encoding")
+    except csv.Error as exc:
+        raise DataError(f"The file is not valid delimited text near line {counter.line + settings.skip_rows}: {exc}. "
+                        "Check the quote character setting.", field="quote_char")
+    if not out:
+        raise DataError("The file has a header row but no data rows; add data rows below the header, or turn off "
+                        "'first row is a header' if the first line is data.", field="file")
+    return Preview(columns=names, rows=[[v if v not in NULL_VALUES else None for v in r] for r in out])
+
+
+def field_count_error(line: int, expected: int, got: int, settings: ParseSettings) -> DataError:
+    delim = DELIMITERS.get(settings.delimiter, repr(settings.delimiter)).lower()
+    return DataError(f"Line {line:,} has {got} field{'s' if got != 1 else ''} but the header has {expected}. "
+                     f"Check the delimiter ({delim}) and the quote character, or fix that line in the file.",
+                     field="delimiter", line=line)
+
+
+def locate_bad_row(open_raw: Opener, settings: ParseSettings, n_columns: int) -> DataError | None:
+    """Scan the file with Python's csv module to find the first record with the wrong number of fields."""
+    with _open_text(open_raw, settings) as text:
+        for _ in range(settings.skip_rows):
+            text.readline()
+        counter = _LineCounter(text)
+        reader = csv.reader(counter, **_csv_kwargs(settings))
+        if settings.header:
+            next(reader, None)
+        while True:
+            start = counter.line + 1
+            row = next(reader, None)
+            if row is None:
+                return None
+            if row and len(row) != n_columns:
+                return field_count_error(settings.skip_rows + start, n_columns, len(row), settings)
+
+
+def locate_undecodable(open_raw: Opener, settings: ParseSettings) -> str:
+    """'line N has the byte 0x.. that is not valid there' for the first undecodable byte of the whole file."""
+    with open_raw() as raw:
+        stream = gzip.GzipFile(fileobj=raw) if settings.compression == "gzip" else raw
+        return _first_bad_byte(iter(lambda: stream.read(1 << 20), b""), settings.encoding)
+
+
+# --- Type detection --------------------------------------------------------------------------------------
+
+
+def _nulls_to_missing(arr: pa.Array) -> pa.Array:
+    return pc.if_else(pc.is_in(arr, value_set=pa.array(NULL_VALUES)), pa.scalar(None, pa.string()), arr)
+
+
+@dataclass
+class _Candidate:
+    """What one string column could still be converted to, narrowed batch by batch."""
+
+    can_int: bool = True
+    can_float: bool = True
+    can_bool: bool = True
+    date_formats: list[str] = field(default_factory=lambda: ["ISO"] + DATE_FORMATS)
+    non_missing: int = 0
+
+    def update(self, arr: pa.Array) -> None:
+        valid = pc.drop_null(arr)
+        if len(valid) == 0:
+            return
+        self.non_missing += len(valid)
+        stripped = pc.utf8_trim_whitespace(valid)
+        if self.can_int:
+            try:
+                pc.cast(stripped, pa.int64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                self.can_int = False
+        if self.can_float and not self.can_int:
+            try:
+                pc.cast(stripped, pa.float64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                self.can_float = False
+        if self.can_bool:
+            lowered = pc.utf8_lower(stripped)
+            self.can_bool = bool(pc.all(pc.is_in(lowered, value_set=pa.array(sorted(TRUE_WORDS | FALSE_WORDS)))).as_py())
+        if self.date_formats and not self.can_float:
+            keep = []
+            for fmt in self.date_formats:
+                try:
+                    if fmt == "ISO":
+                        pc.cast(stripped, pa.timestamp("us"))
+                    else:
+                        pc.strptime(stripped, format=fmt, unit="us", error_is_null=False)
+                    keep.append(fmt)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    pass
+            self.date_formats = keep
+
+    def arrow_type(self) -> pa.DataType:
+        if self.non_missing == 0:
+            return pa.string()
+        if self.can_int:
+            return pa.int64()
+        if self.can_float:
+            return pa.float64()
+        if self.can_bool:
+            return pa.string()  # yes/no stays text; the semantic type says boolean
+        if self.date_formats:
+            return pa.timestamp("us")
+        return pa.string()
+
+
+def _physical_name(t: pa.DataType) -> str:
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "float"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return "datetime"
+    return "string"
+
+
+def classify_column(name: str, physical: str, n_rows: int, missing: int, distinct: int,
+                    space_share: float = 0.0, mean_length: float = 0.0, consecutive: bool = False,
+                    values: list | None = None) -> tuple[str, list[str]]:
+    """The semantic type a data scientist would accept, and flags that explain it.
+
+    - all values missing, or one distinct value: flagged (and excluded by default, they carry no signal);
+    - two values like true/false, yes/no or 0/1: boolean;
+    - integers with few distinct values (at most 10, and under 5 % of the rows): categorical;
+    - consecutive unique integers, or an ``id`` column name with unique values: id-like;
+    - strings: near-unique (≥ 90 % distinct) without spaces are id-like; mostly with spaces and many
+      distinct values or long values are free text; the rest are categories.
+    """
+    flags: list[str] = []
+    present = n_rows - missing
+    if present == 0:
+        return "categorical" if physical == "string" else ("numeric" if physical in ("integer", "float") else
+                                                           "datetime" if physical == "datetime" else "categorical"), ["all_missing"]
+    if distinct == 1:
+        flags.append("single_value")
+    ratio = distinct / present if present else 0
+    looks_id_name = bool(re.search(r"(^|[_\s])id$|Id$|ID$|^id", name))
+    lowered = {str(v).strip().lower() for v in (values or [])}
+    if physical == "boolean":
+        return "boolean", flags
+    if physical == "datetime":
+        return "datetime", flags
+    if physical == "integer":
+        if distinct == 2 and lowered <= {"0", "1"}:
+            return "boolean", flags
+        if present >= 20 and distinct == present and (consecutive or looks_id_name):
+            return "id", flags + ["unique"]
+        if distinct <= 10 and (distinct / present) < 0.05 and distinct > 1:
+            return "categorical", flags + ["few_integer_values"]
+        return "numeric", flags
+    if physical == "float":
+        return "numeric", flags
+    if distinct == 2 and (lowered <= TRUE_WORDS | FALSE_WORDS) and lowered & TRUE_WORDS and lowered & FALSE_WORDS:
+        return "boolean", flags
+    if present >= 20 and ratio >= 0.9 and space_share < 0.5:
+        return "id", flags + ["near_unique"]
+    if space_share >= 0.5 and (ratio >= 0.5 or mean_length >= 30):
+        return "text", flags
+    return "categorical", flags
+
+
+def sample_column_types(preview: Preview) -> list[str]:
+    """Types guessed from the preview rows only (the wizard says so); the full file decides on creation."""
+    types = []
+    for i, name in enumerate(preview.columns):
+        values = [r[i] for r in preview.rows if r[i] is not None]
+        arr = pa.array(values, pa.string())
+        cand = _Candidate()
+        cand.update(arr)
+        physical = _physical_name(cand.arrow_type())
+        distinct = len(set(values))
+        space = sum(1 for v in values if " " in v.strip()) / len(values) if values else 0
+        length = sum(len(v) for v in values) / len(values) if values else 0
+        ints = sorted({int(v) for v in values}) if physical == "integer" else []
+        consecutive = bool(ints) and ints[-1] - ints[0] + 1 == len(ints) == len(values)
+        kind, _ = classify_column(name, physical, len(preview.rows), len(preview.rows) - len(values), distinct,
+                                  space, length, consecutive, values=list(set(values))[:3] if distinct <= 2 else None)
+        types.append(kind)
+    return types
+
+
+# --- The canonical Parquet copy --------------------------------------------------------------------------
+
+
+@dataclass
+class IngestResult:
+    n_rows: int
+    columns: list[dict]
+
+
+def _csv_reader(stream, settings: ParseSettings, names: list[str], column_types: dict, on_invalid=None,
+                timestamp_parsers=None):
+    skip = settings.skip_rows + (1 if settings.header else 0)
+    read_options = pacsv.ReadOptions(encoding=settings.encoding, skip_rows=skip, column_names=names,
+                                     block_size=BLOCK_SIZE, use_threads=True)
+    parse_options = pacsv.ParseOptions(delimiter=settings.delimiter, quote_char=settings.quote_char or False,
+                                       double_quote=True, newlines_in_values=True, ignore_empty_lines=True,
+                                       invalid_row_handler=on_invalid)
+    convert_options = pacsv.ConvertOptions(column_types=column_types, strings_can_be_null=True,
+                                           null_values=NULL_VALUES, quoted_strings_can_be_null=True,
+                                           timestamp_parsers=timestamp_parsers or [pacsv.ISO8601])
+    return pacsv.open_csv(stream, read_options=read_options, parse_options=parse_options,
+                          convert_options=convert_options)
+
+
+def _open_stream(open_raw: Opener, settings: ParseSettings):
+    raw = open_raw()
+    if settings.compression == "gzip":
+        return raw, pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip")
+    return raw, raw
+
+
+def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO, max_columns: int) -> IngestResult:
+    """Stream the file into Parquet with a type per column, in bounded memory; return the column summary.
+
+    Delimited text takes two passes: the first reads every value as a string to validate the structure and
+    narrow each column's possible types; the second reads with those types and writes Parquet batch by batch.
+    """
+    if settings.file_format == "parquet":
+        return _copy_parquet(open_raw, out, max_columns)
+    preview = read_preview(open_raw, settings, max_columns, rows=1)
+    names = preview.columns
+    strings = {n: pa.string() for n in names}
+    candidates = {n: _Candidate() for n in names}
+    invalid: list = []
+
+    def on_invalid(row):
+        invalid.append((row.expected_columns, row.actual_columns))
+        return "skip"
+
+    n_rows = 0
+    raw, stream = _open_stream(open_raw, settings)
+    try:
+        reader = _csv_reader(stream, settings, names, strings, on_invalid)
+        for batch in reader:
+            n_rows += batch.num_rows
+            if invalid:
+                break
+            for name, arr in zip(names, batch.columns):
+                candidates[name].update(arr)
+    except (UnicodeDecodeError, pa.ArrowInvalid) as exc:
+        if isinstance(exc, UnicodeDecodeError) or "UTF8" in str(exc) or "decode" in str(exc).lower():
+            raise DataError(f"The file cannot be read as {ENCODINGS.get(settings.encoding, settings.encoding)}: "
+                            f"{locate_undecodable(open_raw, settings)}. Choose the encoding the file was saved in "
+                            "(often Windows-1252 or UTF-16 for spreadsheet exports).", field="encoding")
+        located = locate_bad_row(open_raw, settings, len(names))
+        if located:
+            raise located
+        raise DataError(f"The file cannot be parsed: {exc}. Check the delimiter and the quote character.",
+                        field="delimiter")
+    finally:
+        raw.close()
+    if invalid:
+        located = locate_bad_row(open_raw, settings, len(names))
+        if located:
+            raise located
+        expected, actual = invalid[0]
+        raise DataError(f"A row has {actual} fields but the header has {expected}. Check the delimiter and the "
+                        "quote character.", field="delimiter")
+    if n_rows == 0:
+        raise DataError("The file has a header row but no data rows; add data rows below the header, or turn off "
+                        "'first row is a header' if the first line is data.", field="file")
+    types = {n: candidates[n].arrow_type() for n in names}
+    parsers = sorted({f for n in names if pa.types.is_timestamp(types[n]) for f in candidates[n].date_formats[:1]})
+    parsers = [pacsv.ISO8601 if f == "ISO" else f for f in parsers]
+    schema = pa.schema([(n, types[n]) for n in names])
+    raw, stream = _open_stream(open_raw, settings)
+    try:
+        reader = _csv_reader(stream, settings, names, types, timestamp_parsers=parsers)
+        with pq.ParquetWriter(out, schema, compression="snappy") as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+    finally:
+        raw.close()
+    return IngestResult(n_rows=n_rows, columns=[])
+
+
+def _copy_parquet(open_raw: Opener, out: BinaryIO, max_columns: int) -> IngestResult:
+    with open_raw() as raw:
+        pf = pq.ParquetFile(raw)
+        names = pf.schema_arrow.names
+        column_names(names, True, max_columns)
+        n_rows = pf.metadata.num_rows
+        if n_rows == 0:
+            raise DataError("The Parquet file has columns but no rows; upload a file that contains data.",
+                            field="file")
+        with pq.ParquetWriter(out, pf.schema_arrow, compression="snappy") as writer:
+            for batch in pf.iter_batches(batch_size=256_000):
+                writer.write_batch(batch)
+    return IngestResult(n_rows=n_rows, columns=[])
+
+
+def summarize_columns(parquet: BinaryIO, n_rows: int) -> list[dict]:
+    """Per column, read alone from the Parquet copy (memory is one column): missing, distinct, detected type."""
+    pf = pq.ParquetFile(parquet)
+    columns = []
+    for index, f in enumerate(pf.schema_arrow):
+        arr = pf.read(columns=[f.name]).column(0)
+        physical = _physical_name(f.type)
+        missing = arr.null_count
+        if pa.types.is_floating(f.type):
+            missing += int(pc.sum(pc.is_nan(arr)).as_py() or 0)
+        distinct = int(pc.count_distinct(arr, mode="only_valid").as_py())
+        space_share = mean_length = 0.0
+        consecutive = False
+        values = None
+        present = n_rows - missing
+        if physical == "string" and present:
+            valid = pc.drop_null(arr)
+            space_share = pc.sum(pc.match_substring(pc.utf8_trim_whitespace(valid), " ")).as_py() / present
+            mean_length = pc.mean(pc.utf8_length(valid)).as_py() or 0.0
+        if physical == "integer" and present and distinct == present:
+            mm = pc.min_max(arr)
+            consecutive = mm["max"].as_py() - mm["min"].as_py() + 1 == distinct
+        if distinct <= 2 and present:
+            values = pc.unique(pc.drop_null(arr)).to_pylist()
+        kind, flags = classify_column(f.name, physical, n_rows, missing, distinct, space_share, mean_length,
+                                      consecutive, values)
+        if missing == n_rows:
+            flags = ["all_missing"]
+        columns.append({"name": f.name, "type": kind, "detected_type": kind, "physical": physical,
+                        "missing": int(missing), "distinct": distinct, "flags": flags,
+                        "excluded": bool({"all_missing", "single_value"} & set(flags))})
+        del arr
+    return columns
+
+
+def neutralize_formula(value) -> str:
+    """A cell as text that a spreadsheet will not run as a formula (OWASP CSV injection advice)."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def numpy_values(arr) -> np.ndarray:
+    """Valid values of a numeric Arrow column as float64 without NaN."""
+    values = pc.drop_null(arr).to_numpy(zero_copy_only=False).astype("float64", copy=False)
+    return values[~np.isnan(values)]

@@ -1,0 +1,500 @@
+"""Workflows over datasets: staging uploads, creating versions, profiling, schema changes, reading data.
+
+Each version lives in its own storage folder ``datasets/<uuid>/`` holding the raw upload and
+``data.parquet``. A failed creation removes that folder before the error reaches the user, so bad input
+leaves neither a row nor a file behind.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import shutil
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO, Iterable
+
+import pandas as pd
+import pyarrow.parquet as pq
+from django.apps import apps
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from studio.datasets import parsing, profiling
+from studio.datasets.models import ColumnType, Dataset, DatasetVersion, ProfileJob, StagedUpload
+from studio.datasets.parsing import DataError, ParseSettings, Preview
+
+log = logging.getLogger(__name__)
+
+STAGED_UPLOAD_TTL = timedelta(hours=24)
+SAMPLES_DIR = Path(settings.BASE_DIR) / "examples" / "data"
+SAMPLES = [
+    ("bank-marketing-train", "bank_marketing_train_data.csv",
+     "UCI Bank Marketing, training split: will the client subscribe a term deposit (column y)?", {"task": "classification", "target": "y"}),
+    ("bank-marketing-validation", "bank_marketing_validation_data.csv",
+     "UCI Bank Marketing, validation split.", {"task": "classification", "target": "y"}),
+    ("bank-marketing-test", "bank_marketing_test_data.csv",
+     "UCI Bank Marketing, test split.", {"task": "classification", "target": "y"}),
+    ("hardware-performance", "machine_full_209rows.csv",
+     "UCI Computer Hardware: estimated relative CPU performance (column ERP).", {"task": "regression", "target": "ERP"}),
+    ("titanic", "titanic.csv", "Titanic passengers: who survived (column Survived)?",
+     {"task": "classification", "target": "Survived"}),
+]
+
+
+# --- Storage helpers -------------------------------------------------------------------------------------
+
+
+def _folder() -> str:
+    return f"datasets/{uuid.uuid4().hex}"
+
+
+def _local_path(name: str) -> Path | None:
+    try:
+        return Path(default_storage.path(name))
+    except NotImplementedError:
+        return None
+
+
+def _open(name: str) -> BinaryIO:
+    return default_storage.open(name, "rb")
+
+
+def _remove_folder(folder: str) -> None:
+    """Delete a version's or upload's storage folder and everything in it."""
+    local = _local_path(folder)
+    if local is not None:
+        shutil.rmtree(local, ignore_errors=True)
+        return
+    _dirs, files = default_storage.listdir(folder)
+    for f in files:
+        default_storage.delete(f"{folder}/{f}")
+
+
+def _raw_name(folder: str, file_name: str) -> str:
+    lowered = file_name.lower()
+    for ext in (".csv.gz", ".tsv.gz", ".txt.gz", ".csv", ".tsv", ".txt", ".parquet", ".gz"):
+        if lowered.endswith(ext):
+            return f"{folder}/raw{ext}"
+    return f"{folder}/raw"
+
+
+def save_stream(name: str, chunks: Iterable[bytes], limit: int) -> int:
+    """Write ``chunks`` to storage under ``name`` without holding them in memory; refuse past ``limit`` bytes."""
+    size = 0
+
+    class _Counted(io.RawIOBase):
+        def __init__(self):
+            self.it, self.buffer = iter(chunks), b""
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            nonlocal size
+            while not self.buffer:
+                try:
+                    self.buffer = next(self.it)
+                except StopIteration:
+                    return 0
+                size += len(self.buffer)
+                if size > limit:
+                    raise DataError(too_large_message(size, limit), field="file")
+            n = min(len(b), len(self.buffer))
+            b[:n], self.buffer = self.buffer[:n], self.buffer[n:]
+            return n
+
+    local = _local_path(name)
+    if local is not None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with open(local, "wb") as out:
+            shutil.copyfileobj(io.BufferedReader(_Counted(), 1 << 20), out, 1 << 20)
+    else:
+        default_storage.save(name, File(io.BufferedReader(_Counted(), 1 << 20)))
+    return size
+
+
+def too_large_message(size: int, limit: int) -> str:
+    return (f"The file is larger than the upload limit of {parsing.human_bytes(limit)} (it has at least "
+            f"{parsing.human_bytes(size)}); compress it with gzip, convert it to Parquet, or drop columns or "
+            "rows you do not need. An administrator can raise STUDIO_MAX_UPLOAD_BYTES.")
+
+
+def _write_parquet(name: str, write) -> None:
+    local = _local_path(name)
+    if local is not None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with open(local, "wb") as out:
+            write(out)
+        return
+    tmp = Path(settings.FILE_UPLOAD_TEMP_DIR) / f"{uuid.uuid4().hex}.parquet"
+    try:
+        with open(tmp, "wb") as out:
+            write(out)
+        with open(tmp, "rb") as f:
+            default_storage.save(name, File(f))
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# --- Wizard uploads --------------------------------------------------------------------------------------
+
+
+def purge_stale_uploads() -> int:
+    """Delete wizard uploads (rows and files) older than ``STAGED_UPLOAD_TTL``; abandoned wizards leave none."""
+    stale = list(StagedUpload.objects.filter(created_at__lt=timezone.now() - STAGED_UPLOAD_TTL))
+    for upload in stale:
+        discard_upload(upload)
+    return len(stale)
+
+
+def stage_upload(*, workspace, user, file_name: str, chunks: Iterable[bytes]) -> StagedUpload:
+    """Stream a wizard upload into its own storage folder and detect how to read it.
+
+    Bad input (a name with folder parts, too large, empty, binary) raises ``DataError`` and leaves nothing.
+    """
+    purge_stale_uploads()
+    parsing.check_file_name(file_name)
+    folder = _folder()
+    name = _raw_name(folder, file_name)
+    try:
+        size = save_stream(name, chunks, settings.STUDIO_MAX_UPLOAD_BYTES)
+        detected = parsing.inspect_file(lambda: _open(name), file_name)
+        return StagedUpload.objects.create(workspace=workspace, created_by=user, file=name, original_name=file_name,
+                                           size=size, file_format=detected.file_format,
+                                           detected_settings=detected.to_dict())
+    except BaseException:
+        _remove_folder(folder)
+        raise
+
+
+def discard_upload(upload: StagedUpload) -> None:
+    """Remove a wizard upload and its folder (the user cancelled, or it expired)."""
+    _remove_folder(upload.file.name.rsplit("/", 1)[0])
+    upload.delete()
+
+
+def preview_upload(upload: StagedUpload, parse_settings: ParseSettings) -> Preview:
+    """The first rows of a wizard upload read with ``parse_settings``, with types guessed from them."""
+    preview = parsing.read_preview(lambda: _open(upload.file.name), parse_settings, settings.STUDIO_MAX_COLUMNS)
+    preview.column_types = parsing.sample_column_types(preview)
+    return preview
+
+
+def create_from_upload(upload: StagedUpload, *, name: str, description: str = "", tags: dict | None = None,
+                       parse_settings: ParseSettings, schema: dict | None = None, user) -> DatasetVersion:
+    """Finish the wizard: convert the staged file and create the dataset (or its next version).
+
+    On ``DataError`` the upload stays, so the user can change a setting and try again.
+    """
+    folder = upload.file.name.rsplit("/", 1)[0]
+    version = _create_version(workspace=upload.workspace, user=user, name=name, description=description,
+                              tags=tags or {}, raw_name=upload.file.name, original_name=upload.original_name,
+                              raw_size=upload.size, parse_settings=parse_settings, schema=schema or {},
+                              folder=folder, keep_raw_on_error=True)
+    StagedUpload.objects.filter(pk=upload.pk).delete()
+    return version
+
+
+# --- Creating versions -----------------------------------------------------------------------------------
+
+
+def create_dataset_version(*, workspace, user, name: str, uploaded, file_name: str, description: str = "",
+                           tags: dict | None = None, settings_overrides: dict | None = None,
+                           schema: dict | None = None) -> DatasetVersion:
+    """The API's one-shot upload: store the file, detect settings (overridable), convert, create the version.
+
+    ``uploaded`` is a Django ``UploadedFile``; any ``DataError`` leaves no row and no file.
+    """
+    parsing.check_file_name(file_name)
+    if uploaded.size > settings.STUDIO_MAX_UPLOAD_BYTES:
+        raise DataError(too_large_message(uploaded.size, settings.STUDIO_MAX_UPLOAD_BYTES), field="file")
+    folder = _folder()
+    raw_name = _raw_name(folder, file_name)
+    try:
+        stored = default_storage.save(raw_name, uploaded)
+        detected = parsing.inspect_file(lambda: _open(stored), file_name)
+        merged = ParseSettings.from_dict({**detected.to_dict(), **(settings_overrides or {})})
+        return _create_version(workspace=workspace, user=user, name=name, description=description, tags=tags or {},
+                               raw_name=stored, original_name=file_name, raw_size=uploaded.size,
+                               parse_settings=merged, schema=schema or {}, folder=folder)
+    except BaseException:
+        _remove_folder(folder)
+        raise
+
+
+def validate_dataset_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise DataError("Give the dataset a name, for example bank-marketing.", field="name")
+    if len(name) > 200:
+        raise DataError("The name is longer than 200 characters; choose a shorter one.", field="name")
+    return name
+
+
+def _create_version(*, workspace, user, name, description, tags, raw_name, original_name, raw_size, parse_settings,
+                    schema, folder, keep_raw_on_error=False) -> DatasetVersion:
+    name = validate_dataset_name(name)
+    parquet_name = f"{folder}/data.parquet"
+    try:
+        result: list = []
+        _write_parquet(parquet_name, lambda out: result.append(
+            parsing.convert_to_parquet(lambda: _open(raw_name), parse_settings, out, settings.STUDIO_MAX_COLUMNS)))
+        n_rows = result[0].n_rows
+        with _open(parquet_name) as f:
+            columns = parsing.summarize_columns(f, n_rows)
+        columns = apply_schema(columns, schema)
+        with transaction.atomic():
+            dataset, created = Dataset.objects.select_for_update().get_or_create(
+                workspace=workspace, name=name,
+                defaults={"description": description, "tags": tags, "created_by": user})
+            if not created and (description or tags):
+                dataset.description = description or dataset.description
+                dataset.tags = {**dataset.tags, **tags}
+                dataset.save(update_fields=["description", "tags"])
+            last = dataset.versions.order_by("-version").values_list("version", flat=True).first() or 0
+            version = DatasetVersion.objects.create(
+                dataset=dataset, version=last + 1, status=DatasetVersion.Status.PROFILING, raw_file=raw_name,
+                parquet_file=parquet_name, original_name=original_name, file_format=parse_settings.file_format,
+                raw_size=raw_size, n_rows=n_rows, n_columns=len(columns), columns=columns,
+                parse_settings=parse_settings.to_dict(), created_by=user)
+            enqueue_profile(version)
+        return version
+    except IntegrityError:
+        _cleanup(folder, raw_name, parquet_name, keep_raw_on_error)
+        raise DataError("Another upload created this dataset version at the same moment; upload again to make "
+                        "the next version.", field="name")
+    except BaseException:
+        _cleanup(folder, raw_name, parquet_name, keep_raw_on_error)
+        raise
+
+
+def _cleanup(folder: str, raw_name: str, parquet_name: str, keep_raw: bool) -> None:
+    if keep_raw:
+        if default_storage.exists(parquet_name):
+            default_storage.delete(parquet_name)
+    else:
+        _remove_folder(folder)
+
+
+def apply_schema(columns: list[dict], schema: dict | None) -> list[dict]:
+    """Columns with type overrides and exclusions applied: ``{"types": {name: type}, "excluded": [names],
+    "included": [names]}``. Unknown column names or types raise ``DataError``."""
+    if not schema:
+        return columns
+    by_name = {c["name"]: c for c in columns}
+    valid_types = set(ColumnType.values)
+    types = schema.get("types") or {}
+    excluded = schema.get("excluded") or []
+    included = schema.get("included") or []
+    for column in list(types) + list(excluded) + list(included):
+        if column not in by_name:
+            raise DataError(f"There is no column {column!r} in this dataset; use one of the names listed in its "
+                            "schema.", field="schema")
+    for column, kind in types.items():
+        if kind not in valid_types:
+            raise DataError(f"{kind!r} is not a column type; use one of {', '.join(sorted(valid_types))}.",
+                            field="schema")
+    out = []
+    for c in columns:
+        c = dict(c)
+        if c["name"] in types:
+            c["type"] = types[c["name"]]
+        if c["name"] in excluded:
+            c["excluded"] = True
+        if c["name"] in included:
+            c["excluded"] = False
+        out.append(c)
+    if all(c["excluded"] for c in out):
+        raise DataError("Every column would be excluded; keep at least one column.", field="schema")
+    return out
+
+
+def runs_using(versions) -> dict[int, list]:
+    """Experiment runs per dataset version id (empty until the experiments app defines ``Run``)."""
+    ids = [v.pk for v in versions]
+    try:
+        Run = apps.get_model("experiments", "Run")
+    except LookupError:
+        return {}
+    out: dict[int, list] = {}
+    related = [f.name for f in Run._meta.get_fields() if f.name == "experiment"]
+    for run in Run.objects.filter(dataset_version_id__in=ids).select_related(*related).order_by("-pk"):
+        out.setdefault(run.dataset_version_id, []).append(run)
+    return out
+
+
+@transaction.atomic
+def update_schema(version: DatasetVersion, schema: dict) -> DatasetVersion:
+    """Change column types or exclusions of a version no experiment has used yet (runs must stay reproducible)."""
+    version = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+    used = runs_using([version]).get(version.pk)
+    if used:
+        raise DataError(f"Version {version.version} was used by {len(used)} experiment run(s), so its schema is "
+                        "fixed; upload the file again to make a new version with other column types.",
+                        field="schema")
+    version.columns = apply_schema(version.columns, schema)
+    version.save(update_fields=["columns"])
+    return version
+
+
+# --- Profiling -------------------------------------------------------------------------------------------
+
+
+def enqueue_profile(version: DatasetVersion) -> ProfileJob:
+    """Create the profile job row and send it to a worker once the transaction commits."""
+    from studio.datasets.tasks import profile_version
+
+    job = ProfileJob.objects.create(version=version)
+    transaction.on_commit(lambda: profile_version.delay(job.pk))
+    return job
+
+
+def run_profile(job_id: int) -> None:
+    """Claim a queued profile job, compute the profile and mark the version ready (or failed, with the error)."""
+    claimed = ProfileJob.objects.filter(pk=job_id, status=ProfileJob.Status.QUEUED).update(
+        status=ProfileJob.Status.RUNNING, started_at=timezone.now())
+    if not claimed:
+        log.info("profile job %s is not queued any more; another worker has it", job_id)
+        return
+    job = ProfileJob.objects.select_related("version").get(pk=job_id)
+    version = job.version
+    try:
+        with _open(version.parquet_file.name) as f:
+            profile = profiling.profile_parquet(f, version.columns)
+    except Exception as exc:
+        log.exception("profiling %s failed", version)
+        message = f"Profiling failed: {exc.__class__.__name__}: {exc}"
+        ProfileJob.objects.filter(pk=job.pk).update(status=ProfileJob.Status.FAILED, finished_at=timezone.now(),
+                                                    error=message)
+        DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.FAILED, error=message)
+        return
+    ProfileJob.objects.filter(pk=job.pk).update(status=ProfileJob.Status.COMPLETED, finished_at=timezone.now(),
+                                                profile=profile)
+    DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.READY, error="")
+
+
+def profile_of(version: DatasetVersion) -> dict | None:
+    """The latest completed profile, with column types as the schema says now."""
+    job = version.profile_jobs.filter(status=ProfileJob.Status.COMPLETED).order_by("-finished_at").first()
+    if job is None:
+        return None
+    profile = dict(job.profile)
+    schema = {c["name"]: c for c in version.columns}
+    profile["columns"] = [{**c, "type": schema.get(c["name"], c).get("type", c["type"]),
+                           "excluded": schema.get(c["name"], c).get("excluded", False)} for c in profile["columns"]]
+    return profile
+
+
+# --- Reading data ----------------------------------------------------------------------------------------
+
+
+def _as_type(series: pd.Series, kind: str) -> pd.Series:
+    if kind == ColumnType.NUMERIC:
+        return series if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series) \
+            else pd.to_numeric(series, errors="coerce")
+    if kind == ColumnType.DATETIME:
+        return series if pd.api.types.is_datetime64_any_dtype(series) else pd.to_datetime(series, errors="coerce",
+                                                                                           format="mixed")
+    if kind == ColumnType.BOOLEAN:
+        words = {w: True for w in parsing.TRUE_WORDS | {"1", "1.0"}} | {w: False for w in parsing.FALSE_WORDS | {"0", "0.0"}}
+        mapped = series.map(lambda v: v if v is None or isinstance(v, bool) or (isinstance(v, float) and v != v)
+                            else words.get(str(v).strip().lower()))
+        return mapped.astype(object).where(mapped.notna(), None)
+    if kind in (ColumnType.CATEGORICAL, ColumnType.TEXT, ColumnType.ID):
+        if pd.api.types.is_object_dtype(series):
+            return series
+        as_text = series.astype(object).map(lambda v: None if v is None or (isinstance(v, float) and v != v)
+                                            else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)))
+        return as_text
+    return series
+
+
+def load_frame(version: DatasetVersion) -> pd.DataFrame:
+    """The canonical Parquet copy as a DataFrame with type overrides applied and excluded columns dropped.
+
+    Numeric columns are numbers, datetimes ``datetime64``, booleans ``True``/``False``/``None``, and
+    categorical, text and id-like columns Python strings (object dtype), so the engine sees what the user chose.
+    """
+    keep = [c for c in version.columns if not c.get("excluded")]
+    with _open(version.parquet_file.name) as f:
+        table = pq.read_table(f, columns=[c["name"] for c in keep])
+    frame = table.to_pandas(types_mapper=None)
+    for c in keep:
+        if c["type"] != c.get("detected_type") or c["type"] in (ColumnType.BOOLEAN, ColumnType.CATEGORICAL):
+            frame[c["name"]] = _as_type(frame[c["name"]], c["type"])
+        elif pd.api.types.is_string_dtype(frame[c["name"]]) and not pd.api.types.is_object_dtype(frame[c["name"]]):
+            frame[c["name"]] = frame[c["name"]].astype(object).where(frame[c["name"]].notna(), None)
+    return frame
+
+
+def preview_rows(version: DatasetVersion, rows: int) -> tuple[list[str], list[list]]:
+    """The first ``rows`` rows of a version (all columns, excluded ones too) as JSON-friendly values."""
+    with _open(version.parquet_file.name) as f:
+        pf = pq.ParquetFile(f)
+        batch = next(pf.iter_batches(batch_size=max(1, rows)), None)
+        names = pf.schema_arrow.names
+        if batch is None:
+            return names, []
+        records = batch.slice(0, rows).to_pylist()
+    def plain(v):
+        if v is None:
+            return None
+        if isinstance(v, float) and v != v:
+            return None
+        if hasattr(v, "isoformat"):
+            return v.isoformat()
+        return v
+    return names, [[plain(r[n]) for n in names] for r in records]
+
+
+def export_preview_csv(version: DatasetVersion, rows: int) -> str:
+    """The first rows as CSV text for download, with spreadsheet formulas neutralised."""
+    names, data = preview_rows(version, rows)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([parsing.neutralize_formula(n) for n in names])
+    for row in data:
+        writer.writerow([parsing.neutralize_formula(v) for v in row])
+    return buffer.getvalue()
+
+
+# --- Sample data -----------------------------------------------------------------------------------------
+
+
+def load_samples(workspace, user) -> list[DatasetVersion]:
+    """Add the tutorial datasets to ``workspace``; skips any whose name exists already. Profiles are enqueued,
+    so this is quick enough for a web request; the worker makes them ready."""
+    created = []
+    for name, file_name, description, tags in SAMPLES:
+        if Dataset.objects.filter(workspace=workspace, name=name).exists():
+            continue
+        path = SAMPLES_DIR / file_name
+        with open(path, "rb") as f:
+            version = create_dataset_version(workspace=workspace, user=user, name=name, uploaded=File(f, file_name),
+                                             file_name=file_name, description=description,
+                                             tags={**tags, "source": "sample"})
+        created.append(version)
+    return created
+
+
+def profile_now(version: DatasetVersion) -> None:
+    """Run the version's queued profile job in this process (the ``load_samples --sync`` command)."""
+    for job in version.profile_jobs.filter(status=ProfileJob.Status.QUEUED):
+        run_profile(job.pk)
+
+
+def delete_dataset(dataset: Dataset) -> None:
+    """Delete a dataset with all its versions and their files; refused while experiments use a version."""
+    versions = list(dataset.versions.all())
+    if any(runs_using(versions).values()):
+        raise DataError(f"{dataset.name} is used by experiment runs; it cannot be deleted.", field="name")
+    folders = [v.parquet_file.name.rsplit("/", 1)[0] for v in versions]
+    dataset.delete()
+    for folder in folders:
+        transaction.on_commit(lambda folder=folder: _remove_folder(folder))
+

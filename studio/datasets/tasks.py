@@ -1,0 +1,10 @@
+"""Background work of the datasets app."""
+from celery import shared_task
+
+from studio.datasets import services
+
+
+@shared_task(name="datasets.profile_version", ignore_result=True, acks_late=True)
+def profile_version(job_id: int) -> None:
+    """Profile one dataset version: the job row ``job_id`` holds status, timestamps, error and result."""
+    services.run_profile(job_id)
