@@ -205,7 +205,7 @@ def create_from_upload(upload: StagedUpload, *, name: str, description: str = ""
 
 def create_dataset_version(*, workspace, user, name: str, uploaded, file_name: str, description: str = "",
                            tags: dict | None = None, settings_overrides: dict | None = None,
-                           schema: dict | None = None) -> DatasetVersion:
+                           schema: dict | None = None, enqueue: bool = True) -> DatasetVersion:
     """The API's one-shot upload: store the file, detect settings (overridable), convert, create the version.
 
     ``uploaded`` is a Django ``UploadedFile``; any ``DataError`` leaves no row and no file.
@@ -221,7 +221,7 @@ def create_dataset_version(*, workspace, user, name: str, uploaded, file_name: s
         merged = ParseSettings.from_dict({**detected.to_dict(), **(settings_overrides or {})})
         return _create_version(workspace=workspace, user=user, name=name, description=description, tags=tags or {},
                                raw_name=stored, original_name=file_name, raw_size=uploaded.size,
-                               parse_settings=merged, schema=schema or {}, folder=folder)
+                               parse_settings=merged, schema=schema or {}, folder=folder, enqueue=enqueue)
     except BaseException:
         _remove_folder(folder)
         raise
@@ -237,7 +237,7 @@ def validate_dataset_name(name: str) -> str:
 
 
 def _create_version(*, workspace, user, name, description, tags, raw_name, original_name, raw_size, parse_settings,
-                    schema, folder, keep_raw_on_error=False) -> DatasetVersion:
+                    schema, folder, keep_raw_on_error=False, enqueue=True) -> DatasetVersion:
     name = validate_dataset_name(name)
     parquet_name = f"{folder}/data.parquet"
     try:
@@ -262,7 +262,10 @@ def _create_version(*, workspace, user, name, description, tags, raw_name, origi
                 parquet_file=parquet_name, original_name=original_name, file_format=parse_settings.file_format,
                 raw_size=raw_size, n_rows=n_rows, n_columns=len(columns), columns=columns,
                 parse_settings=parse_settings.to_dict(), created_by=user)
-            enqueue_profile(version)
+            if enqueue:
+                enqueue_profile(version)
+            else:
+                ProfileJob.objects.create(version=version)
         return version
     except IntegrityError:
         _cleanup(folder, raw_name, parquet_name, keep_raw_on_error)
@@ -466,9 +469,12 @@ def export_preview_csv(version: DatasetVersion, rows: int) -> str:
 # --- Sample data -----------------------------------------------------------------------------------------
 
 
-def load_samples(workspace, user) -> list[DatasetVersion]:
-    """Add the tutorial datasets to ``workspace``; skips any whose name exists already. Profiles are enqueued,
-    so this is quick enough for a web request; the worker makes them ready."""
+def load_samples(workspace, user, *, synchronous: bool = False) -> list[DatasetVersion]:
+    """Add the tutorial datasets to ``workspace``; skips any whose name exists already.
+
+    Profiles are enqueued, so this is quick enough for a web request (about a second) and a worker makes the
+    versions ready; ``synchronous=True`` profiles them here instead (the command's ``--sync``).
+    """
     created = []
     for name, file_name, description, tags in SAMPLES:
         if Dataset.objects.filter(workspace=workspace, name=name).exists():
@@ -477,7 +483,10 @@ def load_samples(workspace, user) -> list[DatasetVersion]:
         with open(path, "rb") as f:
             version = create_dataset_version(workspace=workspace, user=user, name=name, uploaded=File(f, file_name),
                                              file_name=file_name, description=description,
-                                             tags={**tags, "source": "sample"})
+                                             tags={**tags, "source": "sample"}, enqueue=not synchronous)
+        if synchronous:
+            profile_now(version)
+            version.refresh_from_db()
         created.append(version)
     return created
 
