@@ -1,5 +1,20 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from studio.datasets import views
 
 app_name = "datasets"
 
-urlpatterns = []
+urlpatterns = [
+    path("", views.dataset_list, name="list"),
+    path("samples/", views.load_sample_datasets, name="samples"),
+    path("new/", views.wizard, name="new"),
+    path("new/create/", views.create, name="create"),
+    path("uploads/", views.upload, name="upload"),
+    path("uploads/<uuid:upload_id>/preview/", views.upload_preview, name="upload-preview"),
+    path("uploads/<uuid:upload_id>/discard/", views.upload_discard, name="upload-discard"),
+    path("<int:pk>/", views.detail, name="detail"),
+    path("<int:pk>/profile/", views.profile_fragment, name="profile"),
+    path("<int:pk>/schema/", views.schema, name="schema"),
+    path("<int:pk>/preview.csv", views.preview_csv, name="preview-csv"),
+    path("<int:pk>/delete/", views.delete, name="delete"),
+]

@@ -1,0 +1,237 @@
+"""Pages of the datasets app: the list, the creation wizard, and a dataset's page with its live profile."""
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from studio.accounts.access import require_role
+from studio.accounts.models import Role
+from studio.datasets import charts, services
+from studio.datasets.access import dataset_for, staged_upload_for
+from studio.datasets.forms import TYPE_CHOICES, BasicInfoForm, ParseSettingsForm, schema_from_post
+from studio.datasets.models import Dataset, DatasetVersion
+from studio.datasets.parsing import DataError, ParseSettings, human_bytes
+
+PREVIEW_ROWS = 50
+
+
+@login_required
+def dataset_list(request):
+    datasets = list(Dataset.objects.filter(workspace=request.workspace).select_related("created_by").order_by("name"))
+    latest = {}
+    for v in DatasetVersion.objects.filter(dataset__in=datasets).order_by("dataset_id", "version"):
+        latest[v.dataset_id] = v
+    rows = [(d, latest.get(d.pk)) for d in datasets]
+    return render(request, "datasets/list.html", {"rows": rows})
+
+
+@login_required
+@require_POST
+def load_sample_datasets(request):
+    require_role(request.user, request.workspace, Role.EDITOR)
+    versions = services.load_samples(request.workspace, request.user)
+    if versions:
+        messages.success(request, f"Added {len(versions)} sample datasets; their profiles appear as a worker finishes them.")
+    else:
+        messages.info(request, "The sample datasets are already in this workspace.")
+    return redirect("datasets:list")
+
+
+# --- The wizard ------------------------------------------------------------------------------------------
+
+
+@login_required
+def wizard(request):
+    require_role(request.user, request.workspace, Role.EDITOR)
+    return render(request, "datasets/wizard.html", {
+        "info_form": BasicInfoForm(initial={"name": request.GET.get("name", "")}),
+        "settings_form": ParseSettingsForm(initial=ParseSettingsForm.initial_from(ParseSettings())),
+        "max_upload": human_bytes(settings.STUDIO_MAX_UPLOAD_BYTES),
+        "max_upload_bytes": settings.STUDIO_MAX_UPLOAD_BYTES,
+    })
+
+
+@login_required
+@require_POST
+def upload(request):
+    """The wizard's upload: the request body is the file itself (sent by XHR with a progress bar)."""
+    require_role(request.user, request.workspace, Role.EDITOR)
+    from urllib.parse import unquote
+
+    file_name = unquote(request.headers.get("X-File-Name", ""))
+    declared = int(request.headers.get("Content-Length") or 0)
+    limit = settings.STUDIO_MAX_UPLOAD_BYTES
+    try:
+        if declared > limit:
+            raise DataError(services.too_large_message(declared, limit), field="file")
+        staged = services.stage_upload(workspace=request.workspace, user=request.user, file_name=file_name,
+                                       chunks=iter(lambda: request.read(1 << 20), b""))
+    except DataError as exc:
+        return JsonResponse({"error": exc.message, "field": exc.field}, status=400)
+    detected = ParseSettings.from_dict(staged.detected_settings)
+    return JsonResponse({"id": str(staged.pk), "name": staged.original_name, "size": human_bytes(staged.size),
+                         "format": detected.describe(), "settings": ParseSettingsForm.initial_from(detected),
+                         "parquet": detected.file_format == "parquet",
+                         "preview_url": reverse("datasets:upload-preview", args=[staged.pk])})
+
+
+@login_required
+@require_POST
+def upload_preview(request, upload_id):
+    """htmx: the preview table for the current settings, and (out of band) the schema step's table."""
+    staged = staged_upload_for(request.user, upload_id)
+    base = ParseSettings.from_dict(staged.detected_settings)
+    form = ParseSettingsForm(request.POST)
+    context = {"upload": staged}
+    if base.file_format != "parquet" and not form.is_valid():
+        context["error"] = " ".join(e for errors in form.errors.values() for e in errors)
+        return render(request, "datasets/partials/preview.html", context)
+    parse_settings = base if base.file_format == "parquet" else form.to_settings(base)
+    try:
+        preview = services.preview_upload(staged, parse_settings)
+    except DataError as exc:
+        context["error"] = exc.message
+        return render(request, "datasets/partials/preview.html", context)
+    examples = []
+    for i in range(len(preview.columns)):
+        seen = list(dict.fromkeys(r[i] for r in preview.rows if r[i] is not None))[:3]
+        examples.append(", ".join(v[:30] for v in seen))
+    context.update({"preview": preview, "columns": list(zip(preview.columns, preview.column_types, examples)),
+                    "type_choices": TYPE_CHOICES, "settings_text": parse_settings.describe()})
+    return render(request, "datasets/partials/preview.html", context)
+
+
+@login_required
+@require_POST
+def upload_discard(request, upload_id):
+    services.discard_upload(staged_upload_for(request.user, upload_id))
+    return HttpResponse(status=204)
+
+
+@login_required
+@require_POST
+def create(request):
+    """htmx: create the dataset from the wizard's upload; redirects to its page, or shows what to fix."""
+    require_role(request.user, request.workspace, Role.EDITOR)
+    info = BasicInfoForm(request.POST)
+    try:
+        staged = staged_upload_for(request.user, request.POST.get("upload_id") or "00000000-0000-0000-0000-000000000000")
+    except (Http404, ValueError):
+        return render(request, "datasets/partials/create_error.html",
+                      {"error": "Upload a file first (step 2); the earlier upload is gone or belongs to someone else."})
+    base = ParseSettings.from_dict(staged.detected_settings)
+    settings_form = ParseSettingsForm(request.POST)
+    if not info.is_valid() or (base.file_format != "parquet" and not settings_form.is_valid()):
+        errors = [e for form in (info, settings_form) for errs in form.errors.values() for e in errs]
+        return render(request, "datasets/partials/create_error.html", {"error": " ".join(errors)})
+    schema = schema_from_post(request.POST)
+    schema.pop("included")
+    try:
+        version = services.create_from_upload(
+            staged, name=info.cleaned_data["name"], description=info.cleaned_data["description"],
+            tags=info.cleaned_data["tags"], parse_settings=base if base.file_format == "parquet"
+            else settings_form.to_settings(base), schema=schema, user=request.user)
+    except DataError as exc:
+        return render(request, "datasets/partials/create_error.html", {"error": exc.message})
+    messages.success(request, f"Created {version.dataset.name} version {version.version} "
+                              f"({version.n_rows:,} rows, {version.n_columns} columns); profiling it now.")
+    response = HttpResponse(status=204)
+    response["HX-Redirect"] = reverse("datasets:detail", args=[version.dataset_id]) + f"?version={version.version}"
+    return response
+
+
+# --- A dataset's page ------------------------------------------------------------------------------------
+
+
+def _version_of(dataset: Dataset, raw) -> DatasetVersion:
+    versions = dataset.versions.select_related("created_by")
+    if raw in (None, ""):
+        version = versions.order_by("-version").first()
+    else:
+        try:
+            version = versions.filter(version=int(raw)).first()
+        except ValueError:
+            version = None
+    if version is None:
+        raise Http404("No such version.")
+    return version
+
+
+@login_required
+@require_GET
+def detail(request, pk):
+    dataset = dataset_for(request.user, pk, Role.VIEWER)
+    version = _version_of(dataset, request.GET.get("version"))
+    versions = list(dataset.versions.select_related("created_by").order_by("-version"))
+    usage = services.runs_using(versions)
+    names, rows = services.preview_rows(version, PREVIEW_ROWS)
+    return render(request, "datasets/detail.html", {
+        "dataset": dataset, "version": version, "versions": [(v, usage.get(v.pk, [])) for v in versions],
+        "preview_columns": names, "preview_rows": rows, "type_choices": TYPE_CHOICES,
+        "parse_settings": ParseSettings.from_dict(version.parse_settings).describe(),
+        "can_change": dataset.workspace.role_of(request.user) in (Role.EDITOR, Role.OWNER),
+        "schema_locked": bool(usage.get(version.pk)), "raw_size": human_bytes(version.raw_size),
+        **_profile_context(version),
+    })
+
+
+def _profile_context(version: DatasetVersion) -> dict:
+    job = version.latest_profile_job()
+    profile = services.profile_of(version)
+    figures = []
+    if profile:
+        for i, column in enumerate(profile["columns"]):
+            figures.append((column, f"col-fig-{i}", charts.column_figure(column)))
+    return {"job": job, "profile": profile, "column_figures": figures,
+            "correlation_figure": charts.correlation_figure(profile["correlation"]) if profile else None,
+            "profile_memory": human_bytes(profile["memory_bytes"]) if profile else None,
+            "excluded_count": sum(1 for c in version.columns if c.get("excluded"))}
+
+
+@login_required
+@require_GET
+def profile_fragment(request, pk):
+    """htmx: the profile section; while the job runs, the fragment asks to be fetched again."""
+    dataset = dataset_for(request.user, pk, Role.VIEWER)
+    version = _version_of(dataset, request.GET.get("version"))
+    return render(request, "datasets/partials/profile.html", {"dataset": dataset, "version": version,
+                                                              **_profile_context(version)})
+
+
+@login_required
+@require_POST
+def schema(request, pk):
+    dataset = dataset_for(request.user, pk, Role.EDITOR)
+    version = _version_of(dataset, request.GET.get("version"))
+    try:
+        services.update_schema(version, schema_from_post(request.POST))
+        messages.success(request, f"Saved the schema of version {version.version}.")
+    except DataError as exc:
+        messages.error(request, exc.message)
+    return redirect(reverse("datasets:detail", args=[dataset.pk]) + f"?version={version.version}#schema")
+
+
+@login_required
+@require_GET
+def preview_csv(request, pk):
+    dataset = dataset_for(request.user, pk, Role.VIEWER)
+    version = _version_of(dataset, request.GET.get("version"))
+    response = HttpResponse(services.export_preview_csv(version, PREVIEW_ROWS), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="dataset-{dataset.pk}-v{version.version}-preview.csv"'
+    return response
+
+
+@login_required
+@require_POST
+def delete(request, pk):
+    dataset = dataset_for(request.user, pk, Role.EDITOR)
+    try:
+        services.delete_dataset(dataset)
+    except DataError as exc:
+        messages.error(request, exc.message)
+        return redirect("datasets:detail", pk=dataset.pk)
+    messages.success(request, f"Deleted {dataset.name} and all its versions.")
+    return redirect("datasets:list")
