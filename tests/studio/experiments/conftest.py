@@ -27,7 +27,11 @@ def make_version(team):
         version = datasets.create_dataset_version(
             workspace=workspace or team.workspace, user=team.alice, name=name or Path(file_name).stem,
             uploaded=upload, file_name=file_name)
-        datasets.profile_now(version)
+        datasets.profile_now(version)  # a worker may have claimed the profile job first: then wait for it
+        from tests.conftest import wait_for
+
+        wait_for(lambda: type(version).objects.get(pk=version.pk).status != "profiling", 60,
+                 message="the dataset profile")
         version.refresh_from_db()
         assert version.status == "ready", version.error
         return version

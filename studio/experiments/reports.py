@@ -1,0 +1,369 @@
+"""Read-side views of runs and trials: leaderboards, Plotly figures and comparisons, built from rows.
+
+Each function reads with a fixed number of queries whatever the number of trials, and never loads chart
+data it does not draw.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from django.core.paginator import Paginator
+from django.db.models import Q
+
+from studio.experiments.models import Run, Trial
+
+LEADERBOARD_FIELDS = ("id", "number", "algorithm", "pipeline_name", "score", "metrics", "duration_seconds", "status",
+                      "is_ensemble", "test_metrics", "recorded_at", "error")
+PALETTE = ["#4f46e5", "#0ea5e9", "#10b981", "#f59e0b", "#ef4444", "#8b5cf6", "#14b8a6", "#ec4899", "#64748b",
+           "#84cc16"]
+LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 50}, "height": 340, "template": "plotly_white",
+          "legend": {"orientation": "h", "y": -0.2}, "font": {"size": 12}}
+
+
+def list_runs(workspace, filters: dict, page: int, per_page: int = 25):
+    """The workspace's runs filtered by name, status, task and dataset, one page of them."""
+    runs = Run.objects.filter(workspace=workspace).select_related(
+        "experiment", "dataset_version__dataset", "best_trial", "created_by").defer(
+        "config", "guardrails", "featurization_summary", "validation_method")
+    if filters.get("q"):
+        runs = runs.filter(Q(experiment__name__icontains=filters["q"]) | Q(experiment__description__icontains=filters["q"]))
+    if filters.get("status"):
+        runs = runs.filter(status=filters["status"])
+    if filters.get("task"):
+        runs = runs.filter(task=filters["task"])
+    if filters.get("dataset"):
+        runs = runs.filter(dataset_version__dataset_id=filters["dataset"])
+    if filters.get("experiment"):
+        runs = runs.filter(experiment_id=filters["experiment"])
+    return Paginator(runs, per_page).get_page(page)
+
+
+def _trial_rows(run: Run) -> list[dict]:
+    return list(run.trials.values(*LEADERBOARD_FIELDS))
+
+
+def metric_columns(run: Run, rows: list[dict]) -> list[str]:
+    """Metrics shown in the leaderboard: the primary one first, then the others every trial has, sorted."""
+    names = Counter()
+    for row in rows:
+        names.update(k for k in (row["metrics"] or {}))
+    others = sorted(n for n in names if n != run.primary_metric)
+    return [run.primary_metric] + others
+
+
+def leaderboard(run: Run, sort: str | None = None, order: str | None = None, page: int = 1, per_page: int = 50,
+                rows: list[dict] | None = None) -> dict:
+    """Trials sorted by any metric (best first by default), ensembles last, failed trials at the bottom of
+    their group; one page of them and the columns to show."""
+    rows = _trial_rows(run) if rows is None else rows
+    metrics = metric_columns(run, rows)
+    sort = sort if sort in metrics or sort in ("number", "duration_seconds") else run.primary_metric
+    if order not in ("asc", "desc"):
+        if sort in metrics:
+            order = "desc" if _greater(run, sort) else "asc"
+        else:
+            order = "asc"
+
+    def value(row):
+        if sort == "number":
+            return row["number"]
+        if sort == "duration_seconds":
+            return row["duration_seconds"]
+        v = (row["metrics"] or {}).get(sort)
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+    present = [r for r in rows if value(r) is not None]
+    missing = [r for r in rows if value(r) is None]
+    present.sort(key=lambda r: (value(r), -r["number"]) if order == "desc" else (value(r), r["number"]),
+                 reverse=order == "desc")
+    missing.sort(key=lambda r: r["number"])
+    ordered = ([r for r in present if not r["is_ensemble"]] + [r for r in missing if not r["is_ensemble"]]
+               + [r for r in present if r["is_ensemble"]] + [r for r in missing if r["is_ensemble"]])
+    for rank, row in enumerate(ordered, start=1):
+        row["rank"] = rank
+        row["is_best"] = row["id"] == run.best_trial_id
+    shown = [m for m in metrics[:7]]
+    if sort in metrics and sort not in shown:
+        shown.append(sort)
+    paginator = Paginator(ordered, per_page)
+    page_obj = paginator.get_page(page)
+    for row in page_obj:
+        row["cells"] = [(m, (row["metrics"] or {}).get(m)) for m in shown]
+    return {"page": page_obj, "metrics": metrics, "shown": shown, "sort": sort, "order": order,
+            "count": len(rows)}
+
+
+def _greater(run: Run, metric: str) -> bool:
+    from automl_engine.config import PRIMARY_METRICS
+
+    known = PRIMARY_METRICS.get(run.task, {})
+    if metric in known:
+        return known[metric]
+    lower_is_better = ("error", "loss", "log_loss")
+    return not any(metric.endswith(s) or s in metric for s in lower_is_better)
+
+
+def best_score_figure(run: Run, rows: list[dict]) -> dict:
+    """Each trial's score and the best so far over time since the run started (Plotly figure)."""
+    started = run.started_at
+    points = sorted((r for r in rows if r["score"] is not None and not r["is_ensemble"]),
+                    key=lambda r: r["recorded_at"])
+    x, y, best_x, best_y, labels = [], [], [], [], []
+    best = None
+    for r in points:
+        t = round((r["recorded_at"] - started).total_seconds(), 1) if started else r["number"]
+        x.append(t)
+        y.append(r["score"])
+        labels.append(f"trial {r['number']}: {r['pipeline_name']}")
+        if best is None or (r["score"] > best if run.greater_is_better else r["score"] < best):
+            best = r["score"]
+        best_x.append(t)
+        best_y.append(best)
+    return {
+        "data": [
+            {"type": "scatter", "mode": "markers", "x": x, "y": y, "text": labels, "name": "trial score",
+             "marker": {"color": "#a5b4fc", "size": 7}, "hovertemplate": "%{text}<br>%{y:.4f}<extra></extra>"},
+            {"type": "scatter", "mode": "lines", "line": {"shape": "hv", "color": "#4f46e5", "width": 3},
+             "x": best_x, "y": best_y, "name": "best so far", "hovertemplate": "best %{y:.4f}<extra></extra>"},
+        ],
+        "layout": {**LAYOUT, "xaxis": {"title": {"text": "seconds since the run started"}},
+                   "yaxis": {"title": {"text": run.primary_metric}}},
+    }
+
+
+def run_summary(run: Run) -> dict:
+    """Everything the live part of the run page draws: progress, leaderboard page and the best-score chart."""
+    rows = _trial_rows(run)
+    failed = sum(1 for r in rows if r["status"] != "completed")
+    return {"rows": rows, "failed": failed, "figure": best_score_figure(run, rows)}
+
+
+def search_history(run: Run) -> dict:
+    """Optuna-dashboard-like views of the search: score per trial, parameter importance, parallel coordinates."""
+    trials = list(run.trials.filter(is_ensemble=False).values("number", "algorithm", "score", "hyperparameters",
+                                                               "status"))
+    scored = [t for t in trials if t["score"] is not None]
+    algorithms = sorted({t["algorithm"] for t in scored})
+    color = {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(algorithms)}
+    history = {
+        "data": [{"type": "scatter", "mode": "markers", "name": a,
+                  "x": [t["number"] for t in scored if t["algorithm"] == a],
+                  "y": [t["score"] for t in scored if t["algorithm"] == a],
+                  "marker": {"color": color[a], "size": 8}} for a in algorithms],
+        "layout": {**LAYOUT, "xaxis": {"title": {"text": "trial"}}, "yaxis": {"title": {"text": run.primary_metric}}},
+    }
+    params = _param_table(scored)
+    importance = _param_importance(params, [t["score"] for t in scored])
+    parallel = None
+    if len(scored) >= 2:
+        top = [name for name, _ in importance[:6]]
+        dims = []
+        algo_index = {a: i for i, a in enumerate(algorithms)}
+        dims.append({"label": "algorithm", "values": [algo_index[t["algorithm"]] for t in scored],
+                     "tickvals": list(range(len(algorithms))), "ticktext": algorithms})
+        for name in top:
+            if name == "algorithm":
+                continue
+            column = params[name]
+            if all(isinstance(v, (int, float)) or v is None for v in column):
+                values = [v if v is not None else math.nan for v in column]
+                dims.append({"label": name, "values": values})
+            else:
+                cats = sorted({str(v) for v in column})
+                dims.append({"label": name, "values": [cats.index(str(v)) for v in column],
+                             "tickvals": list(range(len(cats))), "ticktext": cats})
+        dims.append({"label": run.primary_metric, "values": [t["score"] for t in scored]})
+        parallel = {"data": [{"type": "parcoords", "dimensions": dims,
+                              "line": {"color": [t["score"] for t in scored], "colorscale": "Viridis",
+                                       "showscale": True, "reversescale": not run.greater_is_better}}],
+                    "layout": {**LAYOUT, "height": 420, "margin": {"l": 80, "r": 60, "t": 60, "b": 30}}}
+    importance_figure = None
+    if importance:
+        shown = importance[:15][::-1]
+        importance_figure = {"data": [{"type": "bar", "orientation": "h", "x": [round(v, 4) for _, v in shown],
+                                       "y": [n for n, _ in shown], "marker": {"color": "#4f46e5"}}],
+                             "layout": {**LAYOUT, "height": max(240, 28 * len(shown) + 80),
+                                        "margin": {"l": 220, "r": 20, "t": 20, "b": 40},
+                                        "xaxis": {"title": {"text": "importance for the score"}}}}
+    return {"history": history, "importance": importance_figure, "parallel": parallel, "n_scored": len(scored),
+            "n_trials": len(trials)}
+
+
+def _param_table(trials: list[dict]) -> dict[str, list]:
+    """Column per hyperparameter (``Algorithm.param``) plus ``algorithm``, None where a trial lacks it."""
+    names = []
+    for t in trials:
+        for key in t["hyperparameters"] or {}:
+            name = f"{t['algorithm']}.{key}"
+            if name not in names:
+                names.append(name)
+    table = {"algorithm": [t["algorithm"] for t in trials]}
+    for name in names:
+        algo, _, key = name.partition(".")
+        table[name] = [(t["hyperparameters"] or {}).get(key) if t["algorithm"] == algo else None for t in trials]
+    return table
+
+
+def _param_importance(params: dict[str, list], scores: list[float]) -> list[tuple[str, float]]:
+    """How much each parameter explains the score: a random forest on the parameters (as Optuna's
+    ``MeanDecreaseImpurityImportanceEvaluator`` does), normalised to sum to 1."""
+    if len(scores) < 3:
+        return []
+    import numpy as np
+    from sklearn.ensemble import RandomForestRegressor
+
+    columns, names = [], []
+    for name, values in params.items():
+        present = [v for v in values if v is not None]
+        if not present or len({str(v) for v in present}) < 2:
+            continue
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+            columns.append([float(v) if v is not None else -1.0 for v in values])
+        else:
+            cats = sorted({str(v) for v in values})
+            columns.append([float(cats.index(str(v))) for v in values])
+        names.append(name)
+    if not columns:
+        return []
+    X = np.array(columns).T
+    forest = RandomForestRegressor(n_estimators=64, max_depth=6, random_state=0, n_jobs=1)
+    forest.fit(X, np.array(scores))
+    pairs = sorted(zip(names, forest.feature_importances_.tolist()), key=lambda p: -p[1])
+    return [(n, float(v)) for n, v in pairs if v > 0]
+
+
+# --------------------------------------------------------------------------------------------------
+# Trial charts
+
+
+def _heatmap(matrix, labels, title, normalised: bool) -> dict:
+    text = [[f"{v:.2f}" if normalised else f"{v:,}" for v in row] for row in matrix]
+    return {"data": [{"type": "heatmap", "z": matrix, "x": [str(l) for l in labels], "y": [str(l) for l in labels],
+                      "text": text, "texttemplate": "%{text}", "colorscale": "Blues", "showscale": False,
+                      "hovertemplate": "true %{y}, predicted %{x}: %{text}<extra></extra>"}],
+            "layout": {**LAYOUT, "title": {"text": title},
+                       "xaxis": {"title": {"text": "predicted"}, "type": "category"},
+                       "yaxis": {"title": {"text": "true"}, "autorange": "reversed", "type": "category"}}}
+
+
+def _lines(series: dict, x_key: str, y_key: str, title: str, x_title: str, y_title: str,
+           diagonal: bool = False, baseline: float | None = None) -> dict:
+    data = []
+    for i, (label, points) in enumerate(series.items()):
+        data.append({"type": "scatter", "mode": "lines+markers" if len(points[x_key]) <= 12 else "lines",
+                     "name": f"class {label}", "x": points[x_key], "y": points[y_key],
+                     "line": {"color": PALETTE[i % len(PALETTE)], "width": 2}})
+    if diagonal:
+        data.append({"type": "scatter", "mode": "lines", "name": "chance / ideal", "x": [0, 1], "y": [0, 1],
+                     "line": {"dash": "dash", "color": "#9ca3af"}})
+    if baseline is not None:
+        xs = next(iter(series.values()))[x_key] if series else [0, 1]
+        data.append({"type": "scatter", "mode": "lines", "name": "random", "x": [min(xs), max(xs)],
+                     "y": [baseline, baseline], "line": {"dash": "dash", "color": "#9ca3af"}})
+    return {"data": data, "layout": {**LAYOUT, "title": {"text": title}, "xaxis": {"title": {"text": x_title}},
+                                     "yaxis": {"title": {"text": y_title}}}}
+
+
+def trial_figures(task: str, charts: dict | None, prefix: str = "fig") -> list[dict]:
+    """The per-task charts of a trial as ``{"key", "id", "title", "figure"}``; empty without chart data."""
+    out = _trial_figures(task, charts or {})
+    for f in out:
+        f["id"] = f"{prefix}-{f['key']}"
+    return out
+
+
+def _trial_figures(task: str, charts: dict) -> list[dict]:
+    out = []
+    if task == "classification":
+        cm = charts.get("confusion_matrix")
+        if cm and cm.get("matrix"):
+            matrix = cm["matrix"]
+            out.append({"key": "confusion", "title": "Confusion matrix", "figure": _heatmap(
+                matrix, cm["labels"], "Confusion matrix (counts)", False)})
+            normalised = [[round(v / sum(row), 4) if sum(row) else 0.0 for v in row] for row in matrix]
+            out.append({"key": "confusion_normalised", "title": "Confusion matrix, normalised", "figure": _heatmap(
+                normalised, cm["labels"], "Confusion matrix (share of each true class)", True)})
+        if charts.get("roc"):
+            out.append({"key": "roc", "title": "ROC", "figure": _lines(
+                charts["roc"], "fpr", "tpr", "ROC curve", "false positive rate", "true positive rate", diagonal=True)})
+        if charts.get("precision_recall"):
+            out.append({"key": "precision_recall", "title": "Precision-recall", "figure": _lines(
+                charts["precision_recall"], "recall", "precision", "Precision-recall curve", "recall", "precision")})
+        if charts.get("calibration"):
+            out.append({"key": "calibration", "title": "Calibration", "figure": _lines(
+                charts["calibration"], "mean_predicted", "fraction_positive", "Calibration curve",
+                "mean predicted probability", "fraction of positives", diagonal=True)})
+        if charts.get("lift"):
+            out.append({"key": "lift", "title": "Lift", "figure": _lines(
+                charts["lift"], "percent_of_data", "lift", "Lift curve", "share of data (best scored first)", "lift",
+                baseline=1.0)})
+        if charts.get("gains"):
+            out.append({"key": "gains", "title": "Cumulative gains", "figure": _lines(
+                charts["gains"], "percent_of_data", "percent_of_positives", "Cumulative gains",
+                "share of data (best scored first)", "share of positives found", diagonal=True)})
+    else:
+        pvt = charts.get("predicted_vs_true")
+        if pvt and pvt.get("bin_true_mean"):
+            x = pvt["bin_true_mean"]
+            lo, hi = min(x + pvt["predicted_p10"]), max(x + pvt["predicted_p90"])
+            out.append({"key": "predicted_vs_true", "title": "Predicted vs true", "figure": {
+                "data": [
+                    {"type": "scatter", "mode": "lines", "x": x, "y": pvt["predicted_p90"], "name": "90th percentile",
+                     "line": {"width": 0}, "showlegend": False},
+                    {"type": "scatter", "mode": "lines", "x": x, "y": pvt["predicted_p10"], "fill": "tonexty",
+                     "fillcolor": "rgba(79,70,229,0.15)", "line": {"width": 0}, "name": "10th-90th percentile"},
+                    {"type": "scatter", "mode": "lines+markers", "x": x, "y": pvt["predicted_mean"],
+                     "name": "mean prediction", "line": {"color": "#4f46e5", "width": 2}},
+                    {"type": "scatter", "mode": "lines", "x": [lo, hi], "y": [lo, hi], "name": "ideal",
+                     "line": {"dash": "dash", "color": "#9ca3af"}}],
+                "layout": {**LAYOUT, "title": {"text": "Predicted vs true (binned by true value)"},
+                           "xaxis": {"title": {"text": "true value"}}, "yaxis": {"title": {"text": "predicted"}}}}})
+        res = charts.get("residuals")
+        if res and res.get("counts"):
+            edges = res["bin_edges"]
+            centers = [round((a + b) / 2, 6) for a, b in zip(edges[:-1], edges[1:])]
+            out.append({"key": "residuals", "title": "Residuals", "figure": {
+                "data": [{"type": "bar", "x": centers, "y": res["counts"], "marker": {"color": "#4f46e5"},
+                          "name": "trials"}],
+                "layout": {**LAYOUT, "title": {"text": "Residual histogram (true − predicted)"}, "bargap": 0.05,
+                           "xaxis": {"title": {"text": "residual"}}, "yaxis": {"title": {"text": "rows"}}}}})
+    return out
+
+
+def importance_figure(importance: dict | None, kind: str = "raw") -> dict | None:
+    """Horizontal bars of feature importance (``raw`` columns or ``engineered`` features), top 20."""
+    if not importance or not importance.get(kind):
+        return None
+    items = list(importance[kind].items())[:20][::-1]
+    return {"data": [{"type": "bar", "orientation": "h", "x": [round(v, 4) for _, v in items],
+                      "y": [k for k, _ in items], "marker": {"color": "#0ea5e9"}}],
+            "layout": {**LAYOUT, "height": max(240, 24 * len(items) + 80),
+                       "margin": {"l": 200, "r": 20, "t": 20, "b": 40},
+                       "xaxis": {"title": {"text": f"share of importance ({importance.get('method', '')})"}}}}
+
+
+def compare(trials: list[Trial], only_differences: bool) -> list[dict]:
+    """Rows of a side-by-side comparison: a section, a label and one value per trial."""
+    rows = []
+
+    def add(section, label, values):
+        same = len({repr(v) for v in values}) <= 1
+        if only_differences and same:
+            return
+        rows.append({"section": section, "label": label, "values": values, "differs": not same})
+
+    add("Trial", "pipeline", [t.pipeline_name for t in trials])
+    add("Trial", "status", [t.get_status_display() for t in trials])
+    add("Trial", "duration (s)", [round(t.duration_seconds, 2) for t in trials])
+    add("Trial", "featurization", [t.featurization for t in trials])
+    metrics = sorted({m for t in trials for m in (t.metrics or {})})
+    for m in metrics:
+        add("Validation metrics", m, [(t.metrics or {}).get(m) for t in trials])
+    tests = sorted({m for t in trials for m in (t.test_metrics or {})})
+    for m in tests:
+        add("Test metrics", m, [(t.test_metrics or {}).get(m) for t in trials])
+    params = sorted({p for t in trials for p in (t.hyperparameters or {})})
+    for p in params:
+        add("Hyperparameters", p, [(t.hyperparameters or {}).get(p, "—") for t in trials])
+    return rows

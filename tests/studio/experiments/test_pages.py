@@ -1,0 +1,209 @@
+"""Pages of the experiments app as owner, editor, viewer and outsider, the wizard's checks, and rendering."""
+import pytest
+
+from studio.experiments.models import Run
+from tests.studio.experiments.conftest import small_job
+from tests.studio.experiments.factories import make_run
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["owner", "editor", "viewer", "outsider"]
+
+
+@pytest.fixture
+def finished(team, bank_small):
+    return make_run(team.workspace, team.alice, bank_small, small_job(bank_small.dataset_id), n_trials=4)
+
+
+def _pages(run):
+    trial = run.trials.order_by("number").first()
+    return [f"/experiments/runs/{run.pk}/", f"/experiments/runs/{run.pk}/live/", f"/experiments/runs/{run.pk}/logs/",
+            f"/experiments/runs/{run.pk}/history/", f"/experiments/runs/{run.pk}/config.yml",
+            f"/experiments/runs/{run.pk}/compare/?trial={trial.pk}&trial={trial.pk + 1}",
+            f"/experiments/trials/{trial.pk}/", f"/experiments/trials/{trial.pk}/importance/"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_run_and_trial_pages_are_visible_to_members_only(team, finished, client_for, role):
+    client = client_for(team.by_role(role))
+    for url in _pages(finished):
+        response = client.get(url)
+        assert response.status_code == (404 if role == "outsider" else 200), (url, response.status_code)
+
+
+@pytest.mark.parametrize("role,expected", [("owner", 302), ("editor", 302), ("viewer", 403), ("outsider", 404)])
+def test_changing_a_run_needs_an_editor(team, finished, client_for, role, expected):
+    client = client_for(team.by_role(role))
+    trial = finished.trials.first()
+    assert client.post(f"/experiments/runs/{finished.pk}/cancel/").status_code == expected
+    assert client.post(f"/experiments/trials/{trial.pk}/importance/").status_code == expected
+    assert client.get(f"/experiments/runs/{finished.pk}/resubmit/").status_code == expected
+
+
+@pytest.mark.parametrize("role,expected", [("owner", 302), ("editor", 302), ("viewer", 403), ("outsider", 302)])
+def test_the_wizard_is_for_editors_of_the_current_workspace(team, bank_small, client_for, role, expected):
+    client = client_for(team.by_role(role))
+    assert client.get("/experiments/new/").status_code == expected
+    assert client.get("/experiments/new/basics/").status_code == (403 if role == "viewer" else 200)
+    if role == "outsider":
+        # Dave works in his personal workspace: Team's datasets are neither offered nor accepted.
+        assert "bank-small" not in client.get("/experiments/new/data/").content.decode()
+        response = client.post("/experiments/new/data/", {"dataset": bank_small.dataset_id, "task": "classification",
+                                                          "target_column": "y"})
+        assert "dataset" in response.context["form"].errors
+
+
+def test_the_list_shows_runs_of_the_current_workspace_with_filters_and_pages(team, finished, bank_small, client_for):
+    for i in range(26):
+        make_run(team.workspace, team.bob, bank_small, small_job(bank_small.dataset_id, name=f"other-{i:02d}"),
+                 status="failed", n_trials=1, ensembles=False)
+    client = client_for(team.carol)
+    page1 = client.get("/experiments/").content.decode()
+    assert page1.count('data-testid="next-page"') == 1 and "1–25 of 27" in page1
+    only_completed = client.get("/experiments/?status=completed").content.decode()
+    assert "bank-small" in only_completed and "other-00" not in only_completed
+    assert "other-07" in client.get("/experiments/?q=other-07").content.decode()
+    assert "No runs match these filters" in client.get("/experiments/?q=nothing-like-this").content.decode()
+    dave = client_for(team.dave).get("/experiments/").content.decode()
+    assert "No experiments yet" in dave and "bank-small" not in dave
+
+
+def test_run_page_shows_leaderboard_with_ensembles_last_and_sorts_by_any_metric(team, finished, client_for):
+    client = client_for(team.carol)
+    html = client.get(f"/experiments/runs/{finished.pk}/").content.decode()
+    assert html.count('data-testid="trial-row"') == 6
+    order = [line for line in html.split('data-testid="trial-row"')[1:]]
+    assert "ensemble" in order[-1] and "ensemble" in order[-2] and "ensemble" not in order[0]
+    assert 'hx-trigger="every 2s"' not in html  # a finished run does not poll
+    by_duration = client.get(f"/experiments/runs/{finished.pk}/live/?sort=duration_seconds&order=asc").content.decode()
+    assert "sorted by duration_seconds (ascending)" in by_duration
+    by_loss = client.get(f"/experiments/runs/{finished.pk}/live/?sort=log_loss").content.decode()
+    assert "sorted by log_loss (ascending)" in by_loss
+
+
+def test_a_running_run_polls_and_stops_polling_with_a_reload_when_it_ends(team, finished, client_for):
+    Run.objects.filter(pk=finished.pk).update(status="running", finished_at=None)
+    client = client_for(team.carol)
+    live = client.get(f"/experiments/runs/{finished.pk}/live/?live=1").content.decode()
+    assert 'hx-trigger="every 2s"' in live
+    Run.objects.filter(pk=finished.pk).update(status="completed")
+    response = client.get(f"/experiments/runs/{finished.pk}/live/?live=1")
+    assert response.status_code == 204 and response["HX-Refresh"] == "true"
+
+
+def test_trial_page_has_every_metric_and_the_classification_charts(team, finished, client_for):
+    trial = finished.trials.get(number=0)
+    html = client_for(team.carol).get(f"/experiments/trials/{trial.pk}/").content.decode()
+    for key in ("confusion", "confusion_normalised", "roc", "precision_recall", "calibration", "lift", "gains"):
+        assert f'data-testid="chart-{key}"' in html
+    for metric in trial.metrics:
+        assert f">{metric}<" in html
+    assert "An editor can compute it." in html
+
+
+def test_compare_shows_only_differences_when_asked(team, finished, client_for):
+    a, b = finished.trials.order_by("number")[:2]
+    client = client_for(team.carol)
+    url = f"/experiments/runs/{finished.pk}/compare/?trial={a.pk}&trial={b.pk}"
+    everything = client.get(url).content.decode()
+    assert ">featurization<" in everything  # the same for both: shown in full view only
+    only = client.get(url + "&only_differences=1").content.decode()
+    assert ">featurization<" not in only and ">pipeline<" in only and ">n_estimators<" in only
+
+
+def test_config_download_is_yaml_with_the_dataset_named(team, finished, client_for):
+    response = client_for(team.carol).get(f"/experiments/runs/{finished.pk}/config.yml")
+    text = response.content.decode()
+    assert response["Content-Type"].startswith("application/yaml")
+    assert "experiment_name: bank-small" in text and "name: bank-small\n  version: 1" in text
+    assert "max_trials: 3" in text
+
+
+# --- The wizard ---------------------------------------------------------------------------------------
+
+
+def _post(client, step, data):
+    return client.post(f"/experiments/new/{step}/", data)
+
+
+def _to_settings(client, version, task="classification", target="y"):
+    client.get("/experiments/new/")
+    assert _post(client, "basics", {"name": "wizard-run", "description": "", "tags": "team=risk"}).status_code == 302
+    response = _post(client, "data", {"dataset": version.dataset_id, "task": task, "target_column": target,
+                                      "positive_label": ""})
+    return response
+
+
+SETTINGS = {"primary_metric": "AUC_weighted", "validation_type": "auto", "n_cross_validations": "5",
+            "validation_size": "20", "test_type": "none", "test_size": "10", "featurization_mode": "auto",
+            "enable_vote_ensemble": "on", "enable_stack_ensemble": "on", "enable_model_explainability": "on"}
+
+
+def test_wizard_rejects_regression_on_a_text_target_next_to_the_task(team, bank_small, client_for):
+    response = _to_settings(client_for(team.bob), bank_small, task="regression", target="job")
+    assert response.status_code == 200
+    assert response.context["form"].errors["task"] == [
+        "Regression needs a numeric target, but 'job' is categorical. Choose classification, or a numeric target "
+        "column."]
+    assert 'data-testid="error-task"' in response.content.decode()
+
+
+def test_wizard_rejects_a_metric_that_does_not_fit_the_task(team, bank_small, client_for):
+    client = client_for(team.bob)
+    assert _to_settings(client, bank_small).status_code == 302
+    response = _post(client, "settings", {**SETTINGS, "primary_metric": "r2_score"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["primary_metric"] == [
+        "'r2_score' is not a primary metric for classification; use one of ['AUC_weighted', 'accuracy', "
+        "'average_precision_score_weighted', 'norm_macro_recall', 'precision_score_weighted']."]
+
+
+def test_wizard_rejects_more_folds_than_rows(team, make_version, client_for):
+    tiny = make_version("machine_full_209rows.csv", name="tiny", rows=12)
+    client = client_for(team.bob)
+    assert _to_settings(client, tiny, task="regression", target="ERP").status_code == 302
+    response = _post(client, "settings", {**SETTINGS, "primary_metric": "r2_score", "validation_type": "kfold",
+                                          "n_cross_validations": "20"})
+    assert response.context["form"].errors["n_cross_validations"] == [
+        "20 folds but only 12 training rows; use fewer folds."]
+
+
+def test_wizard_rejects_a_positive_class_that_is_not_a_value(team, bank_small, client_for):
+    client = client_for(team.bob)
+    client.get("/experiments/new/")
+    _post(client, "basics", {"name": "wizard-run"})
+    response = _post(client, "data", {"dataset": bank_small.dataset_id, "task": "classification",
+                                      "target_column": "y", "positive_label": "maybe"})
+    assert response.context["form"].errors["positive_label"] == ["'maybe' is not a value of 'y'; use one of False, True."]
+
+
+def test_wizard_walks_to_a_yaml_review_and_submits_a_queued_run(team, bank_small, client_for):
+    client = client_for(team.bob)
+    assert _to_settings(client, bank_small).status_code == 302
+    include = {f"col-{i}-include": "on" for i in range(20) if i != 1}  # a browser omits unticked boxes
+    assert _post(client, "settings", {**SETTINGS, "validation_type": "kfold", "n_cross_validations": "3",
+                                      "featurization_mode": "custom", "col-0-type": "Numeric",
+                                      "col-0-imputer": "median", **include}).status_code == 302
+    assert _post(client, "limits", {"timeout_minutes": "5", "max_trials": "4", "max_concurrent_trials": "1",
+                                    "enable_early_termination": "on"}).status_code == 302
+    review = client.get("/experiments/new/review/").content.decode()
+    assert "n_cross_validations: 3" in review and "job: Ignore" in review and "strategy: median" in review
+    response = client.post("/experiments/new/review/")
+    run = Run.objects.get(experiment__name="wizard-run")
+    assert response.status_code == 302 and response["Location"] == f"/experiments/runs/{run.pk}/"
+    assert run.status == "queued" and run.created_by == team.bob
+    assert run.config["limits"]["max_trials"] == 4
+    assert run.config["featurization"]["column_name_and_types"] == {"age": "Numeric", "job": "Ignore"}
+    assert run.experiment.tags == {"team": "risk"}
+
+
+def test_edit_and_resubmit_opens_the_review_prefilled_from_the_run(team, finished, client_for):
+    client = client_for(team.bob)
+    response = client.get(f"/experiments/runs/{finished.pk}/resubmit/")
+    assert response["Location"] == "/experiments/new/review/"
+    review = client.get("/experiments/new/review/").content.decode()
+    assert "max_trials: 3" in review and "Edit and resubmit" in review
+    limits = client.get("/experiments/new/limits/")
+    assert limits.context["form"].initial["max_trials"] == 3
+    client.post("/experiments/new/review/")
+    assert list(Run.objects.filter(experiment=finished.experiment).values_list("number", flat=True).order_by("number")) == [1, 2]
