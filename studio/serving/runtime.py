@@ -1,0 +1,412 @@
+"""The hot path of scoring, kept free of ORM work: the process-wide model cache, payload validation against a
+model's input schema, prediction, traffic routing and the in-process metrics buffer.
+
+Each serving process loads a model version once and keeps it, keyed by ``(version id, sha256)``; the file is
+checked against that hash before it is unpickled (``automl_engine.load_model``), so a tampered or truncated
+artifact is refused instead of served.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+MAX_ERRORS_REPORTED = 100
+NUMERIC, CATEGORICAL, DATETIME, TEXT = "Numeric", "Categorical", "DateTime", "Text"
+_NUMBER_TYPES = {int, float, type(None)}
+_CATEGORY_TYPES = {str, int, float, bool, type(None)}
+_TEXT_TYPES = {str, type(None)}
+
+
+class ModelUnavailable(RuntimeError):
+    """A model version cannot be served: its artifact is missing or fails its integrity check."""
+
+
+class PayloadError(ValueError):
+    """A scoring payload does not match the model's input schema; ``errors`` says where, per row and column."""
+
+    def __init__(self, message: str, errors: list[dict] | None = None, total: int | None = None):
+        super().__init__(message)
+        self.errors = errors or []
+        self.total = total if total is not None else len(self.errors)
+
+    def as_dict(self) -> dict:
+        body = {"detail": str(self), "errors": self.errors}
+        if self.total > len(self.errors):
+            body["errors_total"] = self.total
+        return body
+
+
+# --- Model cache ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedModel:
+    """A verified, unpickled pipeline with what scoring needs from its manifest."""
+
+    version_id: int
+    sha256: str
+    pipeline: object
+    schema: list[dict]
+    class_labels: list | None
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.class_labels is not None and hasattr(self.pipeline, "predict_proba")
+
+
+class ModelCache:
+    """Loaded models of this process, least recently used evicted beyond ``capacity``.
+
+    Concurrent first requests for one version wait for a single load instead of each unpickling it.
+    """
+
+    def __init__(self, capacity: int = 8):
+        self.capacity = capacity
+        self._models: OrderedDict[tuple[int, str], LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple[int, str], threading.Lock] = {}
+        self.loads = 0
+
+    def get(self, version_id: int, sha256: str, describe) -> LoadedModel:
+        """The loaded model for ``(version_id, sha256)``; on a miss ``describe()`` gives ``(path, schema,
+        class_labels)`` and the file is verified and unpickled."""
+        key = (version_id, sha256)
+        with self._lock:
+            model = self._models.get(key)
+            if model is not None:
+                self._models.move_to_end(key)
+                return model
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._lock:
+                model = self._models.get(key)
+            if model is None:
+                path, schema, class_labels = describe()
+                model = self._load(version_id, sha256, path, schema, class_labels)
+                with self._lock:
+                    self._models[key] = model
+                    while len(self._models) > self.capacity:
+                        self._models.popitem(last=False)
+                    self._loading.pop(key, None)
+            return model
+
+    def _load(self, version_id, sha256, path, schema, class_labels) -> LoadedModel:
+        from automl_engine import ModelIntegrityError, load_model
+
+        if not os.path.exists(path):
+            raise ModelUnavailable(f"the model file of this version is missing from storage ({path}); "
+                                   "register the trial again to restore it")
+        try:
+            pipeline = load_model(path, expected_sha256=sha256)
+        except ModelIntegrityError as exc:
+            raise ModelUnavailable(f"model file failed its integrity check and was not loaded: {exc}. "
+                                   "Register the trial again to get an intact copy.") from None
+        self.loads += 1
+        return LoadedModel(version_id, sha256, pipeline, schema, class_labels)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+    def __contains__(self, key) -> bool:
+        return key in self._models
+
+
+_CACHE: ModelCache | None = None
+
+
+def model_cache() -> ModelCache:
+    """This process's model cache (sized by ``STUDIO_SERVING_CACHE_SIZE``)."""
+    global _CACHE
+    if _CACHE is None:
+        from django.conf import settings
+
+        _CACHE = ModelCache(getattr(settings, "STUDIO_SERVING_CACHE_SIZE", 8))
+    return _CACHE
+
+
+# --- Validation -------------------------------------------------------------------------------------------------
+
+
+def _type_name(value) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def frame_from_records(data, schema: list[dict], max_rows: int) -> pd.DataFrame:
+    """Check ``data`` (a list of ``{column: value}`` objects) against ``schema`` and build the input frame.
+
+    Every problem is reported with its row (0-based) and column: missing and unknown columns, values of the
+    wrong JSON type for the column's kind (numbers for Numeric; strings, numbers or booleans for Categorical;
+    strings for DateTime and Text), unparseable dates and infinite numbers. ``null`` means a missing value,
+    which the model imputes. Raises :class:`PayloadError`.
+    """
+    if not isinstance(data, list):
+        raise PayloadError(f'"data" must be a list of row objects such as [{{"column": value}}], '
+                           f"not {_type_name(data)}")
+    if not data:
+        raise PayloadError('"data" is empty: send at least one row, e.g. {"data": [{"column": value, ...}]}')
+    if len(data) > max_rows:
+        raise PayloadError(f"{len(data):,} rows is more than the {max_rows:,} allowed in one request; "
+                           "split the rows into several requests or use batch scoring")
+    names = [c["name"] for c in schema]
+    expected = set(names)
+    errors: list[dict] = []
+    total = 0
+    for i, row in enumerate(data):
+        if type(row) is not dict:
+            total += 1
+            if len(errors) < MAX_ERRORS_REPORTED:
+                errors.append({"row": i, "column": None,
+                               "message": f"each row must be an object of column: value, not {_type_name(row)}"})
+            continue
+        if row.keys() != expected:
+            for name in names:
+                if name not in row:
+                    total += 1
+                    if len(errors) < MAX_ERRORS_REPORTED:
+                        errors.append({"row": i, "column": name,
+                                       "message": "missing column; send null if the value is unknown"})
+            for name in row.keys() - expected:
+                total += 1
+                if len(errors) < MAX_ERRORS_REPORTED:
+                    errors.append({"row": i, "column": name,
+                                   "message": "unknown column; the model's input columns are listed in its schema"})
+    if errors:
+        raise PayloadError(_summary(total, "column"), errors, total)
+
+    columns = {}
+    for spec in schema:
+        name, kind = spec["name"], spec.get("type", NUMERIC)
+        values = [row[name] for row in data]
+        types = set(map(type, values))
+        if kind == NUMERIC:
+            if types <= _NUMBER_TYPES:
+                arr = np.array(values, dtype="float64")
+                if types & {float} and np.isinf(arr).any():
+                    for i in np.flatnonzero(np.isinf(arr)):
+                        total += 1
+                        if len(errors) < MAX_ERRORS_REPORTED:
+                            errors.append({"row": int(i), "column": name,
+                                           "message": "infinite number; send a finite number or null"})
+                columns[name] = arr
+                continue
+            allowed = _NUMBER_TYPES
+            wanted = "a number (or null)"
+        elif kind == CATEGORICAL:
+            allowed, wanted = _CATEGORY_TYPES, "a string, number or boolean (or null)"
+        else:
+            allowed, wanted = _TEXT_TYPES, ("a date string such as 2024-05-31 (or null)" if kind == DATETIME
+                                            else "a string (or null)")
+        if not types <= allowed:
+            for i, value in enumerate(values):
+                if type(value) not in allowed:
+                    total += 1
+                    if len(errors) < MAX_ERRORS_REPORTED:
+                        errors.append({"row": i, "column": name,
+                                       "message": f"expects {wanted}, got {_type_name(value)} {_short(value)}"})
+            continue
+        if kind == DATETIME and types & {str}:
+            parsed = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce", format="mixed")
+            bad = np.flatnonzero(parsed.isna().to_numpy() & np.array([v is not None for v in values]))
+            for i in bad:
+                total += 1
+                if len(errors) < MAX_ERRORS_REPORTED:
+                    errors.append({"row": int(i), "column": name,
+                                   "message": f"expects a date such as 2024-05-31, got {_short(values[i])}"})
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = values
+        columns[name] = arr
+    if errors:
+        raise PayloadError(_summary(total, "value"), sorted(errors, key=lambda e: (e["row"], names.index(e["column"])
+                                                                                 if e["column"] in expected else -1)),
+                           total)
+    return pd.DataFrame(columns, columns=names)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _summary(total: int, what: str) -> str:
+    noun = "problem" if total == 1 else "problems"
+    return (f"The input does not match the model's schema: {total:,} {noun} with a {what}. "
+            "Fix the rows listed in errors and send them again.")
+
+
+# --- Prediction -------------------------------------------------------------------------------------------------
+
+
+def predict(model: LoadedModel, frame: pd.DataFrame) -> dict:
+    """``{"predictions": [...]}`` plus, for classifiers, ``{"probabilities": [{label: p}], "classes": [...]}``.
+
+    A classifier's prediction is the label with the highest probability, as the engine's own ``predict``
+    does, so the pipeline runs once per request.
+    """
+    if model.is_classifier:
+        proba = np.asarray(model.pipeline.predict_proba(frame), dtype="float64")
+        classes = list(getattr(model.pipeline, "classes_", model.class_labels))
+        labels = [c.item() if isinstance(c, np.generic) else c for c in classes]
+        keys = [str(c) for c in labels]
+        best = np.argmax(proba, axis=1).tolist()
+        return {"predictions": [labels[j] for j in best],
+                "probabilities": [dict(zip(keys, row)) for row in proba.round(6).tolist()],
+                "classes": labels}
+    values = np.asarray(model.pipeline.predict(frame))
+    if values.dtype.kind in "fiu":
+        return {"predictions": [None if math.isnan(v) else v for v in values.astype("float64").tolist()]}
+    return {"predictions": [v.item() if isinstance(v, np.generic) else v for v in values.tolist()]}
+
+
+# --- Routing ----------------------------------------------------------------------------------------------------
+
+
+def traffic_bucket(request_key: str) -> int:
+    """0-99, the same for the same request key (so a retried request with the same id goes the same way)."""
+    return int.from_bytes(hashlib.sha256(request_key.encode()).digest()[:8], "big") % 100
+
+
+def choose_by_traffic(deployments: list, request_key: str):
+    """Pick the deployment whose cumulative traffic range holds the request's bucket (deployments are ordered
+    by name so that the ranges are stable); ``None`` when no deployment takes traffic."""
+    bucket = traffic_bucket(request_key)
+    upper = 0
+    for deployment in sorted(deployments, key=lambda d: d.name):
+        if deployment.traffic_percent <= 0:
+            continue
+        upper += deployment.traffic_percent
+        if bucket < upper:
+            return deployment
+    return None
+
+
+# --- Metrics buffer -----------------------------------------------------------------------------------------------
+
+
+def latency_bucket_index(ms: float) -> int:
+    from studio.serving.models import LATENCY_BUCKETS_MS
+
+    for i, edge in enumerate(LATENCY_BUCKETS_MS):
+        if ms <= edge:
+            return i
+    return len(LATENCY_BUCKETS_MS)
+
+
+class MetricsBuffer:
+    """Counts requests per (endpoint, deployment, minute) in memory and writes them to the database in
+    batches, so that a scoring request never waits for a metrics write. With ``flush_seconds`` 0 every
+    request is written at once (tests); otherwise a daemon thread of this process flushes periodically."""
+
+    def __init__(self, flush_seconds: float):
+        self.flush_seconds = flush_seconds
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[int, str, datetime], dict] = {}
+        self._errors: list[dict] = []
+        self._thread_pid: int | None = None
+
+    def record(self, endpoint_id: int, deployment_name: str, status: int, latency_ms: float, rows: int,
+               error: str | None = None, request_id: str = "") -> None:
+        now = datetime.now(timezone.utc)
+        minute = now.replace(second=0, microsecond=0)
+        from studio.serving.models import LATENCY_BUCKETS_MS
+
+        with self._lock:
+            entry = self._counts.get((endpoint_id, deployment_name, minute))
+            if entry is None:
+                entry = self._counts[(endpoint_id, deployment_name, minute)] = {
+                    "requests": 0, "rows": 0, "client_errors": 0, "server_errors": 0, "latency_sum_ms": 0.0,
+                    "latency_max_ms": 0.0, "latency_buckets": [0] * (len(LATENCY_BUCKETS_MS) + 1)}
+            entry["requests"] += 1
+            entry["rows"] += rows if status < 400 else 0
+            if 400 <= status < 500:
+                entry["client_errors"] += 1
+            elif status >= 500:
+                entry["server_errors"] += 1
+            entry["latency_sum_ms"] += latency_ms
+            entry["latency_max_ms"] = max(entry["latency_max_ms"], latency_ms)
+            entry["latency_buckets"][latency_bucket_index(latency_ms)] += 1
+            if error is not None:
+                self._errors.append({"endpoint_id": endpoint_id, "deployment_name": deployment_name,
+                                     "status_code": status, "message": error[:2000], "request_id": request_id[:64],
+                                     "created_at": now})
+        if self.flush_seconds <= 0:
+            self.flush()
+        elif self._thread_pid != os.getpid():
+            self._start_thread()
+
+    def _start_thread(self) -> None:
+        with self._lock:
+            if self._thread_pid == os.getpid():
+                return
+            self._thread_pid = os.getpid()  # a forked child starts its own thread
+        threading.Thread(target=self._run, name="serving-metrics", daemon=True).start()
+
+    def _run(self) -> None:
+        from django.db import close_old_connections
+
+        while True:
+            time.sleep(self.flush_seconds)
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - a failed flush must never kill the flusher; it retries next time
+                log.exception("could not write scoring metrics; will retry")
+            finally:
+                close_old_connections()
+
+    def take(self) -> tuple[dict, list]:
+        with self._lock:
+            counts, errors = self._counts, self._errors
+            self._counts, self._errors = {}, []
+        return counts, errors
+
+    def put_back(self, counts: dict, errors: list) -> None:
+        with self._lock:
+            for key, entry in counts.items():
+                mine = self._counts.get(key)
+                if mine is None:
+                    self._counts[key] = entry
+                    continue
+                for name in ("requests", "rows", "client_errors", "server_errors", "latency_sum_ms"):
+                    mine[name] += entry[name]
+                mine["latency_max_ms"] = max(mine["latency_max_ms"], entry["latency_max_ms"])
+                mine["latency_buckets"] = [a + b for a, b in zip(mine["latency_buckets"], entry["latency_buckets"])]
+            self._errors = errors + self._errors
+
+    def flush(self) -> None:
+        counts, errors = self.take()
+        if not counts and not errors:
+            return
+        from studio.serving.services import write_metrics
+
+        try:
+            write_metrics(counts, errors)
+        except Exception:
+            self.put_back(counts, errors)
+            raise
+
+
+_BUFFER: MetricsBuffer | None = None
+
+
+def metrics_buffer() -> MetricsBuffer:
+    """This process's metrics buffer (flushed every ``STUDIO_SERVING_METRICS_FLUSH_SECONDS``)."""
+    global _BUFFER
+    if _BUFFER is None:
+        from django.conf import settings
+
+        _BUFFER = MetricsBuffer(getattr(settings, "STUDIO_SERVING_METRICS_FLUSH_SECONDS", 2.0))
+    return _BUFFER

@@ -1,0 +1,250 @@
+"""The endpoint API and the scoring route: keys, payload validation, predictions, traffic split, hash checks
+and metrics."""
+import json
+
+import automl_engine
+import numpy as np
+import pandas as pd
+import pytest
+
+from studio.registry import services as registry
+from studio.serving import runtime
+from studio.serving.models import Endpoint, EndpointMinute, ScoringError
+from tests.studio.registry.factories import sample_rows
+
+pytestmark = pytest.mark.django_db
+
+
+def _register(run, user, name="bank", ensemble=False, index=0):
+    trial = list(run.trials.filter(is_ensemble=ensemble).order_by("number"))[index]
+    return registry.register_version(trial=trial, name=name, user=user)
+
+
+def _deploy(api, name="bank-ep", model="bank", version="1"):
+    r = api.post("/api/v1/endpoints/", {"name": name, "model": model, "version": version}, format="json")
+    assert r.status_code == 201, r.content
+    return r.json()
+
+
+def _score(client, name, key, body, **headers):
+    extra = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key is not None else {}
+    extra.update({f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return client.post(f"/api/v1/endpoints/{name}/score/", data=data, content_type="application/json", **extra)
+
+
+def test_create_endpoint_returns_url_and_key_once_and_stores_only_its_hash(team, api_for, bank_run):
+    _register(bank_run, team.alice)
+    body = _deploy(api_for(team.bob))
+    assert body["name"] == "bank-ep"
+    assert body["scoring_url"] == "http://testserver/api/v1/endpoints/bank-ep/score/"
+    key = body["key"]
+    assert len(key) == 43
+    endpoint = Endpoint.objects.get()
+    assert endpoint.key_hash != key and key not in json.dumps(list(Endpoint.objects.values()), default=str)
+    assert endpoint.key_prefix == key[:8]
+    assert body["deployments"] == [{"name": "bank-v1", "model": "bank", "version": 1, "traffic_percent": 100}]
+    assert "key" not in api_for(team.carol).get("/api/v1/endpoints/bank-ep/").json()
+
+
+def test_endpoint_names_are_checked_and_unique_across_workspaces(team, api_for, bank_run):
+    _register(bank_run, team.alice)
+    api = api_for(team.alice)
+    r = api.post("/api/v1/endpoints/", {"name": "Bank EP", "model": "bank", "version": "1"}, format="json")
+    assert r.status_code == 400
+    assert r.json()["name"][0].startswith("'Bank EP' is not a valid endpoint name")
+    _deploy(api)
+    r = api.post("/api/v1/endpoints/", {"name": "bank-ep", "model": "bank", "version": "1"}, format="json")
+    assert r.status_code == 400
+    assert "is taken. Endpoint names are unique across the studio" in r.json()["name"][0]
+    r = api.post("/api/v1/endpoints/", {"name": "other", "model": "nope", "version": "1"}, format="json")
+    assert r.json() == {"model": ["No registered model named 'nope' in this workspace; see /api/v1/models/."]}
+    assert api_for(team.carol).post("/api/v1/endpoints/", {"name": "x-ep", "model": "bank", "version": "1"},
+                                    format="json").status_code == 403
+    assert api_for(team.dave).get("/api/v1/endpoints/bank-ep/").status_code == 404
+
+
+def test_score_returns_the_pipelines_predictions_and_probabilities_with_labels(team, api_for, bank_run, bank_models,
+                                                                              client, storage_dir):
+    version = _register(bank_run, team.alice)
+    key = _deploy(api_for(team.alice))["key"]
+    rows = sample_rows(bank_models, 3)
+    r = _score(client, "bank-ep", key, {"data": rows}, x_request_id="req-1")
+    assert r.status_code == 200, r.content
+    body = r.json()
+    pipeline = automl_engine.load_model(storage_dir / version.file, version.sha256)
+    frame = pd.DataFrame(rows)
+    expected_proba = pipeline.predict_proba(frame)
+    assert body["classes"] == ["no", "yes"]
+    assert body["predictions"] == list(pipeline.predict(frame))
+    assert [list(p) for p in body["probabilities"]] == [["no", "yes"]] * 3
+    assert np.allclose([[p["no"], p["yes"]] for p in body["probabilities"]], expected_proba, atol=1e-6)
+    assert r["X-Deployment"] == "bank-v1" and r["X-Model-Version"] == "1" and r["X-Request-ID"] == "req-1"
+
+
+def test_regression_scores_numbers(team, api_for, hardware_run, hardware_models, client, storage_dir):
+    version = _register(hardware_run, team.alice, name="hardware")
+    key = _deploy(api_for(team.alice), name="hw-ep", model="hardware")["key"]
+    names = [c["name"] for c in version.input_schema]
+    assert "ModelName" not in names  # id-like: the engine drops it, so the schema does not ask for it
+    rows = [{n: row[n] for n in names} for row in sample_rows(hardware_models, 2)]
+    r = _score(client, "hw-ep", key, {"data": rows})
+    assert r.status_code == 200, r.content
+    body = r.json()
+    pipeline = automl_engine.load_model(storage_dir / version.file, version.sha256)
+    assert set(body) == {"predictions"}
+    assert np.allclose(body["predictions"], pipeline.predict(pd.DataFrame(rows)))
+
+
+def test_key_auth_missing_wrong_and_rotated(team, api_for, bank_run, bank_models, client):
+    _register(bank_run, team.alice)
+    key = _deploy(api_for(team.alice))["key"]
+    body = {"data": sample_rows(bank_models)}
+    r = _score(client, "bank-ep", None, body)
+    assert r.status_code == 401 and r["WWW-Authenticate"] == 'Bearer realm="scoring"'
+    assert r.json() == {"detail": "Missing endpoint key: send the header 'Authorization: Bearer <key>'."}
+    r = _score(client, "bank-ep", key + "x", body)
+    assert r.status_code == 401
+    assert r.json()["detail"].startswith("The endpoint key is not valid")
+    r = client.post("/api/v1/endpoints/bank-ep/score/", data=json.dumps(body), content_type="application/json",
+                    HTTP_AUTHORIZATION=f"Token {key}")
+    assert r.status_code == 401
+    assert _score(client, "nope-ep", key, body).status_code == 404
+    assert api_for(team.carol).post("/api/v1/endpoints/bank-ep/key/").status_code == 403
+    new = api_for(team.bob).post("/api/v1/endpoints/bank-ep/key/").json()["key"]
+    assert new != key
+    assert _score(client, "bank-ep", key, body).status_code == 401
+    assert _score(client, "bank-ep", new, body).status_code == 200
+
+
+def test_bad_payloads_get_422_with_details_per_row_and_column(team, api_for, bank_run, bank_models, client):
+    _register(bank_run, team.alice)
+    key = _deploy(api_for(team.alice))["key"]
+    good = sample_rows(bank_models, 2)
+
+    r = _score(client, "bank-ep", key, {"data": []})
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith('"data" is empty')
+    r = _score(client, "bank-ep", key, {"rows": good})
+    assert r.status_code == 422 and r.json()["errors"] == [{"row": None, "column": None, "message": 'missing "data"'}]
+    r = _score(client, "bank-ep", key, b"{not json")
+    assert r.status_code == 400 and r.json()["detail"].startswith("The body is not valid JSON")
+    r = _score(client, "bank-ep", key, {"data": {"age": 1}})
+    assert r.status_code == 422 and r.json()["detail"] == (
+        '"data" must be a list of row objects such as [{"column": value}], not object')
+
+    missing = [dict(good[0]), dict(good[1])]
+    del missing[1]["age"]
+    missing[1]["agee"] = 41
+    r = _score(client, "bank-ep", key, {"data": missing})
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {"row": 1, "column": "age", "message": "missing column; send null if the value is unknown"},
+        {"row": 1, "column": "agee", "message": "unknown column; the model's input columns are listed in its schema"}]
+    assert r.json()["detail"] == ("The input does not match the model's schema: 2 problems with a column. "
+                                  "Fix the rows listed in errors and send them again.")
+
+    typed = [dict(good[0]), dict(good[1]), 7]
+    typed[0]["duration"] = "long"
+    typed[1]["job"] = {"x": 1}
+    r = _score(client, "bank-ep", key, {"data": typed})
+    assert r.json()["errors"] == [
+        {"row": 2, "column": None, "message": "each row must be an object of column: value, not number"}]
+    r = _score(client, "bank-ep", key, {"data": typed[:2]})
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {"row": 0, "column": "duration", "message": "expects a number (or null), got string 'long'"},
+        {"row": 1, "column": "job", "message": "expects a string, number or boolean (or null), got object {'x': 1}"}]
+
+    nulls = [dict(good[0])]
+    nulls[0]["age"] = None
+    assert _score(client, "bank-ep", key, {"data": nulls}).status_code == 200
+
+    assert EndpointMinute.objects.get(deployment_name="bank-v1").client_errors == 5
+    assert EndpointMinute.objects.get(deployment_name="").client_errors == 2  # refused before routing
+    assert ScoringError.objects.filter(status_code=422).count() == 6
+    assert ScoringError.objects.filter(status_code=400).count() == 1
+
+
+def test_traffic_split_routes_deterministically_and_sums_to_100(team, api_for, bank_run, bank_models, client):
+    _register(bank_run, team.alice, index=0)
+    _register(bank_run, team.alice, index=1)
+    api = api_for(team.bob)
+    key = _deploy(api)["key"]
+    r = api.post("/api/v1/endpoints/bank-ep/deployments/", {"model": "bank", "version": "2", "traffic_percent": 10},
+                 format="json")
+    assert r.status_code == 201, r.content
+    assert {d["name"]: d["traffic_percent"] for d in r.json()["deployments"]} == {"bank-v1": 90, "bank-v2": 10}
+    r = api.post("/api/v1/endpoints/bank-ep/traffic/", {"traffic": {"bank-v1": 80, "bank-v2": 30}}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"traffic": ["The traffic shares add up to 110 %; they must add up to exactly 100 %."]}
+    r = api.post("/api/v1/endpoints/bank-ep/traffic/", {"traffic": {"bank-v3": 100}}, format="json")
+    assert r.json() == {"traffic": ["No deployment named 'bank-v3' on bank-ep; its deployments are bank-v1, bank-v2."]}
+    assert api_for(team.carol).post("/api/v1/endpoints/bank-ep/traffic/", {"traffic": {"bank-v1": 100}},
+                                    format="json").status_code == 403
+
+    body = {"data": sample_rows(bank_models)}
+    ids = [f"request-{i}" for i in range(60)]
+    expected = {i: ("bank-v1" if runtime.traffic_bucket(i) < 90 else "bank-v2") for i in ids}
+    seen = {i: _score(client, "bank-ep", key, body, x_request_id=i)["X-Deployment"] for i in ids}
+    assert seen == expected
+    assert set(seen.values()) == {"bank-v1", "bank-v2"}
+    assert _score(client, "bank-ep", key, body, x_deployment="bank-v2")["X-Model-Version"] == "2"
+
+    r = api.post("/api/v1/endpoints/bank-ep/traffic/", {"traffic": {"bank-v1": 0, "bank-v2": 100}}, format="json")
+    assert r.json()["traffic"] == {"bank-v1": 0, "bank-v2": 100}
+    assert {_score(client, "bank-ep", key, body, x_request_id=i)["X-Deployment"] for i in ids} == {"bank-v2"}
+    per_deployment = {m.deployment_name: m.requests for m in EndpointMinute.objects.all()}
+    routed_to_v2 = list(expected.values()).count("bank-v2")
+    assert per_deployment == {"bank-v1": 60 - routed_to_v2, "bank-v2": routed_to_v2 + 1 + 60}
+
+
+def test_ensembles_deploy_and_score(team, api_for, bank_run, bank_models, client):
+    _register(bank_run, team.alice, ensemble=True)
+    key = _deploy(api_for(team.alice))["key"]
+    body = _score(client, "bank-ep", key, {"data": sample_rows(bank_models, 2)}).json()
+    assert len(body["predictions"]) == 2 and set(body["predictions"]) <= {"no", "yes"}
+
+
+def test_tampered_registry_artifact_is_refused_with_a_clear_error(team, api_for, bank_run, bank_models, client,
+                                                                 storage_dir):
+    version = _register(bank_run, team.alice)
+    key = _deploy(api_for(team.alice))["key"]
+    body = {"data": sample_rows(bank_models)}
+    runtime.model_cache().clear()
+    path = storage_dir / version.file
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    r = _score(client, "bank-ep", key, body)
+    assert r.status_code == 503
+    detail = r.json()["detail"]
+    assert detail.startswith("Deployment bank-v1 cannot serve: model file failed its integrity check and was not "
+                             "loaded:")
+    assert f"expected {version.sha256}" in detail and "Register the trial again" in detail
+    assert ScoringError.objects.get(status_code=503).message == detail
+    r = api_for(team.alice).post("/api/v1/endpoints/", {"name": "second-ep", "model": "bank", "version": "1"},
+                                 format="json")
+    assert r.status_code == 400 and "failed its integrity check" in r.json()["detail"]
+
+
+def test_models_are_loaded_once_per_process(team, api_for, bank_run, bank_models, client):
+    _register(bank_run, team.alice)
+    key = _deploy(api_for(team.alice))["key"]
+    cache = runtime.model_cache()
+    loads = cache.loads
+    for _ in range(3):
+        assert _score(client, "bank-ep", key, {"data": sample_rows(bank_models)}).status_code == 200
+    assert cache.loads == loads  # the deploy already loaded and verified it
+
+
+def test_metrics_count_requests_rows_and_errors(team, api_for, bank_run, bank_models, client):
+    _register(bank_run, team.alice)
+    key = _deploy(api_for(team.alice))["key"]
+    for n in (1, 5):
+        _score(client, "bank-ep", key, {"data": sample_rows(bank_models, n)})
+    _score(client, "bank-ep", key, {"data": []})
+    _score(client, "bank-ep", "wrong", {"data": []})
+    minute = EndpointMinute.objects.get(deployment_name="bank-v1")
+    assert (minute.requests, minute.rows, minute.client_errors, minute.server_errors) == (3, 6, 1, 0)
+    assert sum(minute.latency_buckets) == 3
+    auth = EndpointMinute.objects.get(deployment_name="")
+    assert (auth.requests, auth.client_errors) == (1, 1)
