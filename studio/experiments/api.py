@@ -101,7 +101,7 @@ class ExperimentListView(WorkspaceScopedMixin, APIView):
         try:
             run = services.submit_run(request.workspace, request.user, dict(request.data))
         except services.SubmissionError as exc:
-            raise ValidationError(exc.errors)
+            raise ValidationError({field: [message] for field, message in exc.errors.items()})
         run = _run(request, run.pk)
         return Response(run_data(run, request), status=status.HTTP_201_CREATED)
 
