@@ -210,3 +210,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Experiments (issue 5) --------------------------------------------------------------------------------
+# Celery beat runs the reaper that fails runs whose worker stopped beating (see STUDIO_STALE_AFTER_SECONDS).
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "experiments-reap-stale-runs": {"task": "experiments.reap_stale_runs",
+                                    "schedule": float(max(5, STUDIO_STALE_AFTER_SECONDS // 3))},
+}
