@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -69,7 +70,10 @@ def save_model(pipeline, path: str | Path, manifest_extra: dict[str, Any] | None
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / MODEL_FILE
     joblib.dump(pipeline, model_path)
-    classes = getattr(pipeline, "classes_", None)
+    try:
+        classes = pipeline.classes_
+    except AttributeError:
+        classes = None
     manifest = {
         "format": "automl_engine.model/1",
         "model_file": MODEL_FILE,
@@ -137,8 +141,9 @@ def export_onnx(pipeline, sample_X: pd.DataFrame, path: str | Path) -> Path:
                          "only those pipelines can be exported to ONNX")
     _register_converters()
     inner = Pipeline(pipeline.steps[1:])
-    initial_types = [(c, StringTensorType([None, 1]) if schema.kinds_.get(c) != "Numeric" else FloatTensorType([None, 1]))
-                     for c in schema.columns_]
+    # Original names: skl2onnx matches them to the ColumnTransformer and sanitises them itself.
+    initial_types = [(c, StringTensorType([None, 1]) if schema.kinds_.get(c) != "Numeric"
+                      else FloatTensorType([None, 1])) for c in schema.columns_]
     options = None
     if hasattr(pipeline, "predict_proba"):
         options = {id(inner.steps[-1][1]): {"zipmap": False}}
@@ -149,6 +154,11 @@ def export_onnx(pipeline, sample_X: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
+def onnx_input_name(column: str) -> str:
+    """ONNX input names are identifiers: other characters become underscores (``emp.var.rate``)."""
+    return re.sub(r"\W", "_", str(column))
+
+
 def onnx_inputs(pipeline, X: pd.DataFrame) -> dict[str, np.ndarray]:
     """The onnxruntime feed for raw rows, after the pipeline's own input checks and coercions."""
     schema = pipeline.named_steps["input"]
@@ -156,7 +166,7 @@ def onnx_inputs(pipeline, X: pd.DataFrame) -> dict[str, np.ndarray]:
     feed = {}
     for c in schema.columns_:
         if schema.kinds_.get(c) == "Numeric":
-            feed[c] = clean[c].to_numpy(np.float32).reshape(-1, 1)
+            feed[onnx_input_name(c)] = clean[c].to_numpy(np.float32).reshape(-1, 1)
         else:
-            feed[c] = clean[c].astype(str).to_numpy(dtype=object).reshape(-1, 1)
+            feed[onnx_input_name(c)] = clean[c].astype(str).to_numpy(dtype=object).reshape(-1, 1)
     return feed

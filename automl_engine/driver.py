@@ -28,6 +28,7 @@ EARLY_TERMINATION_PATIENCE = 10
 TPE_ALGORITHMS = 3
 ENSEMBLE_CANDIDATES = 12
 STACK_MEMBERS = 5
+SELECTION_MAX_ROWS = 8000
 POLL_SECONDS = 0.05
 
 
@@ -99,8 +100,11 @@ class Driver:
             weights = pd.concat(parts, ignore_index=True).to_numpy(float)
         problem_type = config.task
         if problem_type == CLASSIFICATION:
-            classes = sorted(pd.unique(y).tolist(), key=lambda v: (str(type(v)), v))
-            y = y.astype(object)
+            # sklearn needs a native label dtype (bool/int/float) or strings; object arrays of bools fail
+            y = np.asarray(y.tolist()) if y.dtype.kind not in "biuf" else y
+            if y.dtype.kind not in "biuf":
+                y = y.astype(str).astype(object)
+            classes = sorted(pd.unique(y).tolist())
         else:
             classes = None
             y = y.astype(float)
@@ -384,7 +388,12 @@ class Driver:
         mask = self.folds >= 0
         oofs = [np.load(t.oof_path)[mask] for t in candidates]
         y = self.y[mask]
-        scorer = primary_scorer(config.task, config.primary_metric, y, self.classes)
+        # Selection scores many candidate blends: a fixed random subset keeps that cheap on big data.
+        pick = np.arange(len(y))
+        if len(y) > SELECTION_MAX_ROWS:
+            pick = np.sort(np.random.RandomState(config.random_state).choice(len(y), SELECTION_MAX_ROWS, replace=False))
+        scorer_on_pick = primary_scorer(config.task, config.primary_metric, y[pick], self.classes)
+        scorer = lambda pred: scorer_on_pick(pred[pick])  # noqa: E731
         problem_type = config.task
         out = []
         number = max(t.number for t in self.trials) + 1

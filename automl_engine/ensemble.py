@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator
 from .config import CLASSIFICATION
 
 ENSEMBLE_ITERATIONS = 25
+META_MAX_ROWS = 4000  # a low-dimensional meta-learner needs few rows; keeps stacking cheap on big data
 SORTED_INIT_SIZE = 5
 SORTED_INIT_TOLERANCE = 0.05
 
@@ -31,6 +32,8 @@ class VotingEnsemble(BaseEstimator):
 
     @property
     def classes_(self):
+        if self.problem_type != CLASSIFICATION:
+            raise AttributeError("a regression ensemble has no classes_")
         return np.asarray(self.classes)
 
     def fit(self, X, y=None):
@@ -68,6 +71,8 @@ class StackEnsemble(BaseEstimator):
 
     @property
     def classes_(self):
+        if self.problem_type != CLASSIFICATION:
+            raise AttributeError("a regression ensemble has no classes_")
         return np.asarray(self.classes)
 
     def fit(self, X, y=None):
@@ -139,18 +144,28 @@ def fit_stacker(oofs: Sequence[np.ndarray], y: np.ndarray, problem_type: str, cl
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
     Z = meta_features(oofs, problem_type)
+    y = np.asarray(y)
+    if len(y) > META_MAX_ROWS:
+        keep = np.sort(np.random.RandomState(random_state).choice(len(y), META_MAX_ROWS, replace=False))
+        Z_fit, y_fit = Z[keep], y[keep]
+    else:
+        keep, Z_fit, y_fit = np.arange(len(y)), Z, y
     if problem_type == CLASSIFICATION:
-        meta = LogisticRegression(C=1.0, max_iter=1000)
+        meta = LogisticRegression(C=1.0, max_iter=300)
         stratify = np.min(np.unique(y, return_counts=True)[1]) >= 5
         cv = StratifiedKFold(5, shuffle=True, random_state=random_state) if stratify else \
             KFold(5, shuffle=True, random_state=random_state)
-        cv_pred = cross_val_predict(meta, Z, y, cv=cv, method="predict_proba")
-        meta.fit(Z, y)
+        meta.fit(Z_fit, y_fit)
+        # Honest estimate: every row predicted by a meta-learner that did not see it (rows outside the
+        # subsample never did; rows inside get cross-validated predictions).
+        pred = meta.predict_proba(Z)
+        pred[keep] = cross_val_predict(meta, Z_fit, y_fit, cv=cv, method="predict_proba")
         aligned = np.zeros((len(y), len(classes)))
         for j, c in enumerate(meta.classes_):
-            aligned[:, list(classes).index(c)] = cv_pred[:, j]
+            aligned[:, list(classes).index(c)] = pred[:, j]
         return meta, aligned
     meta = ElasticNet(alpha=1e-4, l1_ratio=0.5, positive=True, max_iter=5000)
-    cv_pred = cross_val_predict(meta, Z, y, cv=KFold(5, shuffle=True, random_state=random_state))
-    meta.fit(Z, y)
-    return meta, np.asarray(cv_pred, dtype=float)
+    meta.fit(Z_fit, y_fit)
+    pred = np.asarray(meta.predict(Z), dtype=float)
+    pred[keep] = cross_val_predict(meta, Z_fit, y_fit, cv=KFold(5, shuffle=True, random_state=random_state))
+    return meta, pred

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-MAX_ROWS = 300
+MAX_ROWS = 200
 
 
 def _score(model, X, y) -> float:
@@ -27,7 +27,7 @@ def _score(model, X, y) -> float:
 def _permutation(model, X, y, random_state: int) -> np.ndarray:
     from sklearn.inspection import permutation_importance
 
-    result = permutation_importance(model, X, y, scoring=_score, n_repeats=3, random_state=random_state)
+    result = permutation_importance(model, X, y, scoring=_score, n_repeats=2, random_state=random_state)
     return np.maximum(result.importances_mean, 0.0)
 
 

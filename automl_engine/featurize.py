@@ -331,7 +331,7 @@ def _category_fill(s: pd.Series, strategy: str, plan: dict) -> str:
 
 
 def _datetime_parts(d: pd.Series) -> dict[str, pd.Series]:
-    return {"year": d.dt.year, "month": d.dt.month, "day": d.dt.day, "dayofweek": d.dt.dayofweek,
+    return {"year": d.dt.year, "month": d.dt.month, "day": d.dt.day, "dayofweek": d.dt.day_of_week,
             "hour": d.dt.hour, "minute": d.dt.minute}
 
 

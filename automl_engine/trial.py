@@ -111,8 +111,7 @@ def write_prepared(workdir: Path, X: pd.DataFrame, y: np.ndarray, folds: np.ndar
     frame = X.copy()
     frame.columns = [str(c) for c in frame.columns]
     frame.to_pickle(data_dir / "X.pkl")
-    np.save(data_dir / "y.npy", np.asarray(y, dtype=object if meta["problem_type"] == CLASSIFICATION else float),
-            allow_pickle=True)
+    np.save(data_dir / "y.npy", np.asarray(y), allow_pickle=True)
     np.save(data_dir / "folds.npy", np.asarray(folds, dtype=np.int64))
     if weights is not None:
         np.save(data_dir / "weights.npy", np.asarray(weights, dtype=float))

@@ -1,0 +1,161 @@
+"""End-to-end runs on small data: results, metrics, charts, ensembles, limits, callbacks, determinism."""
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl_engine import Callbacks, classification, regression
+
+CLASSIFICATION_METRICS = {"accuracy", "AUC_weighted", "AUC_macro", "AUC_micro", "average_precision_score_weighted",
+                          "norm_macro_recall", "precision_score_weighted", "f1_score_macro", "recall_score_micro",
+                          "log_loss", "balanced_accuracy", "matthews_correlation"}
+REGRESSION_METRICS = {"spearman_correlation", "normalized_root_mean_squared_error", "r2_score",
+                      "normalized_mean_absolute_error", "mean_absolute_error", "root_mean_squared_error",
+                      "mean_absolute_percentage_error", "root_mean_squared_log_error", "explained_variance"}
+
+
+@pytest.fixture(scope="module")
+def bank_run(bank_df, tmp_path_factory):
+    events = {"trials": [], "logs": []}
+    job = classification(training_data=bank_df, target_column_name="y", primary_metric="AUC_weighted",
+                         n_cross_validations=3)
+    job.set_limits(timeout_minutes=2, max_trials=5, max_concurrent_trials=2)
+    result = job.run(callbacks=Callbacks(on_trial=events["trials"].append,
+                                         on_log=lambda level, m: events["logs"].append((level, m))),
+                     workdir=tmp_path_factory.mktemp("bank"))
+    return result, events
+
+
+@pytest.fixture(scope="module")
+def hardware_run(hardware_df, tmp_path_factory):
+    job = regression(training_data=hardware_df.drop(columns=["ERP"]), target_column_name="PRP",
+                     primary_metric="r2_score", test_data_size=0.2)
+    job.set_limits(timeout_minutes=2, max_trials=4, max_concurrent_trials=2)
+    return job.run(workdir=tmp_path_factory.mktemp("hardware"))
+
+
+def test_classification_run_results(bank_run):
+    result, events = bank_run
+    assert result.status == "completed"
+    searched = [t for t in result.trials if not t.is_ensemble]
+    ensembles = [t for t in result.trials if t.is_ensemble]
+    assert len(searched) == 5
+    assert [t.algorithm for t in ensembles] == ["VotingEnsemble", "StackEnsemble"]
+    assert result.validation_method["method"] == "cv" and result.validation_method["n_folds"] == 3
+    best = result.best_trial
+    assert best.score == max(t.score for t in result.trials if t.score is not None)
+    assert CLASSIFICATION_METRICS <= set(best.metrics)
+    assert set(best.charts) == {"confusion_matrix", "roc", "precision_recall", "calibration", "lift", "gains"}
+    assert sum(map(sum, best.charts["confusion_matrix"]["matrix"])) == 300
+    assert best.charts["confusion_matrix"]["labels"] == ["no", "yes"]
+    assert list(best.charts["roc"]) == ["yes"]
+    predictions = result.best_model.predict(pd.DataFrame(bank_run_rows(result)))
+    assert set(predictions) <= {"no", "yes"}
+
+
+def bank_run_rows(result):
+    frame = pd.read_pickle(f"{result.workdir}/data/X.pkl")
+    return frame.head(10)
+
+
+def test_callbacks_and_trial_results_are_json(bank_run):
+    result, events = bank_run
+    numbers = [t.number for t in events["trials"]]
+    assert sorted(set(numbers)) == sorted(t.number for t in result.trials)
+    assert events["trials"][-1].is_ensemble  # ensembles come last
+    for trial in result.trials:
+        data = trial.to_dict()
+        assert json.loads(json.dumps(data)) == data
+        assert data["status"] in {"completed", "failed", "timed_out"}
+    assert events["logs"][0][1].startswith("prepared 300 training rows")
+
+
+def test_leaderboard_sorted_best_first(bank_run):
+    result, _ = bank_run
+    board = result.leaderboard
+    assert list(board["rank"]) == list(range(1, len(board) + 1))
+    assert board["AUC_weighted"].is_monotonic_decreasing
+    assert board.iloc[0]["number"] == result.best_trial.number
+
+
+def test_class_imbalance_guardrail_alerts(bank_run):
+    result, _ = bank_run
+    statuses = {g["name"]: g["status"] for g in result.guardrails}
+    assert statuses == {"missing_value_imputation": "passed", "high_cardinality_features": "passed",
+                        "class_imbalance": "alerted", "validation_method": "done", "target_leakage": "passed",
+                        "duplicate_rows": "passed", "train_test_overlap": "passed"}
+    imbalance = next(g for g in result.guardrails if g["name"] == "class_imbalance")
+    assert imbalance["parameters"]["class_counts"] == {"no": 276, "yes": 24}
+
+
+def test_explanation_of_best_model(bank_run):
+    result, _ = bank_run
+    raw = result.explanation["raw"]
+    assert set(raw) <= set(pd.read_pickle(f"{result.workdir}/data/X.pkl").columns)
+    assert abs(sum(raw.values()) - 1.0) < 1e-9
+    assert result.explanation["engineered"]
+
+
+def test_regression_run(hardware_run):
+    result = hardware_run
+    assert result.validation_method["n_folds"] == 10  # 167 training rows < 1000
+    assert REGRESSION_METRICS <= set(result.best_trial.metrics)
+    assert set(result.best_trial.charts) == {"predicted_vs_true", "residuals"}
+    assert set(result.test_metrics) >= {"r2_score", "normalized_root_mean_squared_error"}
+    assert result.best_trial.score > 0.5
+    summary = {s["column"]: s for s in result.featurization_summary}
+    assert summary["ModelName"]["drop_reason"] == "id-like: a distinct value in every row"
+    assert summary["VendorName"]["transformations"] == ["one-hot encoding"]  # 30 vendors <= 32
+
+
+def test_same_seed_and_trial_limit_give_the_same_leaderboard(hardware_df):
+    def board():
+        job = regression(training_data=hardware_df.drop(columns=["ERP"]), target_column_name="PRP",
+                         n_cross_validations=3, random_state=3)
+        job.set_limits(max_trials=3, timeout_minutes=2)
+        job.set_training(allowed_training_algorithms=["LightGBM", "ElasticNet"], enable_stack_ensemble=False,
+                         enable_model_explainability=False)
+        lb = job.run().leaderboard
+        return lb[["number", "pipeline_name", "normalized_root_mean_squared_error"]]
+
+    pd.testing.assert_frame_equal(board(), board())
+
+
+def test_runaway_trial_is_killed_at_the_trial_timeout(hardware_df):
+    job = regression(training_data=hardware_df, target_column_name="PRP", n_cross_validations=3)
+    job.set_limits(max_trials=2, timeout_minutes=2, trial_timeout_minutes=0.02)  # 1.2 s
+    job.set_training(allowed_training_algorithms=["RandomForest"], enable_vote_ensemble=False,
+                     enable_stack_ensemble=False)
+    started = time.time()
+    result = job.run()
+    assert [t.status for t in result.trials] == ["timed_out", "timed_out"]
+    assert "trial timeout" in result.trials[0].error
+    assert result.status == "timed_out" and result.best_model is None
+    assert time.time() - started < 20
+
+
+def test_should_stop_cancels_the_run(hardware_df):
+    calls = []
+
+    def should_stop():
+        calls.append(time.time())
+        return len(calls) > 3
+
+    job = regression(training_data=hardware_df, target_column_name="PRP", n_cross_validations=3)
+    job.set_limits(max_trials=50, timeout_minutes=2)
+    started = time.time()
+    result = job.run(callbacks=Callbacks(should_stop=should_stop))
+    assert result.status == "canceled"
+    assert time.time() - started < 20
+    assert not any(t.is_ensemble for t in result.trials)
+
+
+def test_exit_score_stops_the_search(hardware_df):
+    job = regression(training_data=hardware_df, target_column_name="PRP", primary_metric="r2_score",
+                     n_cross_validations=3)
+    job.set_limits(max_trials=30, timeout_minutes=2, exit_score=0.0)
+    job.set_training(allowed_training_algorithms=["LightGBM"], enable_model_explainability=False)
+    result = job.run()
+    assert len([t for t in result.trials if not t.is_ensemble]) == 1
