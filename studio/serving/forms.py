@@ -7,7 +7,7 @@ from studio.forms import StyledFormMixin
 class DeployForm(StyledFormMixin, forms.Form):
     """Deploy a version to a new endpoint, or add it as a deployment of an existing one."""
 
-    endpoint = forms.ChoiceField(label="Endpoint", help_text="A new endpoint, or add this version to an existing one.")
+    endpoint = forms.ChoiceField(required=False, label="Endpoint", help_text="A new endpoint, or add this version to an existing one.")
     name = forms.CharField(max_length=32, required=False, label="New endpoint name",
                            help_text="3-32 lowercase letters, digits and hyphens; unique in the studio (it is in the URL).")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
