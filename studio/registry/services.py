@@ -185,7 +185,16 @@ def _plain(value, kind: str | None):
     if isinstance(value, float) and math.isnan(value):
         return None
     if kind == "Numeric":
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        # The dataset may type a column differently (0/1 as boolean, codes as text); the model wants numbers.
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                return None
+            return int(number) if number.is_integer() else number
+        return value if isinstance(value, (int, float)) else None
     if kind in ("DateTime", "Text"):
         return str(value)
     if isinstance(value, (str, int, float, bool)):

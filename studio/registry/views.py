@@ -153,7 +153,7 @@ def version_detail(request, pk, number):
     lineage = services.lineage(version)
     trial, run = lineage["trial"], lineage["run"]
     links = {
-        "dataset": url_or_none("datasets:version", lineage["dataset_version"].pk) if lineage["dataset_version"] else None,
+        "dataset": _dataset_link(lineage["dataset_version"]),
         "run": url_or_none("experiments:run", run.pk) if run else None,
         "trial": url_or_none("experiments:trial", trial.pk) if trial else None,
     }
@@ -168,6 +168,13 @@ def version_detail(request, pk, number):
         "schema_rows": [(c["name"], c.get("type"), (version.sample_input or {}).get(c["name"]))
                         for c in version.input_schema], "aliases": [a.name for a in version.aliases.all()],
         "other_versions": version.model.versions.exclude(pk=version.pk).values_list("version", flat=True)})
+
+
+def _dataset_link(dataset_version):
+    if dataset_version is None:
+        return None
+    url = url_or_none("datasets:detail", dataset_version.dataset_id)
+    return f"{url}?version={dataset_version.version}" if url else None
 
 
 def _suggest_endpoint_name(version) -> str:
