@@ -35,6 +35,19 @@ class NewUserForm(StyledFormMixin, forms.Form):
         return cleaned
 
 
+class SetupForm(NewUserForm):
+    """The first administrator, with the offer to start from the tutorial datasets."""
+
+    load_samples = forms.BooleanField(
+        label="Add the sample datasets (bank marketing, hardware performance, Titanic) to my workspace",
+        required=False, initial=True,
+        help_text="Lets you try an experiment in a minute; you can delete them later.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["is_staff"]  # the first account is always an administrator
+
+
 class WorkspaceForm(StyledFormMixin, forms.Form):
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))

@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 
 from studio.accounts import services
 from studio.accounts.access import require_role
-from studio.accounts.forms import MemberForm, NewUserForm, WorkspaceForm
+from studio.accounts.forms import MemberForm, NewUserForm, SetupForm, WorkspaceForm
 from studio.accounts.models import Membership, Role, User, Workspace
 
 
@@ -19,7 +19,7 @@ def setup(request):
     """Create the first administrator; only reachable while no account exists."""
     if User.objects.exists():
         raise Http404("Setup is done.")
-    form = NewUserForm(request.POST or None, initial={"is_staff": True})
+    form = SetupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             if User.objects.select_for_update().exists():
@@ -27,7 +27,15 @@ def setup(request):
             user = services.create_user(username=form.cleaned_data["username"], email=form.cleaned_data["email"],
                                         password=form.cleaned_data["password1"], is_staff=True)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.username}. Your workspace is ready: start by uploading a dataset.")
+        if form.cleaned_data["load_samples"]:
+            from studio.datasets.services import load_samples
+
+            samples = load_samples(user.current_workspace, user)
+            messages.success(request, f"Welcome, {user.username}. {len(samples)} sample datasets are being profiled "
+                                      "in your workspace: pick one and start an experiment.")
+        else:
+            messages.success(request, f"Welcome, {user.username}. Your workspace is ready: start by uploading a "
+                                      "dataset.")
         return redirect("home")
     return render(request, "accounts/setup.html", {"form": form})
 

@@ -4,6 +4,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from studio.accounts.models import Membership, Role, User, Workspace
+from studio.datasets.models import Dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -17,8 +18,19 @@ def test_first_visit_leads_to_setup_and_creates_admin_with_workspace(client):
     assert (ada.is_staff, ada.is_superuser) == (True, True)
     assert ada.current_workspace.name == "ada's workspace"
     assert list(Membership.objects.filter(user=ada).values_list("role", flat=True)) == ["owner"]
+    assert Dataset.objects.filter(workspace=ada.current_workspace).count() == 0  # samples were not asked for
     # Setup is closed once an account exists.
     assert client.get("/setup/").status_code == 404
+
+
+def test_setup_can_start_the_workspace_with_the_sample_datasets(client):
+    response = client.post("/setup/", {"username": "ada", "password1": "correct-horse-9",
+                                       "password2": "correct-horse-9", "load_samples": "on"}, follow=True)
+    ada = User.objects.get(username="ada")
+    names = sorted(Dataset.objects.filter(workspace=ada.current_workspace).values_list("name", flat=True))
+    assert names == ["bank-marketing-test", "bank-marketing-train", "bank-marketing-validation",
+                     "hardware-performance", "titanic"]
+    assert "5 sample datasets are being profiled" in response.content.decode()
 
 
 def test_setup_rejects_mismatched_passwords(client):
