@@ -83,7 +83,10 @@ def leaderboard(run: Run, sort: str | None = None, order: str | None = None, pag
     for rank, row in enumerate(ordered, start=1):
         row["rank"] = rank
         row["is_best"] = row["id"] == run.best_trial_id
-    shown = [m for m in metrics[:7]]
+    from automl_engine.config import PRIMARY_METRICS
+
+    headline = [run.primary_metric] + [m for m in PRIMARY_METRICS.get(run.task, {}) if m != run.primary_metric]
+    shown = [m for m in headline if m in metrics] or metrics[:5]
     if sort in metrics and sort not in shown:
         shown.append(sort)
     paginator = Paginator(ordered, per_page)
@@ -127,7 +130,8 @@ def best_score_figure(run: Run, rows: list[dict]) -> dict:
             {"type": "scatter", "mode": "lines", "line": {"shape": "hv", "color": "#4f46e5", "width": 3},
              "x": best_x, "y": best_y, "name": "best so far", "hovertemplate": "best %{y:.4f}<extra></extra>"},
         ],
-        "layout": {**LAYOUT, "xaxis": {"title": {"text": "seconds since the run started"}},
+        "layout": {**LAYOUT, "height": 230, "margin": {"l": 55, "r": 10, "t": 10, "b": 40},
+                   "showlegend": False, "xaxis": {"title": {"text": "seconds since the run started"}},
                    "yaxis": {"title": {"text": run.primary_metric}}},
     }
 
@@ -151,7 +155,8 @@ def search_history(run: Run) -> dict:
                   "x": [t["number"] for t in scored if t["algorithm"] == a],
                   "y": [t["score"] for t in scored if t["algorithm"] == a],
                   "marker": {"color": color[a], "size": 8}} for a in algorithms],
-        "layout": {**LAYOUT, "xaxis": {"title": {"text": "trial"}}, "yaxis": {"title": {"text": run.primary_metric}}},
+        "layout": {**LAYOUT, "xaxis": {"title": {"text": "trial"}, "tickformat": "d", "rangemode": "tozero"},
+                   "yaxis": {"title": {"text": run.primary_metric}}},
     }
     params = _param_table(scored)
     importance = _param_importance(params, [t["score"] for t in scored])
@@ -165,19 +170,20 @@ def search_history(run: Run) -> dict:
         for name in top:
             if name == "algorithm":
                 continue
+            label = name.split(".", 1)[1] if len(algorithms) == 1 else name
             column = params[name]
-            if all(isinstance(v, (int, float)) or v is None for v in column):
-                values = [v if v is not None else math.nan for v in column]
-                dims.append({"label": name, "values": values})
-            else:
-                cats = sorted({str(v) for v in column})
-                dims.append({"label": name, "values": [cats.index(str(v)) for v in column],
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in column):
+                dims.append({"label": label, "values": column})
+            else:  # a parameter of one algorithm only is "n/a" for the others: show it as categories
+                labels = [_label(v) for v in column]
+                cats = sorted(set(labels), key=lambda c: (c == "n/a", c))
+                dims.append({"label": label, "values": [cats.index(c) for c in labels],
                              "tickvals": list(range(len(cats))), "ticktext": cats})
         dims.append({"label": run.primary_metric, "values": [t["score"] for t in scored]})
-        parallel = {"data": [{"type": "parcoords", "dimensions": dims,
+        parallel = {"data": [{"type": "parcoords", "dimensions": dims, "labelangle": -20, "labelside": "top",
                               "line": {"color": [t["score"] for t in scored], "colorscale": "Viridis",
                                        "showscale": True, "reversescale": not run.greater_is_better}}],
-                    "layout": {**LAYOUT, "height": 420, "margin": {"l": 80, "r": 60, "t": 60, "b": 30}}}
+                    "layout": {**LAYOUT, "height": 440, "margin": {"l": 90, "r": 60, "t": 110, "b": 30}}}
     importance_figure = None
     if importance:
         shown = importance[:15][::-1]
@@ -188,6 +194,14 @@ def search_history(run: Run) -> dict:
                                         "xaxis": {"title": {"text": "importance for the score"}}}}
     return {"history": history, "importance": importance_figure, "parallel": parallel, "n_scored": len(scored),
             "n_trials": len(trials)}
+
+
+def _label(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def _param_table(trials: list[dict]) -> dict[str, list]:
@@ -240,7 +254,8 @@ def _param_importance(params: dict[str, list], scores: list[float]) -> list[tupl
 def _heatmap(matrix, labels, title, normalised: bool) -> dict:
     text = [[f"{v:.2f}" if normalised else f"{v:,}" for v in row] for row in matrix]
     return {"data": [{"type": "heatmap", "z": matrix, "x": [str(l) for l in labels], "y": [str(l) for l in labels],
-                      "text": text, "texttemplate": "%{text}", "colorscale": "Blues", "showscale": False,
+                      "text": text, "texttemplate": "%{text}", "colorscale": [[0, "#f5f7ff"], [1, "#6366f1"]], "showscale": False,
+                      "textfont": {"size": 14},
                       "hovertemplate": "true %{y}, predicted %{x}: %{text}<extra></extra>"}],
             "layout": {**LAYOUT, "title": {"text": title},
                        "xaxis": {"title": {"text": "predicted"}, "type": "category"},

@@ -46,3 +46,9 @@ def pretty(value):
     if value is None:
         return "—"
     return value
+
+
+@register.filter
+def words(name):
+    """``missing_value_imputation`` -> ``missing value imputation``."""
+    return str(name).replace("_", " ")
