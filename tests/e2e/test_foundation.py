@@ -38,3 +38,10 @@ def test_sign_in_switch_workspace_and_see_empty_states(page, team, screenshots_d
     for title in ("datasets", "experiments", "models", "endpoints"):
         assert page.locator(f"[data-testid=step-{title}] .count").inner_text() == "0"
     page.screenshot(path=screenshots_dir / "home-empty.png", full_page=True)
+
+    expected = {"Datasets": "No datasets in bob's workspace yet", "Experiments": "No experiments yet",
+                "Models": "No registered models yet", "Endpoints": "No endpoints yet"}
+    for section, heading in expected.items():
+        page.locator("nav.studio-nav").get_by_role("link", name=section).click()
+        assert page.locator(".empty-state h2").first.inner_text() == heading
+        page.screenshot(path=screenshots_dir / f"empty-{section.lower()}.png", full_page=True)
