@@ -198,13 +198,8 @@ class Driver:
         queue = [(n, {**p, **self._class_weight(get_algorithm(config.task, n))})
                  for n, p in portfolio_order(config.task) if n in names]
         concurrency = limits.max_concurrent_trials
-        n_threads = max(1, (os.cpu_count() or 1) // concurrency)
-        executor = self.user_executor
-        if executor is None:
-            from .executor import LocalProcessExecutor
-
-            executor = LocalProcessExecutor(n_workers=concurrency, n_threads=n_threads).start()
-        self.executor = executor
+        n_threads = self.n_threads
+        executor = self.executor
         trial_timeout = limits.trial_timeout_minutes * 60 if limits.trial_timeout_minutes else None
         running: dict[str, dict[str, Any]] = {}
         number = 0
@@ -450,7 +445,20 @@ class Driver:
         reserve = min(max(0.12 * budget, 1.0), 60.0)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=1, default=str))
-        self.prepare()
+        concurrency = config.limits.max_concurrent_trials
+        self.n_threads = max(1, (os.cpu_count() or 1) // concurrency)
+        self.executor = self.user_executor
+        if self.executor is None:
+            from .executor import LocalProcessExecutor
+
+            # Started before data preparation so worker start-up overlaps it.
+            self.executor = LocalProcessExecutor(n_workers=concurrency, n_threads=self.n_threads).start()
+        try:
+            self.prepare()
+        except BaseException:
+            if self.user_executor is None:
+                self.executor.shutdown()
+            raise
         self.search_deadline = self.deadline - reserve
         self.final_deadline = self.deadline - 0.3 * reserve
         self.search()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -57,7 +58,9 @@ def main() -> None:
                if e["task"] in ("classification", "regression") and (not args.datasets or e["name"] in args.datasets)]
     header = (f"{'dataset':<20} {'metric':<8} {'ours':>8} {'FLAML':>8} {'ours@' + str(int(args.short_budget)) + 's':>9} "
               f"{'wall ours':>9} {'wall FLAML':>10} {'mem ours MB':>11} {'mem FLAML MB':>12}")
-    print(f"budget {args.budget:.0f} s, n_jobs {args.n_jobs}, short budget {args.short_budget:.0f} s", flush=True)
+    print(f"budget {args.budget:.0f} s, n_jobs {args.n_jobs}, short budget {args.short_budget:.0f} s; "
+          f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the last column is the "
+          f"1-minute load after each dataset: other work on the machine slows both engines)", flush=True)
     print(header, flush=True)
     rows = []
     for e in entries:
@@ -68,7 +71,7 @@ def main() -> None:
         rows.append((e, ours, flaml, short))
         print(f"{e['name']:<20} {ours.get('metric', flaml.get('metric', '?')):<8} {ours['score']:>8.4f} "
               f"{flaml['score']:>8.4f} {short['score']:>9.4f} {ours['wall']:>9.1f} {flaml['wall']:>10.1f} "
-              f"{ours['peak_mb']:>11.0f} {flaml['peak_mb']:>12.0f}", flush=True)
+              f"{ours['peak_mb']:>11.0f} {flaml['peak_mb']:>12.0f}  load {os.getloadavg()[0]:.1f}", flush=True)
         for name, r in (("ours", ours), ("flaml", flaml), ("short", short)):
             if r.get("error"):
                 print(f"    {name} error: {r['error']}", flush=True)
