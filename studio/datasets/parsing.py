@@ -622,46 +622,87 @@ def _open_stream(open_raw: Opener, settings: ParseSettings):
     return raw, raw
 
 
-def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO, max_columns: int) -> IngestResult:
-    """Stream the file into Parquet with a type per column, in bounded memory; return the column summary.
+_CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+)")
 
-    Delimited text takes two passes: the first reads every value as a string to validate the structure and
-    narrow each column's possible types; the second reads with those types and writes Parquet batch by batch.
+
+def _wider(t: pa.DataType) -> pa.DataType:
+    """The next type to try when a value does not fit: integers widen to floats, everything else to text."""
+    if pa.types.is_integer(t):
+        return pa.float64()
+    return pa.string()
+
+
+def _settled(t: pa.DataType) -> pa.DataType | None:
+    """A better type for what pyarrow inferred from the first block, or None to keep it."""
+    if pa.types.is_date(t):
+        return pa.timestamp("s")
+    if pa.types.is_time(t) or pa.types.is_decimal(t) or pa.types.is_duration(t):
+        return pa.string()
+    return None
+
+
+def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO, max_columns: int) -> IngestResult:
+    """Stream the file into Parquet with a type per column, in bounded memory (one block at a time).
+
+    Types are those pyarrow infers from the first block. If a later block holds a value that does not fit
+    (``1.5`` in an integer column, ``n/a`` in a date column), that column is widened and the file is read
+    again from the start: a rare second pass instead of a slow first one for every file.
     """
     if settings.file_format == "parquet":
         return _copy_parquet(open_raw, out, max_columns)
     preview = read_preview(open_raw, settings, max_columns, rows=1)
     names = preview.columns
-    strings = {n: pa.string() for n in names}
-    candidates = {n: _Candidate() for n in names}
-    invalid: list = []
+    forced: dict[str, pa.DataType] = {}
+    for _attempt in range(2 * len(names) + 2):
+        out.seek(0)
+        out.truncate()
+        invalid: list = []
 
-    def on_invalid(row):
-        invalid.append((row.expected_columns, row.actual_columns))
-        return "skip"
+        def on_invalid(row):
+            invalid.append((row.expected_columns, row.actual_columns))
+            return "skip"
 
-    n_rows = 0
-    raw, stream = _open_stream(open_raw, settings)
-    try:
-        reader = _csv_reader(stream, settings, names, strings, on_invalid)
-        for batch in reader:
-            n_rows += batch.num_rows
-            if invalid:
-                break
-            for name, arr in zip(names, batch.columns):
-                candidates[name].update(arr)
-    except (UnicodeDecodeError, pa.ArrowInvalid) as exc:
-        if isinstance(exc, UnicodeDecodeError) or "UTF8" in str(exc) or "decode" in str(exc).lower():
-            raise DataError(f"The file cannot be read as {ENCODINGS.get(settings.encoding, settings.encoding)}: "
-                            f"{locate_undecodable(open_raw, settings)}. Choose the encoding the file was saved in "
-                            "(often Windows-1252 or UTF-16 for spreadsheet exports).", field="encoding")
-        located = locate_bad_row(open_raw, settings, len(names))
-        if located:
-            raise located
-        raise DataError(f"The file cannot be parsed: {exc}. Check the delimiter and the quote character.",
-                        field="delimiter")
-    finally:
-        raw.close()
+        n_rows = 0
+        raw, stream = _open_stream(open_raw, settings)
+        writer = None
+        try:
+            reader = _csv_reader(stream, settings, names, dict(forced), on_invalid)
+            adjust = {f.name: _settled(f.type) for f in reader.schema if f.name not in forced}
+            adjust = {k: v for k, v in adjust.items() if v is not None}
+            if adjust:
+                forced.update(adjust)
+                continue
+            dictionary_columns = [f.name for f in reader.schema
+                                  if pa.types.is_string(f.type) or pa.types.is_boolean(f.type)]
+            writer = pq.ParquetWriter(out, reader.schema, compression="snappy", use_dictionary=dictionary_columns)
+            for batch in reader:
+                if invalid:
+                    break
+                n_rows += batch.num_rows
+                writer.write_batch(batch)
+        except UnicodeDecodeError:
+            raise _encoding_error(open_raw, settings)
+        except pa.ArrowInvalid as exc:
+            match = _CONVERSION_ERROR.search(str(exc))
+            if match and match.group(2) not in ("string", "large_string"):
+                column = names[int(match.group(1))]
+                current = forced.get(column) or (writer.schema.field(column).type if writer else pa.string())
+                forced[column] = _wider(current)
+                continue
+            if "UTF8" in str(exc) or "decode" in str(exc).lower():
+                raise _encoding_error(open_raw, settings)
+            located = locate_bad_row(open_raw, settings, len(names))
+            if located:
+                raise located
+            raise DataError(f"The file cannot be parsed: {exc}. Check the delimiter and the quote character.",
+                            field="delimiter")
+        finally:
+            if writer is not None:
+                writer.close()
+            raw.close()
+        break
+    else:
+        raise DataError("The column types could not be settled; upload the file as Parquet.", field="file")
     if invalid:
         located = locate_bad_row(open_raw, settings, len(names))
         if located:
@@ -672,19 +713,13 @@ def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO,
     if n_rows == 0:
         raise DataError("The file has a header row but no data rows; add data rows below the header, or turn off "
                         "'first row is a header' if the first line is data.", field="file")
-    types = {n: candidates[n].arrow_type() for n in names}
-    parsers = sorted({f for n in names if pa.types.is_timestamp(types[n]) for f in candidates[n].date_formats[:1]})
-    parsers = [pacsv.ISO8601 if f == "ISO" else f for f in parsers]
-    schema = pa.schema([(n, types[n]) for n in names])
-    raw, stream = _open_stream(open_raw, settings)
-    try:
-        reader = _csv_reader(stream, settings, names, types, timestamp_parsers=parsers)
-        with pq.ParquetWriter(out, schema, compression="snappy") as writer:
-            for batch in reader:
-                writer.write_batch(batch)
-    finally:
-        raw.close()
     return IngestResult(n_rows=n_rows, columns=[])
+
+
+def _encoding_error(open_raw: Opener, settings: ParseSettings) -> DataError:
+    return DataError(f"The file cannot be read as {ENCODINGS.get(settings.encoding, settings.encoding)}: "
+                     f"{locate_undecodable(open_raw, settings)}. Choose the encoding the file was saved in "
+                     "(often Windows-1252 or UTF-16 for spreadsheet exports).", field="encoding")
 
 
 def _copy_parquet(open_raw: Opener, out: BinaryIO, max_columns: int) -> IngestResult:
@@ -702,17 +737,65 @@ def _copy_parquet(open_raw: Opener, out: BinaryIO, max_columns: int) -> IngestRe
     return IngestResult(n_rows=n_rows, columns=[])
 
 
-def summarize_columns(parquet: BinaryIO, n_rows: int) -> list[dict]:
-    """Per column, read alone from the Parquet copy (memory is one column): missing, distinct, detected type."""
-    pf = pq.ParquetFile(parquet)
-    columns = []
-    for index, f in enumerate(pf.schema_arrow):
-        arr = pf.read(columns=[f.name]).column(0)
+def distinct_count(arr) -> int:
+    """Exact number of distinct non-missing values. Numbers and dates are sorted (numpy sorts 10M values in
+    about a second, where a hash table that keeps growing takes twenty); text is dictionary-encoded."""
+    t = arr.type
+    valid = pc.drop_null(arr)
+    if len(valid) == 0:
+        return 0
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+        encoded = pc.dictionary_encode(valid)
+        chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+        return len(chunks[0].dictionary) if chunks else 0
+    if pa.types.is_boolean(t):
+        return len(pc.unique(valid))
+    if pa.types.is_floating(t):
+        values = valid.to_numpy(zero_copy_only=False).astype("float64", copy=False)
+        values = values[~np.isnan(values)]
+    elif pa.types.is_integer(t) or pa.types.is_timestamp(t) or pa.types.is_date(t):
+        values = pc.cast(valid, pa.int64()).to_numpy(zero_copy_only=False)
+    else:
+        return int(pc.count_distinct(valid).as_py())
+    if values.size == 0:
+        return 0
+    values = np.sort(values)
+    return 1 + int(np.count_nonzero(values[1:] != values[:-1]))
+
+
+def _date_format(arr) -> str | None:
+    """The one date format (of ``DATE_FORMATS``) every value of a text column follows, if any."""
+    valid = pc.drop_null(arr)
+    head = valid.slice(0, 200) if isinstance(valid, pa.ChunkedArray) else valid[:200]
+    if len(head) == 0 or not pc.all(pc.match_substring_regex(head, r"^\d{1,4}[-/.]\w{1,3}[-/.]\d{1,4}")).as_py():
+        return None
+    for fmt in DATE_FORMATS:
+        try:
+            pc.strptime(head, format=fmt, unit="s", error_is_null=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        parsed = pc.strptime(valid, format=fmt, unit="s", error_is_null=True)
+        if parsed.null_count == 0:
+            return fmt
+    return None
+
+
+def summarize_columns(open_parquet: Opener, n_rows: int, threads: int = 2) -> list[dict]:
+    """Per column, read alone from the Parquet copy: missing, distinct, detected type.
+
+    Two columns are summarised at a time (Arrow and numpy release the GIL), so memory holds two columns.
+    """
+    with open_parquet() as f:
+        fields = list(pq.ParquetFile(f).schema_arrow)
+
+    def one(f: pa.Field) -> dict:
+        with open_parquet() as handle:
+            arr = pq.ParquetFile(handle).read(columns=[f.name]).column(0)
         physical = _physical_name(f.type)
         missing = arr.null_count
         if pa.types.is_floating(f.type):
             missing += int(pc.sum(pc.is_nan(arr)).as_py() or 0)
-        distinct = int(pc.count_distinct(arr, mode="only_valid").as_py())
+        distinct = distinct_count(arr)
         space_share = mean_length = 0.0
         consecutive = False
         values = None
@@ -726,15 +809,24 @@ def summarize_columns(parquet: BinaryIO, n_rows: int) -> list[dict]:
             consecutive = mm["max"].as_py() - mm["min"].as_py() + 1 == distinct
         if distinct <= 2 and present:
             values = pc.unique(pc.drop_null(arr)).to_pylist()
-        kind, flags = classify_column(f.name, physical, n_rows, missing, distinct, space_share, mean_length,
-                                      consecutive, values)
+        date_format = _date_format(arr) if physical == "string" and present else None
+        kind, flags = classify_column(f.name, "datetime" if date_format else physical, n_rows, missing, distinct,
+                                      space_share, mean_length, consecutive, values)
         if missing == n_rows:
             flags = ["all_missing"]
-        columns.append({"name": f.name, "type": kind, "detected_type": kind, "physical": physical,
-                        "missing": int(missing), "distinct": distinct, "flags": flags,
-                        "excluded": bool({"all_missing", "single_value"} & set(flags))})
-        del arr
-    return columns
+        column = {"name": f.name, "type": kind, "detected_type": kind, "physical": physical,
+                  "missing": int(missing), "distinct": distinct, "flags": flags,
+                  "excluded": bool({"all_missing", "single_value"} & set(flags))}
+        if date_format:
+            column["date_format"] = date_format
+        return column
+
+    if threads <= 1:
+        return [one(f) for f in fields]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, fields))
 
 
 def neutralize_formula(value) -> str:

@@ -7,8 +7,6 @@ the profile says otherwise (``notes``).
 from __future__ import annotations
 
 import math
-from typing import BinaryIO
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,8 +35,10 @@ def _splitmix(v: np.ndarray) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-def _column_codes(arr: pa.ChunkedArray) -> np.ndarray:
+def _column_codes(arr: pa.ChunkedArray, string_indices: np.ndarray | None = None) -> np.ndarray:
     """One uint64 per row that is equal exactly when the values are equal (missing included)."""
+    if string_indices is not None:
+        return string_indices.astype("int64").view(np.uint64)
     t = arr.type
     if pa.types.is_floating(t):
         values = arr.to_numpy(zero_copy_only=False).astype("float64")
@@ -47,8 +47,30 @@ def _column_codes(arr: pa.ChunkedArray) -> np.ndarray:
     if pa.types.is_integer(t) or pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_boolean(t):
         filled = pc.fill_null(pc.cast(arr, pa.int64()), -(2**63) + 7)
         return filled.to_numpy(zero_copy_only=False).astype("int64").view(np.uint64)
-    encoded = pc.dictionary_encode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
-    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype("int64").view(np.uint64)
+    return _encode_strings(arr)[0].astype("int64").view(np.uint64)
+
+
+def _encode_strings(arr: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """(index per row, -1 when missing; the distinct values; how often each occurs): one hashing pass."""
+    encoded = pc.dictionary_encode(arr)
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    if not chunks:
+        return np.zeros(0, dtype=np.int64), pa.array([], pa.string()), np.zeros(0, dtype=np.int64)
+    dictionary = chunks[0].dictionary
+    indices = np.concatenate([pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+                              for c in chunks])
+    counts = np.bincount(indices[indices >= 0], minlength=len(dictionary))
+    return indices, dictionary, counts
+
+
+def _top_from_counts(dictionary: pa.Array, counts: np.ndarray, present: int) -> list[dict]:
+    if counts.size == 0:
+        return []
+    k = min(TOP_VALUES, counts.size)
+    top = np.argpartition(-counts, k - 1)[:k]
+    top = top[np.lexsort((top, -counts[top]))]
+    return [{"value": str(dictionary[int(i)].as_py()), "count": int(counts[i]),
+             "percent": round(100 * counts[i] / present, 2) if present else 0.0} for i in top]
 
 
 def _histogram(values: np.ndarray) -> dict | None:
@@ -116,50 +138,94 @@ def _text_stats(arr: pa.ChunkedArray) -> dict:
             "length_mean": round(float(lengths.mean()), 2), "length_histogram": _histogram(lengths.astype("float64"))}
 
 
-def profile_parquet(parquet: BinaryIO, columns: list[dict]) -> dict:
-    """The whole profile: table-level counts, per-column statistics and charts, numeric correlations."""
-    pf = pq.ParquetFile(parquet)
-    n_rows = pf.metadata.num_rows
+def _profile_column(open_parquet, name: str, meta: dict, n_rows: int) -> tuple[dict, np.ndarray, int]:
+    """(statistics, mixed 64-bit codes of each row's value for the duplicate count, bytes in memory)."""
+    with open_parquet() as handle:
+        arr = pq.ParquetFile(handle).read(columns=[name]).column(0)
+    nbytes = arr.nbytes
+    physical_type = arr.type
+    kind = meta.get("type", "categorical")
+    missing = arr.null_count
+    if pa.types.is_floating(physical_type):
+        missing += int(pc.sum(pc.is_nan(arr)).as_py() or 0)
+    present = n_rows - missing
+    stats: dict = {"name": name, "type": kind, "physical": meta.get("physical", str(physical_type)),
+                   "count": int(present), "missing": int(missing),
+                   "missing_percent": round(100 * missing / n_rows, 2) if n_rows else 0.0,
+                   "distinct": int(meta["distinct"]) if "distinct" in meta else None,
+                   "excluded": bool(meta.get("excluded")), "flags": meta.get("flags", [])}
+    string_indices = None
+    if pa.types.is_string(physical_type) or pa.types.is_large_string(physical_type):
+        string_indices, dictionary, counts = _encode_strings(arr)
+        stats["distinct"] = int(counts.size)
+        if meta.get("date_format"):
+            # Dates in a text format (31/12/2024): profiled as dates, stored as the text the user uploaded.
+            stats.update(_datetime_stats(pc.strptime(arr, format=meta["date_format"], unit="s", error_is_null=True)))
+        else:
+            stats.update(_text_stats(arr))
+            if kind != "id":
+                stats["top_values"] = _top_from_counts(dictionary, counts, present)
+        del dictionary, counts
+    elif pa.types.is_integer(physical_type) or pa.types.is_floating(physical_type):
+        stats.update(_numeric_stats(arr))
+        if kind in ("categorical", "boolean") and (stats["distinct"] or 0) <= 10_000:
+            stats["top_values"] = _top_values(arr, present)
+    elif pa.types.is_timestamp(physical_type) or pa.types.is_date(physical_type):
+        stats.update(_datetime_stats(arr))
+    elif kind in ("categorical", "boolean"):
+        stats["top_values"] = _top_values(arr, present)
+    with np.errstate(over="ignore"):
+        codes = _splitmix(_column_codes(arr, string_indices))
+    return stats, codes, nbytes
+
+
+def profile_parquet(open_parquet, columns: list[dict], threads: int = 2) -> dict:
+    """The whole profile: table-level counts, per-column statistics and charts, numeric correlations.
+
+    ``open_parquet()`` returns a fresh binary handle on the Parquet copy. Columns are profiled two at a time
+    in threads, and at most two finished columns wait to be folded into the row hashes, so memory holds a
+    few columns, never the table.
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with open_parquet() as handle:
+        pf = pq.ParquetFile(handle)
+        n_rows = pf.metadata.num_rows
+        names = pf.schema_arrow.names
     by_name = {c["name"]: c for c in columns}
     row_hash = np.zeros(n_rows, dtype=np.uint64)
     memory = 0
     out_columns = []
     numeric_names = []
-    for f in pf.schema_arrow:
-        arr = pf.read(columns=[f.name]).column(0)
-        memory += arr.nbytes
-        meta = by_name.get(f.name, {})
-        kind = meta.get("type", "categorical")
-        missing = arr.null_count
-        if pa.types.is_floating(f.type):
-            missing += int(pc.sum(pc.is_nan(arr)).as_py() or 0)
-        present = n_rows - missing
-        stats: dict = {"name": f.name, "type": kind, "physical": meta.get("physical", str(f.type)),
-                       "count": int(present), "missing": int(missing),
-                       "missing_percent": round(100 * missing / n_rows, 2) if n_rows else 0.0,
-                       "distinct": int(meta.get("distinct", pc.count_distinct(arr).as_py())),
-                       "excluded": bool(meta.get("excluded")), "flags": meta.get("flags", [])}
-        is_number = pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
-        if is_number:
-            stats.update(_numeric_stats(arr))
-            if not meta.get("excluded") and kind not in ("id",) and stats.get("std"):
-                numeric_names.append(f.name)
-        elif pa.types.is_timestamp(f.type) or pa.types.is_date(f.type):
-            stats.update(_datetime_stats(arr))
-        elif pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
-            stats.update(_text_stats(arr))
-        if not is_number or kind in ("categorical", "boolean"):
-            if kind != "id" and not pa.types.is_timestamp(f.type):
-                stats["top_values"] = _top_values(arr, present)
+
+    def fold(result):
+        nonlocal row_hash, memory
+        stats, codes, nbytes = result
         with np.errstate(over="ignore"):
-            row_hash = row_hash * np.uint64(31) + _splitmix(_column_codes(arr))
+            row_hash *= np.uint64(31)
+            row_hash += codes
+        memory += nbytes
         out_columns.append(stats)
-        del arr
-    unique_rows = int(np.unique(row_hash).size) if n_rows else 0
+        meta = by_name.get(stats["name"], {})
+        if ("mean" in stats and not meta.get("excluded") and stats["type"] != "id" and stats.get("std")):
+            numeric_names.append(stats["name"])
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        pending: deque = deque()
+        for name in names:
+            pending.append(pool.submit(_profile_column, open_parquet, name, by_name.get(name, {}), n_rows))
+            if len(pending) >= max(1, threads):
+                fold(pending.popleft().result())
+        while pending:
+            fold(pending.popleft().result())
+    row_hash.sort()
+    unique_rows = 1 + int(np.count_nonzero(row_hash[1:] != row_hash[:-1])) if n_rows else 0
     del row_hash
     notes = ["Duplicate rows are counted by a 64-bit hash of each row: exact unless two different rows collide, "
              "which is vanishingly unlikely."]
-    correlation = _correlation(pf, numeric_names[:MAX_CORRELATION_COLUMNS])
+    with open_parquet() as handle:
+        correlation = _correlation(pq.ParquetFile(handle), numeric_names[:MAX_CORRELATION_COLUMNS])
     if len(numeric_names) > MAX_CORRELATION_COLUMNS:
         notes.append(f"The correlation heatmap shows the first {MAX_CORRELATION_COLUMNS} of "
                      f"{len(numeric_names)} numeric columns.")

@@ -245,8 +245,7 @@ def _create_version(*, workspace, user, name, description, tags, raw_name, origi
         _write_parquet(parquet_name, lambda out: result.append(
             parsing.convert_to_parquet(lambda: _open(raw_name), parse_settings, out, settings.STUDIO_MAX_COLUMNS)))
         n_rows = result[0].n_rows
-        with _open(parquet_name) as f:
-            columns = parsing.summarize_columns(f, n_rows)
+        columns = parsing.summarize_columns(lambda: _open(parquet_name), n_rows)
         columns = apply_schema(columns, schema)
         with transaction.atomic():
             dataset, created = Dataset.objects.select_for_update().get_or_create(
@@ -367,8 +366,7 @@ def run_profile(job_id: int) -> None:
     job = ProfileJob.objects.select_related("version").get(pk=job_id)
     version = job.version
     try:
-        with _open(version.parquet_file.name) as f:
-            profile = profiling.profile_parquet(f, version.columns)
+        profile = profiling.profile_parquet(lambda: _open(version.parquet_file.name), version.columns)
     except Exception as exc:
         log.exception("profiling %s failed", version)
         message = f"Profiling failed: {exc.__class__.__name__}: {exc}"
@@ -428,7 +426,11 @@ def load_frame(version: DatasetVersion) -> pd.DataFrame:
         table = pq.read_table(f, columns=[c["name"] for c in keep])
     frame = table.to_pandas(types_mapper=None)
     for c in keep:
-        if c["type"] != c.get("detected_type") or c["type"] in (ColumnType.BOOLEAN, ColumnType.CATEGORICAL):
+        if c.get("date_format") and c["type"] == ColumnType.DATETIME:
+            frame[c["name"]] = pd.to_datetime(frame[c["name"]], format=c["date_format"], errors="coerce")
+        elif pd.api.types.is_object_dtype(frame[c["name"]]) and c.get("physical") == "datetime":
+            frame[c["name"]] = pd.to_datetime(frame[c["name"]], errors="coerce")
+        elif c["type"] != c.get("detected_type") or c["type"] in (ColumnType.BOOLEAN, ColumnType.CATEGORICAL):
             frame[c["name"]] = _as_type(frame[c["name"]], c["type"])
         elif pd.api.types.is_string_dtype(frame[c["name"]]) and not pd.api.types.is_object_dtype(frame[c["name"]]):
             frame[c["name"]] = frame[c["name"]].astype(object).where(frame[c["name"]].notna(), None)
