@@ -219,3 +219,7 @@ CELERY_BEAT_SCHEDULE = {
     "experiments-reap-stale-runs": {"task": "experiments.reap_stale_runs",
                                     "schedule": float(max(5, STUDIO_STALE_AFTER_SECONDS // 3))},
 }
+
+# --- Datasets -------------------------------------------------------------------------------------------------
+# The wizard's schema step and the schema editor post four fields per column; allow the widest table we accept.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = max(1000, 4 * STUDIO_MAX_COLUMNS + 100)

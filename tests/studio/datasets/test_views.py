@@ -170,3 +170,17 @@ def test_profile_fragment_polls_until_finished(team, client_for, dataset):
     fragment = client_for(team.carol).get(url).content.decode()
     assert 'hx-trigger' not in fragment and 'data-status="completed"' in fragment
     assert 'data-figure="col-fig-0"' in fragment
+
+
+def test_wizard_creates_a_wide_table(team, client_for):
+    bob = client_for(team.bob)
+    names = [f"feature_{i}" for i in range(300)]
+    content = (",".join(names) + "\n" + "\n".join(",".join(str(r * i) for i in range(300)) for r in range(5))).encode()
+    body = stage(bob, content, "wide.csv").json()
+    schema = {}
+    for i, name in enumerate(names):
+        schema.update({f"col-{i}-name": name, f"col-{i}-detected": "numeric", f"col-{i}-type": "numeric",
+                       f"col-{i}-include": "1"})
+    response = bob.post(reverse("datasets:create"), wizard_post(body["id"], name="wide", **schema))
+    assert response.status_code == 204
+    assert Dataset.objects.get(name="wide").versions.get().n_columns == 300
