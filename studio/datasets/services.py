@@ -317,16 +317,34 @@ def apply_schema(columns: list[dict], schema: dict | None) -> list[dict]:
 
 
 def runs_using(versions) -> dict[int, list]:
-    """Experiment runs per dataset version id (empty until the experiments app defines ``Run``)."""
+    """Experiment runs per dataset version id, as training, validation or test data (empty until the
+    experiments app defines ``Run``). Each run gets ``role`` and ``url`` attributes for the page."""
+    from django.db.models import Q
+    from django.urls import NoReverseMatch, reverse
+
     ids = [v.pk for v in versions]
     try:
         Run = apps.get_model("experiments", "Run")
     except LookupError:
         return {}
+    roles = {"dataset_version": "training", "validation_version": "validation", "test_version": "test"}
+    fields = {f.name for f in Run._meta.get_fields()}
+    roles = {field: role for field, role in roles.items() if field in fields}
+    query = Q()
+    for field in roles:
+        query |= Q(**{f"{field}_id__in": ids})
+    related = ["experiment"] if "experiment" in fields else []
     out: dict[int, list] = {}
-    related = [f.name for f in Run._meta.get_fields() if f.name == "experiment"]
-    for run in Run.objects.filter(dataset_version_id__in=ids).select_related(*related).order_by("-pk"):
-        out.setdefault(run.dataset_version_id, []).append(run)
+    for run in Run.objects.filter(query).select_related(*related).order_by("-pk"):
+        try:
+            run.url = reverse("experiments:run", args=[run.pk])
+        except NoReverseMatch:
+            run.url = ""
+        for field, role in roles.items():
+            version_id = getattr(run, f"{field}_id")
+            if version_id in ids:
+                run.role = role
+                out.setdefault(version_id, []).append(run)
     return out
 
 

@@ -184,3 +184,21 @@ def test_wizard_creates_a_wide_table(team, client_for):
     response = bob.post(reverse("datasets:create"), wizard_post(body["id"], name="wide", **schema))
     assert response.status_code == 204
     assert Dataset.objects.get(name="wide").versions.get().n_columns == 300
+
+
+def test_versions_list_runs_that_used_them_and_lock_their_schema(team, client_for, api_for, dataset):
+    from studio.experiments.models import Experiment, Run
+
+    experiment = Experiment.objects.create(workspace=team.workspace, name="churn", created_by=team.bob)
+    Run.objects.create(experiment=experiment, workspace=team.workspace, number=1, dataset_version=dataset,
+                       config={}, task="classification", primary_metric="accuracy")
+    page = client_for(team.carol).get(reverse("datasets:detail", args=[dataset.dataset_id])).content.decode()
+    assert "churn · run 1</a> <span class=\"text-body-secondary\">(training, queued)</span>" in page
+    assert "Experiments used this version, so its schema is fixed." in page
+    response = api_for(team.bob).patch(f"/api/v1/datasets/{dataset.dataset_id}/schema/",
+                                       {"types": {"=cmd": "text"}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["schema"] == ["Version 1 was used by 1 experiment run(s), so its schema is fixed; upload "
+                                         "the file again to make a new version with other column types."]
+    client_for(team.bob).post(reverse("datasets:delete", args=[dataset.dataset_id]))
+    assert Dataset.objects.filter(pk=dataset.dataset_id).exists()
