@@ -327,10 +327,10 @@ class Driver:
         tpe_names = [n for n in ranked if n in names][:TPE_ALGORITHMS]
         if not tpe_names:
             tpe_names = names[:TPE_ALGORITHMS]
-        sampler = optuna.samplers.TPESampler(seed=self.config.random_state, n_startup_trials=5, constant_liar=True,
-                                             multivariate=True, group=True, warn_independent_sampling=False)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # multivariate/group are flagged experimental by Optuna
+            sampler = optuna.samplers.TPESampler(seed=self.config.random_state, n_startup_trials=5,
+                                                 constant_liar=True, multivariate=True, group=True)
             study = optuna.create_study(direction="maximize" if greater else "minimize", sampler=sampler)
             for t in self.trials:
                 if t.algorithm in tpe_names and t.status == COMPLETED and t.score is not None \

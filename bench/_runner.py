@@ -64,6 +64,8 @@ def run_ours(train, test, entry, metric, budget, n_jobs):
     result = job.run()
     wall = time.time() - start
     model = result.best_model
+    if model is None:  # no trial finished within the budget
+        return float("nan"), wall, {"trials": len(result.trials), "best": None}
     X_test = test.drop(columns=[target])
     if metric == "roc_auc":
         s = score(metric, test[target], model.predict_proba(X_test), list(model.classes_))

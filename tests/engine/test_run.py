@@ -159,3 +159,27 @@ def test_exit_score_stops_the_search(hardware_df):
     job.set_training(allowed_training_algorithms=["LightGBM"], enable_model_explainability=False)
     result = job.run()
     assert len([t for t in result.trials if not t.is_ensemble]) == 1
+
+
+def test_weight_column_is_used_for_fitting_not_as_a_feature(hardware_df):
+    df = hardware_df.drop(columns=["ERP"]).assign(w=np.linspace(0.5, 2.0, len(hardware_df)))
+    job = regression(training_data=df, target_column_name="PRP", n_cross_validations=3, weight_column_name="w")
+    job.set_limits(max_trials=2, timeout_minutes=1)
+    job.set_training(allowed_training_algorithms=["LightGBM", "ElasticNet"], enable_model_explainability=False,
+                     enable_stack_ensemble=False)
+    result = job.run()
+    assert all(t.status == "completed" for t in result.trials)
+    assert "w" not in [s["column"] for s in result.featurization_summary]
+    assert len(result.best_model.predict(df.drop(columns=["PRP", "w"]).head(5))) == 5
+
+
+def test_early_termination_after_ten_trials_without_improvement(bank_df):
+    logs = []
+    job = classification(training_data=bank_df.head(120), target_column_name="y", n_cross_validations=3)
+    job.set_limits(max_trials=60, timeout_minutes=3)
+    job.set_training(allowed_training_algorithms=["NaiveBayes"], enable_vote_ensemble=False,
+                     enable_stack_ensemble=False, enable_model_explainability=False)
+    result = job.run(callbacks=Callbacks(on_log=lambda level, m: logs.append(m)))
+    searched = [t for t in result.trials if not t.is_ensemble]
+    assert 20 <= len(searched) < 60
+    assert any("early termination: no improvement in the last 10 trials" in m for m in logs)
