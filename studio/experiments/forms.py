@@ -74,6 +74,9 @@ class WizardForm(StyledFormMixin, forms.Form):
         self.spec = spec
         self.workspace = workspace
         super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field.widget, (forms.RadioSelect, forms.CheckboxSelectMultiple)):
+                field.widget.attrs["class"] = "form-check-input"
 
     def apply(self, spec: dict) -> dict:
         """The job with this step's cleaned values written into it."""
@@ -243,7 +246,10 @@ class SettingsForm(WizardForm):
                                                                 initial=imputers.get(column["name"], ""))
             self.fields[f"col-{i}-include"] = forms.BooleanField(required=False, initial=kind != "Ignore")
             self.column_rows.append({"column": column, "index": i})
-        self.metric_hints = services.METRIC_HINTS
+        from automl_engine.config import PRIMARY_METRICS
+
+        self.metric_hints = [(t.capitalize(), [(m, services.METRIC_HINTS.get(m, "")) for m in metrics])
+                             for t, metrics in PRIMARY_METRICS.items()]
 
     def column_fields(self):
         """Rows of (column, type field, imputer field, include field) for the custom featurization table."""

@@ -6,15 +6,14 @@ data it does not draw.
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 from django.core.paginator import Paginator
 from django.db.models import Q
 
 from studio.experiments.models import Run, Trial
 
-LEADERBOARD_FIELDS = ("id", "number", "algorithm", "pipeline_name", "score", "metrics", "duration_seconds", "status",
-                      "is_ensemble", "test_metrics", "recorded_at", "error")
+LEADERBOARD_FIELDS = ("id", "number", "algorithm", "pipeline_name", "score", "duration_seconds", "status",
+                      "is_ensemble", "recorded_at")
 PALETTE = ["#4f46e5", "#0ea5e9", "#10b981", "#f59e0b", "#ef4444", "#8b5cf6", "#14b8a6", "#ec4899", "#64748b",
            "#84cc16"]
 LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 50}, "height": 340, "template": "plotly_white",
@@ -40,37 +39,48 @@ def list_runs(workspace, filters: dict, page: int, per_page: int = 25):
 
 
 def _trial_rows(run: Run) -> list[dict]:
+    """Every trial of the run without its JSON columns (metrics and charts are read for one page only)."""
     return list(run.trials.values(*LEADERBOARD_FIELDS))
 
 
-def metric_columns(run: Run, rows: list[dict]) -> list[str]:
-    """Metrics shown in the leaderboard: the primary one first, then the others every trial has, sorted."""
-    names = Counter()
-    for row in rows:
-        names.update(k for k in (row["metrics"] or {}))
-    others = sorted(n for n in names if n != run.primary_metric)
+def metric_names(run: Run) -> list[str]:
+    """Metrics the run's trials report: the primary one first, then the others sorted."""
+    sample = run.trials.filter(status="completed").exclude(metrics={}).values_list("metrics", flat=True).first()
+    others = sorted(n for n in (sample or {}) if n != run.primary_metric)
     return [run.primary_metric] + others
+
+
+def _sort_values(run: Run, metric: str) -> dict[int, float]:
+    """Trial id -> value of one metric, read by the database from the JSON column."""
+    from django.db.models import FloatField
+    from django.db.models.fields.json import KeyTextTransform
+    from django.db.models.functions import Cast
+
+    values = run.trials.annotate(value=Cast(KeyTextTransform(metric, "metrics"), FloatField())).values_list(
+        "id", "value")
+    return {pk: v for pk, v in values}
 
 
 def leaderboard(run: Run, sort: str | None = None, order: str | None = None, page: int = 1, per_page: int = 50,
                 rows: list[dict] | None = None) -> dict:
-    """Trials sorted by any metric (best first by default), ensembles last, failed trials at the bottom of
-    their group; one page of them and the columns to show."""
+    """Trials sorted by any metric (best first by default), ensembles last, unscored trials at the bottom of
+    their group; one page of them with its metrics. Four queries whatever the number of trials."""
+    from automl_engine.config import PRIMARY_METRICS
+
     rows = _trial_rows(run) if rows is None else rows
-    metrics = metric_columns(run, rows)
+    metrics = metric_names(run)
     sort = sort if sort in metrics or sort in ("number", "duration_seconds") else run.primary_metric
     if order not in ("asc", "desc"):
-        if sort in metrics:
-            order = "desc" if _greater(run, sort) else "asc"
-        else:
-            order = "asc"
+        order = ("desc" if _greater(run, sort) else "asc") if sort in metrics else "asc"
+    if sort == run.primary_metric:
+        lookup = {r["id"]: r["score"] for r in rows}
+    elif sort in ("number", "duration_seconds"):
+        lookup = {r["id"]: r[sort] for r in rows}
+    else:
+        lookup = _sort_values(run, sort)
 
     def value(row):
-        if sort == "number":
-            return row["number"]
-        if sort == "duration_seconds":
-            return row["duration_seconds"]
-        v = (row["metrics"] or {}).get(sort)
+        v = lookup.get(row["id"])
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
     present = [r for r in rows if value(r) is not None]
@@ -80,19 +90,20 @@ def leaderboard(run: Run, sort: str | None = None, order: str | None = None, pag
     missing.sort(key=lambda r: r["number"])
     ordered = ([r for r in present if not r["is_ensemble"]] + [r for r in missing if not r["is_ensemble"]]
                + [r for r in present if r["is_ensemble"]] + [r for r in missing if r["is_ensemble"]])
-    for rank, row in enumerate(ordered, start=1):
-        row["rank"] = rank
-        row["is_best"] = row["id"] == run.best_trial_id
-    from automl_engine.config import PRIMARY_METRICS
-
     headline = [run.primary_metric] + [m for m in PRIMARY_METRICS.get(run.task, {}) if m != run.primary_metric]
     shown = [m for m in headline if m in metrics] or metrics[:5]
     if sort in metrics and sort not in shown:
         shown.append(sort)
-    paginator = Paginator(ordered, per_page)
-    page_obj = paginator.get_page(page)
-    for row in page_obj:
-        row["cells"] = [(m, (row["metrics"] or {}).get(m)) for m in shown]
+    page_obj = Paginator(ordered, per_page).get_page(page)
+    details = {d["id"]: d for d in run.trials.filter(pk__in=[r["id"] for r in page_obj]).values("id", "metrics",
+                                                                                                  "error")}
+    start = page_obj.start_index()
+    for offset, row in enumerate(page_obj):
+        row["rank"] = start + offset
+        row["is_best"] = row["id"] == run.best_trial_id
+        detail = details.get(row["id"], {})
+        row["error"] = detail.get("error", "")
+        row["cells"] = [(m, (detail.get("metrics") or {}).get(m)) for m in shown]
     return {"page": page_obj, "metrics": metrics, "shown": shown, "sort": sort, "order": order,
             "count": len(rows)}
 
@@ -241,7 +252,7 @@ def _param_importance(params: dict[str, list], scores: list[float]) -> list[tupl
     if not columns:
         return []
     X = np.array(columns).T
-    forest = RandomForestRegressor(n_estimators=64, max_depth=6, random_state=0, n_jobs=1)
+    forest = RandomForestRegressor(n_estimators=32, max_depth=6, random_state=0, n_jobs=1)
     forest.fit(X, np.array(scores))
     pairs = sorted(zip(names, forest.feature_importances_.tolist()), key=lambda p: -p[1])
     return [(n, float(v)) for n, v in pairs if v > 0]
