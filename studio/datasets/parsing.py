@@ -23,6 +23,13 @@ import pyarrow.parquet as pq
 
 Opener = Callable[[], BinaryIO]
 
+try:
+    # Hand freed memory back to the system at once: a column is read, summarised and dropped, and the next
+    # one should reuse the pages rather than stack on top of an allocator's cache.
+    pa.jemalloc_set_decay_ms(0)
+except NotImplementedError:
+    pass
+
 SNIFF_BYTES = 256 * 1024
 PREVIEW_ROWS = 50
 SCHEMA_SAMPLE_ROWS = 2000
@@ -741,32 +748,43 @@ def distinct_count(arr) -> int:
     """Exact number of distinct non-missing values. Numbers and dates are sorted (numpy sorts 10M values in
     about a second, where a hash table that keeps growing takes twenty); text is dictionary-encoded."""
     t = arr.type
-    valid = pc.drop_null(arr)
-    if len(valid) == 0:
+    if len(arr) == arr.null_count:
         return 0
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
-        encoded = pc.dictionary_encode(valid)
+        encoded = pc.dictionary_encode(arr)  # missing values stay masked, outside the dictionary
         chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
         return len(chunks[0].dictionary) if chunks else 0
     if pa.types.is_boolean(t):
-        return len(pc.unique(valid))
+        return len(pc.unique(pc.drop_null(arr)))
     if pa.types.is_floating(t):
-        values = valid.to_numpy(zero_copy_only=False).astype("float64", copy=False)
+        values = pc.drop_null(arr).to_numpy(zero_copy_only=False).astype("float64", copy=False)
         values = values[~np.isnan(values)]
     elif pa.types.is_integer(t) or pa.types.is_timestamp(t) or pa.types.is_date(t):
-        values = pc.cast(valid, pa.int64()).to_numpy(zero_copy_only=False)
+        values = pc.drop_null(pc.cast(arr, pa.int64())).to_numpy(zero_copy_only=False)
     else:
-        return int(pc.count_distinct(valid).as_py())
+        return int(pc.count_distinct(arr).as_py())
     if values.size == 0:
         return 0
-    values = np.sort(values)
+    if not values.flags.writeable:  # zero-copy view of Arrow memory
+        values = values.copy()
+    values.sort()
     return 1 + int(np.count_nonzero(values[1:] != values[:-1]))
+
+
+def text_shape(arr) -> tuple[float, float]:
+    """(share of present values with an inner space, mean length), one chunk at a time to bound memory."""
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    spaced = total_length = present = 0
+    for chunk in chunks:
+        present += len(chunk) - chunk.null_count
+        spaced += pc.sum(pc.match_substring(pc.utf8_trim_whitespace(chunk), " ")).as_py() or 0
+        total_length += pc.sum(pc.utf8_length(chunk)).as_py() or 0
+    return (spaced / present, total_length / present) if present else (0.0, 0.0)
 
 
 def _date_format(arr) -> str | None:
     """The one date format (of ``DATE_FORMATS``) every value of a text column follows, if any."""
-    valid = pc.drop_null(arr)
-    head = valid.slice(0, 200) if isinstance(valid, pa.ChunkedArray) else valid[:200]
+    head = pc.drop_null(arr.slice(0, 5000))[:200]
     if len(head) == 0 or not pc.all(pc.match_substring_regex(head, r"^\d{1,4}[-/.]\w{1,3}[-/.]\d{1,4}")).as_py():
         return None
     for fmt in DATE_FORMATS:
@@ -774,8 +792,8 @@ def _date_format(arr) -> str | None:
             pc.strptime(head, format=fmt, unit="s", error_is_null=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-        parsed = pc.strptime(valid, format=fmt, unit="s", error_is_null=True)
-        if parsed.null_count == 0:
+        parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
+        if parsed.null_count == arr.null_count:
             return fmt
     return None
 
@@ -801,9 +819,7 @@ def summarize_columns(open_parquet: Opener, n_rows: int, threads: int = 2) -> li
         values = None
         present = n_rows - missing
         if physical == "string" and present:
-            valid = pc.drop_null(arr)
-            space_share = pc.sum(pc.match_substring(pc.utf8_trim_whitespace(valid), " ")).as_py() / present
-            mean_length = pc.mean(pc.utf8_length(valid)).as_py() or 0.0
+            space_share, mean_length = text_shape(arr)
         if physical == "integer" and present and distinct == present:
             mm = pc.min_max(arr)
             consecutive = mm["max"].as_py() - mm["min"].as_py() + 1 == distinct

@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from studio.datasets import parsing  # noqa: F401  (sets the Arrow allocator to return memory promptly)
+
 HISTOGRAM_BINS = 30
 TOP_VALUES = 10
 MAX_CORRELATION_COLUMNS = 30
@@ -94,24 +96,44 @@ def _top_values(arr: pa.ChunkedArray, present: int) -> list[dict]:
             for i in order.to_pylist()]
 
 
+def _quantile(sorted_values: np.ndarray, q: float) -> float:
+    """Linear interpolation between order statistics, as numpy's default method."""
+    pos = q * (sorted_values.size - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, sorted_values.size - 1)
+    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo))
+
+
 def _numeric_stats(arr: pa.ChunkedArray) -> dict:
+    """Exact statistics of a numeric column; the values are sorted once, in place, and reused."""
     values = pc.drop_null(arr).to_numpy(zero_copy_only=False).astype("float64", copy=False)
-    values = values[~np.isnan(values)]
+    if np.isnan(values).any():
+        values = values[~np.isnan(values)]
+    if not values.flags.writeable:  # zero-copy view of Arrow memory
+        values = values.copy()
     if values.size == 0:
         return {}
-    quantiles = np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95])
+    values.sort()
+    n = values.size
     mean = float(values.mean())
-    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
-    if values.size > 2 and std > 0:
-        centred = (values - mean) / values.std(ddof=0)
-        skew = float(np.mean(centred ** 3))
-        kurt = float(np.mean(centred ** 4) - 3.0)
+    deviation = values - mean
+    square = deviation * deviation
+    m2 = float(square.mean())
+    std = float(np.sqrt(m2 * n / (n - 1))) if n > 1 else 0.0
+    if n > 2 and m2 > 0:
+        np.multiply(deviation, square, out=deviation)
+        skew = float(deviation.mean()) / m2 ** 1.5
+        np.multiply(square, square, out=square)
+        kurt = float(square.mean()) / m2 ** 2 - 3.0
     else:
         skew = kurt = None
-    return {"min": _finite(values.min()), "max": _finite(values.max()), "mean": _finite(mean), "std": _finite(std),
+    del deviation, square
+    quantiles = [_quantile(values, q) for q in (0.05, 0.25, 0.5, 0.75, 0.95)]
+    return {"min": _finite(values[0]), "max": _finite(values[-1]), "mean": _finite(mean), "std": _finite(std),
             "quantiles": {"p5": _finite(quantiles[0]), "p25": _finite(quantiles[1]), "median": _finite(quantiles[2]),
                           "p75": _finite(quantiles[3]), "p95": _finite(quantiles[4])},
-            "skewness": _finite(skew), "kurtosis": _finite(kurt), "zeros": int((values == 0).sum()),
+            "skewness": _finite(skew), "kurtosis": _finite(kurt),
+            "zeros": int(np.searchsorted(values, 0, "right") - np.searchsorted(values, 0, "left")),
             "histogram": _histogram(values)}
 
 
@@ -131,7 +153,10 @@ def _datetime_stats(arr: pa.ChunkedArray) -> dict:
 
 
 def _text_stats(arr: pa.ChunkedArray) -> dict:
-    lengths = pc.utf8_length(pc.drop_null(arr)).to_numpy(zero_copy_only=False)
+    """Lengths of the values, one chunk at a time (a text column can be most of a file's memory)."""
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    lengths = [pc.drop_null(pc.utf8_length(c)).to_numpy(zero_copy_only=False) for c in chunks]
+    lengths = np.concatenate(lengths) if lengths else np.zeros(0)
     if lengths.size == 0:
         return {}
     return {"length_min": int(lengths.min()), "length_max": int(lengths.max()),
