@@ -33,5 +33,8 @@ bench-engine: install
 	$(PIP) install "flaml[automl]==2.7.0"
 	$(PY) bench/engine.py
 
+bench-ingest: install
+	$(PY) bench/ingest.py
+
 clean:
 	rm -rf $(VENV) var/staticfiles
