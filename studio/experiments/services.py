@@ -39,7 +39,8 @@ TEST_KEYS = ("test_data_size", "test_data")
 METRIC_HINTS = {
     "accuracy": "Fraction of correct labels. Fits balanced classes; misleading when one class dominates.",
     "AUC_weighted": "Ranking quality averaged over classes by size. Fits imbalanced data and scoring by probability.",
-    "average_precision_score_weighted": "Area under precision-recall. Fits imbalanced data where the rare class matters.",
+    "average_precision_score_weighted": "Area under precision-recall. Fits imbalanced data where the rare class "
+                                        "matters.",
     "norm_macro_recall": "Recall averaged over classes, 0 for chance. Fits heavily imbalanced data.",
     "precision_score_weighted": "How often a predicted label is right. Fits when false positives are costly.",
     "spearman_correlation": "Rank agreement of predictions with the truth. Fits when order matters more than values.",
@@ -102,7 +103,8 @@ def _ready_version(workspace, dataset_id, version_number, field: str):
     try:
         dataset_id = int(dataset_id)
     except (TypeError, ValueError):
-        raise SubmissionError({field: f"{dataset_id!r} is not a dataset id; use the numeric id from /api/v1/datasets/."})
+        raise SubmissionError({field: f"{dataset_id!r} is not a dataset id; use the numeric id from "
+                                      "/api/v1/datasets/."})
     dataset = Dataset.objects.filter(pk=dataset_id, workspace=workspace).first()
     if dataset is None:
         raise SubmissionError({field: f"No dataset {dataset_id} in this workspace; list yours at /api/v1/datasets/."})
@@ -340,8 +342,8 @@ def config_yaml(run_or_submission) -> str:
                          ("test_data", run_or_submission.test_version)):
         if version is not None:
             config[key] = {"type": "studio_dataset", "name": version.dataset.name, "version": version.version}
-        else:
-            config.pop(key, None) if key != "training_data" else None
+        elif key != "training_data":
+            config.pop(key, None)  # no such input: leave the key out rather than show null
     ordered = {"$schema": "https://azuremlschemas.azureedge.net/latest/autoMLJob.schema.json",
                "experiment_name": getattr(run_or_submission, "name", None) or run_or_submission.experiment.name,
                **config}
@@ -529,7 +531,8 @@ def execute_run(run_id: int) -> None:
         if run.max_concurrent_trials > 1:
             from studio.experiments.executor import CeleryTrialExecutor
 
-            executor = CeleryTrialExecutor(run, n_threads=max(1, (os.cpu_count() or 1) // run.max_concurrent_trials))
+            threads = max(1, (os.cpu_count() or 1) // run.max_concurrent_trials)
+            executor = CeleryTrialExecutor(run, n_threads=threads)
             add_log(run, "info", f"up to {run.max_concurrent_trials} trials at once on any available worker")
         workdir = storage_path(run.workdir)
         workdir.mkdir(parents=True, exist_ok=True)

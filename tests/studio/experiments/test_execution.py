@@ -97,3 +97,23 @@ def test_a_worker_killed_mid_run_leaves_a_failed_run_with_a_reason(team, bank_sm
     assert "Finished trials are kept" in run.error
     assert time.monotonic() - killed_at < 30
     assert run.trials.filter(status="completed").count() >= 1
+
+
+@pytest.mark.parametrize("concurrent", [1, 2])
+def test_a_trial_over_its_timeout_is_killed_and_recorded_as_timed_out(team, bank_small, celery_worker, concurrent):
+    # 1.2 s is less than any trial needs here (a fresh trial process alone takes longer to import its
+    # libraries), so every trial is killed at its limit; with nothing finished the run fails and says why.
+    job = small_job(bank_small.dataset_id, limits={"max_trials": 2, "trial_timeout_minutes": 0.02,
+                                                   "max_concurrent_trials": concurrent})
+    run = services.submit_run(team.workspace, team.bob, job)
+    wait_for(lambda: _run(run.pk).status in ("completed", "failed"), 120, message="the run to end")
+    run = _run(run.pk)
+    trials = list(run.trials.order_by("number"))
+    assert [t.status for t in trials] == ["timed_out", "timed_out"]
+    assert all(t.error.startswith("stopped after ") and t.error.endswith(" s (trial timeout)") for t in trials)
+    assert all(1.1 < t.duration_seconds < 4 for t in trials)
+    assert run.status == "failed"
+    assert run.error == ("No trial finished within the limits. Raise limits.timeout_minutes or "
+                         "limits.trial_timeout_minutes, or allow faster algorithms.")
+    if concurrent > 1:
+        assert set(TrialJob.objects.filter(run=run).values_list("status", flat=True)) <= {"canceled", "completed"}
