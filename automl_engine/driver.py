@@ -442,7 +442,7 @@ class Driver:
         config = self.config
         budget = config.limits.timeout_minutes * 60.0
         self.deadline = started + budget
-        reserve = min(max(0.12 * budget, 1.0), 60.0)
+        reserve = min(max(0.15 * budget, 1.5), 60.0)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=1, default=str))
         concurrency = config.limits.max_concurrent_trials
@@ -465,7 +465,12 @@ class Driver:
         ensembles = []
         if self.status != "canceled":
             try:
-                ensembles = self.ensembles()
+                from threadpoolctl import threadpool_limits
+
+                # Small meta-problems gain nothing from BLAS threads, and thread spinning on a busy
+                # machine made them crawl; one thread keeps finalisation predictable.
+                with threadpool_limits(limits=1):
+                    ensembles = self.ensembles()
             except Exception as exc:  # an ensemble failure must not lose the finished trials
                 self.log("warning", f"ensembles failed: {type(exc).__name__}: {exc}")
         greater = config.greater_is_better

@@ -100,13 +100,17 @@ class StackEnsemble(BaseEstimator):
 
 def meta_features(predictions: Sequence[np.ndarray], problem_type: str) -> np.ndarray:
     """Stack members' predictions; binary classification keeps only the positive column (the other is
-    redundant), probabilities become logits so a linear meta-learner can weigh confident members."""
+    redundant) as a logit so a linear meta-learner can weigh confident members."""
     cols = []
     for p in predictions:
         if problem_type == CLASSIFICATION:
-            p = p[:, 1:] if p.shape[1] == 2 else p
-            p = np.clip(p, 1e-6, 1 - 1e-6)
-            cols.append(np.log(p / (1 - p)))
+            if p.shape[1] == 2:
+                p = np.clip(p[:, 1:], 1e-6, 1 - 1e-6)
+                cols.append(np.log(p / (1 - p)))
+            else:
+                # Many classes: raw probabilities keep the meta-problem well conditioned (logits of
+                # near-0/1 probabilities made lbfgs crawl: 77 s on letter).
+                cols.append(p)
         else:
             cols.append(np.asarray(p, dtype=float)[:, None])
     return np.hstack(cols)
@@ -145,16 +149,17 @@ def fit_stacker(oofs: Sequence[np.ndarray], y: np.ndarray, problem_type: str, cl
 
     Z = meta_features(oofs, problem_type)
     y = np.asarray(y)
-    if len(y) > META_MAX_ROWS:
-        keep = np.sort(np.random.RandomState(random_state).choice(len(y), META_MAX_ROWS, replace=False))
+    max_rows = META_MAX_ROWS if Z.shape[1] <= 20 else META_MAX_ROWS // 2
+    if len(y) > max_rows:
+        keep = np.sort(np.random.RandomState(random_state).choice(len(y), max_rows, replace=False))
         Z_fit, y_fit = Z[keep], y[keep]
     else:
         keep, Z_fit, y_fit = np.arange(len(y)), Z, y
     if problem_type == CLASSIFICATION:
-        meta = LogisticRegression(C=1.0, max_iter=300)
+        meta = LogisticRegression(C=1.0, max_iter=200, tol=1e-3)
         stratify = np.min(np.unique(y, return_counts=True)[1]) >= 5
-        cv = StratifiedKFold(5, shuffle=True, random_state=random_state) if stratify else \
-            KFold(5, shuffle=True, random_state=random_state)
+        cv = StratifiedKFold(3, shuffle=True, random_state=random_state) if stratify else \
+            KFold(3, shuffle=True, random_state=random_state)
         meta.fit(Z_fit, y_fit)
         # Honest estimate: every row predicted by a meta-learner that did not see it (rows outside the
         # subsample never did; rows inside get cross-validated predictions).
