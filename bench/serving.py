@@ -101,7 +101,10 @@ def measure_batch(port, path, headers, body: bytes, rows: int, clients: int, per
 
     def client():
         for _ in range(per_client):
-            status, content = post(port, path, body, headers, timeout=300)
+            try:
+                status, content = post(port, path, body, headers, timeout=300)
+            except OSError as exc:
+                status, content = 0, repr(exc).encode()
             if status != 200:
                 errors.append((status, content[:300]))
 
@@ -158,7 +161,28 @@ def load_run(port, path, headers, bodies: list[bytes], clients: int, duration: f
             "first_error": repr(first_error[0]) if first_error else None}
 
 
-def prepare_studio(data_dir: Path, rows: int, trials: int):
+def in_process_predict(prep: dict, records: list[dict]) -> dict:
+    """The pipeline alone (no HTTP, no Django): the floor under any server's single-row latency."""
+    import automl_engine
+    import pandas as pd
+
+    pipeline = automl_engine.load_model(prep["model_path"], prep["sha256"])
+    frames = [pd.DataFrame([r]) for r in records[:50]]
+    for frame in frames[:5]:
+        pipeline.predict_proba(frame)
+    times = []
+    for frame in frames:
+        started = time.perf_counter()
+        pipeline.predict_proba(frame)
+        times.append((time.perf_counter() - started) * 1000)
+    big = pd.DataFrame((records * (10_000 // len(records) + 1))[:10_000])
+    started = time.perf_counter()
+    pipeline.predict_proba(big)
+    batch = time.perf_counter() - started
+    return {"single_row_p50_ms": round(statistics.median(times), 2), "rows_per_second_10k": round(10_000 / batch)}
+
+
+def prepare_studio(data_dir: Path, rows: int, trials: int, deploy: str):
     """Migrate a fresh studio, train and record a run as the studio does, register and deploy its best trial."""
     os.environ["STUDIO_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
@@ -200,6 +224,8 @@ def prepare_studio(data_dir: Path, rows: int, trials: int):
     Run.objects.filter(pk=run.pk).update(status=Run.Status.COMPLETED)
     run.refresh_from_db()
     best = run.best_trial
+    if deploy == "best-single":
+        best = max(run.trials.filter(is_ensemble=False).exclude(model_file=""), key=lambda t: t.score or 0)
     version = register_version(trial=best, name="bank-marketing", user=user)
     endpoint, key = create_endpoint(workspace=workspace, user=user, name="bank-bench", model_version=version)
     sample = frame.drop(columns=["y"])
@@ -220,12 +246,14 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--mlflow-python", default=str(ROOT / "var" / "bench-mlflow" / "bin" / "python"))
+    parser.add_argument("--deploy", choices=["best", "best-single"], default="best",
+                        help="deploy the best trial (often an ensemble) or the best single model")
     parser.add_argument("--keep", action="store_true", help="keep the temporary studio data directory")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench-serving-", dir=ROOT / "var"))
     print(f"studio data: {data_dir}", flush=True)
-    prep = prepare_studio(data_dir, args.rows, args.trials)
+    prep = prepare_studio(data_dir, args.rows, args.trials, args.deploy)
     print(f"trained in {prep['train_seconds']} s; deployed best {prep['best']} (ensemble: {prep['is_ensemble']})",
           flush=True)
     records = prep["records"]
@@ -235,8 +263,10 @@ def main() -> int:
     mlflow_single = [json.dumps({"dataframe_records": [r]}).encode() for r in records[:200]]
     mlflow_batch = json.dumps({"dataframe_records": batch_rows}).encode()
 
-    results: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu_count": os.cpu_count(),
-                     "workers": args.workers, "model": prep["best"], "training_rows": args.rows}
+    results: dict = {"in_process": in_process_predict(prep, records)}
+    print("in-process predict_proba, no HTTP:", results["in_process"], flush=True)
+    results.update({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu_count": os.cpu_count(),
+                     "workers": args.workers, "model": prep["best"], "training_rows": args.rows})
     env = {**os.environ, "STUDIO_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), "DEBUG": "false"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     port = free_port()
@@ -285,7 +315,7 @@ import sys, joblib, hashlib, mlflow.sklearn
 path, sha, out = sys.argv[1:4]
 digest = hashlib.sha256(open(path, 'rb').read()).hexdigest()
 assert digest == sha, 'model file changed'
-mlflow.sklearn.save_model(joblib.load(path), out)
+mlflow.sklearn.save_model(joblib.load(path), out, serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
 import mlflow
 print('mlflow', mlflow.__version__)
 """
@@ -297,7 +327,9 @@ def run_mlflow(args, prep, data_dir: Path, single_bodies, batch_body) -> dict:
         return {"skipped": f"no MLflow interpreter at {python}; create it with `python3.11 -m venv var/bench-mlflow && "
                            "var/bench-mlflow/bin/pip install mlflow==3.17.2 numpy==2.4.6 pandas==3.1.1 "
                            "scikit-learn==1.9.1 lightgbm==4.7.0 xgboost==2.1.4 joblib==1.6.0 scipy==1.17.1`"}
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"file://{data_dir / 'mlruns'}",
+    # mlflow starts `uvicorn` by name, so its virtualenv's bin/ goes first on PATH.
+    env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"file://{data_dir / 'mlruns'}",
            "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     model_dir = data_dir / "mlflow-model"
     saved = subprocess.run([str(python), "-c", MLFLOW_SAVE, prep["model_path"], prep["sha256"], str(model_dir)],
@@ -333,6 +365,8 @@ def print_table(r: dict) -> None:
     m = r["mlflow"]
     line = "{:<34}{:>16}{:>16}"
     print()
+    print(f"engine alone, in process: single row p50 {r['in_process']['single_row_p50_ms']} ms, "
+          f"10,000 rows at {r['in_process']['rows_per_second_10k']:,} rows/s")
     print(f"Serving benchmark, {r['date']}, {r['cpu_count']} cores, {r['workers']} workers each, model {r['model']}")
     print(line.format("", "studio", f"mlflow {m.get('version', '').split()[-1] if m.get('version') else ''}"))
     get = lambda d, *keys: (lambda v: "—" if v is None else v)(  # noqa: E731

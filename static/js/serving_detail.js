@@ -136,15 +136,15 @@
     const s = JSON.parse(node.textContent);
     const x = s.minute.map((m) => new Date(m));
     const base = (title, y) => ({ title: { text: title, font: { size: 14 } }, margin: { l: 50, r: 10, t: 40, b: 40 },
-      yaxis: { title: { text: y }, rangemode: "tozero" }, legend: { orientation: "h", y: -0.25 },
+      xaxis: { type: "date", tickformat: "%H:%M" }, yaxis: { title: { text: y }, rangemode: "tozero" }, legend: { orientation: "h", y: -0.25 },
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff" });
     const config = { displaylogo: false, responsive: true };
     Plotly.newPlot("chart-requests", [{ x, y: s.requests, type: "bar", name: "requests", marker: { color: "#6366f1" } }],
       base("Requests per minute", "requests"), config);
     Plotly.newPlot("chart-latency", [
       { x, y: s.latency_avg_ms, mode: "lines+markers", name: "average" },
-      { x, y: s.latency_p95_ms, mode: "lines", name: "p95 (bucket)", line: { dash: "dot" } },
-      { x, y: s.latency_max_ms, mode: "lines", name: "max", line: { color: "#f59e0b" } }], base("Latency", "ms"), config);
+      { x, y: s.latency_p95_ms, mode: "lines+markers", name: "p95 (bucket edge)", line: { dash: "dot" } },
+      { x, y: s.latency_max_ms, mode: "lines+markers", name: "max", line: { color: "#f59e0b" } }], base("Latency", "ms"), config);
     Plotly.newPlot("chart-errors", [
       { x, y: s.client_errors, type: "bar", name: "4xx", marker: { color: "#f59e0b" } },
       { x, y: s.server_errors, type: "bar", name: "5xx", marker: { color: "#dc2626" } }],

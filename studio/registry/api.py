@@ -1,5 +1,6 @@
 """REST API of the registry: register trials as model versions, list models and versions, move aliases."""
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -51,13 +52,13 @@ class RegisterSerializer(serializers.Serializer):
 class ModelListView(WorkspaceScopedMixin, APIView):
     """``GET`` the workspace's registered models; ``POST`` registers a trial's model as a new version."""
 
-    @extend_schema(responses=inline_serializer("ModelList", {"results": serializers.ListField()}))
+    @extend_schema(responses=inline_serializer("ModelList", {"results": serializers.ListField()}), operation_id="model_list_get")
     def get(self, request):
         models = services.search_models(request.workspace, request.query_params.get("search", ""),
                                         request.query_params.get("tag", ""))
         return Response({"count": len(models), "results": [model_data(request, m) for m in models]})
 
-    @extend_schema(request=RegisterSerializer,
+    @extend_schema(request=RegisterSerializer, operation_id="model_list_post",
                    responses={201: inline_serializer("Registered", {"name": serializers.CharField(),
                                                                     "version": serializers.IntegerField()})})
     def post(self, request):
@@ -82,6 +83,7 @@ class ModelListView(WorkspaceScopedMixin, APIView):
 class ModelDetailView(WorkspaceScopedMixin, APIView):
     """One registered model by name."""
 
+    @extend_schema(operation_id="model_detail_get", responses=OpenApiTypes.OBJECT)
     def get(self, request, name):
         model = get_object_or_404(self.scope(RegisteredModel.objects.all()), name=name)
         return Response(model_data(request, model))
@@ -90,6 +92,7 @@ class ModelDetailView(WorkspaceScopedMixin, APIView):
 class ModelVersionListView(WorkspaceScopedMixin, APIView):
     """All versions of a model, newest first."""
 
+    @extend_schema(operation_id="model_version_list_get", responses=OpenApiTypes.OBJECT)
     def get(self, request, name):
         model = get_object_or_404(self.scope(RegisteredModel.objects.all()), name=name)
         versions = model.versions.select_related("model", "trial", "created_by").prefetch_related("aliases")
@@ -99,6 +102,7 @@ class ModelVersionListView(WorkspaceScopedMixin, APIView):
 class ModelVersionDetailView(WorkspaceScopedMixin, APIView):
     """One version by number, alias or ``latest``."""
 
+    @extend_schema(operation_id="model_version_detail_get", responses=OpenApiTypes.OBJECT)
     def get(self, request, name, ref):
         model = get_object_or_404(self.scope(RegisteredModel.objects.all()), name=name)
         try:
@@ -116,11 +120,12 @@ class AliasSerializer(serializers.Serializer):
 class ModelAliasesView(WorkspaceScopedMixin, APIView):
     """``GET`` a model's aliases; ``POST {"alias", "version"}`` points an alias at a version (moving it)."""
 
+    @extend_schema(operation_id="model_aliases_get", responses=OpenApiTypes.OBJECT)
     def get(self, request, name):
         model = get_object_or_404(self.scope(RegisteredModel.objects.all()), name=name)
         return Response({a.name: a.version.version for a in model.aliases.select_related("version")})
 
-    @extend_schema(request=AliasSerializer)
+    @extend_schema(request=AliasSerializer, operation_id="model_aliases_post", responses=OpenApiTypes.OBJECT)
     def post(self, request, name):
         model = get_object_or_404(self.scope(RegisteredModel.objects.all()), name=name)
         data = AliasSerializer(data=request.data)
@@ -137,6 +142,7 @@ class ModelAliasesView(WorkspaceScopedMixin, APIView):
 class ModelAliasDetailView(WorkspaceScopedMixin, APIView):
     """``DELETE`` removes an alias."""
 
+    @extend_schema(operation_id="model_alias_detail_delete", responses={204: None})
     def delete(self, request, name, alias):
         model = get_object_or_404(self.scope(RegisteredModel.objects.all()), name=name)
         try:

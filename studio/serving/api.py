@@ -5,6 +5,7 @@ import json
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -57,11 +58,12 @@ class EndpointListView(WorkspaceScopedMixin, APIView):
     """``GET`` the workspace's endpoints; ``POST`` deploys a model version to a new endpoint and returns its
     scoring URL and key (shown only this once)."""
 
+    @extend_schema(operation_id="endpoint_list_get", responses=OpenApiTypes.OBJECT)
     def get(self, request):
         endpoints = self.scope(Endpoint.objects.all())
         return Response({"count": endpoints.count(), "results": [endpoint_data(request, e) for e in endpoints]})
 
-    @extend_schema(request=CreateEndpointSerializer)
+    @extend_schema(request=CreateEndpointSerializer, operation_id="endpoint_list_post", responses=OpenApiTypes.OBJECT)
     def post(self, request):
         data = CreateEndpointSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -78,9 +80,11 @@ class EndpointListView(WorkspaceScopedMixin, APIView):
 class EndpointDetailView(WorkspaceScopedMixin, APIView):
     """``GET`` one endpoint of the workspace by name; ``DELETE`` removes it."""
 
+    @extend_schema(operation_id="endpoint_detail_get", responses=OpenApiTypes.OBJECT)
     def get(self, request, name):
         return Response(endpoint_data(request, get_object_or_404(self.scope(Endpoint.objects.all()), name=name)))
 
+    @extend_schema(operation_id="endpoint_detail_delete", responses={204: None})
     def delete(self, request, name):
         services.delete_endpoint(get_object_or_404(self.scope(Endpoint.objects.all()), name=name))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -93,7 +97,7 @@ class TrafficSerializer(serializers.Serializer):
 class EndpointTrafficView(WorkspaceScopedMixin, APIView):
     """``POST {"traffic": {"a": 90, "b": 10}}`` sets the split (whole percentages summing to 100) at once."""
 
-    @extend_schema(request=TrafficSerializer)
+    @extend_schema(request=TrafficSerializer, operation_id="endpoint_traffic_post", responses=OpenApiTypes.OBJECT)
     def post(self, request, name):
         endpoint = get_object_or_404(self.scope(Endpoint.objects.all()), name=name)
         data = TrafficSerializer(data=request.data)
@@ -115,7 +119,7 @@ class AddDeploymentSerializer(serializers.Serializer):
 class EndpointDeploymentsView(WorkspaceScopedMixin, APIView):
     """``POST`` adds a deployment of another version (0 % traffic unless ``traffic_percent`` is given)."""
 
-    @extend_schema(request=AddDeploymentSerializer)
+    @extend_schema(request=AddDeploymentSerializer, operation_id="endpoint_deployments_post", responses=OpenApiTypes.OBJECT)
     def post(self, request, name):
         endpoint = get_object_or_404(self.scope(Endpoint.objects.all()), name=name)
         data = AddDeploymentSerializer(data=request.data)
@@ -132,6 +136,7 @@ class EndpointDeploymentsView(WorkspaceScopedMixin, APIView):
 class EndpointKeyView(WorkspaceScopedMixin, APIView):
     """``POST`` rotates the endpoint's key: the old key stops working and the new one is returned once."""
 
+    @extend_schema(operation_id="endpoint_key_post", responses=OpenApiTypes.OBJECT, request=None)
     def post(self, request, name):
         endpoint = get_object_or_404(self.scope(Endpoint.objects.all()), name=name)
         key = services.rotate_key(endpoint)
@@ -148,7 +153,18 @@ def score(request, name):
                                 status=405, content_type="application/json")
         response["Allow"] = "POST"
         return response
-    outcome = services.score_with_key(name, request.headers.get("Authorization", ""), request.body,
+    # Read the stream directly: DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) is meant for forms, and a 10,000-row
+    # request is larger; scoring has its own limit.
+    limit = services.max_body_bytes()
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        return HttpResponse(json.dumps({"detail": f"The body is {length:,} bytes, above the {limit:,}-byte limit; split "
+                                                  "the rows into several requests or use batch scoring."}),
+                            status=413, content_type="application/json")
+    outcome = services.score_with_key(name, request.headers.get("Authorization", ""), request.read(limit + 1),
                                       request_id=request.headers.get("X-Request-ID", "")[:64],
                                       deployment_name=request.headers.get("X-Deployment", ""))
     response = HttpResponse(json.dumps(outcome.body, separators=(",", ":")), status=outcome.status,

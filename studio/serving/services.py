@@ -42,6 +42,10 @@ def max_rows() -> int:
     return getattr(settings, "STUDIO_SERVING_MAX_ROWS", 100_000)
 
 
+def max_body_bytes() -> int:
+    return getattr(settings, "STUDIO_SERVING_MAX_BODY_BYTES", 64 * 1024 * 1024)
+
+
 # --- Endpoints, keys and deployments ---------------------------------------------------------------------------
 
 
@@ -414,14 +418,20 @@ def endpoint_metrics(endpoint: Endpoint, minutes: int = 60) -> dict:
         slot["buckets"] = [a + b for a, b in zip(slot["buckets"], row.latency_buckets or [])]
     series = {"minute": [], "requests": [], "client_errors": [], "server_errors": [], "latency_avg_ms": [],
               "latency_p95_ms": [], "latency_max_ms": []}
-    for minute, slot in sorted(by_minute.items()):
+    empty = {"requests": 0, "client_errors": 0, "server_errors": 0, "latency_sum_ms": 0.0, "latency_max_ms": None,
+             "buckets": []}
+    # Every minute of the window, so that quiet minutes show as zero instead of being skipped.
+    for i in range(minutes):
+        minute = since + timedelta(minutes=i)
+        slot = by_minute.get(minute, empty)
         series["minute"].append(minute.isoformat())
         series["requests"].append(slot["requests"])
         series["client_errors"].append(slot["client_errors"])
         series["server_errors"].append(slot["server_errors"])
         series["latency_avg_ms"].append(round(slot["latency_sum_ms"] / slot["requests"], 2) if slot["requests"] else None)
         series["latency_p95_ms"].append(_percentile_from_buckets(slot["buckets"], 0.95))
-        series["latency_max_ms"].append(round(slot["latency_max_ms"], 2))
+        series["latency_max_ms"].append(round(slot["latency_max_ms"], 2) if slot["latency_max_ms"] is not None else None)
+    series["has_requests"] = bool(by_minute)
     totals = EndpointMinute.objects.filter(endpoint=endpoint).aggregate(
         requests=Sum("requests"), rows=Sum("rows"), client_errors=Sum("client_errors"),
         server_errors=Sum("server_errors"), latency_sum_ms=Sum("latency_sum_ms"))

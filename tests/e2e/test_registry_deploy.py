@@ -11,7 +11,7 @@ import pytest
 
 from studio.registry.models import ModelVersion
 from studio.serving.models import BatchJob, Endpoint
-from tests.conftest import sign_in, wait_for
+from tests.conftest import sign_in
 from tests.studio.registry.factories import _serving_state, bank_models, record_run, sample_rows  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -37,6 +37,10 @@ def test_register_best_model_deploy_and_score_in_the_test_tab(page, team, bank_m
     page.wait_for_selector("#chart-a .main-svg")
     page.screenshot(path=screenshots_dir / "registry-version.png", full_page=True)
 
+    page.goto("/models/")
+    assert "bank-marketing" in page.locator("[data-testid=models-table]").inner_text()
+    page.screenshot(path=screenshots_dir / "registry-list.png", full_page=True)
+    page.goto(version.get_absolute_url())
     page.click("[data-testid=deploy-button]")
     page.fill("#id_name", "bank-marketing-ep")
     page.click("[data-testid=deploy-submit]")

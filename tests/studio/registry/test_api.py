@@ -1,6 +1,5 @@
 """The registry's REST API: registering trials (ensembles too), versions, aliases, hash checks and access."""
 import hashlib
-from pathlib import Path
 
 import pytest
 

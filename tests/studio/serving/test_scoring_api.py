@@ -26,6 +26,17 @@ def _deploy(api, name="bank-ep", model="bank", version="1"):
     return r.json()
 
 
+def _totals(deployment_name: str) -> dict:
+    """Counters of one deployment summed over minutes (a test may straddle a minute boundary)."""
+    from django.db.models import Sum
+
+    rows = EndpointMinute.objects.filter(deployment_name=deployment_name)
+    totals = rows.aggregate(requests=Sum("requests"), rows=Sum("rows"), client_errors=Sum("client_errors"),
+                            server_errors=Sum("server_errors"))
+    totals["latency_buckets"] = sum(sum(r.latency_buckets) for r in rows)
+    return totals
+
+
 def _score(client, name, key, body, **headers):
     extra = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key is not None else {}
     extra.update({f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
@@ -160,8 +171,8 @@ def test_bad_payloads_get_422_with_details_per_row_and_column(team, api_for, ban
     nulls[0]["age"] = None
     assert _score(client, "bank-ep", key, {"data": nulls}).status_code == 200
 
-    assert EndpointMinute.objects.get(deployment_name="bank-v1").client_errors == 5
-    assert EndpointMinute.objects.get(deployment_name="").client_errors == 2  # refused before routing
+    assert _totals("bank-v1")["client_errors"] == 5
+    assert _totals("")["client_errors"] == 2  # refused before routing
     assert ScoringError.objects.filter(status_code=422).count() == 6
     assert ScoringError.objects.filter(status_code=400).count() == 1
 
@@ -194,7 +205,7 @@ def test_traffic_split_routes_deterministically_and_sums_to_100(team, api_for, b
     r = api.post("/api/v1/endpoints/bank-ep/traffic/", {"traffic": {"bank-v1": 0, "bank-v2": 100}}, format="json")
     assert r.json()["traffic"] == {"bank-v1": 0, "bank-v2": 100}
     assert {_score(client, "bank-ep", key, body, x_request_id=i)["X-Deployment"] for i in ids} == {"bank-v2"}
-    per_deployment = {m.deployment_name: m.requests for m in EndpointMinute.objects.all()}
+    per_deployment = {name: _totals(name)["requests"] for name in ("bank-v1", "bank-v2")}
     routed_to_v2 = list(expected.values()).count("bank-v2")
     assert per_deployment == {"bank-v1": 60 - routed_to_v2, "bank-v2": routed_to_v2 + 1 + 60}
 
@@ -243,8 +254,31 @@ def test_metrics_count_requests_rows_and_errors(team, api_for, bank_run, bank_mo
         _score(client, "bank-ep", key, {"data": sample_rows(bank_models, n)})
     _score(client, "bank-ep", key, {"data": []})
     _score(client, "bank-ep", "wrong", {"data": []})
-    minute = EndpointMinute.objects.get(deployment_name="bank-v1")
-    assert (minute.requests, minute.rows, minute.client_errors, minute.server_errors) == (3, 6, 1, 0)
-    assert sum(minute.latency_buckets) == 3
-    auth = EndpointMinute.objects.get(deployment_name="")
-    assert (auth.requests, auth.client_errors) == (1, 1)
+    totals = _totals("bank-v1")
+    assert (totals["requests"], totals["rows"], totals["client_errors"], totals["server_errors"]) == (3, 6, 1, 0)
+    assert totals["latency_buckets"] == 3
+    auth = _totals("")
+    assert (auth["requests"], auth["client_errors"]) == (1, 1)
+    from studio.serving.services import endpoint_metrics
+
+    summary = endpoint_metrics(Endpoint.objects.get())
+    assert {k: summary["totals"][k] for k in ("requests", "rows", "client_errors", "server_errors")} == {
+        "requests": 4, "rows": 6, "client_errors": 2, "server_errors": 0}
+    assert len(summary["series"]["minute"]) == 60 and sum(summary["series"]["requests"]) == 4
+
+
+def test_a_10000_row_request_larger_than_the_form_limit_is_scored(team, api_for, bank_run, bank_models, client,
+                                                                  settings):
+    _register(bank_run, team.alice)
+    key = _deploy(api_for(team.alice))["key"]
+    rows = (sample_rows(bank_models, 300) * 34)[:10_000]
+    body = json.dumps({"data": rows})
+    assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    r = _score(client, "bank-ep", key, body)
+    assert r.status_code == 200
+    assert len(r.json()["predictions"]) == 10_000
+    settings.STUDIO_SERVING_MAX_BODY_BYTES = 1000
+    r = _score(client, "bank-ep", key, body)
+    assert r.status_code == 413
+    assert r.json()["detail"] == (f"The body is {len(body):,} bytes, above the 1,000-byte limit; split the rows into "
+                                  "several requests or use batch scoring.")
