@@ -18,8 +18,15 @@ STEPS = [("basics", "Basic settings"), ("data", "Data and task"), ("settings", "
 STEP_NAMES = [s for s, _ in STEPS]
 SESSION_KEY = "experiment_wizard"
 
-TASK_CHOICES = [("classification", "Classification: predict a category (yes/no, one of several labels)"),
-                ("regression", "Regression: predict a number")]
+TASK_LABELS = {"classification": "Classification: predict a category (yes/no, one of several labels)",
+               "regression": "Regression: predict a number"}
+
+
+def task_choices() -> list[tuple[str, str]]:
+    """The engine's tasks; tasks the engine adds later appear here by their name."""
+    from automl_engine.config import PROBLEM_TYPES
+
+    return [(t, TASK_LABELS.get(t, t.replace("_", " ").capitalize())) for t in PROBLEM_TYPES]
 COLUMN_TYPES = [("", "(detected)"), ("Numeric", "Numeric"), ("Categorical", "Categorical"),
                 ("DateTime", "Date/time"), ("Text", "Text")]
 IMPUTERS = [("", "(default)"), ("mean", "mean"), ("median", "median"), ("most_frequent", "most frequent"),
@@ -131,6 +138,16 @@ def dataset_choices(workspace) -> list[tuple]:
     return out
 
 
+def ready_versions(workspace, dataset_id) -> list:
+    """Ready versions of one dataset of the workspace, newest first."""
+    from studio.datasets.models import DatasetVersion
+
+    if not str(dataset_id or "").isdigit():
+        return []
+    return list(DatasetVersion.objects.filter(dataset_id=int(dataset_id), dataset__workspace=workspace,
+                                              status=DatasetVersion.Status.READY).order_by("-version"))
+
+
 def version_for_spec(workspace, spec):
     """The dataset version a job refers to, if it is ready (else None)."""
     try:
@@ -141,8 +158,10 @@ def version_for_spec(workspace, spec):
 
 class DataForm(WizardForm):
     step = "data"
-    dataset = forms.ChoiceField(help_text="Upload data on the Datasets page; it appears here once its profile is ready.")
-    task = forms.ChoiceField(choices=TASK_CHOICES, widget=forms.RadioSelect)
+    dataset = forms.ChoiceField(help_text="Upload data on the Datasets page; it appears here once its profile is "
+                                          "ready.")
+    dataset_version = forms.ChoiceField(required=False, label="Version")
+    task = forms.ChoiceField(widget=forms.RadioSelect)
     target_column = forms.ChoiceField(label="Target column", help_text="The column the model learns to predict.")
     positive_label = forms.CharField(required=False, label="Positive class (binary classification)",
                                      help_text="The class curves and lift are drawn for; empty means the second "
@@ -151,8 +170,14 @@ class DataForm(WizardForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["dataset"].choices = dataset_choices(self.workspace)
-        dataset_id = self.data.get("dataset") if self.is_bound else self.initial.get("dataset")
-        self.version = version_for_spec(self.workspace, {"dataset": dataset_id}) if dataset_id else None
+        self.fields["task"].choices = task_choices()
+        source = self.data if self.is_bound else self.initial
+        dataset_id, number = source.get("dataset"), source.get("dataset_version") or None
+        self.version = version_for_spec(self.workspace, {"dataset": dataset_id, "dataset_version": number}) \
+            if dataset_id else None
+        self.fields["dataset_version"].choices = [("", "Latest ready version")] + [
+            (str(v.version), f"v{v.version} · {v.n_rows:,} rows · {v.created_at:%Y-%m-%d}")
+            for v in ready_versions(self.workspace, dataset_id)]
         columns = self.version.included_columns() if self.version else []
         self.fields["target_column"].choices = [("", "Choose the column to predict…")] + [
             (c["name"], f"{c['name']} ({c['type']}, {c.get('distinct') or 0:,} distinct)") for c in columns]
@@ -160,13 +185,14 @@ class DataForm(WizardForm):
     @classmethod
     def initial_from(cls, spec):
         return {"dataset": str(spec["dataset"]) if spec.get("dataset") else "", "task": spec.get("task"),
+                "dataset_version": str(spec["dataset_version"]) if spec.get("dataset_version") else "",
                 "target_column": spec.get("target_column") or "",
                 "positive_label": "" if spec.get("positive_label") is None else str(spec["positive_label"])}
 
     def apply(self, spec):
         data = self.cleaned_data
-        same = str(spec.get("dataset")) == data["dataset"]
-        spec.update(dataset=int(data["dataset"]), dataset_version=spec.get("dataset_version") if same else None,
+        spec.update(dataset=int(data["dataset"]), dataset_version=int(data["dataset_version"])
+                    if data.get("dataset_version") else None,
                     task=data["task"], target_column=data["target_column"],
                     positive_label=data["positive_label"].strip() or None)
         if spec.get("primary_metric") and not _metric_fits(spec["primary_metric"], data["task"]):

@@ -117,3 +117,38 @@ def test_a_trial_over_its_timeout_is_killed_and_recorded_as_timed_out(team, bank
                          "limits.trial_timeout_minutes, or allow faster algorithms.")
     if concurrent > 1:
         assert set(TrialJob.objects.filter(run=run).values_list("status", flat=True)) <= {"canceled", "completed"}
+
+
+def test_onnx_models_test_scores_and_importance_on_demand(team, machine, celery_worker, api_for):
+    # Regression on the hardware data (209 rows): a quarter held out as test data, ONNX-compatible models.
+    job = small_job(machine.dataset_id, name="machine", task="regression", target_column="ERP",
+                    primary_metric="r2_score", test={"test_data_size": 0.25},
+                    training={"allowed_training_algorithms": ["LightGBM", "ElasticNet"],
+                              "enable_onnx_compatible_models": True},
+                    limits={"max_trials": 2})
+    run = services.submit_run(team.workspace, team.bob, job)
+    wait_for(lambda: _run(run.pk).status in ("completed", "failed"), 150, message="the run to finish")
+    run = _run(run.pk)
+    assert run.status == "completed", run.error
+    best = run.best_trial
+    assert set(best.test_metrics) >= {"r2_score", "normalized_root_mean_squared_error"}
+    assert sum(best.test_charts["residuals"]["counts"]) == 53  # 25% of 209 rows, rounded up
+    assert set(best.charts) == {"predicted_vs_true", "residuals"}
+
+    client = api_for(team.carol)
+    response = client.get(f"/api/v1/trials/{best.pk}/onnx")
+    assert response.status_code == 200
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(b"".join(response.streaming_content))
+    assert [i.name for i in session.get_inputs()] == [c["name"] for c in services.trial_manifest(best)["input_schema"]]
+
+    other = run.trials.exclude(pk=best.pk).get()
+    assert other.feature_importance is None
+    assert api_for(team.bob).post(f"/api/v1/trials/{other.pk}/feature-importance/").status_code == 202
+    wait_for(lambda: Trial.objects.get(pk=other.pk).feature_importance, 90, message="the feature importance")
+    importance = Trial.objects.get(pk=other.pk).feature_importance
+    assert set(importance) == {"method", "raw", "engineered"}
+    assert set(importance["raw"]) <= {c["name"] for c in machine.columns} - {"ERP"}
+    assert abs(sum(importance["raw"].values()) - 1.0) < 1e-6
+    assert other.importance_jobs.get().status == "completed"
