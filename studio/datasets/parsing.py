@@ -603,8 +603,11 @@ def sample_column_types(preview: Preview) -> list[str]:
 
 @dataclass
 class IngestResult:
+    """What the conversion found: the number of rows and each column's summary and detected type."""
+
     n_rows: int
     columns: list[dict]
+    summary: "TableSummary | None" = None
 
 
 def _csv_reader(stream, settings: ParseSettings, names: list[str], column_types: dict, on_invalid=None,
@@ -649,7 +652,8 @@ def _settled(t: pa.DataType) -> pa.DataType | None:
 
 
 def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO, max_columns: int) -> IngestResult:
-    """Stream the file into Parquet with a type per column, in bounded memory (one block at a time).
+    """Stream the file into Parquet with a type per column, in bounded memory (one block at a time), and
+    summarise each column (missing, distinct, detected type) in the same pass.
 
     Types are those pyarrow infers from the first block. If a later block holds a value that does not fit
     (``1.5`` in an integer column, ``n/a`` in a date column), that column is widened and the file is read
@@ -682,11 +686,13 @@ def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO,
             dictionary_columns = [f.name for f in reader.schema
                                   if pa.types.is_string(f.type) or pa.types.is_boolean(f.type)]
             writer = pq.ParquetWriter(out, reader.schema, compression="snappy", use_dictionary=dictionary_columns)
+            summary = TableSummary(reader.schema)
             for batch in reader:
                 if invalid:
                     break
                 n_rows += batch.num_rows
                 writer.write_batch(batch)
+                summary.update(batch)
         except UnicodeDecodeError:
             raise _encoding_error(open_raw, settings)
         except pa.ArrowInvalid as exc:
@@ -706,6 +712,7 @@ def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO,
         finally:
             if writer is not None:
                 writer.close()
+                summary.close()
             raw.close()
         break
     else:
@@ -720,7 +727,7 @@ def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO,
     if n_rows == 0:
         raise DataError("The file has a header row but no data rows; add data rows below the header, or turn off "
                         "'first row is a header' if the first line is data.", field="file")
-    return IngestResult(n_rows=n_rows, columns=[])
+    return IngestResult(n_rows=n_rows, columns=summary.result(), summary=summary)
 
 
 def _encoding_error(open_raw: Opener, settings: ParseSettings) -> DataError:
@@ -738,111 +745,247 @@ def _copy_parquet(open_raw: Opener, out: BinaryIO, max_columns: int) -> IngestRe
         if n_rows == 0:
             raise DataError("The Parquet file has columns but no rows; upload a file that contains data.",
                             field="file")
-        with pq.ParquetWriter(out, pf.schema_arrow, compression="snappy") as writer:
-            for batch in pf.iter_batches(batch_size=256_000):
-                writer.write_batch(batch)
-    return IngestResult(n_rows=n_rows, columns=[])
-
-
-def distinct_count(arr) -> int:
-    """Exact number of distinct non-missing values. Numbers and dates are sorted (numpy sorts 10M values in
-    about a second, where a hash table that keeps growing takes twenty); text is dictionary-encoded."""
-    t = arr.type
-    if len(arr) == arr.null_count:
-        return 0
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
-        encoded = pc.dictionary_encode(arr)  # missing values stay masked, outside the dictionary
-        chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
-        return len(chunks[0].dictionary) if chunks else 0
-    if pa.types.is_boolean(t):
-        return len(pc.unique(pc.drop_null(arr)))
-    if pa.types.is_floating(t):
-        values = pc.drop_null(arr).to_numpy(zero_copy_only=False).astype("float64", copy=False)
-        values = values[~np.isnan(values)]
-    elif pa.types.is_integer(t) or pa.types.is_timestamp(t) or pa.types.is_date(t):
-        values = pc.drop_null(pc.cast(arr, pa.int64())).to_numpy(zero_copy_only=False)
-    else:
-        return int(pc.count_distinct(arr).as_py())
-    if values.size == 0:
-        return 0
-    if not values.flags.writeable:  # zero-copy view of Arrow memory
-        values = values.copy()
-    values.sort()
-    return 1 + int(np.count_nonzero(values[1:] != values[:-1]))
-
-
-def text_shape(arr) -> tuple[float, float]:
-    """(share of present values with an inner space, mean length), one chunk at a time to bound memory."""
-    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
-    spaced = total_length = present = 0
-    for chunk in chunks:
-        present += len(chunk) - chunk.null_count
-        spaced += pc.sum(pc.match_substring(pc.utf8_trim_whitespace(chunk), " ")).as_py() or 0
-        total_length += pc.sum(pc.utf8_length(chunk)).as_py() or 0
-    return (spaced / present, total_length / present) if present else (0.0, 0.0)
-
-
-def _date_format(arr) -> str | None:
-    """The one date format (of ``DATE_FORMATS``) every value of a text column follows, if any."""
-    head = pc.drop_null(arr.slice(0, 5000))[:200]
-    if len(head) == 0 or not pc.all(pc.match_substring_regex(head, r"^\d{1,4}[-/.]\w{1,3}[-/.]\d{1,4}")).as_py():
-        return None
-    for fmt in DATE_FORMATS:
+        summary = TableSummary(pf.schema_arrow)
         try:
-            pc.strptime(head, format=fmt, unit="s", error_is_null=False)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
-        if parsed.null_count == arr.null_count:
-            return fmt
-    return None
+            with pq.ParquetWriter(out, pf.schema_arrow, compression="snappy") as writer:
+                for batch in pf.iter_batches(batch_size=256_000):
+                    writer.write_batch(batch)
+                    summary.update(batch)
+        finally:
+            summary.close()
+    return IngestResult(n_rows=n_rows, columns=summary.result(), summary=summary)
 
 
-def summarize_columns(open_parquet: Opener, n_rows: int, threads: int = 2) -> list[dict]:
-    """Per column, read alone from the Parquet copy: missing, distinct, detected type.
+class ColumnSummary:
+    """Exact counts of one column, gathered batch by batch while the Parquet copy is written (no second read).
 
-    Two columns are summarised at a time (Arrow and numpy release the GIL), so memory holds two columns.
+    Missing values (nulls, and NaN in float columns), distinct values (each batch's distinct values merged
+    into a running set, compacted as it grows, so memory holds the distinct values, never the column), and
+    for text the share of values with an inner space, the mean length and the one date format every value
+    follows, if any. ``result()`` gives the column as ``summarize`` callers expect it, with its detected type.
     """
-    with open_parquet() as f:
-        fields = list(pq.ParquetFile(f).schema_arrow)
 
-    def one(f: pa.Field) -> dict:
-        with open_parquet() as handle:
-            arr = pq.ParquetFile(handle).read(columns=[f.name]).column(0)
-        physical = _physical_name(f.type)
+    def __init__(self, f: pa.Field):
+        self.name, self.type = f.name, f.type
+        self.physical = _physical_name(f.type)
+        self.rows = self.missing = self.spaced = self.total_length = 0
+        self.uniques: list = []
+        self.held = self.compacted = 0
+        # Numbers and dates with many distinct values switch from a hash set (Arrow, quick for few values) to
+        # sorted numpy runs merged by sorting: a hash set of ten million numbers costs seconds and gigabytes.
+        self.sortable = self.physical in ("integer", "float", "datetime")
+        self.runs: list[np.ndarray] | None = None
+        self.counts: list = []  # text: how often each value of ``uniques`` occurs
+        self.nbytes = 0
+        self.low = self.high = None
+        self.date_formats: list[str] | None = None  # decided on the first batch with values
+
+    def update(self, arr: pa.Array) -> None:
+        self.rows += len(arr)
+        self.nbytes += arr.nbytes
         missing = arr.null_count
-        if pa.types.is_floating(f.type):
+        if pa.types.is_floating(self.type):
             missing += int(pc.sum(pc.is_nan(arr)).as_py() or 0)
-        distinct = distinct_count(arr)
-        space_share = mean_length = 0.0
-        consecutive = False
-        values = None
-        present = n_rows - missing
-        if physical == "string" and present:
-            space_share, mean_length = text_shape(arr)
-        if physical == "integer" and present and distinct == present:
+        self.missing += missing
+        if missing == len(arr):
+            return
+        if self.runs is not None:
+            self._add_run(self._numbers(arr))
+        else:
+            if self.physical == "string":
+                counted = pc.value_counts(arr)
+                unique = counted.field("values")
+                self.counts.append(counted.field("counts"))
+                self._text_shape(arr, unique, counted.field("counts"))
+            else:
+                unique = pc.unique(arr)
+            if pa.types.is_floating(self.type):
+                unique = pc.add(unique, pa.scalar(0.0, self.type))  # -0.0 and 0.0 are one value
+            if self.sortable and len(arr) >= 1000 and len(unique) > len(arr) // 4:
+                self.runs = []
+                for seen in self.uniques + [unique]:
+                    self._add_run(self._numbers(seen))
+                self.uniques = []
+            else:
+                self.uniques.append(unique)
+                self.held += len(unique)
+                if self.held > max(1_000_000, 2 * self.compacted):
+                    self._compact()
+        if self.physical == "integer":
             mm = pc.min_max(arr)
-            consecutive = mm["max"].as_py() - mm["min"].as_py() + 1 == distinct
-        if distinct <= 2 and present:
-            values = pc.unique(pc.drop_null(arr)).to_pylist()
-        date_format = _date_format(arr) if physical == "string" and present else None
-        kind, flags = classify_column(f.name, "datetime" if date_format else physical, n_rows, missing, distinct,
-                                      space_share, mean_length, consecutive, values)
+            low, high = mm["min"].as_py(), mm["max"].as_py()
+            self.low = low if self.low is None else min(self.low, low)
+            self.high = high if self.high is None else max(self.high, high)
+
+    def _text_shape(self, arr: pa.Array, unique: pa.Array, counts: pa.Array) -> None:
+        """Spaces, lengths and date formats of a text batch, worked out on its distinct values."""
+        self.spaced += pc.sum(pc.if_else(pc.match_substring(pc.utf8_trim_whitespace(unique), " "), counts, 0)).as_py() or 0
+        self.total_length += pc.sum(pc.multiply(pc.utf8_length(unique), counts)).as_py() or 0
+        if self.date_formats is None:
+            self.date_formats = _head_date_formats(pc.drop_null(arr.slice(0, 5000)))
+        if self.date_formats:
+            values = pc.drop_null(unique)
+            self.date_formats = [fmt for fmt in self.date_formats
+                                 if pc.strptime(values, format=fmt, unit="s", error_is_null=True).null_count == 0]
+
+    def _compact(self) -> None:
+        if self.runs is not None:
+            merged = _sorted_unique(np.concatenate(self.runs))
+            self.runs, self.held, self.compacted = [merged], merged.size, merged.size
+            return
+        if self.counts:
+            # Grouping in one thread keeps the values in order of first appearance (ties in top values).
+            grouped = pa.table({"value": pa.chunked_array(self.uniques, self.uniques[0].type),
+                                "count": pa.chunked_array(self.counts, pa.int64())}).group_by(
+                "value", use_threads=False).aggregate([("count", "sum")])
+            merged = grouped.column("value").combine_chunks()
+            self.counts = [grouped.column("count_sum").combine_chunks()]
+        else:
+            merged = pc.unique(pa.chunked_array(self.uniques, self.uniques[0].type))
+        self.uniques, self.held, self.compacted = [merged], len(merged), len(merged)
+
+    def _numbers(self, arr: pa.Array) -> np.ndarray:
+        """The non-missing values as int64 or float64 (NaN dropped, -0.0 as 0.0)."""
+        arr = pc.drop_null(arr) if arr.null_count else arr
+        if pa.types.is_date32(arr.type):
+            arr = arr.cast(pa.int32())
+        elif pa.types.is_timestamp(arr.type) or pa.types.is_date64(arr.type):
+            arr = arr.cast(pa.int64())
+        values = arr.to_numpy(zero_copy_only=False)
+        if values.dtype.kind == "f":
+            values = values.astype("float64", copy=False)
+            return values[~np.isnan(values)] + 0.0
+        return values.astype("int64", copy=False)
+
+    def _add_run(self, values: np.ndarray) -> None:
+        run = _sorted_unique(values)
+        self.runs.append(run)
+        self.held += run.size
+        if self.held > max(2_000_000, 2 * self.compacted):
+            self._compact()
+
+    def distinct_values(self) -> pa.Array:
+        """The distinct non-missing values (NaN is missing)."""
+        if self.runs is not None:
+            if len(self.runs) > 1:
+                self._compact()
+            return pa.array(self.runs[0]) if self.runs else pa.array([], pa.int64())
+        if not self.uniques:
+            return pa.array([], self.type)
+        if len(self.uniques) > 1:
+            self._compact()
+        values = pc.drop_null(self.uniques[0])
+        if pa.types.is_floating(self.type):
+            values = pc.filter(values, pc.invert(pc.is_nan(values)))
+        return values
+
+    def text_profile(self, top_indices, histogram) -> dict | None:
+        """Exact profile statistics of a text column from its value counts: top values and lengths (the
+        worker then needs not read the column again). ``top_indices(counts)`` picks the top values,
+        ``histogram(values, weights)`` makes the chart."""
+        if self.physical != "string" or not self.uniques:
+            return None
+        if len(self.uniques) > 1:
+            self._compact()
+        values, counts = self.uniques[0], self.counts[0]
+        present = pc.is_valid(values)
+        values, counts = pc.filter(values, present), pc.filter(counts, present).to_numpy(zero_copy_only=False)
+        n = int(counts.sum())
+        if n == 0:
+            return None
+        lengths = pc.utf8_length(values).to_numpy(zero_copy_only=False).astype("float64")
+        order = top_indices(counts)
+        return {"length_min": int(lengths.min()), "length_max": int(lengths.max()),
+                "length_mean": round(float((lengths * counts).sum() / n), 2),
+                "length_histogram": histogram(lengths, counts),
+                "top_values": [{"value": str(values[int(i)].as_py()), "count": int(counts[i]),
+                                "percent": round(100 * counts[i] / n, 2)} for i in order],
+                "nbytes": int(self.nbytes)}
+
+    def result(self) -> dict:
+        values = self.distinct_values()
+        distinct, missing, n_rows = len(values), self.missing, self.rows
+        present = n_rows - missing
+        space_share = self.spaced / present if present and self.physical == "string" else 0.0
+        mean_length = self.total_length / present if present and self.physical == "string" else 0.0
+        consecutive = (self.physical == "integer" and present > 0 and distinct == present
+                       and self.high - self.low + 1 == distinct)
+        few = values.to_pylist() if distinct <= 2 and present else None
+        date_format = (self.date_formats or [None])[0] if self.physical == "string" and present else None
+        kind, flags = classify_column(self.name, "datetime" if date_format else self.physical, n_rows, missing,
+                                      distinct, space_share, mean_length, consecutive, few)
         if missing == n_rows:
             flags = ["all_missing"]
-        column = {"name": f.name, "type": kind, "detected_type": kind, "physical": physical,
+        column = {"name": self.name, "type": kind, "detected_type": kind, "physical": self.physical,
                   "missing": int(missing), "distinct": distinct, "flags": flags,
                   "excluded": bool({"all_missing", "single_value"} & set(flags))}
         if date_format:
             column["date_format"] = date_format
         return column
 
-    if threads <= 1:
-        return [one(f) for f in fields]
-    from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(one, fields))
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (numpy's own ``unique`` hashes integers, which is 40 times slower)."""
+    values = np.sort(values)
+    if values.size < 2:
+        return values
+    keep = np.empty(values.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
+
+
+def _head_date_formats(values: pa.Array) -> list[str] | None:
+    """The formats (of ``DATE_FORMATS``) the first values of a text column follow: empty if they are no dates,
+    None if there are no values to tell."""
+    head = values[:200]
+    if len(head) == 0:
+        return None
+    if not pc.all(pc.match_substring_regex(head, r"^\d{1,4}[-/.]\w{1,3}[-/.]\d{1,4}")).as_py():
+        return []
+    formats = []
+    for fmt in DATE_FORMATS:
+        try:
+            pc.strptime(head, format=fmt, unit="s", error_is_null=False)
+            formats.append(fmt)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return formats
+
+
+class TableSummary:
+    """A ``ColumnSummary`` per column of a stream of record batches; two columns are summarised at a time
+    (Arrow releases the GIL), while the caller writes the batch."""
+
+    def __init__(self, schema: pa.Schema, threads: int = 2):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.columns = [ColumnSummary(f) for f in schema]
+        self.pool = ThreadPoolExecutor(max(1, threads)) if threads > 1 else None
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        if self.pool is None:
+            for summary, arr in zip(self.columns, batch.columns):
+                summary.update(arr)
+            return
+        for _ in self.pool.map(lambda pair: pair[0].update(pair[1]), zip(self.columns, batch.columns)):
+            pass
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def result(self) -> list[dict]:
+        return [c.result() for c in self.columns]
+
+    def text_profiles(self, top_indices, histogram) -> dict[str, dict]:
+        """``ColumnSummary.text_profile`` of each text column, by name."""
+        out = {}
+        for c in self.columns:
+            stats = c.text_profile(top_indices, histogram)
+            if stats is not None:
+                out[c.name] = stats
+        return out
 
 
 def neutralize_formula(value) -> str:

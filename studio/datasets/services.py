@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import shutil
 import uuid
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 from django.apps import apps
 from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -245,8 +247,8 @@ def _create_version(*, workspace, user, name, description, tags, raw_name, origi
         _write_parquet(parquet_name, lambda out: result.append(
             parsing.convert_to_parquet(lambda: _open(raw_name), parse_settings, out, settings.STUDIO_MAX_COLUMNS)))
         n_rows = result[0].n_rows
-        columns = parsing.summarize_columns(lambda: _open(parquet_name), n_rows)
-        columns = apply_schema(columns, schema)
+        columns = apply_schema(result[0].columns, schema)
+        _save_json(_pass_stats_name(parquet_name), profiling.pass_statistics(result.pop().summary))
         with transaction.atomic():
             dataset, created = Dataset.objects.select_for_update().get_or_create(
                 workspace=workspace, name=name,
@@ -275,10 +277,31 @@ def _create_version(*, workspace, user, name, description, tags, raw_name, origi
         raise
 
 
+def _pass_stats_name(parquet_name: str) -> str:
+    """Where the conversion pass leaves what it already knows for the profile job, next to the Parquet copy."""
+    return parquet_name.rsplit("/", 1)[0] + "/profile-pass.json"
+
+
+def _save_json(name: str, data: dict) -> None:
+    local = _local_path(name)
+    if local is not None:
+        local.write_text(json.dumps(data))
+    else:
+        default_storage.save(name, ContentFile(json.dumps(data).encode()))
+
+
+def _load_json(name: str) -> dict | None:
+    if not default_storage.exists(name):
+        return None
+    with default_storage.open(name, "rb") as f:
+        return json.load(f)
+
+
 def _cleanup(folder: str, raw_name: str, parquet_name: str, keep_raw: bool) -> None:
     if keep_raw:
-        if default_storage.exists(parquet_name):
-            default_storage.delete(parquet_name)
+        for name in (parquet_name, _pass_stats_name(parquet_name)):
+            if default_storage.exists(name):
+                default_storage.delete(name)
     else:
         _remove_folder(folder)
 
@@ -384,7 +407,8 @@ def run_profile(job_id: int) -> None:
     job = ProfileJob.objects.select_related("version").get(pk=job_id)
     version = job.version
     try:
-        profile = profiling.profile_parquet(lambda: _open(version.parquet_file.name), version.columns)
+        profile = profiling.profile_parquet(lambda: _open(version.parquet_file.name), version.columns,
+                                            pass_stats=_load_json(_pass_stats_name(version.parquet_file.name)))
     except Exception as exc:
         log.exception("profiling %s failed", version)
         message = f"Profiling failed: {exc.__class__.__name__}: {exc}"

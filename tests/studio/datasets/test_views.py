@@ -51,7 +51,9 @@ def test_wizard_upload_preview_create(team, client_for, storage_files):
     assert StagedUpload.objects.count() == 0
     files = storage_files()
     folder = version.parquet_file.name.rsplit("/", 1)[0]
-    assert {f for f in files if f.startswith(folder)} == {f"{folder}/raw.csv", f"{folder}/data.parquet"}
+    # The raw upload, the Parquet copy, and what the conversion pass knows for the profile job.
+    assert {f for f in files if f.startswith(folder)} == {f"{folder}/raw.csv", f"{folder}/data.parquet",
+                                                         f"{folder}/profile-pass.json"}
 
 
 def test_wizard_bad_uploads_leave_nothing(team, client_for, storage_files, settings):
