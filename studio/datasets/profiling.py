@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from threadpoolctl import threadpool_limits
 
 from studio.datasets import parsing  # noqa: F401  (sets the Arrow allocator to return memory promptly)
 
@@ -65,24 +66,40 @@ def _encode_strings(arr: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, np.ndar
     return indices, dictionary, counts
 
 
+def top_indices(counts: np.ndarray, k: int = TOP_VALUES) -> np.ndarray:
+    """Indices of the ``k`` largest counts, largest first; equal counts in order of index (first seen)."""
+    k = min(k, counts.size)
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    kth = counts[np.argpartition(-counts, k - 1)[k - 1]]
+    above = np.flatnonzero(counts > kth)
+    top = np.concatenate([above, np.flatnonzero(counts == kth)[:k - above.size]])
+    return top[np.lexsort((top, -counts[top]))]
+
+
 def _top_from_counts(dictionary: pa.Array, counts: np.ndarray, present: int) -> list[dict]:
     if counts.size == 0:
         return []
-    k = min(TOP_VALUES, counts.size)
-    top = np.argpartition(-counts, k - 1)[:k]
-    top = top[np.lexsort((top, -counts[top]))]
+    top = top_indices(counts)
     return [{"value": str(dictionary[int(i)].as_py()), "count": int(counts[i]),
              "percent": round(100 * counts[i] / present, 2) if present else 0.0} for i in top]
 
 
-def _histogram(values: np.ndarray) -> dict | None:
+def _histogram(values: np.ndarray, weights: np.ndarray | None = None) -> dict | None:
+    """Counts in HISTOGRAM_BINS equal bins from min to max; ``weights`` counts each value that many times."""
     if values.size == 0:
         return None
     lo, hi = float(values.min()), float(values.max())
     if lo == hi:
-        return {"edges": [lo, hi], "counts": [int(values.size)]}
-    counts, edges = np.histogram(values, bins=HISTOGRAM_BINS, range=(lo, hi))
+        return {"edges": [lo, hi], "counts": [int(values.size if weights is None else weights.sum())]}
+    counts, edges = np.histogram(values, bins=HISTOGRAM_BINS, range=(lo, hi), weights=weights)
     return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+
+
+def pass_statistics(summary: "parsing.TableSummary") -> dict:
+    """What the conversion pass already knows exactly, for ``profile_parquet(pass_stats=...)``: the top values
+    and lengths of each text column, so the worker reads a text column again only if duplicates need it."""
+    return {"text": summary.text_profiles(top_indices, _histogram)}
 
 
 def _top_values(arr: pa.ChunkedArray, present: int) -> list[dict]:
@@ -204,12 +221,40 @@ def _profile_column(open_parquet, name: str, meta: dict, n_rows: int) -> tuple[d
     return stats, codes, nbytes
 
 
-def profile_parquet(open_parquet, columns: list[dict], threads: int = 2) -> dict:
+def _text_column_from_pass(name: str, meta: dict, n_rows: int, text: dict) -> dict:
+    """The statistics of a text column from the conversion pass (``pass_statistics``), without reading it."""
+    kind = meta.get("type", "categorical")
+    missing = int(meta["missing"])
+    stats = {"name": name, "type": kind, "physical": meta.get("physical", "string"), "count": n_rows - missing,
+             "missing": missing, "missing_percent": round(100 * missing / n_rows, 2) if n_rows else 0.0,
+             "distinct": int(meta["distinct"]), "excluded": bool(meta.get("excluded")),
+             "flags": meta.get("flags", [])}
+    stats.update({k: text[k] for k in ("length_min", "length_max", "length_mean", "length_histogram")})
+    if kind != "id":
+        stats["top_values"] = text["top_values"]
+    return stats
+
+
+def _fold_codes(row_hash: np.ndarray, codes: np.ndarray) -> None:
+    with np.errstate(over="ignore"):
+        row_hash *= np.uint64(31)
+        row_hash += codes
+
+
+def _string_codes(open_parquet, name: str) -> np.ndarray:
+    with open_parquet() as handle:
+        arr = pq.ParquetFile(handle).read(columns=[name]).column(0)
+    with np.errstate(over="ignore"):
+        return _splitmix(_column_codes(arr, _encode_strings(arr)[0]))
+
+
+def profile_parquet(open_parquet, columns: list[dict], threads: int = 2, pass_stats: dict | None = None) -> dict:
     """The whole profile: table-level counts, per-column statistics and charts, numeric correlations.
 
     ``open_parquet()`` returns a fresh binary handle on the Parquet copy. Columns are profiled two at a time
     in threads, and at most two finished columns wait to be folded into the row hashes, so memory holds a
-    few columns, never the table.
+    few columns, never the table. Text columns the conversion pass summarised (``pass_stats``) are not read
+    at all when the other columns already tell every row apart (no row can then be a duplicate).
     """
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -227,23 +272,40 @@ def profile_parquet(open_parquet, columns: list[dict], threads: int = 2) -> dict
     def fold(result):
         nonlocal row_hash, memory
         stats, codes, nbytes = result
-        with np.errstate(over="ignore"):
-            row_hash *= np.uint64(31)
-            row_hash += codes
+        _fold_codes(row_hash, codes)
         memory += nbytes
         out_columns.append(stats)
         meta = by_name.get(stats["name"], {})
         if ("mean" in stats and not meta.get("excluded") and stats["type"] != "id" and stats.get("std")):
             numeric_names.append(stats["name"])
 
+    text = (pass_stats or {}).get("text", {})
+    deferred = [n for n in names if n in text and n in by_name and "distinct" in by_name[n]
+                and "missing" in by_name[n] and not by_name[n].get("date_format")]
     with ThreadPoolExecutor(max(1, threads)) as pool:
         pending: deque = deque()
         for name in names:
+            if name in deferred:
+                continue
             pending.append(pool.submit(_profile_column, open_parquet, name, by_name.get(name, {}), n_rows))
             if len(pending) >= max(1, threads):
                 fold(pending.popleft().result())
         while pending:
             fold(pending.popleft().result())
+        if deferred:
+            seen = np.sort(row_hash)
+            all_distinct = len(deferred) < len(names) and (n_rows < 2 or bool(np.all(seen[1:] != seen[:-1])))
+            del seen
+            for name in deferred:
+                out_columns.append(_text_column_from_pass(name, by_name[name], n_rows, text[name]))
+                memory += text[name].get("nbytes", 0)
+            for name in ([] if all_distinct else deferred):
+                pending.append(pool.submit(_string_codes, open_parquet, name))
+                if len(pending) >= max(1, threads):
+                    _fold_codes(row_hash, pending.popleft().result())
+            while pending:
+                _fold_codes(row_hash, pending.popleft().result())
+    out_columns.sort(key=lambda c: names.index(c["name"]))
     row_hash.sort()
     unique_rows = 1 + int(np.count_nonzero(row_hash[1:] != row_hash[:-1])) if n_rows else 0
     del row_hash
@@ -265,21 +327,21 @@ def _correlation(pf: pq.ParquetFile, names: list[str]) -> dict | None:
         return None
     n = np.zeros((k, k))
     sx = np.zeros((k, k))
-    sy = np.zeros((k, k))
     sxx = np.zeros((k, k))
-    syy = np.zeros((k, k))
     sxy = np.zeros((k, k))
-    for batch in pf.iter_batches(batch_size=CORRELATION_BATCH, columns=names):
-        X = np.column_stack([pc.cast(c, pa.float64()).to_numpy(zero_copy_only=False) for c in batch.columns])
-        valid = ~np.isnan(X)
-        Xz = np.where(valid, X, 0.0)
-        V = valid.astype("float64")
-        n += V.T @ V
-        sx += Xz.T @ V
-        sy += V.T @ Xz
-        sxx += (Xz ** 2).T @ V
-        syy += V.T @ (Xz ** 2)
-        sxy += Xz.T @ Xz
+    # Single-threaded BLAS: these products are small (k x k), and OpenBLAS threads that spin while waiting
+    # for work burn a shared 2-core machine for nothing (5x the CPU time of one thread here).
+    with threadpool_limits(1):
+        for batch in pf.iter_batches(batch_size=CORRELATION_BATCH, columns=names):
+            X = np.column_stack([pc.cast(c, pa.float64()).to_numpy(zero_copy_only=False) for c in batch.columns])
+            valid = ~np.isnan(X)
+            Xz = np.where(valid, X, 0.0)
+            V = valid.astype("float64")
+            n += V.T @ V
+            sx += Xz.T @ V
+            sxx += (Xz * Xz).T @ V
+            sxy += Xz.T @ Xz
+    sy, syy = sx.T, sxx.T  # sum of y over pairs (i, j) is the sum of x over pairs (j, i)
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = sxy / n - (sx / n) * (sy / n)
         varx = sxx / n - (sx / n) ** 2
