@@ -104,12 +104,14 @@ def peak_rss(pid: int) -> int:
     return 0
 
 
-def tree_peaks(proc: subprocess.Popen) -> dict[int, tuple[str, int]]:
+def tree_peaks(proc: subprocess.Popen) -> dict[int, tuple[str, int, float]]:
+    """Per process of the tree: (command, peak resident bytes, CPU seconds used, all threads)."""
     out = {}
     try:
         parent = psutil.Process(proc.pid)
         for p in [parent, *parent.children(recursive=True)]:
-            out[p.pid] = (" ".join(p.cmdline()[:3])[-60:], peak_rss(p.pid))
+            times = p.cpu_times()
+            out[p.pid] = (" ".join(p.cmdline()[:3])[-60:], peak_rss(p.pid), times.user + times.system)
     except psutil.NoSuchProcess:
         pass
     return out
@@ -223,11 +225,14 @@ def main() -> None:
         print(f"upload + parse + Parquet (201)   {t_created - t0:7.1f} s   {size / MB / (t_created - t0):6.1f} MB/s")
         print(f"profile on the worker            {t_ready - t_created:7.1f} s")
         print(f"upload to ready profile          {total:7.1f} s   {size / MB / total:6.1f} MB/s  (target >= 50)")
-        print("peak RSS per process (VmHWM, target < 1.5 GB):")
-        print(f"  bench client                     {peak_rss(os.getpid()) / MB:7.0f} MB")
+        client_cpu = sum(os.times()[:2])
+        print("peak RSS (VmHWM, target < 1.5 GB) and CPU seconds per process:")
+        print(f"  bench client                     {peak_rss(os.getpid()) / MB:7.0f} MB  {client_cpu:6.1f} s CPU")
         for label, proc in (("web (gunicorn)", web), ("worker (celery)", worker)):
-            for pid, (cmd, rss) in sorted(tree_peaks(proc).items()):
-                print(f"  {label:16s} pid {pid:<7d} {rss / MB:7.0f} MB   {cmd}")
+            for pid, (cmd, rss, cpu) in sorted(tree_peaks(proc).items()):
+                print(f"  {label:16s} pid {pid:<7d} {rss / MB:7.0f} MB  {cpu:6.1f} s CPU   {cmd}")
+        with open("/proc/loadavg") as f:
+            print(f"load average (1, 5, 15 min) at the end: {' '.join(f.read().split()[:3])} on {os.cpu_count()} cores")
     finally:
         for proc in (web, worker):
             if proc.poll() is None:
