@@ -92,8 +92,7 @@ def measure_single(port, path, headers, bodies: list[bytes], n: int) -> dict:
         status, _ = post(port, path, bodies[i % len(bodies)], headers)
         latencies.append((time.perf_counter() - started) * 1000)
         errors += status != 200
-    return {"requests": n, "errors": errors, "p50_ms": round(statistics.median(latencies), 2),
-            "p99_ms": round(percentile(latencies, 0.99), 2), "mean_ms": round(statistics.fmean(latencies), 2)}
+    return {"requests": n, "errors": errors, "latencies": latencies}
 
 
 def measure_batch(port, path, headers, body: bytes, rows: int, clients: int, per_client: int) -> dict:
@@ -277,21 +276,50 @@ def main() -> int:
         cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
     path = f"/api/v1/endpoints/{prep['endpoint']}/score/"
     headers = {"Authorization": f"Bearer {prep['key']}"}
+    mlflow = start_mlflow(args, prep, data_dir)
+    results["mlflow"] = {k: v for k, v in mlflow.items() if k in ("version", "skipped")}
     try:
         wait_ready(port, "/healthz", gunicorn, log)
         for body in single_bodies[: 4 * args.workers]:  # every worker loads the model once
             status, content = post(port, path, body, headers)
             assert status == 200, content
-        results["studio_single"] = measure_single(port, path, headers, single_bodies, args.single)
+        ml_port = mlflow.get("port")
+        if ml_port:
+            for body in mlflow_single[: 4 * args.workers]:
+                status, content = post(ml_port, "/invocations", body, {})
+                if status != 200:
+                    results["mlflow"]["skipped"] = f"mlflow answered {status}: {content[:500]!r}"
+                    ml_port = None
+                    break
+        # Interleaved in small rounds, so that both servers see the same load on this shared machine.
+        rounds = 5
+        studio_single, mlflow_single_r, studio_batch_r, mlflow_batch_r = [], [], [], []
+        for _ in range(rounds):
+            studio_single.append(measure_single(port, path, headers, single_bodies, args.single // rounds))
+            if ml_port:
+                mlflow_single_r.append(measure_single(ml_port, "/invocations", {}, mlflow_single, args.single // rounds))
+        for _ in range(args.batches):
+            studio_batch_r.append(measure_batch(port, path, headers, studio_batch, 10_000, args.workers, 1))
+            if ml_port:
+                mlflow_batch_r.append(measure_batch(ml_port, "/invocations", {}, mlflow_batch, 10_000, args.workers, 1))
+        results["studio_single"] = merge_single(studio_single)
+        results["studio_batch"] = merge_batch(studio_batch_r)
         print("studio single-row:", results["studio_single"], flush=True)
-        results["studio_batch"] = measure_batch(port, path, headers, studio_batch, 10_000, args.workers, args.batches)
         print("studio 10,000-row batches:", results["studio_batch"], flush=True)
+        if ml_port:
+            results["mlflow"]["single"] = merge_single(mlflow_single_r)
+            results["mlflow"]["batch"] = merge_batch(mlflow_batch_r)
+            print("mlflow single-row:", results["mlflow"]["single"], flush=True)
+            print("mlflow 10,000-row batches:", results["mlflow"]["batch"], flush=True)
+        if mlflow.get("process"):
+            stop(mlflow["process"])  # the load run is the studio's alone
         results["studio_load"] = load_run(port, path, headers, single_bodies, args.clients, args.duration)
         print(f"studio load ({args.clients} clients, {args.duration:.0f} s):", results["studio_load"], flush=True)
     finally:
         stop(gunicorn)
+        if mlflow.get("process"):
+            stop(mlflow["process"])
 
-    results["mlflow"] = run_mlflow(args, prep, data_dir, mlflow_single, mlflow_batch)
     if "batch" in results["mlflow"]:
         results["throughput_ratio"] = round(results["studio_batch"]["rows_per_second"]
                                             / results["mlflow"]["batch"]["rows_per_second"], 2)
@@ -321,7 +349,8 @@ print('mlflow', mlflow.__version__)
 """
 
 
-def run_mlflow(args, prep, data_dir: Path, single_bodies, batch_body) -> dict:
+def start_mlflow(args, prep, data_dir: Path) -> dict:
+    """Save the same pipeline with mlflow.sklearn and start `mlflow models serve` on it."""
     python = Path(args.mlflow_python)
     if not python.exists():
         return {"skipped": f"no MLflow interpreter at {python}; create it with `python3.11 -m venv var/bench-mlflow && "
@@ -343,22 +372,28 @@ def run_mlflow(args, prep, data_dir: Path, single_bodies, batch_body) -> dict:
         [str(python.with_name("mlflow")), "models", "serve", "-m", str(model_dir), "--env-manager", "local",
          "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)],
         env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    result: dict = {"version": version}
     try:
         wait_ready(port, "/ping", server, log, timeout=180)
-        for body in single_bodies[: 4 * args.workers]:
-            status, content = post(port, "/invocations", body, {})
-            if status != 200:
-                return {**result, "skipped": f"mlflow answered {status}: {content[:500]!r}"}
-        result["single"] = measure_single(port, "/invocations", {}, single_bodies, args.single)
-        print("mlflow single-row:", result["single"], flush=True)
-        result["batch"] = measure_batch(port, "/invocations", {}, batch_body, 10_000, args.workers, args.batches)
-        print("mlflow 10,000-row batches:", result["batch"], flush=True)
     except RuntimeError as exc:
-        result["skipped"] = str(exc)[-1500:]
-    finally:
         stop(server)
-    return result
+        return {"version": version, "skipped": str(exc)[-1500:]}
+    return {"version": version, "port": port, "process": server}
+
+
+def merge_single(parts: list[dict]) -> dict:
+    latencies = [x for p in parts for x in p["latencies"]]
+    return {"requests": len(latencies), "errors": sum(p["errors"] for p in parts),
+            "p50_ms": round(statistics.median(latencies), 2), "p99_ms": round(percentile(latencies, 0.99), 2),
+            "mean_ms": round(statistics.fmean(latencies), 2)}
+
+
+def merge_batch(parts: list[dict]) -> dict:
+    seconds = sum(p["seconds"] for p in parts)
+    rows = sum(p["requests"] * p["rows_per_request"] for p in parts)
+    errors = [p["first_error"] for p in parts if p["first_error"]]
+    return {"requests": sum(p["requests"] for p in parts), "rows_per_request": 10_000, "seconds": round(seconds, 2),
+            "rows_per_second": round(rows / seconds), "errors": sum(p["errors"] for p in parts),
+            "first_error": errors[0] if errors else None}
 
 
 def print_table(r: dict) -> None:
