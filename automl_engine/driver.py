@@ -214,11 +214,14 @@ class Driver:
                 if self.should_stop():
                     self.status, stop_reason = "canceled", "canceled by the caller"
                     break
-                if now >= self.search_deadline:
+                has_result = any(t.status == COMPLETED for t in self.trials)
+                # Without any finished trial the time kept for ensembles is worth more to running trials.
+                if now >= (self.search_deadline if has_result or not running else self.deadline - 0.5):
                     stop_reason = "timeout reached"
                     break
                 for handle, info in list(running.items()):
-                    limit = info["deadline"]
+                    limit = info["deadline"] if info["deadline"] < self.search_deadline or has_result \
+                        else self.deadline - 0.5
                     if now >= limit:
                         executor.cancel(handle)
                         del running[handle]
@@ -262,7 +265,8 @@ class Driver:
                 if number >= limits.max_trials and not running:
                     stop_reason = "max_trials reached"
                     break
-                while len(running) < concurrency and number < limits.max_trials:
+                while len(running) < concurrency and number < limits.max_trials and \
+                        time.time() < self.search_deadline:
                     remaining = self.search_deadline - time.time()
                     study_trial = None
                     if queue:
