@@ -144,7 +144,11 @@ def _make_xgb_label_classifier():
         def fit(self, X, y, **kwargs):
             labels, codes = np.unique(np.asarray(y), return_inverse=True)
             self.labels_ = labels
-            super().fit(X, codes, **kwargs)
+            self._fitting = True  # xgboost checks classes_ against 0..k-1 inside fit
+            try:
+                super().fit(X, codes, **kwargs)
+            finally:
+                self._fitting = False
             return self
 
         def predict(self, X, **kwargs):
@@ -152,11 +156,14 @@ def _make_xgb_label_classifier():
 
         @property
         def classes_(self):
+            if getattr(self, "_fitting", False) or not hasattr(self, "labels_"):
+                encoded = self.__dict__.get("_encoded_classes")  # xgboost 3 assigns it, 2.x derives it
+                return encoded if encoded is not None else np.arange(self.n_classes_)
             return self.labels_
 
         @classes_.setter
-        def classes_(self, value):  # xgboost assigns classes_ in fit; keep our raw labels instead
-            pass
+        def classes_(self, value):  # xgboost assigns the encoded classes in fit; report the raw labels
+            self.__dict__["_encoded_classes"] = value
 
     XGBLabelClassifier.__module__ = __name__
     XGBLabelClassifier.__qualname__ = "XGBLabelClassifier"
