@@ -830,7 +830,9 @@ class ColumnSummary:
 
     def _compact(self) -> None:
         if self.runs is not None:
-            merged = _sorted_unique(np.concatenate(self.runs))
+            merged = np.concatenate(self.runs)
+            self.runs = []  # let the runs go before sorting: memory holds the merged values once, not twice
+            merged = _sorted_unique(merged, in_place=True)
             self.runs, self.held, self.compacted = [merged], merged.size, merged.size
             return
         if self.counts:
@@ -924,9 +926,12 @@ class ColumnSummary:
         return column
 
 
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
+def _sorted_unique(values: np.ndarray, in_place: bool = False) -> np.ndarray:
     """The distinct values, sorted (numpy's own ``unique`` hashes integers, which is 40 times slower)."""
-    values = np.sort(values)
+    if in_place and values.flags.writeable:
+        values.sort()
+    else:
+        values = np.sort(values)
     if values.size < 2:
         return values
     keep = np.empty(values.size, dtype=bool)

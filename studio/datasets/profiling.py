@@ -1,6 +1,7 @@
 """The profile of a dataset version, computed from its Parquet copy one column at a time.
 
-Memory stays bounded by one column (plus one 64-bit hash per row for duplicate detection and a few numeric
+Text columns start from what the conversion pass counted exactly (``pass_statistics``: value counts, lengths)
+and are read again only when duplicate rows could hinge on them. Memory stays bounded by one column (plus one 64-bit hash per row for duplicate detection and a few numeric
 columns per batch for correlations), whatever the number of columns. Every statistic is exact except where
 the profile says otherwise (``notes``).
 """
