@@ -92,6 +92,20 @@ def test_create_an_experiment_watch_trials_open_charts_download_the_model(page, 
     page.wait_for_selector("[data-testid=run-log]")
     assert "completed: best trial" in page.locator("[data-testid=run-log]").inner_text()
 
+    # Compare two trials, only what differs.
+    page.locator("[data-testid=trial-row] input[type=checkbox]").nth(0).check()
+    page.locator("[data-testid=trial-row] input[type=checkbox]").nth(1).check()
+    page.click("[data-testid=compare-button]")
+    page.check("[data-testid=only-differences]")
+    page.click("[data-testid=compare-submit]")
+    page.wait_for_selector("[data-testid=compare-table]")
+    assert "only_differences=1" in page.url
+    page.screenshot(path=screenshots_dir / "experiments-compare.png", full_page=True)
+    page.goto("/experiments/")
+    assert "bank-marketing" in page.locator("[data-testid=runs-table]").inner_text()
+    page.screenshot(path=screenshots_dir / "experiments-list.png", full_page=True)
+    page.goto(f"/experiments/runs/{run.pk}/")
+
     # The best trial's charts.
     page.click("[data-testid=best-trial-link]")
     page.wait_for_selector("[data-testid=chart-confusion][data-drawn]")
