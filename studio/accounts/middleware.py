@@ -10,17 +10,18 @@ _OPEN_PREFIXES = ("/static/", "/healthz", "/api/", "/setup/")
 
 
 class FirstRunMiddleware:
-    """Until the first account exists, every page leads to the page that creates the first admin."""
+    """Until the first account exists, every page leads to the page that creates the first admin.
+
+    Only anonymous requests ask the database: a signed-in user is proof enough that an account exists.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.has_users = False
 
     def __call__(self, request):
-        if not self.has_users and not request.path.startswith(_OPEN_PREFIXES):
-            self.has_users = User.objects.exists()
-            if not self.has_users:
-                return redirect(reverse("accounts:setup"))
+        if (not request.user.is_authenticated and not request.path.startswith(_OPEN_PREFIXES)
+                and not User.objects.exists()):
+            return redirect(reverse("accounts:setup"))
         return self.get_response(request)
 
 
