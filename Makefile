@@ -30,8 +30,19 @@ test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench-engine: install
-	$(PIP) install "flaml[automl]==2.7.0"
+	$(PIP) install -e ".[bench]"
 	$(PY) bench/engine.py
+
+# MLflow pins an older gunicorn and pyarrow than the studio, so it gets a virtual environment of its own.
+MLFLOW_VENV := var/bench-mlflow
+bench-serving: install
+	test -x $(MLFLOW_VENV)/bin/python || ($(PYTHON) -m venv $(MLFLOW_VENV) && $(MLFLOW_VENV)/bin/pip install -q \
+		mlflow==3.17.2 numpy==2.4.6 pandas==3.1.1 scipy==1.17.1 scikit-learn==1.9.1 lightgbm==4.7.0 \
+		xgboost==2.1.4 joblib==1.6.0 threadpoolctl==3.8.0)
+	$(PY) bench/serving.py
+
+bench-studio: install
+	$(PY) bench/studio.py
 
 bench-ingest: install
 	$(PY) bench/ingest.py
