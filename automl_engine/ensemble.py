@@ -46,7 +46,8 @@ class VotingEnsemble(BaseEstimator):
         from .trial import predict_scores
 
         total = sum(self.weights)
-        return sum(w / total * predict_scores(m, X, self.problem_type, self.classes)
+        cache = _feature_cache(X)
+        return sum(w / total * predict_scores(m, X, self.problem_type, self.classes, cache)
                    for m, w in zip(self.estimators, self.weights))
 
     def predict_proba(self, X):
@@ -84,7 +85,8 @@ class StackEnsemble(BaseEstimator):
     def _meta_features(self, X):
         from .trial import predict_scores
 
-        return meta_features([predict_scores(m, X, self.problem_type, self.classes) for m in self.estimators],
+        cache = _feature_cache(X)
+        return meta_features([predict_scores(m, X, self.problem_type, self.classes, cache) for m in self.estimators],
                              self.problem_type)
 
     def predict_proba(self, X):
@@ -96,6 +98,15 @@ class StackEnsemble(BaseEstimator):
         if self.problem_type == CLASSIFICATION:
             return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
         return np.asarray(self.meta_learner.predict(self._meta_features(X)), dtype=float)
+
+
+def _feature_cache(X):
+    """One validation and featurization of ``X`` shared by the members that have equal ones."""
+    import pandas as pd
+
+    from .predict import FeatureCache
+
+    return FeatureCache(X) if isinstance(X, pd.DataFrame) else None
 
 
 def meta_features(predictions: Sequence[np.ndarray], problem_type: str) -> np.ndarray:

@@ -173,6 +173,16 @@ class InputSchema(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, X):
+        return pd.DataFrame(self.clean_columns(X), index=X.index if isinstance(X, pd.DataFrame) else None)
+
+    def clean_columns(self, X) -> dict[str, np.ndarray]:
+        """The checked and coerced input as ``{column: array}`` in ``columns_`` order: float64 for numeric,
+        datetime64 for dates, object arrays of ``str`` (missing as NaN or ``categorical_missing``) otherwise.
+
+        Columns already of the right dtype (the common case: a frame built from JSON or a CSV) are converted
+        with numpy alone; anything else goes through the pandas coercions of :meth:`_coerce`, so both ways
+        give the same values and the same errors.
+        """
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(X, columns=self.columns_ if np.shape(X)[1] == len(self.columns_) else None)
         missing = [c for c in self.columns_ if c not in X.columns]
@@ -183,32 +193,48 @@ class InputSchema(BaseEstimator, TransformerMixin):
         for column in self.columns_:
             s = X[column]
             kind = self.kinds_.get(column, NUMERIC)
-            if kind == NUMERIC:
-                if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-                    coerced = pd.to_numeric(s.replace({"": np.nan}) if s.dtype == object else s, errors="coerce")
-                    bad = coerced.isna() & s.notna() & (s.astype(str).str.strip() != "")
-                    if bad.any():
-                        raise ValueError(f"column {column!r} expects numbers; got {s[bad].iloc[0]!r} "
-                                         f"({int(bad.sum())} value(s) cannot be converted)")
-                    s = coerced
-                out[column] = s.astype("float64")
-            elif kind == DATETIME:
-                if not pd.api.types.is_datetime64_any_dtype(s):
-                    coerced = pd.to_datetime(s, errors="coerce", format="mixed")
-                    bad = coerced.isna() & s.notna()
-                    if bad.any():
-                        raise ValueError(f"column {column!r} expects dates; got {s[bad].iloc[0]!r}")
-                    s = coerced
-                out[column] = s
+            dtype = s.dtype
+            if kind == NUMERIC and isinstance(dtype, np.dtype) and dtype.kind in "fiu":
+                out[column] = s.to_numpy(dtype="float64")
+            elif kind not in (NUMERIC, DATETIME) and (dtype == object or isinstance(dtype, pd.StringDtype)):
+                values = s.to_numpy(dtype=object)
+                missing_mask = pd.isna(values)
+                cleaned = np.empty(len(values), dtype=object)
+                fill = self.categorical_missing if self.categorical_missing is not None else np.nan
+                for i, (v, m) in enumerate(zip(values.tolist(), missing_mask.tolist())):
+                    cleaned[i] = fill if m else (v if type(v) is str else str(v))
+                out[column] = cleaned
             else:
-                values = s.astype(object).where(s.notna(), None)
-                values = values.map(lambda v: v if v is None else str(v))
-                if self.categorical_missing is not None:
-                    values = values.fillna(self.categorical_missing)
-                else:
-                    values = values.where(values.notna(), np.nan)
-                out[column] = values.astype(object)
-        return pd.DataFrame(out, index=X.index)
+                coerced = self._coerce(column, s, kind)
+                out[column] = coerced.array if kind == DATETIME else coerced.to_numpy()  # keeps a time zone
+        return out
+
+    def _coerce(self, column: str, s: pd.Series, kind: str) -> pd.Series:
+        """One raw column checked and coerced to its kind with pandas (any dtype)."""
+        if kind == NUMERIC:
+            if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+                coerced = pd.to_numeric(s.replace({"": np.nan}) if s.dtype == object else s, errors="coerce")
+                bad = coerced.isna() & s.notna() & (s.astype(str).str.strip() != "")
+                if bad.any():
+                    raise ValueError(f"column {column!r} expects numbers; got {s[bad].iloc[0]!r} "
+                                     f"({int(bad.sum())} value(s) cannot be converted)")
+                s = coerced
+            return s.astype("float64")
+        if kind == DATETIME:
+            if not pd.api.types.is_datetime64_any_dtype(s):
+                coerced = pd.to_datetime(s, errors="coerce", format="mixed")
+                bad = coerced.isna() & s.notna()
+                if bad.any():
+                    raise ValueError(f"column {column!r} expects dates; got {s[bad].iloc[0]!r}")
+                s = coerced
+            return s
+        values = s.astype(object).where(s.notna(), None)
+        values = values.map(lambda v: v if v is None else str(v))
+        if self.categorical_missing is not None:
+            values = values.fillna(self.categorical_missing)
+        else:
+            values = values.where(values.notna(), np.nan)
+        return values.astype(object)
 
     def get_feature_names_out(self, input_features=None):
         return np.asarray(self.columns_, dtype=object)
@@ -223,6 +249,7 @@ class Featurizer(BaseEstimator, TransformerMixin):
         self.random_state = random_state
 
     def fit(self, X: pd.DataFrame, y=None):
+        self.__dict__.pop("_lookups", None)
         self.steps_ = []
         names, sources = [], []
         for p in self.plan or []:
@@ -274,40 +301,106 @@ class Featurizer(BaseEstimator, TransformerMixin):
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         blocks = []
         for step in self.steps_:
-            s = X[step["column"]]
-            encoding = step["encoding"]
-            if encoding == "passthrough":
-                blocks.append(pd.to_numeric(s, errors="coerce").fillna(step["fill"]).to_numpy(float)[:, None])
-            elif encoding == "one_hot":
-                filled = s.fillna(step["fill"]).astype(str).to_numpy()
-                cats = np.asarray([str(c) for c in step["categories"]], dtype=object)
-                blocks.append((filled[:, None] == cats[None, :]).astype(float))
-            elif encoding == "count":
-                counts = {str(k): v for k, v in step["counts"].items()}
-                blocks.append(s.fillna(step["fill"]).astype(str).map(counts).fillna(0.0).to_numpy(float)[:, None])
-            elif encoding == "hashing":
-                from sklearn.utils import murmurhash3_32
-
-                filled = s.fillna(step["fill"]).astype(str)
-                idx = np.asarray([murmurhash3_32(v, seed=self.random_state, positive=True) % step["n_buckets"]
-                                  for v in filled])
-                block = np.zeros((len(s), step["n_buckets"]))
-                block[np.arange(len(s)), idx] = 1.0
-                blocks.append(block)
-            elif encoding == "datetime_parts":
-                parts = _datetime_parts(pd.to_datetime(s, errors="coerce", format="mixed"))
-                blocks.append(np.column_stack([parts[k].fillna(step["fill"][k]).to_numpy(float)
-                                               for k in step["parts"]]) if step["parts"] else np.zeros((len(s), 0)))
-            elif encoding == "tfidf":
-                blocks.append(step["vectorizer"].transform(s.fillna("").astype(str)).toarray())
-            if step["indicator"]:
-                blocks.append(s.isna().to_numpy(float)[:, None])
+            blocks.extend(self._blocks(step, X[step["column"]]))
         if not blocks:
             return np.zeros((len(X), 0))
         return np.hstack(blocks)
 
+    def transform_columns(self, columns: dict[str, np.ndarray], n_rows: int) -> np.ndarray:
+        """:meth:`transform` of the output of :meth:`InputSchema.clean_columns`, without building a frame.
+
+        Numeric and one-hot/count columns (float64 and ``str``-or-NaN arrays) are encoded with numpy and
+        dicts; other encodings and unexpected dtypes use the pandas code of :meth:`transform`, so the
+        matrix is the same either way.
+        """
+        blocks = []
+        for step in self.steps_:
+            values = columns[step["column"]]
+            encoding = step["encoding"]
+            array = isinstance(values, np.ndarray)
+            if encoding == "passthrough" and array and values.dtype == np.float64:
+                missing = np.isnan(values)
+                blocks.append(np.where(missing, step["fill"], values)[:, None])
+            elif encoding in ("one_hot", "count") and array and values.dtype == object \
+                    and _all_str(values, missing := pd.isna(values)):
+                fill = str(step["fill"])
+                filled = [fill if m else v for v, m in zip(values.tolist(), missing.tolist())]
+                if encoding == "one_hot":
+                    positions = self._lookup(step, self._category_positions)
+                    block = np.zeros((n_rows, len(step["categories"])))
+                    for i, v in enumerate(filled):
+                        for j in positions.get(v, ()):
+                            block[i, j] = 1.0
+                else:
+                    counts = self._lookup(step, self._string_counts)
+                    block = np.asarray([counts.get(v, 0.0) for v in filled], dtype=float)[:, None]
+                blocks.append(block)
+            else:
+                blocks.extend(self._blocks(step, pd.Series(values)))
+                continue
+            if step["indicator"]:
+                blocks.append(missing.astype(float)[:, None])
+        if not blocks:
+            return np.zeros((n_rows, 0))
+        return np.hstack(blocks)
+
+    def _lookup(self, step: dict, build):
+        """A per-step lookup table built once (kept apart from ``steps_`` so fitted state stays as fitted)."""
+        cache = self.__dict__.setdefault("_lookups", {})
+        key = (step["column"], step["encoding"])
+        if key not in cache:
+            cache[key] = build(step)
+        return cache[key]
+
+    @staticmethod
+    def _category_positions(step: dict) -> dict[str, tuple[int, ...]]:
+        found: dict[str, list[int]] = {}
+        for j, c in enumerate(step["categories"]):
+            found.setdefault(str(c), []).append(j)
+        return {k: tuple(v) for k, v in found.items()}
+
+    @staticmethod
+    def _string_counts(step: dict) -> dict[str, float]:
+        return {str(k): v for k, v in step["counts"].items()}
+
+    def _blocks(self, step: dict, s: pd.Series) -> list[np.ndarray]:
+        """The feature columns of one step for one raw column (pandas; any dtype)."""
+        blocks = []
+        encoding = step["encoding"]
+        if encoding == "passthrough":
+            blocks.append(pd.to_numeric(s, errors="coerce").fillna(step["fill"]).to_numpy(float)[:, None])
+        elif encoding == "one_hot":
+            filled = s.fillna(step["fill"]).astype(str).to_numpy()
+            cats = np.asarray([str(c) for c in step["categories"]], dtype=object)
+            blocks.append((filled[:, None] == cats[None, :]).astype(float))
+        elif encoding == "count":
+            counts = {str(k): v for k, v in step["counts"].items()}
+            blocks.append(s.fillna(step["fill"]).astype(str).map(counts).fillna(0.0).to_numpy(float)[:, None])
+        elif encoding == "hashing":
+            from sklearn.utils import murmurhash3_32
+
+            filled = s.fillna(step["fill"]).astype(str)
+            idx = np.asarray([murmurhash3_32(v, seed=self.random_state, positive=True) % step["n_buckets"]
+                              for v in filled])
+            block = np.zeros((len(s), step["n_buckets"]))
+            block[np.arange(len(s)), idx] = 1.0
+            blocks.append(block)
+        elif encoding == "datetime_parts":
+            parts = _datetime_parts(pd.to_datetime(s, errors="coerce", format="mixed"))
+            blocks.append(np.column_stack([parts[k].fillna(step["fill"][k]).to_numpy(float)
+                                           for k in step["parts"]]) if step["parts"] else np.zeros((len(s), 0)))
+        elif encoding == "tfidf":
+            blocks.append(step["vectorizer"].transform(s.fillna("").astype(str)).toarray())
+        if step["indicator"]:
+            blocks.append(s.isna().to_numpy(float)[:, None])
+        return blocks
+
     def get_feature_names_out(self, input_features=None):
         return self.feature_names_out_
+
+
+def _all_str(values: np.ndarray, missing: np.ndarray) -> bool:
+    return all(type(v) is str for v, m in zip(values.tolist(), missing.tolist()) if not m)
 
 
 def _numeric_fill(s: pd.Series, strategy: str, plan: dict) -> float:

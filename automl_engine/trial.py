@@ -194,11 +194,16 @@ def featurization_text(meta: dict[str, Any]) -> str:
     return f"{meta['featurization_mode']}: {len(kept)}/{len(plan)} columns, " + ", ".join(encodings)
 
 
-def predict_scores(model, X: pd.DataFrame, problem_type: str, classes) -> np.ndarray:
-    """Probability matrix aligned to ``classes`` (classification) or predictions (regression)."""
+def predict_scores(model, X: pd.DataFrame, problem_type: str, classes, cache=None) -> np.ndarray:
+    """Probability matrix aligned to ``classes`` (classification) or predictions (regression).
+
+    ``cache`` (a :class:`automl_engine.predict.FeatureCache` of ``X``) lets several models share one
+    validation and featurization of ``X``."""
+    from .predict import call
+
     if problem_type != CLASSIFICATION:
-        return np.asarray(model.predict(X), dtype=float)
-    proba = np.asarray(model.predict_proba(X), dtype=float)
+        return np.asarray(call(model, X, "predict", cache), dtype=float)
+    proba = np.asarray(call(model, X, "predict_proba", cache), dtype=float)
     model_classes = list(model.classes_)
     classes = list(classes)
     if model_classes == classes:

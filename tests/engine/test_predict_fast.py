@@ -1,0 +1,121 @@
+"""The numpy prediction path (automl_engine.predict) gives exactly what the pandas path gave, on real rows
+with a missing value, an unseen category and a numeric column sent as strings, for single models and
+both ensembles; and ensemble members share one validation and featurization of a request."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl_engine import classification
+from automl_engine.ensemble import StackEnsemble, VotingEnsemble, meta_features
+from automl_engine.featurize import Featurizer, InputSchema
+from automl_engine.predict import FeatureCache, call
+
+
+@pytest.fixture(scope="module")
+def models(bank_df, tmp_path_factory):
+    job = classification(training_data=bank_df, target_column_name="y", primary_metric="AUC_weighted",
+                         n_cross_validations=3)
+    job.set_limits(max_trials=3, timeout_minutes=2)
+    job.set_training(allowed_training_algorithms=["LightGBM", "LogisticRegression"], enable_model_explainability=False)
+    result = job.run(workdir=tmp_path_factory.mktemp("fast"))
+    import joblib
+
+    trained = {t.algorithm: joblib.load(t.model_path) for t in result.trials if t.model_path}
+    return trained, list(trained["LightGBM"].classes_)
+
+
+@pytest.fixture(scope="module")
+def rows(bank_df):
+    X = bank_df.drop(columns=["y"]).head(25).reset_index(drop=True)
+    X = X.astype({"age": "float64", "duration": object, "marital": object})
+    X.loc[0, "age"] = np.nan                 # a missing number
+    X.loc[1, "job"] = "astronaut"            # a category never seen in training
+    X.loc[2, "marital"] = None               # a missing category
+    X["duration"] = X["duration"].map(str)   # a numeric column sent as strings
+    X.loc[3, "duration"] = ""                # ... with an empty string, which means missing
+    return X
+
+
+def previous_front(pipeline, X):
+    """The pandas path as it was: per-column coercion into a frame, then per-step pandas featurization."""
+    schema, featurizer = pipeline.steps[0][1], pipeline.steps[1][1]
+    clean = pd.DataFrame({c: schema._coerce(c, X[c], schema.kinds_.get(c, "Numeric")) for c in schema.columns_},
+                         index=X.index)
+    Z = np.hstack([b for step in featurizer.steps_ for b in featurizer._blocks(step, clean[step["column"]])])
+    for _, step in pipeline.steps[2:-1]:
+        Z = step.transform(Z)
+    return Z
+
+
+def previous_scores(model, X, classes):
+    ensemble = model.named_steps.get("ensemble") if hasattr(model, "named_steps") else None
+    if isinstance(ensemble, VotingEnsemble):
+        total = sum(ensemble.weights)
+        return sum(w / total * previous_scores(m, X, classes) for m, w in zip(ensemble.estimators, ensemble.weights))
+    if isinstance(ensemble, StackEnsemble):
+        Z = meta_features([previous_scores(m, X, classes) for m in ensemble.estimators], "classification")
+        return previous_scores(ensemble.meta_learner, Z, classes)
+    if isinstance(X, pd.DataFrame):
+        proba = model.steps[-1][1].predict_proba(previous_front(model, X))
+        order = list(model.classes_)
+    else:
+        proba, order = model.predict_proba(X), list(model.classes_)
+    return proba[:, [order.index(c) for c in classes]]
+
+
+def test_models_cover_single_pipelines_and_both_ensembles(models):
+    trained, _ = models
+    assert set(trained) == {"LightGBM", "LogisticRegression", "VotingEnsemble", "StackEnsemble"}
+    for name in ("LightGBM", "LogisticRegression"):
+        assert type(trained[name].steps[0][1]) is InputSchema and type(trained[name].steps[1][1]) is Featurizer
+
+
+@pytest.mark.parametrize("name", ["LightGBM", "LogisticRegression", "VotingEnsemble", "StackEnsemble"])
+def test_fast_path_equals_previous_path_on_real_rows(models, rows, name):
+    trained, classes = models
+    model = trained[name]
+    expected = previous_scores(model, rows, list(classes))
+    assert np.isfinite(expected).all() and expected.shape == (25, 2)
+    proba = np.asarray(call(model, rows, "predict_proba"))[:, [list(model.classes_).index(c) for c in classes]]
+    np.testing.assert_array_equal(proba, expected)
+    np.testing.assert_array_equal(model.predict_proba(rows)[:, [list(model.classes_).index(c) for c in classes]],
+                                  expected)
+    np.testing.assert_array_equal(call(model, rows, "predict"), model.predict(rows))
+    for i in range(4):  # one row at a time, as the scoring API sends it (compared with one row, since BLAS
+        single = rows.iloc[[i]]  # may round a 1-row product differently from a 25-row one in the last bit)
+        np.testing.assert_array_equal(
+            np.asarray(call(model, single, "predict_proba"))[:, [list(model.classes_).index(c) for c in classes]],
+            previous_scores(model, single, list(classes)))
+        np.testing.assert_allclose(previous_scores(model, single, list(classes)), expected[[i]], rtol=1e-12)
+
+
+def test_fast_input_checks_give_the_same_clean_columns_as_pandas(models, rows):
+    schema = models[0]["LightGBM"].steps[0][1]
+    fast = schema.clean_columns(rows)
+    for c in schema.columns_:
+        previous = schema._coerce(c, rows[c], schema.kinds_[c]).to_numpy()
+        assert fast[c].dtype == previous.dtype, c
+        assert [None if pd.isna(v) else v for v in fast[c].tolist()] == \
+            [None if pd.isna(v) else v for v in previous.tolist()], c
+    assert np.isnan(fast["age"][0]) and np.isnan(fast["duration"][3]) and fast["duration"][4] == float(rows["duration"][4])
+    assert fast["job"][1] == "astronaut" and fast["marital"][2] is np.nan
+
+
+def test_bad_values_raise_the_same_errors(models, rows):
+    model = models[0]["LightGBM"]
+    bad = rows.head(1).copy()
+    bad["duration"] = "ten"
+    with pytest.raises(ValueError, match=r"column 'duration' expects numbers; got 'ten' \(1 value\(s\) cannot"):
+        call(model, bad, "predict_proba")
+    with pytest.raises(ValueError, match=r"input is missing required columns \['age'\]"):
+        call(model, rows.drop(columns=["age"]), "predict_proba")
+
+
+def test_ensemble_members_share_one_featurization(models, rows):
+    ensemble = models[0]["StackEnsemble"].named_steps["ensemble"]
+    assert len(ensemble.estimators) >= 2
+    cache = FeatureCache(rows)
+    fronts = [(m.steps[0][1], m.steps[1][1]) for m in ensemble.estimators]
+    matrices = [cache.features(s, f) for s, f in fronts]
+    assert len(cache._clean) == 1
+    assert len(cache._features) == len({id(Z) for Z in matrices}) == 1
