@@ -78,4 +78,15 @@ def call(pipeline, X, method: str, cache: FeatureCache | None = None):
     for step in rest[:-1]:
         if step is not None and step != "passthrough":
             Z = step.transform(Z)
-    return getattr(rest[-1], method)(Z)
+    return getattr(rest[-1], method)(Z, **_threads(rest[-1], len(Z)))
+
+
+SMALL_BATCH_ROWS = 1000
+
+
+def _threads(estimator, n_rows: int) -> dict:
+    """One thread for a small LightGBM prediction: starting its OpenMP team costs more than the trees (12 ms
+    against 0.8 ms for one row on a busy 2-core machine); each row's prediction is the same either way."""
+    if n_rows <= SMALL_BATCH_ROWS and type(estimator).__module__.startswith("lightgbm."):
+        return {"num_threads": 1}
+    return {}
