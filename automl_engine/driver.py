@@ -44,6 +44,21 @@ def _param_prefix(name: str) -> str:
     return "XGBoost" if name.startswith("XGBoost") else name
 
 
+
+def target_array(y: np.ndarray, problem_type: str) -> np.ndarray:
+    """Target values as the estimators and metrics need them; training and test targets both pass here.
+
+    sklearn needs a native label dtype (bool/int/float) or strings: an object array of Python bools (what a
+    yes/no column read as boolean gives) is "unknown" to its metrics, so it is rebuilt with a native dtype.
+    """
+    if problem_type != CLASSIFICATION:
+        return y.astype(float)
+    if y.dtype.kind not in "biuf":
+        y = np.asarray(y.tolist())
+    if y.dtype.kind not in "biuf":
+        y = y.astype(str).astype(object)
+    return y
+
 class Driver:
     """Runs one :class:`AutoMLJob`. Not reusable: create one per run."""
 
@@ -99,15 +114,8 @@ class Driver:
             parts = [train[config.weight_column_name]] + ([valid[config.weight_column_name]] if valid is not None else [])
             weights = pd.concat(parts, ignore_index=True).to_numpy(float)
         problem_type = config.task
-        if problem_type == CLASSIFICATION:
-            # sklearn needs a native label dtype (bool/int/float) or strings; object arrays of bools fail
-            y = np.asarray(y.tolist()) if y.dtype.kind not in "biuf" else y
-            if y.dtype.kind not in "biuf":
-                y = y.astype(str).astype(object)
-            classes = sorted(pd.unique(y).tolist())
-        else:
-            classes = None
-            y = y.astype(float)
+        y = target_array(y, problem_type)
+        classes = sorted(pd.unique(y).tolist()) if problem_type == CLASSIFICATION else None
         self.validation = choose_validation(n_train_only, config, valid is not None)
         if self.validation["method"] == "cv" and self.validation["n_folds"] > n_train_only:
             raise ConfigError("n_cross_validations", f"{self.validation['n_folds']} folds but only {n_train_only} rows")
@@ -487,7 +495,7 @@ class Driver:
         best_model = joblib.load(best.model_path) if best is not None else None
         if self.test is not None:
             X_test = self.test.drop(columns=self.drop, errors="ignore")
-            y_test = self.test[config.target_column_name].to_numpy()
+            y_test = target_array(self.test[config.target_column_name].to_numpy(), config.task)
             for t in ensembles + ([best] if best is not None and not best.is_ensemble else []):
                 model = best_model if t is best else joblib.load(t.model_path)
                 pred = predict_scores(model, X_test, config.task, self.classes)
