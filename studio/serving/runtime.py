@@ -255,10 +255,13 @@ def predict(model: LoadedModel, frame: pd.DataFrame) -> dict:
     """``{"predictions": [...]}`` plus, for classifiers, ``{"probabilities": [{label: p}], "classes": [...]}``.
 
     A classifier's prediction is the label with the highest probability, as the engine's own ``predict``
-    does, so the pipeline runs once per request.
+    does, so the pipeline runs once per request. Engine pipelines run by ``automl_engine.predict.call``
+    (numpy input checks and featurization, no intermediate frames).
     """
+    from automl_engine.predict import call
+
     if model.is_classifier:
-        proba = np.asarray(model.pipeline.predict_proba(frame), dtype="float64")
+        proba = np.asarray(call(model.pipeline, frame, "predict_proba"), dtype="float64")
         classes = list(getattr(model.pipeline, "classes_", model.class_labels))
         labels = [c.item() if isinstance(c, np.generic) else c for c in classes]
         keys = [str(c) for c in labels]
@@ -266,7 +269,7 @@ def predict(model: LoadedModel, frame: pd.DataFrame) -> dict:
         return {"predictions": [labels[j] for j in best],
                 "probabilities": [dict(zip(keys, row)) for row in proba.round(6).tolist()],
                 "classes": labels}
-    values = np.asarray(model.pipeline.predict(frame))
+    values = np.asarray(call(model.pipeline, frame, "predict"))
     if values.dtype.kind in "fiu":
         return {"predictions": [None if math.isnan(v) else v for v in values.astype("float64").tolist()]}
     return {"predictions": [v.item() if isinstance(v, np.generic) else v for v in values.tolist()]}
