@@ -42,7 +42,7 @@ bench-serving: install
 	$(PY) bench/serving.py
 
 bench-studio: install
-	$(PY) bench/studio.py
+	$(PY) bench/studio.py all
 
 bench-ingest: install
 	$(PY) bench/ingest.py

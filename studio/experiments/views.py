@@ -12,6 +12,7 @@ from studio.accounts.models import Role
 from studio.experiments import forms, reports, services
 from studio.experiments.access import run_for, trial_for
 from studio.experiments.models import RunStatus
+from studio.registry.services import trials_by_lineage
 
 
 def _int(value, default=1):
@@ -234,6 +235,7 @@ def trial_detail(request, pk):
         "importance_raw": reports.importance_figure(trial.feature_importance, "raw"),
         "importance_engineered": reports.importance_figure(trial.feature_importance, "engineered"),
         "importance_job": trial.importance_jobs.first(), "onnx": services.onnx_available(trial),
+        "registered_versions": trials_by_lineage(trial),
         "can_change": _can(request.user, run, Role.EDITOR), "primary": run.primary_metric,
         "metrics": sorted((trial.metrics or {}).items()),
         "test_metrics": sorted((trial.test_metrics or {}).items()) if trial.test_metrics else None})

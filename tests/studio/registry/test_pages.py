@@ -82,3 +82,16 @@ def test_register_page_registers_the_best_trial_and_refuses_viewers(team, client
     assert version.trial_id == bank_run.best_trial_id and version.model.tags == ["a", "b"]
     r = c.post("/models/register/", {"trial": bank_run.best_trial_id, "name": "bad name", "tags": ""})
     assert "is not a valid model name" in r.content.decode()
+
+
+def test_trial_and_run_pages_link_to_registration_and_show_registered_versions(team, client_for, two_versions,
+                                                                                bank_run):
+    v1, _ = two_versions
+    trial = v1.trial
+    editor_page = client_for(team.bob).get(f"/experiments/trials/{trial.pk}/").content.decode()
+    assert f'href="/models/register/?trial={trial.pk}"' in editor_page
+    assert f'<a href="/models/{v1.model_id}/versions/1/">bank v1</a>' in editor_page
+    viewer_page = client_for(team.carol).get(f"/experiments/trials/{trial.pk}/").content.decode()
+    assert "/models/register/" not in viewer_page and "bank v1" in viewer_page
+    run_page = client_for(team.bob).get(f"/experiments/runs/{bank_run.pk}/").content.decode()
+    assert f'href="/models/register/?run={bank_run.pk}&amp;trial={bank_run.best_trial_id}"' in run_page
