@@ -20,15 +20,8 @@ SORTED_INIT_SIZE = 5
 SORTED_INIT_TOLERANCE = 0.05
 
 
-class VotingEnsemble(BaseEstimator):
-    """Weighted average of fitted pipelines' probabilities (classification) or predictions."""
-
-    def __init__(self, estimators: Sequence[Any] = (), weights: Sequence[float] = (), problem_type: str = CLASSIFICATION,
-                 classes: Sequence[Any] | None = None):
-        self.estimators = estimators
-        self.weights = weights
-        self.problem_type = problem_type
-        self.classes = classes
+class _AssembledEnsemble(BaseEstimator):
+    """What both ensembles share: their members are already fitted, so an ensemble is assembled, not trained."""
 
     @property
     def classes_(self):
@@ -37,10 +30,21 @@ class VotingEnsemble(BaseEstimator):
         return np.asarray(self.classes)
 
     def fit(self, X, y=None):
-        return self  # members are already fitted; an ensemble is assembled, not trained
+        return self
 
     def __sklearn_is_fitted__(self) -> bool:
         return True
+
+
+class VotingEnsemble(_AssembledEnsemble):
+    """Weighted average of fitted pipelines' probabilities (classification) or predictions."""
+
+    def __init__(self, estimators: Sequence[Any] = (), weights: Sequence[float] = (), problem_type: str = CLASSIFICATION,
+                 classes: Sequence[Any] | None = None):
+        self.estimators = estimators
+        self.weights = weights
+        self.problem_type = problem_type
+        self.classes = classes
 
     def _scores(self, X):
         from .trial import predict_scores
@@ -60,7 +64,7 @@ class VotingEnsemble(BaseEstimator):
         return scores
 
 
-class StackEnsemble(BaseEstimator):
+class StackEnsemble(_AssembledEnsemble):
     """Members' predictions fed to a fitted meta-learner."""
 
     def __init__(self, estimators: Sequence[Any] = (), meta_learner: Any = None, problem_type: str = CLASSIFICATION,
@@ -69,18 +73,6 @@ class StackEnsemble(BaseEstimator):
         self.meta_learner = meta_learner
         self.problem_type = problem_type
         self.classes = classes
-
-    @property
-    def classes_(self):
-        if self.problem_type != CLASSIFICATION:
-            raise AttributeError("a regression ensemble has no classes_")
-        return np.asarray(self.classes)
-
-    def fit(self, X, y=None):
-        return self
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
 
     def _meta_features(self, X):
         from .trial import predict_scores
