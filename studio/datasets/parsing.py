@@ -12,6 +12,8 @@ import csv
 import gzip
 import io
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import BinaryIO, Callable
 
@@ -34,6 +36,9 @@ SNIFF_BYTES = 256 * 1024
 PREVIEW_ROWS = 50
 SCHEMA_SAMPLE_ROWS = 2000
 BLOCK_SIZE = 16 * 1024 * 1024
+# Distinct integers and timestamps are counted in a byte map spanning their range while it fits this budget
+# (per table): 256 MiB covers ten million consecutive ids and eight years of timestamps in seconds.
+BITMAP_BUDGET = 256 * 1024 * 1024
 DELIMITER_CANDIDATES = [",", "\t", ";", "|", ":"]
 ENCODINGS = {
     "utf-8": "UTF-8",
@@ -676,6 +681,7 @@ def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO,
         n_rows = 0
         raw, stream = _open_stream(open_raw, settings)
         writer = None
+        write_pool = ThreadPoolExecutor(1, thread_name_prefix="parquet-writer")
         try:
             reader = _csv_reader(stream, settings, names, dict(forced), on_invalid)
             adjust = {f.name: _settled(f.type) for f in reader.schema if f.name not in forced}
@@ -687,12 +693,19 @@ def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO,
                                   if pa.types.is_string(f.type) or pa.types.is_boolean(f.type)]
             writer = pq.ParquetWriter(out, reader.schema, compression="snappy", use_dictionary=dictionary_columns)
             summary = TableSummary(reader.schema)
+            # Writing a batch overlaps with summarising it (Arrow releases the GIL in both); waiting for the
+            # previous write before the next keeps at most two batches in memory.
+            writing = None
             for batch in reader:
                 if invalid:
                     break
                 n_rows += batch.num_rows
-                writer.write_batch(batch)
+                if writing is not None:
+                    writing.result()
+                writing = write_pool.submit(writer.write_batch, batch)
                 summary.update(batch)
+            if writing is not None:
+                writing.result()
         except UnicodeDecodeError:
             raise _encoding_error(open_raw, settings)
         except pa.ArrowInvalid as exc:
@@ -710,6 +723,7 @@ def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO,
             raise DataError(f"The file cannot be parsed: {exc}. Check the delimiter and the quote character.",
                             field="delimiter")
         finally:
+            write_pool.shutdown(wait=True)
             if writer is not None:
                 writer.close()
                 summary.close()
@@ -765,7 +779,7 @@ class ColumnSummary:
     follows, if any. ``result()`` gives the column as ``summarize`` callers expect it, with its detected type.
     """
 
-    def __init__(self, f: pa.Field):
+    def __init__(self, f: pa.Field, bitmaps: "_BitmapBudget | None" = None):
         self.name, self.type = f.name, f.type
         self.physical = _physical_name(f.type)
         self.rows = self.missing = self.spaced = self.total_length = 0
@@ -775,6 +789,9 @@ class ColumnSummary:
         # sorted numpy runs merged by sorting: a hash set of ten million numbers costs seconds and gigabytes.
         self.sortable = self.physical in ("integer", "float", "datetime")
         self.runs: list[np.ndarray] | None = None
+        # Integers and timestamps with many distinct values are counted in a byte map over their range instead
+        # (one pass, no sorting) while the table's budget allows; past it they fall back to sorted runs.
+        self.bitmap = _Bitmap(bitmaps) if bitmaps is not None and self.physical in ("integer", "datetime") else None
         self.counts: list = []  # text: how often each value of ``uniques`` occurs
         self.nbytes = 0
         self.low = self.high = None
@@ -790,7 +807,7 @@ class ColumnSummary:
         if missing == len(arr):
             return
         if self.runs is not None:
-            self._add_run(self._numbers(arr))
+            self._add_many(self._numbers(arr))
         else:
             if self.physical == "string":
                 counted = pc.value_counts(arr)
@@ -804,7 +821,7 @@ class ColumnSummary:
             if self.sortable and len(arr) >= 1000 and len(unique) > len(arr) // 4:
                 self.runs = []
                 for seen in self.uniques + [unique]:
-                    self._add_run(self._numbers(seen))
+                    self._add_many(self._numbers(seen))
                 self.uniques = []
             else:
                 self.uniques.append(unique)
@@ -859,6 +876,17 @@ class ColumnSummary:
             return values[~np.isnan(values)] + 0.0
         return values.astype("int64", copy=False)
 
+    def _add_many(self, values: np.ndarray) -> None:
+        """Values of a column with many distinct values: into the byte map while it holds, else a sorted run."""
+        if self.bitmap is not None:
+            if self.bitmap.add(values):
+                return
+            seen = self.bitmap.release()
+            self.bitmap = None
+            self.runs.append(seen)
+            self.held += seen.size
+        self._add_run(values)
+
     def _add_run(self, values: np.ndarray) -> None:
         run = _sorted_unique(values)
         self.runs.append(run)
@@ -866,8 +894,15 @@ class ColumnSummary:
         if self.held > max(2_000_000, 2 * self.compacted):
             self._compact()
 
+    def distinct_count(self) -> int:
+        if self.bitmap is not None and self.bitmap.bits is not None:
+            return self.bitmap.count()
+        return len(self.distinct_values())
+
     def distinct_values(self) -> pa.Array:
         """The distinct non-missing values (NaN is missing)."""
+        if self.bitmap is not None and self.bitmap.bits is not None:
+            return pa.array(self.bitmap.values())
         if self.runs is not None:
             if len(self.runs) > 1:
                 self._compact()
@@ -905,14 +940,13 @@ class ColumnSummary:
                 "nbytes": int(self.nbytes)}
 
     def result(self) -> dict:
-        values = self.distinct_values()
-        distinct, missing, n_rows = len(values), self.missing, self.rows
+        distinct, missing, n_rows = self.distinct_count(), self.missing, self.rows
         present = n_rows - missing
         space_share = self.spaced / present if present and self.physical == "string" else 0.0
         mean_length = self.total_length / present if present and self.physical == "string" else 0.0
         consecutive = (self.physical == "integer" and present > 0 and distinct == present
                        and self.high - self.low + 1 == distinct)
-        few = values.to_pylist() if distinct <= 2 and present else None
+        few = self.distinct_values().to_pylist() if distinct <= 2 and present else None
         date_format = (self.date_formats or [None])[0] if self.physical == "string" and present else None
         kind, flags = classify_column(self.name, "datetime" if date_format else self.physical, n_rows, missing,
                                       distinct, space_share, mean_length, consecutive, few)
@@ -924,6 +958,71 @@ class ColumnSummary:
         if date_format:
             column["date_format"] = date_format
         return column
+
+
+class _BitmapBudget:
+    """The bytes of byte maps a table's columns may still allocate (shared, so wide tables stay bounded)."""
+
+    def __init__(self, limit: int = BITMAP_BUDGET):
+        self.left = limit
+        self.lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        with self.lock:
+            if n > self.left:
+                return False
+            self.left -= n
+            return True
+
+    def give(self, n: int) -> None:
+        with self.lock:
+            self.left += n
+
+
+class _Bitmap:
+    """The distinct values of an integer column as one byte per integer between the smallest and the largest
+    seen: adding a batch is a scatter, counting is one pass, and nothing is sorted. The span grows (doubling,
+    towards where new values fall) while the shared budget allows it; ``add`` returns False when it cannot."""
+
+    def __init__(self, budget: _BitmapBudget):
+        self.budget = budget
+        self.base = 0
+        self.bits: np.ndarray | None = None
+
+    def add(self, values: np.ndarray) -> bool:
+        if values.size == 0:
+            return True
+        lo, hi = int(values.min()), int(values.max())
+        size = 0 if self.bits is None else self.bits.size
+        if self.bits is None or lo < self.base or hi >= self.base + size:
+            low = lo if self.bits is None else min(lo, self.base)
+            high = hi if self.bits is None else max(hi, self.base + size - 1)
+            span = high - low + 1
+            grown = max(span, min(2 * size, self.budget.left + size))
+            if not self.budget.take(grown - size):
+                return False
+            bits = np.zeros(grown, dtype=bool)
+            # Headroom goes where the values are heading: up for ascending ids, down for descending ones.
+            base = low if self.bits is None or hi >= self.base + size else high - grown + 1
+            if self.bits is not None:
+                bits[self.base - base:self.base - base + size] = self.bits
+            self.base, self.bits = base, bits
+        self.bits[values - self.base] = True
+        return True
+
+    def count(self) -> int:
+        return int(np.count_nonzero(self.bits))
+
+    def values(self) -> np.ndarray:
+        return np.flatnonzero(self.bits).astype("int64") + self.base
+
+    def release(self) -> np.ndarray:
+        """The values seen so far (sorted, distinct), giving the bytes back to the budget."""
+        values = self.values() if self.bits is not None else np.zeros(0, dtype="int64")
+        if self.bits is not None:
+            self.budget.give(self.bits.size)
+        self.bits = None
+        return values
 
 
 def _sorted_unique(values: np.ndarray, in_place: bool = False) -> np.ndarray:
@@ -963,9 +1062,8 @@ class TableSummary:
     (Arrow releases the GIL), while the caller writes the batch."""
 
     def __init__(self, schema: pa.Schema, threads: int = 2):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.columns = [ColumnSummary(f) for f in schema]
+        bitmaps = _BitmapBudget()
+        self.columns = [ColumnSummary(f, bitmaps) for f in schema]
         self.pool = ThreadPoolExecutor(max(1, threads)) if threads > 1 else None
 
     def update(self, batch: pa.RecordBatch) -> None:

@@ -106,3 +106,51 @@ def test_top_values_break_ties_by_first_appearance():
     assert profiling.top_indices(counts, 4).tolist() == [6, 0, 2, 3]
     assert profiling.top_indices(counts, 20).tolist() == [6, 0, 2, 3, 4, 5, 1, 7]
     assert profiling.top_indices(np.zeros(0, dtype=np.int64)).tolist() == []
+
+
+def summarize_with_bitmaps(batches: list[pa.Array], budget: int) -> tuple[dict, parsing.ColumnSummary]:
+    summary = parsing.ColumnSummary(pa.field("x", batches[0].type), parsing._BitmapBudget(budget))
+    for arr in batches:
+        summary.update(arr)
+    return summary.result(), summary
+
+
+def test_byte_map_counts_ascending_and_descending_integers_exactly():
+    rng = np.random.default_rng(2)
+    # Ascending ids with repeats, then a batch far below them: the map grows up, then down.
+    parts = [np.arange(i * 1_500, i * 1_500 + 2_000) for i in range(4)] + [rng.integers(-30_000, -20_000, 3_000)]
+    column, summary = summarize_with_bitmaps([pa.array(p) for p in parts], budget=1 << 20)
+    assert summary.bitmap is not None and summary.runs == []  # counted in the map, nothing sorted
+    assert column["distinct"] == len(set(np.concatenate(parts).tolist()))
+    assert summary.distinct_values().to_pylist() == sorted(set(np.concatenate(parts).tolist()))
+
+
+def test_byte_map_past_its_budget_falls_back_to_sorted_runs_with_the_same_count():
+    parts = [np.arange(0, 2_000), np.arange(50_000, 52_000), np.arange(1_000, 3_000)]
+    column, summary = summarize_with_bitmaps([pa.array(p) for p in parts], budget=10_000)
+    assert summary.bitmap is None and summary.runs  # the second batch needed a 52,000-byte map
+    assert column["distinct"] == 2_000 + 2_000 + 1_000
+    # Consecutive? No: the values leave a gap, so this is not an id even though every value differs.
+    assert column["type"] == "numeric"
+
+
+def test_byte_map_counts_timestamps_and_keeps_the_shared_budget():
+    budget = parsing._BitmapBudget(1 << 20)
+    stamps = pa.array(np.datetime64("2024-01-01T00:00:00") + np.arange(0, 4_000, 2).astype("timedelta64[s]"))
+    ids = pa.array(np.arange(10_000, 14_000))
+    first = parsing.ColumnSummary(pa.field("at", stamps.type), budget)
+    second = parsing.ColumnSummary(pa.field("id", ids.type), budget)
+    first.update(stamps)
+    second.update(ids)
+    assert first.distinct_count() == 2_000 and second.distinct_count() == 4_000
+    assert budget.left == (1 << 20) - first.bitmap.bits.size - second.bitmap.bits.size
+    assert first.result()["type"] == "datetime" and second.result()["type"] == "id"
+
+
+def test_numeric_quantiles_match_numpy_exactly():
+    values = np.random.default_rng(3).lognormal(2.0, 1.0, 10_001)
+    stats = profiling._numeric_stats(pa.chunked_array([pa.array(values)]))
+    expected = np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95])
+    assert [stats["quantiles"][k] for k in ("p5", "p25", "median", "p75", "p95")] == [float(q) for q in expected]
+    assert (stats["min"], stats["max"]) == (float(values.min()), float(values.max()))
+    assert stats["zeros"] == 0 and sum(stats["histogram"]["counts"]) == values.size
