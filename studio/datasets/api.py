@@ -3,6 +3,9 @@
 ``{id}`` is the dataset; every per-dataset endpoint acts on its latest version unless ``?version=N`` names
 another one.
 """
+import uuid
+from pathlib import Path
+
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload, TemporaryFileUploadHandler
 from django.http import HttpResponse
@@ -16,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from studio.api import WorkspaceScopedMixin
-from studio.datasets import services
+from studio.datasets import parsing, services
 from studio.datasets.models import Dataset, DatasetVersion
 from studio.datasets.parsing import DELIMITERS, DataError
 
@@ -48,6 +51,39 @@ class SizeLimitHandler(FileUploadHandler):
 
     def file_complete(self, file_size):
         return None
+
+
+class EarlyConversionHandler(FileUploadHandler):
+    """Hands the uploaded ``file`` field to a ``parsing.EarlyConversion`` chunk by chunk as it arrives, so that
+    the Parquet copy is mostly written by the time the last byte is in; the view decides whether to use it.
+    The bytes are passed on unchanged to the next handler, which stores the raw file."""
+
+    def __init__(self, request=None):
+        super().__init__(request)
+        self.conversion: parsing.EarlyConversion | None = None
+        self.feeding = False
+
+    def new_file(self, field_name, file_name, *args, **kwargs):
+        super().new_file(field_name, file_name, *args, **kwargs)
+        self.feeding = field_name == "file" and self.conversion is None
+        if self.feeding:
+            out = Path(settings.FILE_UPLOAD_TEMP_DIR) / f"{uuid.uuid4().hex}.early.parquet"
+            self.conversion = parsing.EarlyConversion(file_name, out, settings.STUDIO_MAX_COLUMNS)
+
+    def receive_data_chunk(self, raw_data, start):
+        if self.feeding:
+            self.conversion.feed(raw_data)
+        return raw_data
+
+    def file_complete(self, file_size):
+        if self.feeding:
+            self.conversion.finish()
+            self.feeding = False
+        return None
+
+    def discard(self) -> None:
+        if self.conversion is not None:
+            self.conversion.discard()
 
 
 class _NameRecordingParser(DjangoMultiPartParser):
@@ -170,10 +206,17 @@ class DatasetListView(_DatasetScoped):
         # Straight to a temporary file on the data disk, in 4 MB chunks: Django's parser loops in Python once
         # per chunk, and its 64 KB default makes a gigabyte upload CPU-bound.
         self.size_handler = SizeLimitHandler(request)
+        self.early_handler = EarlyConversionHandler(request)
         to_disk = TemporaryFileUploadHandler(request)
-        to_disk.chunk_size = self.size_handler.chunk_size = 4 * 1024 * 1024
-        request.upload_handlers = [self.size_handler, to_disk]
+        to_disk.chunk_size = self.size_handler.chunk_size = self.early_handler.chunk_size = 4 * 1024 * 1024
+        request.upload_handlers = [self.size_handler, self.early_handler, to_disk]
         return super().initialize_request(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Whatever happened to the request, an early conversion it did not use stops and leaves no file.
+        if hasattr(self, "early_handler"):
+            self.early_handler.discard()
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def get(self, request):
         datasets = self.scope(Dataset.objects.all()).order_by("name")
@@ -213,7 +256,7 @@ class DatasetListView(_DatasetScoped):
             version = services.create_dataset_version(
                 workspace=request.workspace, user=request.user, name=fields["name"], uploaded=upload,
                 file_name=raw_names[0] if raw_names else upload.name, description=fields["description"],
-                tags=fields["tags"], settings_overrides=overrides)
+                tags=fields["tags"], settings_overrides=overrides, early=self.early_handler.conversion)
         except DataError as exc:
             return data_error_response(exc)
         return Response(version_payload(version, with_versions=True), status=status.HTTP_201_CREATED)

@@ -11,6 +11,8 @@ import codecs
 import csv
 import gzip
 import io
+import os
+import queue
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -656,19 +658,21 @@ def _settled(t: pa.DataType) -> pa.DataType | None:
     return None
 
 
-def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO, max_columns: int) -> IngestResult:
+def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO, max_columns: int,
+                       forced: dict[str, pa.DataType] | None = None) -> IngestResult:
     """Stream the file into Parquet with a type per column, in bounded memory (one block at a time), and
     summarise each column (missing, distinct, detected type) in the same pass.
 
     Types are those pyarrow infers from the first block. If a later block holds a value that does not fit
     (``1.5`` in an integer column, ``n/a`` in a date column), that column is widened and the file is read
-    again from the start: a rare second pass instead of a slow first one for every file.
+    again from the start: a rare second pass instead of a slow first one for every file. ``forced`` types
+    are used from the first pass on.
     """
     if settings.file_format == "parquet":
         return _copy_parquet(open_raw, out, max_columns)
     preview = read_preview(open_raw, settings, max_columns, rows=1)
     names = preview.columns
-    forced: dict[str, pa.DataType] = {}
+    forced = dict(forced or {})
     for _attempt in range(2 * len(names) + 2):
         out.seek(0)
         out.truncate()
@@ -768,6 +772,164 @@ def _copy_parquet(open_raw: Opener, out: BinaryIO, max_columns: int) -> IngestRe
         finally:
             summary.close()
     return IngestResult(n_rows=n_rows, columns=summary.result(), summary=summary)
+
+
+# --- Converting while the upload arrives -------------------------------------------------------------------
+
+# Encodings in which a newline is the single byte 0x0A, so that a head of the file can be cut at a line end.
+_LINE_SAFE_ENCODINGS = {"utf-8", "utf-8-sig", "cp1252", "latin-1", "iso-8859-15", "cp1250", "cp1251"}
+
+
+class _NotReplayable(RuntimeError):
+    """The early conversion needed to read the upload again from the start, which a stream cannot do."""
+
+
+class _ChunkPipe(io.RawIOBase):
+    """Bytes handed from the thread receiving an upload to the thread converting it, a few chunks at a time:
+    the receiver blocks while ``capacity`` chunks wait, so memory stays bounded and the transfer runs at the
+    pace of the conversion. Once the reader has gone (finished or failed), ``put`` drops chunks."""
+
+    def __init__(self, capacity: int = 4):
+        self.chunks: queue.Queue = queue.Queue(capacity)
+        self.buffer = memoryview(b"")
+        self.ended = False
+        self.reader_gone = threading.Event()
+
+    def readable(self) -> bool:
+        return True
+
+    def put(self, chunk) -> None:
+        while not self.reader_gone.is_set():
+            try:
+                self.chunks.put(chunk, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def readinto(self, b) -> int:
+        while not len(self.buffer):
+            if self.ended:
+                return 0
+            chunk = self.chunks.get()
+            if chunk is None:
+                self.ended = True
+                return 0
+            if isinstance(chunk, BaseException):
+                raise chunk
+            self.buffer = memoryview(chunk)
+        n = min(len(b), len(self.buffer))
+        b[:n] = self.buffer[:n]
+        self.buffer = self.buffer[n:]
+        return n
+
+
+class EarlyConversion:
+    """Converts a delimited text upload into Parquet while it is still arriving, on a thread of its own, so
+    that parsing overlaps with the transfer instead of starting after it.
+
+    It is optimistic: it reads the file with the settings detected from its head (``inspect_file``), and the
+    caller uses the result (``take``) only if the settings it finally decides on are the same and the pass
+    succeeded. Whatever the early pass cannot do in one streaming read (a type that must be widened, a bad
+    row to locate, gzip, Parquet, a multi-byte encoding) ends it quietly, and the caller converts the stored
+    file as usual, which gives the same result or the same error.
+    """
+
+    def __init__(self, file_name: str, out_path, max_columns: int):
+        self.file_name, self.out_path, self.max_columns = file_name, out_path, max_columns
+        self.head = bytearray()
+        self.settings: ParseSettings | None = None
+        self.pipe: _ChunkPipe | None = None
+        self.thread: threading.Thread | None = None
+        self.result: IngestResult | None = None
+        self.error: BaseException | None = None
+        self.stopped = False
+
+    def feed(self, chunk: bytes) -> None:
+        """The next bytes of the file, exactly as they are stored."""
+        if self.stopped:
+            return
+        if self.pipe is None:
+            self.head += chunk
+            if len(self.head) >= SNIFF_BYTES:
+                self._start()
+            return
+        self.pipe.put(chunk)
+
+    def finish(self) -> None:
+        """The whole file has arrived."""
+        if self.pipe is None and not self.stopped:
+            self._start()
+        if self.pipe is not None:
+            self.pipe.put(None)
+
+    def take(self, settings: ParseSettings) -> IngestResult | None:
+        """The conversion's result if it read the file with ``settings`` and succeeded (the Parquet copy is
+        then at ``out_path``, the caller's to move); otherwise None, with nothing left behind."""
+        if self.thread is not None:
+            self.thread.join()
+        if self.result is not None and self.settings == settings:
+            result, self.result = self.result, None
+            return result
+        self.discard()
+        return None
+
+    def discard(self) -> None:
+        """Stop the conversion (if it runs) and delete its output; safe to call more than once."""
+        self.stopped = True
+        if self.pipe is not None and self.thread is not None and self.thread.is_alive():
+            self.pipe.put(_NotReplayable("the upload ended before the file was complete"))
+            self.thread.join()
+        self.result = None
+        try:
+            os.unlink(self.out_path)
+        except FileNotFoundError:
+            pass
+
+    def _start(self) -> None:
+        head = bytes(self.head)
+        self.head = bytearray()
+        try:
+            settings = inspect_file(lambda: io.BytesIO(head), self.file_name)
+        except Exception:  # the stored file is inspected again and any problem reported from there
+            settings = None
+        if (settings is None or settings.file_format != "delimited" or settings.compression
+                or settings.encoding not in _LINE_SAFE_ENCODINGS):
+            self.stopped = True
+            return
+        self.settings = settings
+        self.pipe = _ChunkPipe()
+        self.pipe.put(head)
+        self.thread = threading.Thread(target=self._run, args=(head,), name="early-conversion", daemon=True)
+        self.thread.start()
+
+    def _run(self, head: bytes) -> None:
+        openers = iter([lambda: io.BytesIO(head), lambda: io.BufferedReader(self.pipe, 1 << 20)])
+
+        def open_raw():
+            opener = next(openers, None)
+            if opener is None:
+                raise _NotReplayable("a second pass over the upload was needed")
+            return opener()
+
+        try:
+            forced = self._settled_types(head)
+            with open(self.out_path, "wb") as out:
+                self.result = convert_to_parquet(open_raw, self.settings, out, self.max_columns, forced)
+        except BaseException as exc:  # the caller converts the stored file instead, and reports any error then
+            self.error = exc
+        finally:
+            self.pipe.reader_gone.set()
+
+    def _settled_types(self, head: bytes) -> dict[str, pa.DataType]:
+        """Types to force from the start (dates as timestamps, as ``convert_to_parquet`` would settle on after
+        its first block), inferred from the complete lines of the head, so that no second pass is needed."""
+        complete = head[:head.rfind(b"\n") + 1]
+        try:
+            names = read_preview(lambda: io.BytesIO(complete), self.settings, self.max_columns, rows=1).columns
+            schema = _csv_reader(io.BytesIO(complete), self.settings, names, {}).schema
+        except (DataError, pa.ArrowException, UnicodeDecodeError, StopIteration):
+            return {}
+        return {f.name: t for f in schema if (t := _settled(f.type)) is not None}
 
 
 class ColumnSummary:

@@ -143,6 +143,20 @@ def _write_parquet(name: str, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _store_parquet(name: str, path: Path) -> None:
+    """Move a Parquet copy written elsewhere (an early conversion) to ``name`` in storage."""
+    local = _local_path(name)
+    if local is not None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, local)
+        return
+    try:
+        with open(path, "rb") as f:
+            default_storage.save(name, File(f))
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
 # --- Wizard uploads --------------------------------------------------------------------------------------
 
 
@@ -207,10 +221,13 @@ def create_from_upload(upload: StagedUpload, *, name: str, description: str = ""
 
 def create_dataset_version(*, workspace, user, name: str, uploaded, file_name: str, description: str = "",
                            tags: dict | None = None, settings_overrides: dict | None = None,
-                           schema: dict | None = None, enqueue: bool = True) -> DatasetVersion:
+                           schema: dict | None = None, enqueue: bool = True,
+                           early: parsing.EarlyConversion | None = None) -> DatasetVersion:
     """The API's one-shot upload: store the file, detect settings (overridable), convert, create the version.
 
-    ``uploaded`` is a Django ``UploadedFile``; any ``DataError`` leaves no row and no file.
+    ``uploaded`` is a Django ``UploadedFile``; any ``DataError`` leaves no row and no file. ``early`` is a
+    conversion that ran while the file arrived: its Parquet copy is used if it read the file with the final
+    settings, else the stored file is converted here.
     """
     parsing.check_file_name(file_name)
     if uploaded.size > settings.STUDIO_MAX_UPLOAD_BYTES:
@@ -221,9 +238,16 @@ def create_dataset_version(*, workspace, user, name: str, uploaded, file_name: s
         stored = default_storage.save(raw_name, uploaded)
         detected = parsing.inspect_file(lambda: _open(stored), file_name)
         merged = ParseSettings.from_dict({**detected.to_dict(), **(settings_overrides or {})})
+        converted = None
+        if early is not None:
+            result = early.take(merged)
+            converted = (early.out_path, result) if result is not None else None
+            log.info("upload %s: %s", file_name, "converted while it arrived" if converted else
+                     "converted after it arrived (the early pass did not apply)")
         return _create_version(workspace=workspace, user=user, name=name, description=description, tags=tags or {},
                                raw_name=stored, original_name=file_name, raw_size=uploaded.size,
-                               parse_settings=merged, schema=schema or {}, folder=folder, enqueue=enqueue)
+                               parse_settings=merged, schema=schema or {}, folder=folder, enqueue=enqueue,
+                               converted=converted)
     except BaseException:
         _remove_folder(folder)
         raise
@@ -239,13 +263,17 @@ def validate_dataset_name(name: str) -> str:
 
 
 def _create_version(*, workspace, user, name, description, tags, raw_name, original_name, raw_size, parse_settings,
-                    schema, folder, keep_raw_on_error=False, enqueue=True) -> DatasetVersion:
+                    schema, folder, keep_raw_on_error=False, enqueue=True, converted=None) -> DatasetVersion:
     name = validate_dataset_name(name)
     parquet_name = f"{folder}/data.parquet"
     try:
         result: list = []
-        _write_parquet(parquet_name, lambda out: result.append(
-            parsing.convert_to_parquet(lambda: _open(raw_name), parse_settings, out, settings.STUDIO_MAX_COLUMNS)))
+        if converted is not None:  # (path of a Parquet copy already written, its IngestResult)
+            _store_parquet(parquet_name, converted[0])
+            result.append(converted[1])
+        else:
+            _write_parquet(parquet_name, lambda out: result.append(parsing.convert_to_parquet(
+                lambda: _open(raw_name), parse_settings, out, settings.STUDIO_MAX_COLUMNS)))
         n_rows = result[0].n_rows
         columns = apply_schema(result[0].columns, schema)
         _save_json(_pass_stats_name(parquet_name), profiling.pass_statistics(result.pop().summary))

@@ -1,6 +1,7 @@
 """The datasets API: upload, list, detail, profile, preview, schema; every bad input gets a clear 400."""
 import gzip
 import io
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -125,6 +126,7 @@ def test_bad_input_gets_clear_400_and_leaves_nothing(team, upload, storage_files
     assert message in body.get("detail", "") + " ".join(sum((v for v in body.values() if isinstance(v, list)), []))
     assert Dataset.objects.count() == 0 and DatasetVersion.objects.count() == 0
     assert storage_files() == before
+    assert early_copies(settings) == []
 
 
 def test_wrong_field_count_far_into_a_file_names_the_line(team, upload, storage_files):
@@ -204,3 +206,65 @@ def test_version_parameter_selects_older_version(team, upload, api_for):
     assert api_for(team.bob).get(f"/api/v1/datasets/{pk}/?version=1").json()["n_rows"] == 4
     assert api_for(team.bob).get(f"/api/v1/datasets/{pk}/").json()["n_rows"] == 5
     assert api_for(team.bob).get(f"/api/v1/datasets/{pk}/?version=7").status_code == 404
+
+
+def early_copies(settings) -> list:
+    return sorted(Path(settings.FILE_UPLOAD_TEMP_DIR).glob("*.early.parquet"))
+
+
+def orders_csv(rows: int, amount_at_end: str = "7") -> bytes:
+    """A file past the sniffed head (so conversion starts while it arrives) with a date-only column, which
+    pyarrow reads as date32 and the conversion settles as timestamps from the start."""
+    lines = [f"{i},2024-01-{1 + i % 28:02d},{'abcdefgh'[i % 8]}-shop,{i % 13}" for i in range(rows)]
+    lines[-1] = f"{rows - 1},2024-01-02,a-shop,{amount_at_end}"
+    return ("order,day,shop,amount\n" + "\n".join(lines) + "\n").encode()
+
+
+def parquet_of(version) -> pa.Table:
+    from studio.datasets import services
+    with services._open(version.parquet_file.name if hasattr(version.parquet_file, "name")
+                        else version.parquet_file) as f:
+        return pq.read_table(f)
+
+
+def test_large_upload_is_converted_while_it_arrives(team, upload, settings, caplog):
+    content = orders_csv(40_000)
+    assert len(content) > 3 * 256 * 1024  # well past the sniffed head
+    with caplog.at_level("INFO", logger="studio.datasets.services"):
+        body = upload(team.bob, content, name="orders").json()
+    assert "converted while it arrived" in caplog.text
+    assert (body["n_rows"], [(c["name"], c["type"], c["distinct"]) for c in body["columns"]]) == \
+        (40_000, [("order", "id", 40_000), ("day", "datetime", 28), ("shop", "categorical", 8),
+                  ("amount", "numeric", 13)])
+    table = parquet_of(DatasetVersion.objects.get(pk=body["version_id"]))
+    assert str(table.schema.field("day").type).startswith("timestamp")
+    assert table.column("amount").to_pylist()[-3:] == [9, 10, 7]
+    assert early_copies(settings) == []
+
+
+def test_override_unlike_detection_converts_the_stored_file(team, upload, settings, caplog):
+    content = orders_csv(40_000).replace(b",", b";")
+    with caplog.at_level("INFO", logger="studio.datasets.services"):
+        body = upload(team.bob, content, name="orders", delimiter=";", header="true", skip_rows="0").json()
+    assert (body["n_rows"], body["n_columns"]) == (40_000, 4)
+    assert "converted while it arrived" in caplog.text  # the overrides equal what was detected
+    caplog.clear()
+    with caplog.at_level("INFO", logger="studio.datasets.services"):
+        body = upload(team.bob, content, name="orders", header="false").json()
+    assert "converted after it arrived" in caplog.text
+    assert (body["version"], body["n_rows"], body["columns"][0]["name"]) == (2, 40_001, "Column1")
+    assert early_copies(settings) == []
+
+
+def test_type_widened_after_the_first_block_falls_back_to_a_second_pass(team, upload, settings, caplog,
+                                                                         monkeypatch):
+    from studio.datasets import parsing
+    monkeypatch.setattr(parsing, "BLOCK_SIZE", 64 * 1024)  # so that the last line is many blocks in
+    content = orders_csv(40_000, amount_at_end="7.5")
+    with caplog.at_level("INFO", logger="studio.datasets.services"):
+        body = upload(team.bob, content, name="orders").json()
+    assert "converted after it arrived" in caplog.text
+    table = parquet_of(DatasetVersion.objects.get(pk=body["version_id"]))
+    assert str(table.schema.field("amount").type) == "double"
+    assert table.column("amount").to_pylist()[-2:] == [10.0, 7.5]
+    assert early_copies(settings) == []
