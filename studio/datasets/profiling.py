@@ -192,8 +192,10 @@ def _text_stats(arr: pa.ChunkedArray) -> dict:
             "length_mean": round(float(lengths.mean()), 2), "length_histogram": _histogram(lengths.astype("float64"))}
 
 
-def _profile_column(open_parquet, name: str, meta: dict, n_rows: int) -> tuple[dict, np.ndarray, int]:
-    """(statistics, mixed 64-bit codes of each row's value for the duplicate count, bytes in memory)."""
+def _profile_column(open_parquet, name: str, meta: dict, n_rows: int,
+                    hash_rows: bool = True) -> tuple[dict, np.ndarray | None, int]:
+    """(statistics, mixed 64-bit codes of each row's value for the duplicate count or None when
+    ``hash_rows`` is off, bytes in memory)."""
     with open_parquet() as handle:
         arr = pq.ParquetFile(handle).read(columns=[name]).column(0)
     nbytes = arr.nbytes
@@ -228,6 +230,8 @@ def _profile_column(open_parquet, name: str, meta: dict, n_rows: int) -> tuple[d
         stats.update(_datetime_stats(arr))
     elif kind in ("categorical", "boolean"):
         stats["top_values"] = _top_values(arr, present)
+    if not hash_rows:
+        return stats, None, nbytes
     with np.errstate(over="ignore"):
         codes = _splitmix(_column_codes(arr, string_indices))
     return stats, codes, nbytes
@@ -260,13 +264,23 @@ def _string_codes(open_parquet, name: str) -> np.ndarray:
         return _splitmix(_column_codes(arr, _encode_strings(arr)[0]))
 
 
+def _correlation_columns(names: list[str], by_name: dict, n_rows: int) -> list[str]:
+    """The numeric columns worth correlating, known from the conversion pass before any is read: not
+    excluded, not ids, with at least two distinct values (so a non-zero spread)."""
+    return [n for n in names if n in by_name and by_name[n].get("physical") in ("integer", "float")
+            and not by_name[n].get("excluded") and by_name[n].get("type") != "id"
+            and by_name[n].get("distinct", 2) > 1]
+
+
 def profile_parquet(open_parquet, columns: list[dict], threads: int = 2, pass_stats: dict | None = None) -> dict:
     """The whole profile: table-level counts, per-column statistics and charts, numeric correlations.
 
     ``open_parquet()`` returns a fresh binary handle on the Parquet copy. Columns are profiled two at a time
-    in threads, and at most two finished columns wait to be folded into the row hashes, so memory holds a
-    few columns, never the table. Text columns the conversion pass summarised (``pass_stats``) are not read
-    at all when the other columns already tell every row apart (no row can then be a duplicate).
+    in threads (the correlations alongside them), and at most two finished columns wait to be folded into
+    the row hashes, so memory holds a few columns, never the table. Duplicate rows need no hashing at all
+    when the conversion pass found a column with a different value in every row. Text columns the
+    conversion pass summarised (``pass_stats``) are not read when the other columns already tell every row
+    apart.
     """
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -276,60 +290,78 @@ def profile_parquet(open_parquet, columns: list[dict], threads: int = 2, pass_st
         n_rows = pf.metadata.num_rows
         names = pf.schema_arrow.names
     by_name = {c["name"]: c for c in columns}
-    row_hash = np.zeros(n_rows, dtype=np.uint64)
+    unique_column = next((n for n in names if n_rows > 1 and by_name.get(n, {}).get("distinct") == n_rows), None)
+    row_hash = None if unique_column else np.zeros(n_rows, dtype=np.uint64)
     memory = 0
     out_columns = []
-    numeric_names = []
+    numeric_names = _correlation_columns(names, by_name, n_rows)
 
     def fold(result):
-        nonlocal row_hash, memory
+        nonlocal memory
         stats, codes, nbytes = result
-        _fold_codes(row_hash, codes)
+        if codes is not None:
+            _fold_codes(row_hash, codes)
         memory += nbytes
         out_columns.append(stats)
-        meta = by_name.get(stats["name"], {})
-        if ("mean" in stats and not meta.get("excluded") and stats["type"] != "id" and stats.get("std")):
-            numeric_names.append(stats["name"])
 
     text = (pass_stats or {}).get("text", {})
     deferred = [n for n in names if n in text and n in by_name and "distinct" in by_name[n]
                 and "missing" in by_name[n] and not by_name[n].get("date_format")]
     with ThreadPoolExecutor(max(1, threads)) as pool:
+        correlating = pool.submit(_correlation_of, open_parquet, numeric_names[:MAX_CORRELATION_COLUMNS])
         pending: deque = deque()
         for name in names:
             if name in deferred:
                 continue
-            pending.append(pool.submit(_profile_column, open_parquet, name, by_name.get(name, {}), n_rows))
+            pending.append(pool.submit(_profile_column, open_parquet, name, by_name.get(name, {}), n_rows,
+                                       unique_column is None))
             if len(pending) >= max(1, threads):
                 fold(pending.popleft().result())
         while pending:
             fold(pending.popleft().result())
-        if deferred:
-            seen = np.sort(row_hash)
-            all_distinct = len(deferred) < len(names) and (n_rows < 2 or bool(np.all(seen[1:] != seen[:-1])))
-            del seen
-            for name in deferred:
-                out_columns.append(_text_column_from_pass(name, by_name[name], n_rows, text[name]))
-                memory += text[name].get("nbytes", 0)
-            for name in ([] if all_distinct else deferred):
-                pending.append(pool.submit(_string_codes, open_parquet, name))
-                if len(pending) >= max(1, threads):
+        for name in deferred:
+            out_columns.append(_text_column_from_pass(name, by_name[name], n_rows, text[name]))
+            memory += text[name].get("nbytes", 0)
+        if unique_column is not None:
+            unique_rows = n_rows
+        else:
+            # Rows the read columns cannot tell apart may still differ in the text columns not read yet:
+            # hash those too, unless the read columns already tell every row apart.
+            seen = np.sort(row_hash) if deferred and len(deferred) < len(names) else None
+            if seen is None or _distinct_sorted(seen) < n_rows:
+                del seen
+                for name in deferred:
+                    pending.append(pool.submit(_string_codes, open_parquet, name))
+                    if len(pending) >= max(1, threads):
+                        _fold_codes(row_hash, pending.popleft().result())
+                while pending:
                     _fold_codes(row_hash, pending.popleft().result())
-            while pending:
-                _fold_codes(row_hash, pending.popleft().result())
-    out_columns.sort(key=lambda c: names.index(c["name"]))
-    row_hash.sort()
-    unique_rows = 1 + int(np.count_nonzero(row_hash[1:] != row_hash[:-1])) if n_rows else 0
+                row_hash.sort()
+                seen = row_hash
+            unique_rows = _distinct_sorted(seen)
+            del seen
+        correlation = correlating.result()
     del row_hash
-    notes = ["Duplicate rows are counted by a 64-bit hash of each row: exact unless two different rows collide, "
-             "which is vanishingly unlikely."]
-    with open_parquet() as handle:
-        correlation = _correlation(pq.ParquetFile(handle), numeric_names[:MAX_CORRELATION_COLUMNS])
+    out_columns.sort(key=lambda c: names.index(c["name"]))
+    if unique_column is not None:
+        notes = [f"No row is a duplicate: the column {unique_column!r} has a different value in every row."]
+    else:
+        notes = ["Duplicate rows are counted by a 64-bit hash of each row: exact unless two different rows "
+                 "collide, which is vanishingly unlikely."]
     if len(numeric_names) > MAX_CORRELATION_COLUMNS:
         notes.append(f"The correlation heatmap shows the first {MAX_CORRELATION_COLUMNS} of "
                      f"{len(numeric_names)} numeric columns.")
     return {"n_rows": n_rows, "n_columns": len(out_columns), "duplicate_rows": n_rows - unique_rows,
             "memory_bytes": int(memory), "columns": out_columns, "correlation": correlation, "notes": notes}
+
+
+def _distinct_sorted(values: np.ndarray) -> int:
+    return 1 + int(np.count_nonzero(values[1:] != values[:-1])) if values.size else 0
+
+
+def _correlation_of(open_parquet, names: list[str]) -> dict | None:
+    with open_parquet() as handle:
+        return _correlation(pq.ParquetFile(handle), names)
 
 
 def _correlation(pf: pq.ParquetFile, names: list[str]) -> dict | None:

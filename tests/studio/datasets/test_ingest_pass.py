@@ -154,3 +154,25 @@ def test_numeric_quantiles_match_numpy_exactly():
     assert [stats["quantiles"][k] for k in ("p5", "p25", "median", "p75", "p95")] == [float(q) for q in expected]
     assert (stats["min"], stats["max"]) == (float(values.min()), float(values.max()))
     assert stats["zeros"] == 0 and sum(stats["histogram"]["counts"]) == values.size
+
+
+def test_a_column_unique_in_every_row_settles_duplicates_without_hashing(monkeypatch):
+    def no_hashing(_values):
+        raise AssertionError("rows were hashed although a column tells every row apart")
+    monkeypatch.setattr(profiling, "_splitmix", no_hashing)
+    lines = ["ref,colour,score"] + [f"R{i:04d},{'red' if i % 2 else 'blue'},{i % 3}" for i in range(200)]
+    reused, full = profiles("\n".join(lines).encode())
+    assert without_memory(reused) == without_memory(full)
+    assert reused["duplicate_rows"] == 0
+    assert reused["notes"][0] == "No row is a duplicate: the column 'ref' has a different value in every row."
+    assert reused["correlation"] is None  # score is the only numeric column
+
+
+def test_rows_apart_only_in_combination_are_counted_by_hashing():
+    # No column is unique on its own, but (a, b) pairs are all different except one repeated row.
+    csv = b"a,b\n1,1\n1,2\n2,1\n2,2\n2,2\n"
+    reused, full = profiles(csv)
+    assert without_memory(reused) == without_memory(full)
+    assert reused["duplicate_rows"] == 1
+    assert reused["notes"][0].startswith("Duplicate rows are counted by a 64-bit hash")
+    assert reused["correlation"]["columns"] == ["a", "b"]
