@@ -37,7 +37,9 @@ except NotImplementedError:
 SNIFF_BYTES = 256 * 1024
 PREVIEW_ROWS = 50
 SCHEMA_SAMPLE_ROWS = 2000
-BLOCK_SIZE = 16 * 1024 * 1024
+# pyarrow reads several blocks ahead: 8 MB blocks keep a gigabyte file under ~1.1 GB resident (16 MB: ~1.4 GB)
+# for the same CPU time.
+BLOCK_SIZE = 8 * 1024 * 1024
 # Distinct integers and timestamps are counted in a byte map spanning their range while it fits this budget
 # (per table): 256 MiB covers ten million consecutive ids and eight years of timestamps in seconds.
 BITMAP_BUDGET = 256 * 1024 * 1024
