@@ -15,8 +15,9 @@ import os
 import queue
 import re
 import threading
+import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import BinaryIO, Callable
 
 import numpy as np
@@ -832,7 +833,7 @@ class EarlyConversion:
     It is optimistic: it reads the file with the settings detected from its head (``inspect_file``), and the
     caller uses the result (``take``) only if the settings it finally decides on are the same and the pass
     succeeded. Whatever the early pass cannot do in one streaming read (a type that must be widened, a bad
-    row to locate, gzip, Parquet, a multi-byte encoding) ends it quietly, and the caller converts the stored
+    row to locate, Parquet, a multi-byte encoding) ends it quietly, and the caller converts the stored
     file as usual, which gives the same result or the same error.
     """
 
@@ -894,7 +895,7 @@ class EarlyConversion:
             settings = inspect_file(lambda: io.BytesIO(head), self.file_name)
         except Exception:  # the stored file is inspected again and any problem reported from there
             settings = None
-        if (settings is None or settings.file_format != "delimited" or settings.compression
+        if (settings is None or settings.file_format != "delimited" or settings.compression not in ("", "gzip")
                 or settings.encoding not in _LINE_SAFE_ENCODINGS):
             self.stopped = True
             return
@@ -925,11 +926,13 @@ class EarlyConversion:
     def _settled_types(self, head: bytes) -> dict[str, pa.DataType]:
         """Types to force from the start (dates as timestamps, as ``convert_to_parquet`` would settle on after
         its first block), inferred from the complete lines of the head, so that no second pass is needed."""
-        complete = head[:head.rfind(b"\n") + 1]
+        plain = replace(self.settings, compression="")
         try:
-            names = read_preview(lambda: io.BytesIO(complete), self.settings, self.max_columns, rows=1).columns
-            schema = _csv_reader(io.BytesIO(complete), self.settings, names, {}).schema
-        except (DataError, pa.ArrowException, UnicodeDecodeError, StopIteration):
+            text = zlib.decompressobj(wbits=31).decompress(head) if self.settings.compression == "gzip" else head
+            complete = text[:text.rfind(b"\n") + 1]
+            names = read_preview(lambda: io.BytesIO(complete), plain, self.max_columns, rows=1).columns
+            schema = _csv_reader(io.BytesIO(complete), plain, names, {}).schema
+        except (DataError, pa.ArrowException, UnicodeDecodeError, StopIteration, zlib.error):
             return {}
         return {f.name: t for f in schema if (t := _settled(f.type)) is not None}
 

@@ -268,3 +268,16 @@ def test_type_widened_after_the_first_block_falls_back_to_a_second_pass(team, up
     assert str(table.schema.field("amount").type) == "double"
     assert table.column("amount").to_pylist()[-2:] == [10.0, 7.5]
     assert early_copies(settings) == []
+
+
+def test_gzip_upload_is_converted_while_it_arrives(team, upload, settings, caplog):
+    content = gzip.compress(orders_csv(40_000), compresslevel=1)
+    with caplog.at_level("INFO", logger="studio.datasets.services"):
+        body = upload(team.bob, content, name="orders", file_name="orders.csv.gz").json()
+    assert "converted while it arrived" in caplog.text
+    assert (body["n_rows"], body["parse_settings"]["compression"], body["columns"][1]["type"]) == \
+        (40_000, "gzip", "datetime")
+    table = parquet_of(DatasetVersion.objects.get(pk=body["version_id"]))
+    assert str(table.schema.field("day").type).startswith("timestamp")
+    assert table.column("amount").to_pylist()[-3:] == [9, 10, 7]
+    assert early_copies(settings) == []
