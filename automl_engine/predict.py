@@ -81,6 +81,37 @@ def call(pipeline, X, method: str, cache: FeatureCache | None = None):
     return getattr(rest[-1], method)(Z, **_threads(rest[-1], len(Z)))
 
 
+def limit_threads(model, n_threads: int = 1):
+    """Set ``n_jobs`` to ``n_threads`` on every estimator inside ``model`` that has it (pipeline steps,
+    ensemble members and a stacking meta-learner); returns ``model``.
+
+    For serving: a process that answers requests should predict on one thread and leave the parallelism
+    to its fellow worker processes. A model fitted with ``n_jobs=2`` would otherwise start two LightGBM,
+    XGBoost or joblib threads per prediction in every worker, which on a 2-core machine with 2 workers is
+    four busy threads fighting for two cores (and a thread team's start-up costs more than the trees of
+    one row). Each row's prediction is the same on any number of threads.
+    """
+    from sklearn.pipeline import Pipeline
+
+    from .ensemble import StackEnsemble, VotingEnsemble
+
+    if isinstance(model, Pipeline):
+        for _, step in model.steps:
+            limit_threads(step, n_threads)
+        return model
+    if isinstance(model, (VotingEnsemble, StackEnsemble)):
+        for member in model.estimators:
+            limit_threads(member, n_threads)
+        if isinstance(model, StackEnsemble):
+            limit_threads(model.meta_learner, n_threads)
+        return model
+    if hasattr(model, "get_params") and "n_jobs" in model.get_params(deep=False):
+        # XGBoost's set_params passes n_jobs on to the fitted booster's nthread; LightGBM reads n_jobs at
+        # predict time.
+        model.set_params(n_jobs=n_threads)
+    return model
+
+
 SMALL_BATCH_ROWS = 1000
 
 

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -53,13 +54,16 @@ class PayloadError(ValueError):
 
 @dataclass
 class LoadedModel:
-    """A verified, unpickled pipeline with what scoring needs from its manifest."""
+    """A verified, unpickled pipeline with what scoring needs from its manifest, and the thread budget of
+    its predictions (``thread_pools``: a ``threadpoolctl.ThreadpoolController``)."""
 
     version_id: int
     sha256: str
     pipeline: object
     schema: list[dict]
     class_labels: list | None
+    predict_threads: int = 1
+    thread_pools: object = None
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -73,8 +77,9 @@ class ModelCache:
     Concurrent first requests for one version wait for a single load instead of each unpickling it.
     """
 
-    def __init__(self, capacity: int = 8):
+    def __init__(self, capacity: int = 8, predict_threads: int = 1):
         self.capacity = capacity
+        self.predict_threads = predict_threads
         self._models: OrderedDict[tuple[int, str], LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[tuple[int, str], threading.Lock] = {}
@@ -105,6 +110,8 @@ class ModelCache:
 
     def _load(self, version_id, sha256, path, schema, class_labels) -> LoadedModel:
         from automl_engine import ModelIntegrityError, load_model
+        from automl_engine.predict import limit_threads
+        from threadpoolctl import ThreadpoolController
 
         if not os.path.exists(path):
             raise ModelUnavailable(f"the model file of this version is missing from storage ({path}); "
@@ -114,8 +121,12 @@ class ModelCache:
         except ModelIntegrityError as exc:
             raise ModelUnavailable(f"model file failed its integrity check and was not loaded: {exc}. "
                                    "Register the trial again to get an intact copy.") from None
+        limit_threads(pipeline, self.predict_threads)
         self.loads += 1
-        return LoadedModel(version_id, sha256, pipeline, schema, class_labels)
+        # The thread pools (BLAS, OpenMP) of the libraries loaded so far, this model's included: finding them
+        # takes milliseconds, so it is done here; limiting them around a prediction takes microseconds.
+        return LoadedModel(version_id, sha256, pipeline, schema, class_labels, self.predict_threads,
+                           ThreadpoolController())
 
     def clear(self) -> None:
         with self._lock:
@@ -129,12 +140,13 @@ _CACHE: ModelCache | None = None
 
 
 def model_cache() -> ModelCache:
-    """This process's model cache (sized by ``STUDIO_SERVING_CACHE_SIZE``)."""
+    """This process's model cache (sized by ``STUDIO_SERVING_CACHE_SIZE``; its models predict on
+    ``STUDIO_SERVING_PREDICT_THREADS`` threads)."""
     global _CACHE
     if _CACHE is None:
         from django.conf import settings
 
-        _CACHE = ModelCache(getattr(settings, "STUDIO_SERVING_CACHE_SIZE", 8))
+        _CACHE = ModelCache(getattr(settings, "STUDIO_SERVING_CACHE_SIZE", 8), settings.STUDIO_SERVING_PREDICT_THREADS)
     return _CACHE
 
 
@@ -258,6 +270,22 @@ def predict(model: LoadedModel, frame: pd.DataFrame) -> dict:
     does, so the pipeline runs once per request. Engine pipelines run by ``automl_engine.predict.call``
     (numpy input checks and featurization, no intermediate frames).
     """
+    with _thread_budget(model):
+        return _predict(model, frame)
+
+
+@contextmanager
+def _thread_budget(model: LoadedModel):
+    """BLAS and OpenMP pools limited to the model's thread budget during a prediction (the estimators' own
+    ``n_jobs`` were set at load, see :func:`automl_engine.predict.limit_threads`)."""
+    if model.thread_pools is None:
+        yield
+        return
+    with model.thread_pools.limit(limits=model.predict_threads):
+        yield
+
+
+def _predict(model: LoadedModel, frame: pd.DataFrame) -> dict:
     from automl_engine.predict import call
 
     if model.is_classifier:

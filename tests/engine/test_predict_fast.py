@@ -8,7 +8,7 @@ import pytest
 from automl_engine import classification
 from automl_engine.ensemble import StackEnsemble, VotingEnsemble, meta_features
 from automl_engine.featurize import Featurizer, InputSchema
-from automl_engine.predict import FeatureCache, call
+from automl_engine.predict import FeatureCache, call, limit_threads
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +119,28 @@ def test_ensemble_members_share_one_featurization(models, rows):
     matrices = [cache.features(s, f) for s, f in fronts]
     assert len(cache._clean) == 1
     assert len(cache._features) == len({id(Z) for Z in matrices}) == 1
+
+
+def _thread_counts(model) -> list:
+    """``n_jobs`` of every estimator inside ``model`` that has one, pipelines and ensembles walked."""
+    if hasattr(model, "steps"):
+        return [n for _, step in model.steps for n in _thread_counts(step)]
+    if isinstance(model, (VotingEnsemble, StackEnsemble)):
+        inner = [n for member in model.estimators for n in _thread_counts(member)]
+        return inner + (_thread_counts(model.meta_learner) if isinstance(model, StackEnsemble) else [])
+    params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
+    return [params["n_jobs"]] if "n_jobs" in params else []
+
+
+@pytest.mark.parametrize("name", ["LightGBM", "VotingEnsemble", "StackEnsemble"])
+def test_limit_threads_reaches_every_estimator_and_keeps_predictions(models, rows, name):
+    import copy
+
+    model = copy.deepcopy(models[0][name])
+    assert limit_threads(model, 2) is model
+    counts = _thread_counts(model)
+    assert counts and set(counts) == {2}
+    expected = np.asarray(call(model, rows, "predict_proba"))
+    limit_threads(model, 1)
+    assert set(_thread_counts(model)) == {1}
+    np.testing.assert_array_equal(np.asarray(call(model, rows, "predict_proba")), expected)

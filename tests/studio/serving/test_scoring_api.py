@@ -247,6 +247,29 @@ def test_models_are_loaded_once_per_process(team, api_for, bank_run, bank_models
     assert cache.loads == loads  # the deploy already loaded and verified it
 
 
+def test_served_models_predict_on_the_configured_number_of_threads(team, bank_run, bank_models, storage_dir):
+    from threadpoolctl import threadpool_info
+
+    version = _register(bank_run, team.alice, ensemble=True)
+
+    def describe():
+        return storage_dir / version.file, version.input_schema, ["no", "yes"]
+
+    model = runtime.ModelCache(predict_threads=3).get(version.pk, version.sha256, describe)
+    members = model.pipeline.named_steps["ensemble"].estimators
+    lightgbm = [m.steps[-1][1] for m in members if type(m.steps[-1][1]).__name__ == "LGBMClassifier"]
+    assert lightgbm and [e.n_jobs for e in lightgbm] == [3] * len(lightgbm)
+
+    model = runtime.ModelCache(predict_threads=1).get(version.pk, version.sha256, describe)
+    assert [e.n_jobs for m in model.pipeline.named_steps["ensemble"].estimators for e in [m.steps[-1][1]]
+            if type(e).__name__ == "LGBMClassifier"] == [1] * len(lightgbm)
+    with runtime._thread_budget(model):
+        pools = threadpool_info()
+    assert pools and {p["num_threads"] for p in pools} == {1}
+    frame = runtime.frame_from_records(sample_rows(bank_models, 3), model.schema, 10)
+    assert runtime.predict(model, frame)["predictions"] == list(model.pipeline.predict(frame))
+
+
 def test_metrics_count_requests_rows_and_errors(team, api_for, bank_run, bank_models, client):
     _register(bank_run, team.alice)
     key = _deploy(api_for(team.alice))["key"]
