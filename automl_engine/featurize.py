@@ -181,9 +181,12 @@ class InputSchema(BaseEstimator, TransformerMixin):
 
         Columns already of the right dtype (the common case: a frame built from JSON or a CSV) are converted
         with numpy alone; anything else goes through the pandas coercions of :meth:`_coerce`, so both ways
-        give the same values and the same errors.
+        give the same values and the same errors. ``X`` may also be :class:`automl_engine.predict.Columns`
+        (numpy arrays): its other columns are coerced as the DataFrame it stands for.
         """
-        if not isinstance(X, pd.DataFrame):
+        from .predict import Columns
+
+        if not isinstance(X, (pd.DataFrame, Columns)):
             X = pd.DataFrame(X, columns=self.columns_ if np.shape(X)[1] == len(self.columns_) else None)
         missing = [c for c in self.columns_ if c not in X.columns]
         if missing:
@@ -194,17 +197,25 @@ class InputSchema(BaseEstimator, TransformerMixin):
             s = X[column]
             kind = self.kinds_.get(column, NUMERIC)
             dtype = s.dtype
+            array = isinstance(s, np.ndarray)
             if kind == NUMERIC and isinstance(dtype, np.dtype) and dtype.kind in "fiu":
-                out[column] = s.to_numpy(dtype="float64")
+                out[column] = np.asarray(s, dtype="float64") if array else s.to_numpy(dtype="float64")
             elif kind not in (NUMERIC, DATETIME) and (dtype == object or isinstance(dtype, pd.StringDtype)):
-                values = s.to_numpy(dtype=object)
+                values = s if array else s.to_numpy(dtype=object)
                 missing_mask = pd.isna(values)
-                cleaned = np.empty(len(values), dtype=object)
                 fill = self.categorical_missing if self.categorical_missing is not None else np.nan
+                coded = _string_codes(values, missing_mask)
+                if coded is not None:
+                    codes, uniques = coded
+                    out[column] = _take(list(uniques) + [fill], codes)
+                    continue
+                cleaned = np.empty(len(values), dtype=object)
                 for i, (v, m) in enumerate(zip(values.tolist(), missing_mask.tolist())):
                     cleaned[i] = fill if m else (v if type(v) is str else str(v))
                 out[column] = cleaned
             else:
+                if isinstance(X, Columns):
+                    s = X.frame()[column]
                 coerced = self._coerce(column, s, kind)
                 out[column] = coerced.array if kind == DATETIME else coerced.to_numpy()  # keeps a time zone
         return out
@@ -250,6 +261,7 @@ class Featurizer(BaseEstimator, TransformerMixin):
 
     def fit(self, X: pd.DataFrame, y=None):
         self.__dict__.pop("_lookups", None)
+        self.__dict__.pop("_fitted_state", None)
         self.steps_ = []
         names, sources = [], []
         for p in self.plan or []:
@@ -322,19 +334,20 @@ class Featurizer(BaseEstimator, TransformerMixin):
                 missing = np.isnan(values)
                 blocks.append(np.where(missing, step["fill"], values)[:, None])
             elif encoding in ("one_hot", "count") and array and values.dtype == object \
-                    and _all_str(values, missing := pd.isna(values)):
-                fill = str(step["fill"])
-                filled = [fill if m else v for v, m in zip(values.tolist(), missing.tolist())]
+                    and (coded := _string_codes(values, missing := pd.isna(values))) is not None:
+                # Each distinct value is encoded once and the rows take their value's encoding: a missing
+                # value is the fill's, a category unseen in training an all-zero row (one-hot) or 0 (count).
+                codes, uniques = coded
+                distinct = [*uniques.tolist(), str(step["fill"])]
                 if encoding == "one_hot":
                     positions = self._lookup(step, self._category_positions)
-                    block = np.zeros((n_rows, len(step["categories"])))
-                    for i, v in enumerate(filled):
-                        for j in positions.get(v, ()):
-                            block[i, j] = 1.0
+                    encoded = np.zeros((len(distinct), len(step["categories"])))
+                    for k, v in enumerate(distinct):
+                        encoded[k, list(positions.get(v, ()))] = 1.0
                 else:
                     counts = self._lookup(step, self._string_counts)
-                    block = np.asarray([counts.get(v, 0.0) for v in filled], dtype=float)[:, None]
-                blocks.append(block)
+                    encoded = np.asarray([counts.get(v, 0.0) for v in distinct], dtype=float)[:, None]
+                blocks.append(encoded[codes])
             else:
                 blocks.extend(self._blocks(step, pd.Series(values)))
                 continue
@@ -343,6 +356,16 @@ class Featurizer(BaseEstimator, TransformerMixin):
         if not blocks:
             return np.zeros((n_rows, 0))
         return np.hstack(blocks)
+
+    def fitted_state(self) -> bytes:
+        """What ``fit`` learned, as bytes (computed once): two featurizers with equal bytes and equal
+        ``random_state`` transform any input identically. ``==`` on ``steps_`` does not prove that: it holds
+        for categories 1 and 1.0, which are encoded by their different text."""
+        import pickle
+
+        if "_fitted_state" not in self.__dict__:
+            self.__dict__["_fitted_state"] = pickle.dumps(self.steps_, protocol=5)
+        return self.__dict__["_fitted_state"]
 
     def _lookup(self, step: dict, build):
         """A per-step lookup table built once (kept apart from ``steps_`` so fitted state stays as fitted)."""
@@ -399,8 +422,26 @@ class Featurizer(BaseEstimator, TransformerMixin):
         return self.feature_names_out_
 
 
-def _all_str(values: np.ndarray, missing: np.ndarray) -> bool:
-    return all(type(v) is str for v, m in zip(values.tolist(), missing.tolist()) if not m)
+def _string_codes(values: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(codes, uniques)`` of an object array whose present values are all ``str``: ``uniques[codes[i]]``
+    equals ``values[i]``, and a missing value (``missing[i]``) has the code ``len(uniques)``. ``None`` when a
+    present value is not a ``str``, so that the caller converts values one by one.
+
+    Distinct values are found by hashing (``pd.factorize``), which treats equal values as one; that is safe
+    only when every distinct value is a ``str`` (a number equal to another number of another type, such as
+    1 and True, would be merged although their text differs).
+    """
+    codes, uniques = pd.factorize(values)
+    if not all(type(u) is str for u in uniques.tolist()) or not np.array_equal(codes < 0, missing):
+        return None
+    return np.where(missing, len(uniques), codes), uniques
+
+
+def _take(distinct: list, codes: np.ndarray) -> np.ndarray:
+    """An object array of ``distinct[code]`` for each code."""
+    table = np.empty(len(distinct), dtype=object)
+    table[:] = distinct
+    return table[codes]
 
 
 def _numeric_fill(s: pd.Series, strategy: str, plan: dict) -> float:

@@ -3,7 +3,8 @@
 steps on a numpy matrix, which is what ``Pipeline.predict`` computes, minus building intermediate frames.
 
 Ensembles use :class:`FeatureCache` so that members with the same input checks and the same fitted
-featurization validate and featurize a request once.
+featurization validate and featurize a request once. Input may also be :class:`Columns` (one array per
+column, as a scoring request's JSON becomes), which reaches the numpy path without building a frame.
 """
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+
+def _ensemble(pipeline):
+    """The engine ensemble that ``pipeline`` is or holds as its only step (how the engine saves one), else
+    ``None``. A one-step pipeline's predict and predict_proba are its step's."""
+    from sklearn.pipeline import Pipeline
+
+    from .ensemble import StackEnsemble, VotingEnsemble
+
+    if isinstance(pipeline, Pipeline) and len(pipeline.steps) == 1:
+        pipeline = pipeline.steps[0][1]
+    return pipeline if isinstance(pipeline, (VotingEnsemble, StackEnsemble)) else None
 
 
 def _front(pipeline):
@@ -30,11 +43,43 @@ def _front(pipeline):
     return schema, featurizer, [step for _, step in pipeline.steps[2:]]
 
 
-class FeatureCache:
-    """Cleaned columns and feature matrices of one input frame, shared between pipelines whose input
-    schema (columns, kinds, missing marker) and fitted featurization are equal."""
+class Columns:
+    """Input rows held as one 1-D array per column, all of length ``n_rows``: the part of the DataFrame
+    interface that prediction reads (``columns``, ``X[column]``, ``len(X)``).
 
-    def __init__(self, X: pd.DataFrame):
+    Engine pipelines check and featurize the arrays directly; anything else gets :meth:`frame`, the
+    DataFrame ``pd.DataFrame(arrays, columns=names)`` that would have been built otherwise.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], n_rows: int):
+        self.arrays = arrays
+        self.columns = list(arrays)
+        self.n_rows = n_rows
+        self._frame: pd.DataFrame | None = None
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        return self.arrays[column]
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def frame(self) -> pd.DataFrame:
+        """The same rows as a DataFrame (built once)."""
+        if self._frame is None:
+            self._frame = pd.DataFrame(self.arrays, columns=self.columns)
+        return self._frame
+
+
+def as_frame(X):
+    """``X`` as estimators outside the numpy path take it: a DataFrame for :class:`Columns`."""
+    return X.frame() if isinstance(X, Columns) else X
+
+
+class FeatureCache:
+    """Cleaned columns and feature matrices of one input (a DataFrame or :class:`Columns`), shared between
+    pipelines whose input schema (columns, kinds, missing marker) and fitted featurization are equal."""
+
+    def __init__(self, X):
         self.X = X
         self._clean: list[tuple[tuple, dict]] = []
         self._features: list[tuple[tuple, Any, np.ndarray]] = []
@@ -44,7 +89,7 @@ class FeatureCache:
         key = _schema_key(schema)
         for other_key, other, Z in self._features:
             if other_key == key and (other is featurizer or (other.random_state == featurizer.random_state
-                                                             and other.steps_ == featurizer.steps_)):
+                                                             and other.fitted_state() == featurizer.fitted_state())):
                 return Z
         Z = featurizer.transform_columns(self.clean(schema), len(self.X))
         self._features.append((key, featurizer, Z))
@@ -67,10 +112,16 @@ def _schema_key(schema) -> tuple:
 
 def call(pipeline, X, method: str, cache: FeatureCache | None = None):
     """``getattr(pipeline, method)(X)`` for ``method`` in predict / predict_proba, by the numpy path when
-    ``pipeline`` is an engine pipeline and ``X`` a DataFrame; otherwise by the estimator itself."""
-    front = _front(pipeline) if isinstance(X, pd.DataFrame) else None
-    if front is None:
+    ``pipeline`` is an engine pipeline (or an engine ensemble of them) and ``X`` a DataFrame or
+    :class:`Columns`; otherwise by the estimator itself."""
+    if not isinstance(X, (pd.DataFrame, Columns)):
         return getattr(pipeline, method)(X)
+    ensemble = _ensemble(pipeline)
+    if ensemble is not None:
+        return getattr(ensemble, method)(X)
+    front = _front(pipeline)
+    if front is None:
+        return getattr(pipeline, method)(as_frame(X))
     schema, featurizer, rest = front
     if cache is None:
         cache = FeatureCache(X)

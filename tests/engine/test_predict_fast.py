@@ -1,6 +1,8 @@
 """The numpy prediction path (automl_engine.predict) gives exactly what the pandas path gave, on real rows
 with a missing value, an unseen category and a numeric column sent as strings, for single models and
 both ensembles; and ensemble members share one validation and featurization of a request."""
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,7 +10,7 @@ import pytest
 from automl_engine import classification
 from automl_engine.ensemble import StackEnsemble, VotingEnsemble, meta_features
 from automl_engine.featurize import Featurizer, InputSchema
-from automl_engine.predict import FeatureCache, call, limit_threads
+from automl_engine.predict import Columns, FeatureCache, call, limit_threads
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +146,51 @@ def test_limit_threads_reaches_every_estimator_and_keeps_predictions(models, row
     limit_threads(model, 1)
     assert set(_thread_counts(model)) == {1}
     np.testing.assert_array_equal(np.asarray(call(model, rows, "predict_proba")), expected)
+
+
+def _columns(frame: pd.DataFrame) -> Columns:
+    """The rows as the scoring API holds them: float64 arrays for float columns, object arrays otherwise."""
+    return Columns({c: frame[c].to_numpy(dtype="float64" if frame[c].dtype.kind == "f" else object)
+                    for c in frame.columns}, len(frame))
+
+
+@pytest.mark.parametrize("name", ["LightGBM", "LogisticRegression", "VotingEnsemble", "StackEnsemble"])
+def test_columns_input_equals_the_frame_it_stands_for(models, rows, name):
+    model = models[0][name]
+    columns = _columns(rows)
+    assert columns["duration"].dtype == object and columns["age"].dtype == np.float64
+    proba = np.asarray(call(model, columns, "predict_proba"))
+    np.testing.assert_array_equal(proba, model.predict_proba(rows))
+    np.testing.assert_array_equal(proba, np.asarray(call(model, columns.frame(), "predict_proba")))
+    np.testing.assert_array_equal(call(model, columns, "predict"), model.predict(rows))
+
+
+def test_categories_of_several_types_keep_their_own_text():
+    # 1, True and 1.0 are equal (and hash alike), so finding distinct values by hashing would merge them.
+    schema = InputSchema(columns=["c"], kinds={"c": "Categorical"}).fit(pd.DataFrame({"c": ["a"]}))
+    values = np.empty(7, dtype=object)
+    values[:] = ["a", 1, True, 1.0, None, "1", "a"]
+    cleaned = schema.clean_columns(Columns({"c": values}, 7))["c"]
+    assert cleaned[:4].tolist() == ["a", "1", "True", "1.0"] and cleaned[4] is np.nan and cleaned[5:].tolist() == ["1", "a"]
+    strings = np.empty(4, dtype=object)
+    strings[:] = ["b", None, "a", "b"]
+    assert [v if isinstance(v, str) else None for v in schema.clean_columns(Columns({"c": strings}, 4))["c"]] == \
+        ["b", None, "a", "b"]
+
+
+def test_featurizers_are_shared_only_with_the_same_fitted_state(models, rows):
+    lightgbm = models[0]["LightGBM"]
+    schema, featurizer = lightgbm.steps[0][1], lightgbm.steps[1][1]
+    twin = pickle.loads(pickle.dumps(featurizer))
+    cache = FeatureCache(rows)
+    assert cache.features(schema, twin) is cache.features(schema, featurizer)
+    # Categories 1 and 1.0 compare equal but are encoded by their text, "1" against "1.0".
+    plan = [{"column": "k", "dropped": False, "encoding": "one_hot", "missing_indicator": False,
+             "imputer": "most_frequent"}]
+    ints = Featurizer(plan).fit(pd.DataFrame({"k": pd.Series(["x", 1, "x"], dtype=object)}))
+    floats = Featurizer(plan).fit(pd.DataFrame({"k": pd.Series(["x", 1.0, "x"], dtype=object)}))
+    assert ints.steps_ == floats.steps_ and ints.fitted_state() != floats.fitted_state()
+    k_schema = InputSchema(columns=["k"], kinds={"k": "Categorical"}).fit(pd.DataFrame({"k": ["x"]}))
+    cache = FeatureCache(pd.DataFrame({"k": ["1", "1.0"]}))
+    np.testing.assert_array_equal(cache.features(k_schema, ints), [[0.0, 1.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(cache.features(k_schema, floats), [[0.0, 0.0], [0.0, 1.0]])
