@@ -2,6 +2,7 @@
 scoring route itself, which authenticates with the endpoint's own Bearer key instead of a user."""
 import json
 
+import orjson
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
@@ -167,8 +168,7 @@ def score(request, name):
     outcome = services.score_with_key(name, request.headers.get("Authorization", ""), request.read(limit + 1),
                                       request_id=request.headers.get("X-Request-ID", "")[:64],
                                       deployment_name=request.headers.get("X-Deployment", ""))
-    response = HttpResponse(json.dumps(outcome.body, separators=(",", ":")), status=outcome.status,
-                            content_type="application/json")
+    response = HttpResponse(orjson.dumps(outcome.body), status=outcome.status, content_type="application/json")
     for header, value in outcome.headers.items():
         response[header] = value
     return response

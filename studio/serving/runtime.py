@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
+from automl_engine.predict import Columns
+
 log = logging.getLogger(__name__)
 
 MAX_ERRORS_REPORTED = 100
@@ -159,7 +161,14 @@ def _type_name(value) -> str:
 
 
 def frame_from_records(data, schema: list[dict], max_rows: int) -> pd.DataFrame:
-    """Check ``data`` (a list of ``{column: value}`` objects) against ``schema`` and build the input frame.
+    """:func:`columns_from_records` as a DataFrame."""
+    return columns_from_records(data, schema, max_rows).frame()
+
+
+def columns_from_records(data, schema: list[dict], max_rows: int) -> Columns:
+    """Check ``data`` (a list of ``{column: value}`` objects) against ``schema`` and build the input columns
+    (float64 arrays for Numeric, object arrays of the values sent otherwise), without a DataFrame: engine
+    pipelines check and featurize the arrays directly.
 
     Every problem is reported with its row (0-based) and column: missing and unknown columns, values of the
     wrong JSON type for the column's kind (numbers for Numeric; strings, numbers or booleans for Categorical;
@@ -246,7 +255,7 @@ def frame_from_records(data, schema: list[dict], max_rows: int) -> pd.DataFrame:
         raise PayloadError(_summary(total, "value"), sorted(errors, key=lambda e: (e["row"], names.index(e["column"])
                                                                                  if e["column"] in expected else -1)),
                            total)
-    return pd.DataFrame(columns, columns=names)
+    return Columns({name: columns[name] for name in names}, len(data))
 
 
 def _short(value) -> str:
@@ -263,7 +272,7 @@ def _summary(total: int, what: str) -> str:
 # --- Prediction -------------------------------------------------------------------------------------------------
 
 
-def predict(model: LoadedModel, frame: pd.DataFrame) -> dict:
+def predict(model: LoadedModel, frame: pd.DataFrame | Columns) -> dict:
     """``{"predictions": [...]}`` plus, for classifiers, ``{"probabilities": [{label: p}], "classes": [...]}``.
 
     A classifier's prediction is the label with the highest probability, as the engine's own ``predict``
@@ -285,7 +294,7 @@ def _thread_budget(model: LoadedModel):
         yield
 
 
-def _predict(model: LoadedModel, frame: pd.DataFrame) -> dict:
+def _predict(model: LoadedModel, frame: pd.DataFrame | Columns) -> dict:
     from automl_engine.predict import call
 
     if model.is_classifier:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import orjson
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -87,8 +88,7 @@ def verify_servable(model_version) -> runtime.LoadedModel:
     try:
         model = load_version(model_version)
         if model_version.sample_input:
-            frame = runtime.frame_from_records([model_version.sample_input], model.schema, 1)
-            runtime.predict(model, frame)
+            runtime.predict(model, runtime.columns_from_records([model_version.sample_input], model.schema, 1))
     except runtime.ModelUnavailable as exc:
         raise ServingError(f"{model_version} cannot be deployed: {exc}") from None
     except (runtime.PayloadError, ValueError) as exc:
@@ -261,6 +261,16 @@ def _deployments_for_scoring(endpoint_id: int) -> list[Deployment]:
                       "model_version__version", "model_version__model_id"))
 
 
+def parse_json(body: bytes):
+    """The JSON document in ``body``: parsed by orjson, which is several times faster on large requests, and
+    by the standard library when orjson refuses it, so that what the API accepted before (NaN and Infinity,
+    integers beyond 64 bits, UTF-16 and UTF-32) is still accepted and a malformed body gets its message."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+
+
 def score_with_key(name: str, authorization: str, body: bytes, *, request_id: str = "",
                    deployment_name: str = "") -> ScoreOutcome:
     """Score a request to ``/api/v1/endpoints/<name>/score/``: check the Bearer key, parse the JSON body and
@@ -276,7 +286,7 @@ def score_with_key(name: str, authorization: str, body: bytes, *, request_id: st
         return ScoreOutcome(401, {"detail": detail}, {"WWW-Authenticate": 'Bearer realm="scoring"'})
     started = time.perf_counter()
     try:
-        payload = json.loads(body or b"null")
+        payload = parse_json(body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         return _finish(endpoint, "", started, ScoreOutcome(400, {
             "detail": f"The body is not valid JSON ({exc}); send {{\"data\": [{{\"column\": value}}]}}."}), request_id)
@@ -315,8 +325,8 @@ def score_rows(endpoint: Endpoint, data, *, request_id: str = "", deployment_nam
     headers = {"X-Deployment": chosen.name, "X-Model-Version": str(version.version), "X-Request-ID": request_id}
     try:
         model = load_version(version)
-        frame = runtime.frame_from_records(data, model.schema, max_rows())
-        result = runtime.predict(model, frame)
+        columns = runtime.columns_from_records(data, model.schema, max_rows())
+        result = runtime.predict(model, columns)
     except runtime.PayloadError as exc:
         outcome = ScoreOutcome(422, exc.as_dict(), headers)
     except runtime.ModelUnavailable as exc:
