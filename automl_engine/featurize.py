@@ -202,13 +202,13 @@ class InputSchema(BaseEstimator, TransformerMixin):
                 out[column] = np.asarray(s, dtype="float64") if array else s.to_numpy(dtype="float64")
             elif kind not in (NUMERIC, DATETIME) and (dtype == object or isinstance(dtype, pd.StringDtype)):
                 values = s if array else s.to_numpy(dtype=object)
-                missing_mask = pd.isna(values)
                 fill = self.categorical_missing if self.categorical_missing is not None else np.nan
-                coded = _string_codes(values, missing_mask)
+                coded = _string_codes(values)
                 if coded is not None:
-                    codes, uniques = coded
+                    codes, uniques, _ = coded
                     out[column] = _take(list(uniques) + [fill], codes)
                     continue
+                missing_mask = pd.isna(values)
                 cleaned = np.empty(len(values), dtype=object)
                 for i, (v, m) in enumerate(zip(values.tolist(), missing_mask.tolist())):
                     cleaned[i] = fill if m else (v if type(v) is str else str(v))
@@ -334,10 +334,10 @@ class Featurizer(BaseEstimator, TransformerMixin):
                 missing = np.isnan(values)
                 blocks.append(np.where(missing, step["fill"], values)[:, None])
             elif encoding in ("one_hot", "count") and array and values.dtype == object \
-                    and (coded := _string_codes(values, missing := pd.isna(values))) is not None:
+                    and (coded := _string_codes(values)) is not None:
                 # Each distinct value is encoded once and the rows take their value's encoding: a missing
                 # value is the fill's, a category unseen in training an all-zero row (one-hot) or 0 (count).
-                codes, uniques = coded
+                codes, uniques, missing = coded
                 distinct = [*uniques.tolist(), str(step["fill"])]
                 if encoding == "one_hot":
                     positions = self._lookup(step, self._category_positions)
@@ -422,19 +422,21 @@ class Featurizer(BaseEstimator, TransformerMixin):
         return self.feature_names_out_
 
 
-def _string_codes(values: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(codes, uniques)`` of an object array whose present values are all ``str``: ``uniques[codes[i]]``
-    equals ``values[i]``, and a missing value (``missing[i]``) has the code ``len(uniques)``. ``None`` when a
-    present value is not a ``str``, so that the caller converts values one by one.
+def _string_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(codes, uniques, missing)`` of an object array whose present values are all ``str``:
+    ``uniques[codes[i]]`` equals ``values[i]``, and a missing value (``missing[i]``, which is ``pd.isna``:
+    both use pandas' ``checknull``) has the code ``len(uniques)``. ``None`` when a present value is not a
+    ``str``, so that the caller converts values one by one.
 
     Distinct values are found by hashing (``pd.factorize``), which treats equal values as one; that is safe
     only when every distinct value is a ``str`` (a number equal to another number of another type, such as
     1 and True, would be merged although their text differs).
     """
     codes, uniques = pd.factorize(values)
-    if not all(type(u) is str for u in uniques.tolist()) or not np.array_equal(codes < 0, missing):
+    if not all(type(u) is str for u in uniques.tolist()):
         return None
-    return np.where(missing, len(uniques), codes), uniques
+    missing = codes < 0
+    return np.where(missing, len(uniques), codes), uniques, missing
 
 
 def _take(distinct: list, codes: np.ndarray) -> np.ndarray:

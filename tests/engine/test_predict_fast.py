@@ -172,10 +172,11 @@ def test_categories_of_several_types_keep_their_own_text():
     values[:] = ["a", 1, True, 1.0, None, "1", "a"]
     cleaned = schema.clean_columns(Columns({"c": values}, 7))["c"]
     assert cleaned[:4].tolist() == ["a", "1", "True", "1.0"] and cleaned[4] is np.nan and cleaned[5:].tolist() == ["1", "a"]
-    strings = np.empty(4, dtype=object)
-    strings[:] = ["b", None, "a", "b"]
-    assert [v if isinstance(v, str) else None for v in schema.clean_columns(Columns({"c": strings}, 4))["c"]] == \
-        ["b", None, "a", "b"]
+    strings = np.empty(6, dtype=object)
+    strings[:] = ["b", None, "a", np.nan, pd.NA, "b"]
+    cleaned = schema.clean_columns(Columns({"c": strings}, 6))["c"]
+    assert [v if isinstance(v, str) else "missing" if v is np.nan else v for v in cleaned] == \
+        ["b", "missing", "a", "missing", "missing", "b"]
 
 
 def test_featurizers_are_shared_only_with_the_same_fitted_state(models, rows):
