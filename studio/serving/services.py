@@ -255,10 +255,25 @@ def load_version(model_version) -> runtime.LoadedModel:
     return runtime.model_cache().get(model_version.pk, model_version.sha256, describe)
 
 
+_SCORING_FIELDS = ("name", "traffic_percent", "model_version__id", "model_version__sha256",
+                   "model_version__version", "model_version__model_id")
+_ENDPOINT_FIELDS = ("id", "name", "key_hash", "workspace_id")
+
+
 def _deployments_for_scoring(endpoint_id: int) -> list[Deployment]:
     return list(Deployment.objects.filter(endpoint_id=endpoint_id).select_related("model_version")
-                .only("name", "traffic_percent", "model_version__id", "model_version__sha256",
-                      "model_version__version", "model_version__model_id"))
+                .only(*_SCORING_FIELDS))
+
+
+def _endpoint_for_scoring(name: str) -> tuple[Endpoint | None, list[Deployment]]:
+    """The endpoint named ``name`` (``None`` if there is none) and its deployments, read in one query, the
+    endpoint joined to each deployment; a second query only for an endpoint without deployments. Nothing
+    is cached, so a key rotation, traffic change or deletion applies to the very next request."""
+    deployments = list(Deployment.objects.filter(endpoint__name=name).select_related("endpoint", "model_version")
+                       .only(*_SCORING_FIELDS, *(f"endpoint__{f}" for f in _ENDPOINT_FIELDS)).order_by("name"))
+    if deployments:
+        return deployments[0].endpoint, deployments
+    return Endpoint.objects.only(*_ENDPOINT_FIELDS).filter(name=name).first(), []
 
 
 def parse_json(body: bytes):
@@ -275,7 +290,7 @@ def score_with_key(name: str, authorization: str, body: bytes, *, request_id: st
                    deployment_name: str = "") -> ScoreOutcome:
     """Score a request to ``/api/v1/endpoints/<name>/score/``: check the Bearer key, parse the JSON body and
     score it (see :func:`score_rows`)."""
-    endpoint = Endpoint.objects.only("id", "name", "key_hash", "workspace_id").filter(name=name).first()
+    endpoint, deployments = _endpoint_for_scoring(name)
     if endpoint is None:
         return ScoreOutcome(404, {"detail": f"No endpoint named {name!r}; check the scoring URL."})
     scheme, _, key = (authorization or "").partition(" ")
@@ -295,20 +310,22 @@ def score_with_key(name: str, authorization: str, body: bytes, *, request_id: st
             "detail": 'The body must be a JSON object with "data": a list of rows, e.g. {"data": [{"column": value}]}.',
             "errors": [{"row": None, "column": None, "message": 'missing "data"'}]}), request_id)
     return score_rows(endpoint, payload["data"], request_id=request_id, deployment_name=deployment_name,
-                      started=started)
+                      started=started, deployments=deployments)
 
 
 def score_rows(endpoint: Endpoint, data, *, request_id: str = "", deployment_name: str = "",
-               started: float | None = None) -> ScoreOutcome:
+               started: float | None = None, deployments: list[Deployment] | None = None) -> ScoreOutcome:
     """Route the request to a deployment by the traffic split (deterministic per request id; a named
     deployment may be asked for directly), validate the rows against the model's schema and predict.
 
     422 with per-row/column errors for bad payloads, 503 when the model cannot be loaded (missing file or
-    failed integrity check). Every request is counted in the endpoint's metrics.
+    failed integrity check). Every request is counted in the endpoint's metrics. ``deployments`` are the
+    endpoint's, when the caller has just read them.
     """
     started = started if started is not None else time.perf_counter()
     request_id = request_id or uuid.uuid4().hex
-    deployments = _deployments_for_scoring(endpoint.id)
+    if deployments is None:
+        deployments = _deployments_for_scoring(endpoint.id)
     if deployment_name:
         chosen = next((d for d in deployments if d.name == deployment_name), None)
         if chosen is None:

@@ -263,6 +263,29 @@ def test_models_are_loaded_once_per_process(team, api_for, bank_run, bank_models
     assert cache.loads == loads  # the deploy already loaded and verified it
 
 
+def test_a_scoring_request_reads_its_endpoint_and_deployments_in_one_query(team, api_for, bank_run,
+                                                                             django_assert_num_queries):
+    from studio.serving.services import _endpoint_for_scoring
+
+    _register(bank_run, team.alice, index=0)
+    _register(bank_run, team.alice, index=1)
+    api = api_for(team.alice)
+    _deploy(api)
+    api.post("/api/v1/endpoints/bank-ep/deployments/", {"model": "bank", "version": "2", "traffic_percent": 25},
+             format="json")
+    key_hash = Endpoint.objects.get().key_hash
+    with django_assert_num_queries(1):
+        endpoint, deployments = _endpoint_for_scoring("bank-ep")
+        assert endpoint.name == "bank-ep" and endpoint.key_hash == key_hash
+        assert [(d.name, d.traffic_percent, d.model_version.version) for d in deployments] == [
+            ("bank-v1", 75, 1), ("bank-v2", 25, 2)]
+    with django_assert_num_queries(2):
+        assert _endpoint_for_scoring("nope-ep") == (None, [])
+    Endpoint.objects.get().deployments.all().delete()
+    endpoint, deployments = _endpoint_for_scoring("bank-ep")
+    assert endpoint.name == "bank-ep" and deployments == []
+
+
 def test_served_models_predict_on_the_configured_number_of_threads(team, bank_run, bank_models, storage_dir):
     from threadpoolctl import threadpool_info
 
