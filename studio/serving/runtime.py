@@ -7,6 +7,7 @@ artifact is refused instead of served.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import math
@@ -270,6 +271,25 @@ def _summary(total: int, what: str) -> str:
 
 
 # --- Prediction -------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector paused for the duration (then resumed, if it was running).
+
+    A 10,000-row request is some 200,000 objects (the parsed JSON, the column lists, the response), which
+    live until the response is sent and hold no reference cycles; left running, the collector scans them
+    again and again as they are allocated, which cost about a tenth of the request. Memory is unaffected:
+    reference counting frees them as before, and any cycle is collected once the collector resumes.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def predict(model: LoadedModel, frame: pd.DataFrame | Columns) -> dict:

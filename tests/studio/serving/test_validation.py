@@ -1,9 +1,11 @@
 """Payload validation against an input schema, without a model: every kind of column and problem."""
+import gc
 import math
 
 import pytest
 
-from studio.serving.runtime import PayloadError, choose_by_traffic, frame_from_records, traffic_bucket
+from studio.serving.runtime import (PayloadError, choose_by_traffic, collector_paused, frame_from_records,
+                                    traffic_bucket)
 
 SCHEMA = [{"name": "n", "type": "Numeric"}, {"name": "c", "type": "Categorical"},
           {"name": "d", "type": "DateTime"}, {"name": "t", "type": "Text"}]
@@ -54,3 +56,21 @@ def test_traffic_choice_is_deterministic_and_follows_weights():
     assert picks.count("green") == sum(1 for i in range(2000) if traffic_bucket(f"r{i}") >= 90)
     assert 150 <= picks.count("green") <= 250
     assert choose_by_traffic([D("blue", 0)], "x") is None
+
+
+def test_the_collector_is_paused_and_resumed_only_if_it_was_running():
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError):
+        with collector_paused():
+            1 / 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
