@@ -19,6 +19,17 @@ def test_valid_rows_become_a_typed_frame():
     assert list(frame["c"]) == ["a", True]
 
 
+def test_rows_are_read_alike_whatever_the_order_of_their_columns():
+    same_order = [{"n": 1, "c": "a", "d": "2024-05-31", "t": "x"}, {"n": 2.5, "c": None, "d": None, "t": "y"}]
+    mixed_order = [same_order[0], {"t": "y", "d": None, "c": None, "n": 2.5}]
+    reordered = [dict(reversed(list(row.items()))) for row in same_order]
+    frames = [frame_from_records(rows, SCHEMA, 10) for rows in (same_order, mixed_order, reordered)]
+    for frame in frames:
+        assert list(frame.columns) == ["n", "c", "d", "t"]
+        assert frame["n"].tolist() == [1.0, 2.5] and frame["t"].tolist() == ["x", "y"]
+        assert frame["c"][0] == "a" and frame["c"].isna()[1] and frame["d"][0] == "2024-05-31"
+
+
 def test_every_wrong_value_is_reported_with_row_and_column():
     rows = [{"n": True, "c": [1], "d": "not a date", "t": 5},
             {"n": float("inf"), "c": "x", "d": "2024-01-01", "t": "ok"}]
