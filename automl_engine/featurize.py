@@ -175,9 +175,11 @@ class InputSchema(BaseEstimator, TransformerMixin):
     def transform(self, X):
         return pd.DataFrame(self.clean_columns(X), index=X.index if isinstance(X, pd.DataFrame) else None)
 
-    def clean_columns(self, X) -> dict[str, np.ndarray]:
+    def clean_columns(self, X, codes: dict | None = None) -> dict[str, np.ndarray]:
         """The checked and coerced input as ``{column: array}`` in ``columns_`` order: float64 for numeric,
         datetime64 for dates, object arrays of ``str`` (missing as NaN or ``categorical_missing``) otherwise.
+        With ``codes``, the distinct values found in text columns are put there for
+        :meth:`Featurizer.transform_columns`, which then need not find them again.
 
         Columns already of the right dtype (the common case: a frame built from JSON or a CSV) are converted
         with numpy alone; anything else goes through the pandas coercions of :meth:`_coerce`, so both ways
@@ -205,8 +207,11 @@ class InputSchema(BaseEstimator, TransformerMixin):
                 fill = self.categorical_missing if self.categorical_missing is not None else np.nan
                 coded = _string_codes(values)
                 if coded is not None:
-                    codes, uniques, _ = coded
-                    out[column] = _take(list(uniques) + [fill], codes)
+                    row_codes, uniques, _ = coded
+                    distinct = [*uniques.tolist(), fill]
+                    out[column] = _take(distinct, row_codes)
+                    if codes is not None:
+                        codes[column] = CleanCodes(out[column], row_codes, distinct)
                     continue
                 missing_mask = pd.isna(values)
                 cleaned = np.empty(len(values), dtype=object)
@@ -318,8 +323,9 @@ class Featurizer(BaseEstimator, TransformerMixin):
             return np.zeros((len(X), 0))
         return np.hstack(blocks)
 
-    def transform_columns(self, columns: dict[str, np.ndarray], n_rows: int) -> np.ndarray:
-        """:meth:`transform` of the output of :meth:`InputSchema.clean_columns`, without building a frame.
+    def transform_columns(self, columns: dict[str, np.ndarray], n_rows: int, codes: dict | None = None) -> np.ndarray:
+        """:meth:`transform` of the output of :meth:`InputSchema.clean_columns`, without building a frame
+        (``codes``: the distinct values that ``clean_columns`` found, if it was asked for them).
 
         Numeric and one-hot/count columns (float64 and ``str``-or-NaN arrays) are encoded with numpy and
         dicts; other encodings and unexpected dtypes use the pandas code of :meth:`transform`, so the
@@ -334,11 +340,11 @@ class Featurizer(BaseEstimator, TransformerMixin):
                 missing = np.isnan(values)
                 blocks.append(np.where(missing, step["fill"], values)[:, None])
             elif encoding in ("one_hot", "count") and array and values.dtype == object \
-                    and (coded := _string_codes(values)) is not None:
+                    and (coded := _cleaned_codes(values, (codes or {}).get(step["column"]))) is not None:
                 # Each distinct value is encoded once and the rows take their value's encoding: a missing
                 # value is the fill's, a category unseen in training an all-zero row (one-hot) or 0 (count).
-                codes, uniques, missing = coded
-                distinct = [*uniques.tolist(), str(step["fill"])]
+                row_codes, present, missing = coded
+                distinct = [*present, str(step["fill"])]
                 if encoding == "one_hot":
                     positions = self._lookup(step, self._category_positions)
                     encoded = np.zeros((len(distinct), len(step["categories"])))
@@ -347,7 +353,7 @@ class Featurizer(BaseEstimator, TransformerMixin):
                 else:
                     counts = self._lookup(step, self._string_counts)
                     encoded = np.asarray([counts.get(v, 0.0) for v in distinct], dtype=float)[:, None]
-                blocks.append(encoded[codes])
+                blocks.append(encoded[row_codes])
             else:
                 blocks.extend(self._blocks(step, pd.Series(values)))
                 continue
@@ -437,6 +443,30 @@ def _string_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
         return None
     missing = codes < 0
     return np.where(missing, len(uniques), codes), uniques, missing
+
+
+@dataclass
+class CleanCodes:
+    """A text column as :meth:`InputSchema.clean_columns` built it: ``values[i]`` is
+    ``distinct[row_codes[i]]``, and the last of ``distinct`` is the missing-value fill (NaN or
+    ``categorical_missing``)."""
+
+    values: np.ndarray
+    row_codes: np.ndarray
+    distinct: list
+
+
+def _cleaned_codes(values: np.ndarray, known: CleanCodes | None) -> tuple[np.ndarray, list, np.ndarray] | None:
+    """``(row_codes, present, missing)`` of a cleaned text column: ``values[i]`` is ``present[row_codes[i]]``,
+    or missing (code ``len(present)``). Taken from ``known`` when it describes this very array, else found
+    with :func:`_string_codes` (``None`` if a present value is not a ``str``)."""
+    if known is None or known.values is not values:
+        coded = _string_codes(values)
+        return None if coded is None else (coded[0], coded[1].tolist(), coded[2])
+    *present, fill = known.distinct
+    if isinstance(fill, str):  # categorical_missing: a value like any other after cleaning
+        return known.row_codes, [*present, fill], np.zeros(len(values), dtype=bool)
+    return known.row_codes, present, known.row_codes == len(present)
 
 
 def _take(distinct: list, codes: np.ndarray) -> np.ndarray:

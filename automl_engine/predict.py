@@ -81,7 +81,7 @@ class FeatureCache:
 
     def __init__(self, X):
         self.X = X
-        self._clean: list[tuple[tuple, dict]] = []
+        self._clean: list[tuple[tuple, dict, dict]] = []
         self._features: list[tuple[tuple, Any, np.ndarray]] = []
 
     def features(self, schema, featurizer) -> np.ndarray:
@@ -91,19 +91,24 @@ class FeatureCache:
             if other_key == key and (other is featurizer or (other.random_state == featurizer.random_state
                                                              and other.fitted_state() == featurizer.fitted_state())):
                 return Z
-        Z = featurizer.transform_columns(self.clean(schema), len(self.X))
+        columns, codes = self._cleaned(schema)
+        Z = featurizer.transform_columns(columns, len(self.X), codes)
         self._features.append((key, featurizer, Z))
         return Z
 
     def clean(self, schema) -> dict:
         """``schema.clean_columns`` of this frame, computed once per distinct schema."""
+        return self._cleaned(schema)[0]
+
+    def _cleaned(self, schema) -> tuple[dict, dict]:
         key = _schema_key(schema)
-        for other_key, columns in self._clean:
+        for other_key, columns, codes in self._clean:
             if other_key == key:
-                return columns
-        columns = schema.clean_columns(self.X)
-        self._clean.append((key, columns))
-        return columns
+                return columns, codes
+        codes: dict = {}
+        columns = schema.clean_columns(self.X, codes)
+        self._clean.append((key, columns, codes))
+        return columns, codes
 
 
 def _schema_key(schema) -> tuple:

@@ -195,3 +195,21 @@ def test_featurizers_are_shared_only_with_the_same_fitted_state(models, rows):
     cache = FeatureCache(pd.DataFrame({"k": ["1", "1.0"]}))
     np.testing.assert_array_equal(cache.features(k_schema, ints), [[0.0, 1.0], [0.0, 0.0]])
     np.testing.assert_array_equal(cache.features(k_schema, floats), [[0.0, 0.0], [0.0, 1.0]])
+
+
+@pytest.mark.parametrize("categorical_missing", [None, "__missing__"])
+def test_distinct_values_found_in_the_input_checks_encode_as_found_afresh(categorical_missing):
+    train = pd.DataFrame({"a": ["x", "y", None, "x", "__missing__"], "b": ["p", "q", "q", None, "p"]})
+    plan = [{"column": "a", "dropped": False, "encoding": "one_hot", "missing_indicator": True,
+             "imputer": "most_frequent"},
+            {"column": "b", "dropped": False, "encoding": "count", "missing_indicator": True,
+             "imputer": "most_frequent"}]
+    schema = InputSchema(columns=["a", "b"], kinds={"a": "Categorical", "b": "Categorical"},
+                         categorical_missing=categorical_missing).fit(train)
+    featurizer = Featurizer(plan).fit(schema.transform(train))
+    rows = pd.DataFrame({"a": ["y", None, "unseen", "__missing__", "x"], "b": [None, "q", "p", "r", None]})
+    shared = FeatureCache(_columns(rows)).features(schema, featurizer)
+    np.testing.assert_array_equal(shared, featurizer.transform(schema.transform(rows)))
+    np.testing.assert_array_equal(shared, featurizer.transform_columns(schema.clean_columns(rows), len(rows)))
+    indicator_a = shared[:, len(featurizer.steps_[0]["categories"])]
+    assert indicator_a.tolist() == ([0.0, 1.0, 0.0, 0.0, 0.0] if categorical_missing is None else [0.0] * 5)
