@@ -171,7 +171,8 @@ def test_categories_of_several_types_keep_their_own_text():
     values = np.empty(7, dtype=object)
     values[:] = ["a", 1, True, 1.0, None, "1", "a"]
     cleaned = schema.clean_columns(Columns({"c": values}, 7))["c"]
-    assert cleaned[:4].tolist() == ["a", "1", "True", "1.0"] and cleaned[4] is np.nan and cleaned[5:].tolist() == ["1", "a"]
+    assert cleaned[:4].tolist() == ["a", "1", "True", "1.0"] and cleaned[4] is np.nan
+    assert cleaned[5:].tolist() == ["1", "a"]
     strings = np.empty(6, dtype=object)
     strings[:] = ["b", None, "a", np.nan, pd.NA, "b"]
     cleaned = schema.clean_columns(Columns({"c": strings}, 6))["c"]

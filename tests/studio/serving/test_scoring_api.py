@@ -183,14 +183,16 @@ def test_what_orjson_refuses_is_parsed_as_before(team, api_for, bank_run, bank_m
     row = json.dumps(sample_rows(bank_models, 1)[0])
     r = _score(client, "bank-ep", key, '{"data": [' + row[:-1] + ', "age": Infinity}]}')
     assert r.status_code == 422
-    assert r.json()["errors"] == [{"row": 0, "column": "age", "message": "infinite number; send a finite number or null"}]
+    assert r.json()["errors"] == [
+        {"row": 0, "column": "age", "message": "infinite number; send a finite number or null"}]
     r = _score(client, "bank-ep", key, '{"data": [' + row[:-1] + ', "age": NaN}]}')
     assert r.status_code == 200 and len(r.json()["predictions"]) == 1
     r = _score(client, "bank-ep", key, '{"data": [' + row[:-1] + ', "age": 123456789012345678901234567890}]}')
     assert r.status_code == 200
     r = _score(client, "bank-ep", key, '{"data": [' + row[:-1] + ', "age": 41,}]}')
     assert r.status_code == 400
-    assert r.json()["detail"].startswith("The body is not valid JSON (Expecting property name enclosed in double quotes")
+    assert r.json()["detail"].startswith(
+        "The body is not valid JSON (Expecting property name enclosed in double quotes")
 
 
 def test_traffic_split_routes_deterministically_and_sums_to_100(team, api_for, bank_run, bank_models, client):
