@@ -161,11 +161,6 @@ def _type_name(value) -> str:
             type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def frame_from_records(data, schema: list[dict], max_rows: int) -> pd.DataFrame:
-    """:func:`columns_from_records` as a DataFrame."""
-    return columns_from_records(data, schema, max_rows).frame()
-
-
 def columns_from_records(data, schema: list[dict], max_rows: int) -> Columns:
     """Check ``data`` (a list of ``{column: value}`` objects) against ``schema`` and build the input columns
     (float64 arrays for Numeric, object arrays of the values sent otherwise), without a DataFrame: engine

@@ -307,7 +307,7 @@ def test_served_models_predict_on_the_configured_number_of_threads(team, bank_ru
     with runtime._thread_budget(model):
         pools = threadpool_info()
     assert pools and {p["num_threads"] for p in pools} == {1}
-    frame = runtime.frame_from_records(sample_rows(bank_models, 3), model.schema, 10)
+    frame = runtime.columns_from_records(sample_rows(bank_models, 3), model.schema, 10).frame()
     assert runtime.predict(model, frame)["predictions"] == list(model.pipeline.predict(frame))
 
 

@@ -4,16 +4,16 @@ import math
 
 import pytest
 
-from studio.serving.runtime import (PayloadError, choose_by_traffic, collector_paused, frame_from_records,
+from studio.serving.runtime import (PayloadError, choose_by_traffic, collector_paused, columns_from_records,
                                     traffic_bucket)
 
 SCHEMA = [{"name": "n", "type": "Numeric"}, {"name": "c", "type": "Categorical"},
           {"name": "d", "type": "DateTime"}, {"name": "t", "type": "Text"}]
 
 
-def test_valid_rows_become_a_typed_frame():
-    frame = frame_from_records([{"n": 1, "c": "a", "d": "2024-05-31", "t": "hello"},
-                                {"n": None, "c": True, "d": None, "t": None}], SCHEMA, 10)
+def test_valid_rows_become_typed_columns():
+    frame = columns_from_records([{"n": 1, "c": "a", "d": "2024-05-31", "t": "hello"},
+                                  {"n": None, "c": True, "d": None, "t": None}], SCHEMA, 10).frame()
     assert list(frame.columns) == ["n", "c", "d", "t"]
     assert frame["n"].dtype == "float64" and frame["n"][0] == 1.0 and math.isnan(frame["n"][1])
     assert list(frame["c"]) == ["a", True]
@@ -23,7 +23,7 @@ def test_rows_are_read_alike_whatever_the_order_of_their_columns():
     same_order = [{"n": 1, "c": "a", "d": "2024-05-31", "t": "x"}, {"n": 2.5, "c": None, "d": None, "t": "y"}]
     mixed_order = [same_order[0], {"t": "y", "d": None, "c": None, "n": 2.5}]
     reordered = [dict(reversed(list(row.items()))) for row in same_order]
-    frames = [frame_from_records(rows, SCHEMA, 10) for rows in (same_order, mixed_order, reordered)]
+    frames = [columns_from_records(rows, SCHEMA, 10).frame() for rows in (same_order, mixed_order, reordered)]
     for frame in frames:
         assert list(frame.columns) == ["n", "c", "d", "t"]
         assert frame["n"].tolist() == [1.0, 2.5] and frame["t"].tolist() == ["x", "y"]
@@ -34,7 +34,7 @@ def test_every_wrong_value_is_reported_with_row_and_column():
     rows = [{"n": True, "c": [1], "d": "not a date", "t": 5},
             {"n": float("inf"), "c": "x", "d": "2024-01-01", "t": "ok"}]
     with pytest.raises(PayloadError) as info:
-        frame_from_records(rows, SCHEMA, 10)
+        columns_from_records(rows, SCHEMA, 10)
     assert info.value.errors == [
         {"row": 0, "column": "n", "message": "expects a number (or null), got boolean True"},
         {"row": 0, "column": "c", "message": "expects a string, number or boolean (or null), got array [1]"},
@@ -43,15 +43,15 @@ def test_every_wrong_value_is_reported_with_row_and_column():
     ]
     rows[0] = {"n": 1, "c": "a", "d": None, "t": None}
     with pytest.raises(PayloadError) as info:
-        frame_from_records(rows, SCHEMA, 10)
+        columns_from_records(rows, SCHEMA, 10)
     assert info.value.errors == [{"row": 1, "column": "n", "message": "infinite number; send a finite number or null"}]
 
 
 def test_row_limit_and_error_list_cap():
     with pytest.raises(PayloadError, match="3 rows is more than the 2 allowed"):
-        frame_from_records([{}] * 3, SCHEMA, 2)
+        columns_from_records([{}] * 3, SCHEMA, 2)
     with pytest.raises(PayloadError) as info:
-        frame_from_records([{}] * 50, SCHEMA, 100)
+        columns_from_records([{}] * 50, SCHEMA, 100)
     assert len(info.value.errors) == 100 and info.value.total == 200
     assert info.value.as_dict()["errors_total"] == 200
 
