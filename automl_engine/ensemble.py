@@ -96,9 +96,9 @@ def _feature_cache(X):
     """One validation and featurization of ``X`` shared by the members that have equal ones."""
     import pandas as pd
 
-    from .predict import FeatureCache
+    from .predict import Columns, FeatureCache
 
-    return FeatureCache(X) if isinstance(X, pd.DataFrame) else None
+    return FeatureCache(X) if isinstance(X, (pd.DataFrame, Columns)) else None
 
 
 def meta_features(predictions: Sequence[np.ndarray], problem_type: str) -> np.ndarray:

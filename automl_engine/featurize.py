@@ -175,15 +175,20 @@ class InputSchema(BaseEstimator, TransformerMixin):
     def transform(self, X):
         return pd.DataFrame(self.clean_columns(X), index=X.index if isinstance(X, pd.DataFrame) else None)
 
-    def clean_columns(self, X) -> dict[str, np.ndarray]:
+    def clean_columns(self, X, codes: dict | None = None) -> dict[str, np.ndarray]:
         """The checked and coerced input as ``{column: array}`` in ``columns_`` order: float64 for numeric,
         datetime64 for dates, object arrays of ``str`` (missing as NaN or ``categorical_missing``) otherwise.
+        With ``codes``, the distinct values found in text columns are put there for
+        :meth:`Featurizer.transform_columns`, which then need not find them again.
 
         Columns already of the right dtype (the common case: a frame built from JSON or a CSV) are converted
         with numpy alone; anything else goes through the pandas coercions of :meth:`_coerce`, so both ways
-        give the same values and the same errors.
+        give the same values and the same errors. ``X`` may also be :class:`automl_engine.predict.Columns`
+        (numpy arrays): its other columns are coerced as the DataFrame it stands for.
         """
-        if not isinstance(X, pd.DataFrame):
+        from .predict import Columns
+
+        if not isinstance(X, (pd.DataFrame, Columns)):
             X = pd.DataFrame(X, columns=self.columns_ if np.shape(X)[1] == len(self.columns_) else None)
         missing = [c for c in self.columns_ if c not in X.columns]
         if missing:
@@ -194,17 +199,28 @@ class InputSchema(BaseEstimator, TransformerMixin):
             s = X[column]
             kind = self.kinds_.get(column, NUMERIC)
             dtype = s.dtype
+            array = isinstance(s, np.ndarray)
             if kind == NUMERIC and isinstance(dtype, np.dtype) and dtype.kind in "fiu":
-                out[column] = s.to_numpy(dtype="float64")
+                out[column] = np.asarray(s, dtype="float64") if array else s.to_numpy(dtype="float64")
             elif kind not in (NUMERIC, DATETIME) and (dtype == object or isinstance(dtype, pd.StringDtype)):
-                values = s.to_numpy(dtype=object)
+                values = s if array else s.to_numpy(dtype=object)
+                fill = self.categorical_missing if self.categorical_missing is not None else np.nan
+                coded = _string_codes(values)
+                if coded is not None:
+                    row_codes, uniques, _ = coded
+                    distinct = [*uniques.tolist(), fill]
+                    out[column] = _take(distinct, row_codes)
+                    if codes is not None:
+                        codes[column] = CleanCodes(out[column], row_codes, distinct)
+                    continue
                 missing_mask = pd.isna(values)
                 cleaned = np.empty(len(values), dtype=object)
-                fill = self.categorical_missing if self.categorical_missing is not None else np.nan
                 for i, (v, m) in enumerate(zip(values.tolist(), missing_mask.tolist())):
                     cleaned[i] = fill if m else (v if type(v) is str else str(v))
                 out[column] = cleaned
             else:
+                if isinstance(X, Columns):
+                    s = X.frame()[column]
                 coerced = self._coerce(column, s, kind)
                 out[column] = coerced.array if kind == DATETIME else coerced.to_numpy()  # keeps a time zone
         return out
@@ -250,6 +266,7 @@ class Featurizer(BaseEstimator, TransformerMixin):
 
     def fit(self, X: pd.DataFrame, y=None):
         self.__dict__.pop("_lookups", None)
+        self.__dict__.pop("_fitted_state", None)
         self.steps_ = []
         names, sources = [], []
         for p in self.plan or []:
@@ -306,8 +323,9 @@ class Featurizer(BaseEstimator, TransformerMixin):
             return np.zeros((len(X), 0))
         return np.hstack(blocks)
 
-    def transform_columns(self, columns: dict[str, np.ndarray], n_rows: int) -> np.ndarray:
-        """:meth:`transform` of the output of :meth:`InputSchema.clean_columns`, without building a frame.
+    def transform_columns(self, columns: dict[str, np.ndarray], n_rows: int, codes: dict | None = None) -> np.ndarray:
+        """:meth:`transform` of the output of :meth:`InputSchema.clean_columns`, without building a frame
+        (``codes``: the distinct values that ``clean_columns`` found, if it was asked for them).
 
         Numeric and one-hot/count columns (float64 and ``str``-or-NaN arrays) are encoded with numpy and
         dicts; other encodings and unexpected dtypes use the pandas code of :meth:`transform`, so the
@@ -322,19 +340,20 @@ class Featurizer(BaseEstimator, TransformerMixin):
                 missing = np.isnan(values)
                 blocks.append(np.where(missing, step["fill"], values)[:, None])
             elif encoding in ("one_hot", "count") and array and values.dtype == object \
-                    and _all_str(values, missing := pd.isna(values)):
-                fill = str(step["fill"])
-                filled = [fill if m else v for v, m in zip(values.tolist(), missing.tolist())]
+                    and (coded := _cleaned_codes(values, (codes or {}).get(step["column"]))) is not None:
+                # Each distinct value is encoded once and the rows take their value's encoding: a missing
+                # value is the fill's, a category unseen in training an all-zero row (one-hot) or 0 (count).
+                row_codes, present, missing = coded
+                distinct = [*present, str(step["fill"])]
                 if encoding == "one_hot":
                     positions = self._lookup(step, self._category_positions)
-                    block = np.zeros((n_rows, len(step["categories"])))
-                    for i, v in enumerate(filled):
-                        for j in positions.get(v, ()):
-                            block[i, j] = 1.0
+                    encoded = np.zeros((len(distinct), len(step["categories"])))
+                    for k, v in enumerate(distinct):
+                        encoded[k, list(positions.get(v, ()))] = 1.0
                 else:
                     counts = self._lookup(step, self._string_counts)
-                    block = np.asarray([counts.get(v, 0.0) for v in filled], dtype=float)[:, None]
-                blocks.append(block)
+                    encoded = np.asarray([counts.get(v, 0.0) for v in distinct], dtype=float)[:, None]
+                blocks.append(encoded[row_codes])
             else:
                 blocks.extend(self._blocks(step, pd.Series(values)))
                 continue
@@ -343,6 +362,16 @@ class Featurizer(BaseEstimator, TransformerMixin):
         if not blocks:
             return np.zeros((n_rows, 0))
         return np.hstack(blocks)
+
+    def fitted_state(self) -> bytes:
+        """What ``fit`` learned, as bytes (computed once): two featurizers with equal bytes and equal
+        ``random_state`` transform any input identically. ``==`` on ``steps_`` does not prove that: it holds
+        for categories 1 and 1.0, which are encoded by their different text."""
+        import pickle
+
+        if "_fitted_state" not in self.__dict__:
+            self.__dict__["_fitted_state"] = pickle.dumps(self.steps_, protocol=5)
+        return self.__dict__["_fitted_state"]
 
     def _lookup(self, step: dict, build):
         """A per-step lookup table built once (kept apart from ``steps_`` so fitted state stays as fitted)."""
@@ -399,8 +428,52 @@ class Featurizer(BaseEstimator, TransformerMixin):
         return self.feature_names_out_
 
 
-def _all_str(values: np.ndarray, missing: np.ndarray) -> bool:
-    return all(type(v) is str for v, m in zip(values.tolist(), missing.tolist()) if not m)
+def _string_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(codes, uniques, missing)`` of an object array whose present values are all ``str``:
+    ``uniques[codes[i]]`` equals ``values[i]``, and a missing value (``missing[i]``, which is ``pd.isna``:
+    both use pandas' ``checknull``) has the code ``len(uniques)``. ``None`` when a present value is not a
+    ``str``, so that the caller converts values one by one.
+
+    Distinct values are found by hashing (``pd.factorize``), which treats equal values as one; that is safe
+    only when every distinct value is a ``str`` (a number equal to another number of another type, such as
+    1 and True, would be merged although their text differs).
+    """
+    codes, uniques = pd.factorize(values)
+    if not all(type(u) is str for u in uniques.tolist()):
+        return None
+    missing = codes < 0
+    return np.where(missing, len(uniques), codes), uniques, missing
+
+
+@dataclass
+class CleanCodes:
+    """A text column as :meth:`InputSchema.clean_columns` built it: ``values[i]`` is
+    ``distinct[row_codes[i]]``, and the last of ``distinct`` is the missing-value fill (NaN or
+    ``categorical_missing``)."""
+
+    values: np.ndarray
+    row_codes: np.ndarray
+    distinct: list
+
+
+def _cleaned_codes(values: np.ndarray, known: CleanCodes | None) -> tuple[np.ndarray, list, np.ndarray] | None:
+    """``(row_codes, present, missing)`` of a cleaned text column: ``values[i]`` is ``present[row_codes[i]]``,
+    or missing (code ``len(present)``). Taken from ``known`` when it describes this very array, else found
+    with :func:`_string_codes` (``None`` if a present value is not a ``str``)."""
+    if known is None or known.values is not values:
+        coded = _string_codes(values)
+        return None if coded is None else (coded[0], coded[1].tolist(), coded[2])
+    *present, fill = known.distinct
+    if isinstance(fill, str):  # categorical_missing: a value like any other after cleaning
+        return known.row_codes, [*present, fill], np.zeros(len(values), dtype=bool)
+    return known.row_codes, present, known.row_codes == len(present)
+
+
+def _take(distinct: list, codes: np.ndarray) -> np.ndarray:
+    """An object array of ``distinct[code]`` for each code."""
+    table = np.empty(len(distinct), dtype=object)
+    table[:] = distinct
+    return table[codes]
 
 
 def _numeric_fill(s: pd.Series, strategy: str, plan: dict) -> float:

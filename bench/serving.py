@@ -7,7 +7,9 @@ the same pipeline, saved with ``mlflow.sklearn.save_model``, by ``mlflow models 
 of workers, on 127.0.0.1 of this machine in the same run. Both get the same rows:
 
 - single-row latency: ``--single`` sequential requests, one row each, a new connection per request; p50/p99;
-- batch throughput: 10,000-row requests, ``--workers`` concurrent clients, rows per second;
+- batch throughput: 10,000-row requests, ``--workers`` concurrent clients each sending two requests per round,
+  ``--batches`` rounds after a warm-up round that is not counted, the two servers in alternate rounds; rows per
+  second over all counted rounds;
 - load: ``--clients`` concurrent clients sending single rows to the studio for ``--duration`` seconds; the
   run passes only with zero errors.
 
@@ -241,7 +243,7 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="server workers, for both servers")
     parser.add_argument("--single", type=int, default=500, help="single-row requests for p50/p99")
-    parser.add_argument("--batches", type=int, default=3, help="10,000-row requests per client")
+    parser.add_argument("--batches", type=int, default=10, help="rounds of 10,000-row requests (two per client)")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--mlflow-python", default=str(ROOT / "var" / "bench-mlflow" / "bin" / "python"))
@@ -250,6 +252,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary studio data directory")
     args = parser.parse_args()
 
+    (ROOT / "var").mkdir(exist_ok=True)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-serving-", dir=ROOT / "var"))
     print(f"studio data: {data_dir}", flush=True)
     prep = prepare_studio(data_dir, args.rows, args.trials, args.deploy)
@@ -265,7 +268,8 @@ def main() -> int:
     results: dict = {"in_process": in_process_predict(prep, records)}
     print("in-process predict_proba, no HTTP:", results["in_process"], flush=True)
     results.update({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu_count": os.cpu_count(),
-                     "workers": args.workers, "model": prep["best"], "training_rows": args.rows})
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+                    "workers": args.workers, "model": prep["best"], "training_rows": args.rows})
     env = {**os.environ, "STUDIO_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), "DEBUG": "false"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     port = free_port()
@@ -298,10 +302,15 @@ def main() -> int:
             studio_single.append(measure_single(port, path, headers, single_bodies, args.single // rounds))
             if ml_port:
                 mlflow_single_r.append(measure_single(ml_port, "/invocations", {}, mlflow_single, args.single // rounds))
-        for _ in range(args.batches):
-            studio_batch_r.append(measure_batch(port, path, headers, studio_batch, 10_000, args.workers, 1))
+        # A warm-up round first (not counted): the first large request of a worker allocates its buffers.
+        for counted in [False] + [True] * args.batches:
+            studio_round = measure_batch(port, path, headers, studio_batch, 10_000, args.workers, 2)
+            if counted:
+                studio_batch_r.append(studio_round)
             if ml_port:
-                mlflow_batch_r.append(measure_batch(ml_port, "/invocations", {}, mlflow_batch, 10_000, args.workers, 1))
+                mlflow_round = measure_batch(ml_port, "/invocations", {}, mlflow_batch, 10_000, args.workers, 2)
+                if counted:
+                    mlflow_batch_r.append(mlflow_round)
         results["studio_single"] = merge_single(studio_single)
         results["studio_batch"] = merge_batch(studio_batch_r)
         print("studio single-row:", results["studio_single"], flush=True)
@@ -320,6 +329,7 @@ def main() -> int:
         if mlflow.get("process"):
             stop(mlflow["process"])
 
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     if "batch" in results["mlflow"]:
         results["throughput_ratio"] = round(results["studio_batch"]["rows_per_second"]
                                             / results["mlflow"]["batch"]["rows_per_second"], 2)
@@ -403,6 +413,7 @@ def print_table(r: dict) -> None:
     print(f"engine alone, in process: single row p50 {r['in_process']['single_row_p50_ms']} ms, "
           f"10,000 rows at {r['in_process']['rows_per_second_10k']:,} rows/s")
     print(f"Serving benchmark, {r['date']}, {r['cpu_count']} cores, {r['workers']} workers each, model {r['model']}")
+    print(f"load average (1, 5, 15 min) at start {r['load_average_at_start']}, at end {r['load_average_at_end']}")
     print(line.format("", "studio", f"mlflow {m.get('version', '').split()[-1] if m.get('version') else ''}"))
     get = lambda d, *keys: (lambda v: "—" if v is None else v)(  # noqa: E731
         __import__("functools").reduce(lambda a, k: (a or {}).get(k), keys, d))

@@ -134,6 +134,9 @@ FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 STUDIO_MAX_UPLOAD_BYTES = env_int("STUDIO_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)
 STUDIO_MAX_COLUMNS = env_int("STUDIO_MAX_COLUMNS", 2000, minimum=1)
+# Threads one scoring prediction may use. One: each gunicorn worker is a process, so the workers already use
+# the cores, and more threads per prediction only oversubscribe them.
+STUDIO_SERVING_PREDICT_THREADS = env_int("STUDIO_SERVING_PREDICT_THREADS", 1, minimum=1)
 
 # --- Security ---------------------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

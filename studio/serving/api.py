@@ -2,6 +2,7 @@
 scoring route itself, which authenticates with the endpoint's own Bearer key instead of a user."""
 import json
 
+import orjson
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
@@ -14,7 +15,7 @@ from rest_framework.views import APIView
 from studio.api import WorkspaceScopedMixin
 from studio.registry.models import RegisteredModel
 from studio.registry.services import RegistryError, resolve_version
-from studio.serving import services
+from studio.serving import runtime, services
 from studio.serving.models import Endpoint
 
 
@@ -164,11 +165,13 @@ def score(request, name):
         return HttpResponse(json.dumps({"detail": f"The body is {length:,} bytes, above the {limit:,}-byte limit; split "
                                                   "the rows into several requests or use batch scoring."}),
                             status=413, content_type="application/json")
-    outcome = services.score_with_key(name, request.headers.get("Authorization", ""), request.read(limit + 1),
-                                      request_id=request.headers.get("X-Request-ID", "")[:64],
-                                      deployment_name=request.headers.get("X-Deployment", ""))
-    response = HttpResponse(json.dumps(outcome.body, separators=(",", ":")), status=outcome.status,
-                            content_type="application/json")
+    body = request.read(limit + 1)
+    with runtime.collector_paused():  # from the parsed rows to the rendered predictions
+        outcome = services.score_with_key(name, request.headers.get("Authorization", ""), body,
+                                          request_id=request.headers.get("X-Request-ID", "")[:64],
+                                          deployment_name=request.headers.get("X-Deployment", ""))
+        content = orjson.dumps(outcome.body)
+    response = HttpResponse(content, status=outcome.status, content_type="application/json")
     for header, value in outcome.headers.items():
         response[header] = value
     return response

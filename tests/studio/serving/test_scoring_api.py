@@ -177,6 +177,24 @@ def test_bad_payloads_get_422_with_details_per_row_and_column(team, api_for, ban
     assert ScoringError.objects.filter(status_code=400).count() == 1
 
 
+def test_what_orjson_refuses_is_parsed_as_before(team, api_for, bank_run, bank_models, client):
+    _register(bank_run, team.alice)
+    key = _deploy(api_for(team.alice))["key"]
+    row = json.dumps(sample_rows(bank_models, 1)[0])
+    r = _score(client, "bank-ep", key, '{"data": [' + row[:-1] + ', "age": Infinity}]}')
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {"row": 0, "column": "age", "message": "infinite number; send a finite number or null"}]
+    r = _score(client, "bank-ep", key, '{"data": [' + row[:-1] + ', "age": NaN}]}')
+    assert r.status_code == 200 and len(r.json()["predictions"]) == 1
+    r = _score(client, "bank-ep", key, '{"data": [' + row[:-1] + ', "age": 123456789012345678901234567890}]}')
+    assert r.status_code == 200
+    r = _score(client, "bank-ep", key, '{"data": [' + row[:-1] + ', "age": 41,}]}')
+    assert r.status_code == 400
+    assert r.json()["detail"].startswith(
+        "The body is not valid JSON (Expecting property name enclosed in double quotes")
+
+
 def test_traffic_split_routes_deterministically_and_sums_to_100(team, api_for, bank_run, bank_models, client):
     _register(bank_run, team.alice, index=0)
     _register(bank_run, team.alice, index=1)
@@ -245,6 +263,52 @@ def test_models_are_loaded_once_per_process(team, api_for, bank_run, bank_models
     for _ in range(3):
         assert _score(client, "bank-ep", key, {"data": sample_rows(bank_models)}).status_code == 200
     assert cache.loads == loads  # the deploy already loaded and verified it
+
+
+def test_a_scoring_request_reads_its_endpoint_and_deployments_in_one_query(team, api_for, bank_run,
+                                                                             django_assert_num_queries):
+    from studio.serving.services import _endpoint_for_scoring
+
+    _register(bank_run, team.alice, index=0)
+    _register(bank_run, team.alice, index=1)
+    api = api_for(team.alice)
+    _deploy(api)
+    api.post("/api/v1/endpoints/bank-ep/deployments/", {"model": "bank", "version": "2", "traffic_percent": 25},
+             format="json")
+    key_hash = Endpoint.objects.get().key_hash
+    with django_assert_num_queries(1):
+        endpoint, deployments = _endpoint_for_scoring("bank-ep")
+        assert endpoint.name == "bank-ep" and endpoint.key_hash == key_hash
+        assert [(d.name, d.traffic_percent, d.model_version.version) for d in deployments] == [
+            ("bank-v1", 75, 1), ("bank-v2", 25, 2)]
+    with django_assert_num_queries(2):
+        assert _endpoint_for_scoring("nope-ep") == (None, [])
+    Endpoint.objects.get().deployments.all().delete()
+    endpoint, deployments = _endpoint_for_scoring("bank-ep")
+    assert endpoint.name == "bank-ep" and deployments == []
+
+
+def test_served_models_predict_on_the_configured_number_of_threads(team, bank_run, bank_models, storage_dir):
+    from threadpoolctl import threadpool_info
+
+    version = _register(bank_run, team.alice, ensemble=True)
+
+    def describe():
+        return storage_dir / version.file, version.input_schema, ["no", "yes"]
+
+    model = runtime.ModelCache(predict_threads=3).get(version.pk, version.sha256, describe)
+    members = model.pipeline.named_steps["ensemble"].estimators
+    lightgbm = [m.steps[-1][1] for m in members if type(m.steps[-1][1]).__name__ == "LGBMClassifier"]
+    assert lightgbm and [e.n_jobs for e in lightgbm] == [3] * len(lightgbm)
+
+    model = runtime.ModelCache(predict_threads=1).get(version.pk, version.sha256, describe)
+    assert [e.n_jobs for m in model.pipeline.named_steps["ensemble"].estimators for e in [m.steps[-1][1]]
+            if type(e).__name__ == "LGBMClassifier"] == [1] * len(lightgbm)
+    with runtime._thread_budget(model):
+        pools = threadpool_info()
+    assert pools and {p["num_threads"] for p in pools} == {1}
+    frame = runtime.columns_from_records(sample_rows(bank_models, 3), model.schema, 10).frame()
+    assert runtime.predict(model, frame)["predictions"] == list(model.pipeline.predict(frame))
 
 
 def test_metrics_count_requests_rows_and_errors(team, api_for, bank_run, bank_models, client):
