@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .config import CLASSIFICATION, REGRESSION
+from .target import LOG1P
 
 Params = dict[str, Any]
 
@@ -443,8 +444,15 @@ def strip_prefix(name: str, params: Params) -> Params:
     return _strip(name, params)
 
 
-def portfolio_order(problem_type: str) -> list[tuple[str, Params]]:
-    """The cheap-strong-defaults-first order in which portfolio configurations are tried."""
+# Portfolio configurations also tried on log1p(target) when the regression target is eligible
+# (target.log_target_eligible), each right after its raw-scale twin: two cheap, strong LightGBM defaults
+# decide early whether the log scale pays, and TPE then samples the choice for every algorithm.
+_LOG_TARGET_TWINS = {("LightGBM", 1), ("LightGBM", 3)}
+
+
+def portfolio_order(problem_type: str, log_target: bool = False) -> list[tuple[str, Params]]:
+    """The cheap-strong-defaults-first order in which portfolio configurations are tried; with
+    ``log_target`` the twins above follow their raw-scale configurations."""
     order = [("LightGBM", 0), ("LogisticRegression", 0), ("ElasticNet", 0), ("LightGBM", 1),
              ("XGBoostClassifier", 0), ("XGBoostRegressor", 0), ("LightGBM", 2), ("ExtremeRandomTrees", 0),
              ("RandomForest", 0), ("GradientBoosting", 0), ("LightGBM", 3), ("XGBoostClassifier", 1),
@@ -458,4 +466,6 @@ def portfolio_order(problem_type: str) -> list[tuple[str, Params]]:
         configs = algo.portfolio.get(problem_type, [])
         if index < len(configs):
             out.append((name, dict(configs[index])))
+            if log_target and problem_type == REGRESSION and (name, index) in _LOG_TARGET_TWINS:
+                out.append((name, {**configs[index], "target_transform": LOG1P}))
     return out
