@@ -325,7 +325,10 @@ class Driver:
                 time.sleep(POLL_SECONDS)
         finally:
             for handle, info in running.items():
-                executor.cancel(handle)
+                # Our own pool is shut down below, busy workers included; cancelling first would start a
+                # replacement process per trial only to stop it again, costing a second of the ensembles' time.
+                if self.user_executor is not None:
+                    executor.cancel(handle)
                 now = time.time()
                 self._record(TrialOutcome(
                     number=info["task"].number, status=TIMED_OUT, algorithm=info["task"].algorithm,
