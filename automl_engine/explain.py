@@ -40,7 +40,6 @@ def _split(pipeline):
 
 def _engineered(pipeline, X: pd.DataFrame, y, random_state: int) -> tuple[dict[str, float], str]:
     from .featurize import feature_sources
-
     from .target import inner_estimator
 
     front, estimator, featurizer = _split(pipeline)
