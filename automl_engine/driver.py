@@ -264,19 +264,17 @@ class Driver:
                             study.tell(info["study_trial"], trial.score)
                         else:
                             study.tell(info["study_trial"], state=optuna.trial.TrialState.FAIL)
-                    done = sum(1 for t in self.trials if not t.is_ensemble)
                     if ok and is_better(trial.score, best, greater):
                         best = trial.score
                         since_improvement = 0
-                    elif done > EARLY_TERMINATION_MIN_TRIALS:
-                        # Azure's rule: the first 20 trials are landmarks and the window of trials without
-                        # improvement opens at the 21st, so the earliest stop is after the 30th trial. Counting
-                        # the landmarks too stopped runs at trial 20 while TPE had barely started.
+                    else:
                         since_improvement += 1
+                    done = sum(1 for t in self.trials if not t.is_ensemble)
                     if limits.exit_score is not None and best is not None and (
                             best >= limits.exit_score if greater else best <= limits.exit_score):
                         stop_reason = f"exit score {limits.exit_score} reached"
-                    elif limits.enable_early_termination and since_improvement >= EARLY_TERMINATION_PATIENCE:
+                    elif limits.enable_early_termination and done >= EARLY_TERMINATION_MIN_TRIALS and \
+                            since_improvement >= EARLY_TERMINATION_PATIENCE:
                         stop_reason = f"early termination: no improvement in the last {EARLY_TERMINATION_PATIENCE} trials"
                 if stop_reason:
                     break
