@@ -460,7 +460,7 @@ def strip_prefix(name: str, params: Params) -> Params:
 
 # Portfolio configurations also tried on log1p(target) when the regression target is eligible
 # (target.log_target_eligible), each right after its raw-scale twin: two cheap, strong LightGBM defaults
-# decide early whether the log scale pays, and TPE then samples the choice for every algorithm.
+# decide early whether the log scale pays, and TPE then samples the choice for every tree algorithm.
 _LOG_TARGET_TWINS = {("LightGBM", 1), ("LightGBM", 3)}
 
 

@@ -187,7 +187,9 @@ class Driver:
         if self.config.task == CLASSIFICATION and self.imbalanced and algo.supports_class_weight:
             params["class_weight"] = study_trial.suggest_categorical(f"{_param_prefix(name)}.class_weight",
                                                                      [None, "balanced"])
-        if self.log_target:
+        if self.log_target and algo.is_tree:
+            # Trees predict within the range of the targets they saw, so expm1 of their output stays sane; a
+            # linear model on log1p(y) is multiplicative, and its extrapolation grows exponentially.
             params["target_transform"] = study_trial.suggest_categorical(f"{_param_prefix(name)}.target_transform",
                                                                          list(TARGET_TRANSFORMS))
         return name, params
@@ -363,7 +365,7 @@ class Driver:
                              **{f"{prefix}.{k}": v for k, v in t.hyperparameters.items()}}
                     if self.imbalanced and get_algorithm(self.config.task, t.algorithm).supports_class_weight:
                         fixed.setdefault(f"{prefix}.class_weight", None)
-                    if self.log_target:
+                    if self.log_target and get_algorithm(self.config.task, t.algorithm).is_tree:
                         fixed.setdefault(f"{prefix}.target_transform", None)
                     study.enqueue_trial(fixed, skip_if_exists=False)
                     warm = study.ask()

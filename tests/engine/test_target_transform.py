@@ -133,3 +133,21 @@ def test_onnx_export_refuses_a_log_target_pipeline(skewed_run, skewed_df, tmp_pa
     trial = next(t for t in skewed_run.trials if t.hyperparameters.get("target_transform") == "log1p")
     with pytest.raises(ValueError, match="enable_onnx_compatible_models=True"):
         export_onnx(joblib.load(trial.model_path), skewed_df.head(5), tmp_path / "model.onnx")
+
+
+def test_the_search_offers_the_log_target_to_trees_only(skewed_df, tmp_path):
+    import optuna
+
+    job = regression(training_data=skewed_df, target_column_name="price", primary_metric="r2_score",
+                     n_cross_validations=3, random_state=0)
+    driver = Driver(job, Callbacks(), None, tmp_path)
+    driver.prepare()
+    assert driver.log_target is True
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    offered = {}
+    names = ["ElasticNet", "LassoLars", "LightGBM", "RandomForest"]
+    for name in names:
+        study.enqueue_trial({"algorithm": name})
+        chosen, params = driver._suggest(study.ask(), names)
+        offered[chosen] = "target_transform" in params
+    assert offered == {"ElasticNet": False, "LassoLars": False, "LightGBM": True, "RandomForest": True}
