@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 
 from .algorithms import Algorithm, algorithm_names, get_algorithm, portfolio_order
-from .config import CLASSIFICATION, ConfigError, JobConfig, validate_config, validate_target
+from .config import CLASSIFICATION, REGRESSION, ConfigError, JobConfig, validate_config, validate_target
 from .data import choose_validation, load_frame, make_folds, split_test
 from .featurize import Featurizer, build_onnx_featurizer, featurization_summary, plan_columns
 from .guardrails import run_guardrails
 from .metrics import compute_charts, compute_metrics, is_better, primary_scorer
 from .results import AutoMLResult, Callbacks, TrialResult
+from .target import TARGET_TRANSFORMS, log_target_eligible
 from .trial import COMPLETED, FAILED, TIMED_OUT, TrialOutcome, TrialTask, now_iso, predict_scores, write_prepared
 
 EARLY_TERMINATION_MIN_TRIALS = 20
@@ -130,6 +131,10 @@ class Driver:
                                          test.drop(columns=drop, errors="ignore") if test is not None else None)
         imbalance = next((g for g in self.guardrails if g["name"] == "class_imbalance"), None)
         self.imbalanced = bool(imbalance and imbalance["status"] == "alerted")
+        # ONNX mode keeps to models the converters know; the log-target wrapper is not one of them.
+        self.log_target = problem_type == REGRESSION and not onnx and log_target_eligible(y)
+        if self.log_target:
+            self.log("info", "the target is non-negative and right-skewed: the search also fits models on log1p(target)")
         positive = config.positive_label
         if problem_type == CLASSIFICATION and positive is None and len(classes) == 2:
             positive = classes[1]
@@ -182,6 +187,11 @@ class Driver:
         if self.config.task == CLASSIFICATION and self.imbalanced and algo.supports_class_weight:
             params["class_weight"] = study_trial.suggest_categorical(f"{_param_prefix(name)}.class_weight",
                                                                      [None, "balanced"])
+        if self.log_target and algo.is_tree:
+            # Trees predict within the range of the targets they saw, so expm1 of their output stays sane; a
+            # linear model on log1p(y) is multiplicative, and its extrapolation grows exponentially.
+            params["target_transform"] = study_trial.suggest_categorical(f"{_param_prefix(name)}.target_transform",
+                                                                         list(TARGET_TRANSFORMS))
         return name, params
 
     def _estimate(self, name: str, params: dict[str, Any]) -> float | None:
@@ -204,7 +214,7 @@ class Driver:
         algos = self.candidate_algorithms()
         names = [a.name for a in algos]
         queue = [(n, {**p, **self._class_weight(get_algorithm(config.task, n))})
-                 for n, p in portfolio_order(config.task) if n in names]
+                 for n, p in portfolio_order(config.task, self.log_target) if n in names]
         concurrency = limits.max_concurrent_trials
         n_threads = self.n_threads
         executor = self.executor
@@ -315,7 +325,10 @@ class Driver:
                 time.sleep(POLL_SECONDS)
         finally:
             for handle, info in running.items():
-                executor.cancel(handle)
+                # Our own pool is shut down below, busy workers included; cancelling first would start a
+                # replacement process per trial only to stop it again, costing a second of the ensembles' time.
+                if self.user_executor is not None:
+                    executor.cancel(handle)
                 now = time.time()
                 self._record(TrialOutcome(
                     number=info["task"].number, status=TIMED_OUT, algorithm=info["task"].algorithm,
@@ -352,6 +365,8 @@ class Driver:
                              **{f"{prefix}.{k}": v for k, v in t.hyperparameters.items()}}
                     if self.imbalanced and get_algorithm(self.config.task, t.algorithm).supports_class_weight:
                         fixed.setdefault(f"{prefix}.class_weight", None)
+                    if self.log_target and get_algorithm(self.config.task, t.algorithm).is_tree:
+                        fixed.setdefault(f"{prefix}.target_transform", None)
                     study.enqueue_trial(fixed, skip_if_exists=False)
                     warm = study.ask()
                     self._suggest(warm, tpe_names)

@@ -40,17 +40,21 @@ def _split(pipeline):
 
 def _engineered(pipeline, X: pd.DataFrame, y, random_state: int) -> tuple[dict[str, float], str]:
     from .featurize import feature_sources
+    from .target import inner_estimator
 
     front, estimator, featurizer = _split(pipeline)
     names, _ = feature_sources(featurizer)
     Z = np.asarray(front.transform(X), dtype=float)
     method = "permutation"
     values = None
-    if _is_tree(estimator):
+    # A tree fitted on log1p(target) is explained on the scale it was fitted on: importances are normalised
+    # shares of what drives its predictions, so they read the same although effects multiply on the original scale.
+    tree = inner_estimator(estimator)
+    if _is_tree(tree):
         try:
             import shap
 
-            sv = shap.TreeExplainer(estimator).shap_values(Z, check_additivity=False)
+            sv = shap.TreeExplainer(tree).shap_values(Z, check_additivity=False)
             sv = np.asarray(sv)
             if sv.ndim == 3:  # (rows, features, classes) or (classes, rows, features)
                 axis_rows = 1 if sv.shape[0] != Z.shape[0] else 0

@@ -160,6 +160,7 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
     from sklearn.preprocessing import StandardScaler
 
     from .featurize import Featurizer, InputSchema, build_onnx_featurizer
+    from .target import wrap_target
 
     problem_type = meta["problem_type"]
     algo = get_algorithm(problem_type, algorithm)
@@ -178,13 +179,17 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
         # ONNX runs trees in float32: train on float32-rounded features so both runtimes see equal inputs.
         steps.append(("cast", CastTransformer(dtype=np.float32)))
     params = dict(hyperparameters)
-    steps.append(("model", algo.build(params, problem_type, n_jobs, random_state)))
+    target_transform = params.pop("target_transform", None)
+    steps.append(("model", wrap_target(algo.build(params, problem_type, n_jobs, random_state), target_transform)))
     return Pipeline(steps)
 
 
-def pipeline_name(meta: dict[str, Any], algorithm: str) -> str:
+def pipeline_name(meta: dict[str, Any], algorithm: str, hyperparameters: dict[str, Any] | None = None) -> str:
+    """Leaderboard name: preprocessing, algorithm and, when one is used, the target transform."""
     algo = get_algorithm(meta["problem_type"], algorithm)
-    return f"StandardScaler, {algorithm}" if algo.needs_scaling else algorithm
+    name = f"StandardScaler, {algorithm}" if algo.needs_scaling else algorithm
+    target_transform = (hyperparameters or {}).get("target_transform")
+    return f"{name}, {target_transform} target" if target_transform else name
 
 
 def featurization_text(meta: dict[str, Any]) -> str:
@@ -244,7 +249,7 @@ def evaluate_trial(task_dict: dict[str, Any]) -> dict[str, Any]:
         meta = data.meta
         problem_type = meta["problem_type"]
         algo = get_algorithm(problem_type, task.algorithm)
-        outcome.pipeline_name = pipeline_name(meta, task.algorithm)
+        outcome.pipeline_name = pipeline_name(meta, task.algorithm, task.hyperparameters)
         outcome.featurization = featurization_text(meta)
         classes = data.classes
         n = len(data.y)

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,17 +28,22 @@ DEFAULT_MANIFEST = ROOT.parent / "shared" / "data" / "bench" / "manifest.json"
 def run_one(manifest: Path, dataset: str, engine: str, budget: float, n_jobs: int) -> dict:
     cmd = [sys.executable, str(ROOT / "bench" / "_runner.py"), "--manifest", str(manifest), "--dataset", dataset,
            "--engine", engine, "--budget", str(budget), "--n-jobs", str(n_jobs)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    parent = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            rss = parent.memory_info().rss + sum(c.memory_info().rss for c in parent.children(recursive=True))
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
-    out, err = proc.communicate()
+    # Output goes to files, not pipes: nothing reads a pipe while the child runs, and a child writing more
+    # than a pipe holds (FLAML's warnings on phoneme) blocked forever.
+    with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
+        proc = subprocess.Popen(cmd, stdout=out_file, stderr=err_file, text=True)
+        parent = psutil.Process(proc.pid)
+        peak = 0
+        while proc.poll() is None:
+            try:
+                rss = parent.memory_info().rss + sum(c.memory_info().rss for c in parent.children(recursive=True))
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
     line = next((l for l in out.splitlines() if l.startswith("RESULT ")), None)
     if line is None:
         return {"score": float("nan"), "wall": float("nan"), "peak_mb": peak / 2**20,
