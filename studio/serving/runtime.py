@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from operator import itemgetter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -183,7 +184,7 @@ def columns_from_records(data, schema: list[dict], max_rows: int) -> Columns:
     expected = set(names)
     errors: list[dict] = []
     total = 0
-    by_name = _columns_by_position(data, expected)
+    by_name = _columns_of_exact_rows(data, names)
     for i, row in enumerate(data if by_name is None else ()):
         if type(row) is not dict:
             total += 1
@@ -255,19 +256,16 @@ def columns_from_records(data, schema: list[dict], max_rows: int) -> Columns:
     return Columns({name: columns[name] for name in names}, len(data))
 
 
-def _columns_by_position(data: list, expected: set) -> dict[str, tuple] | None:
-    """``{column: values}`` read by position, when every row is an object with exactly the ``expected``
-    columns in one same order (as a client serialising records sends them); ``None`` otherwise, and the rows
-    are then checked and read one by one. Reading by position is twice as fast as by name."""
-    if set(map(type, data)) != {dict}:
+def _columns_of_exact_rows(data: list, names: list[str]) -> dict[str, list] | None:
+    """``{column: values}`` when every row is an object with exactly the columns ``names`` (in any order);
+    ``None`` otherwise, and the rows are then checked one by one to say what is wrong. One C-level pass per
+    column (``map(itemgetter)``) is four times quicker than transposing the rows."""
+    if set(map(type, data)) != {dict} or set(map(len, data)) != {len(names)}:
         return None
-    orders = set(map(tuple, data))
-    if len(orders) != 1:
+    try:  # n keys per row and each of the n names found: the keys are exactly the names
+        return {name: list(map(itemgetter(name), data)) for name in names}
+    except KeyError:
         return None
-    (order,) = orders
-    if len(order) != len(expected) or set(order) != expected:
-        return None
-    return dict(zip(order, zip(*map(dict.values, data))))
 
 
 def _short(value) -> str:
