@@ -11,13 +11,13 @@ import codecs
 import csv
 import gzip
 import io
-import os
 import queue
 import re
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import BinaryIO, Callable
 
 import numpy as np
@@ -661,6 +661,11 @@ def _settled(t: pa.DataType) -> pa.DataType | None:
     return None
 
 
+def _settled_types(schema: pa.Schema, skip=()) -> dict[str, pa.DataType]:
+    """The columns of an inferred schema whose type ``_settled`` replaces, with the replacement."""
+    return {f.name: t for f in schema if f.name not in skip and (t := _settled(f.type)) is not None}
+
+
 def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO, max_columns: int,
                        forced: dict[str, pa.DataType] | None = None) -> IngestResult:
     """Stream the file into Parquet with a type per column, in bounded memory (one block at a time), and
@@ -691,8 +696,7 @@ def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO,
         write_pool = ThreadPoolExecutor(1, thread_name_prefix="parquet-writer")
         try:
             reader = _csv_reader(stream, settings, names, dict(forced), on_invalid)
-            adjust = {f.name: _settled(f.type) for f in reader.schema if f.name not in forced}
-            adjust = {k: v for k, v in adjust.items() if v is not None}
+            adjust = _settled_types(reader.schema, skip=forced)
             if adjust:
                 forced.update(adjust)
                 continue
@@ -883,10 +887,7 @@ class EarlyConversion:
             self.pipe.put(_NotReplayable("the upload ended before the file was complete"))
             self.thread.join()
         self.result = None
-        try:
-            os.unlink(self.out_path)
-        except FileNotFoundError:
-            pass
+        Path(self.out_path).unlink(missing_ok=True)
 
     def _start(self) -> None:
         head = bytes(self.head)
@@ -915,7 +916,7 @@ class EarlyConversion:
             return opener()
 
         try:
-            forced = self._settled_types(head)
+            forced = self._head_types(head)
             with open(self.out_path, "wb") as out:
                 self.result = convert_to_parquet(open_raw, self.settings, out, self.max_columns, forced)
         except BaseException as exc:  # the caller converts the stored file instead, and reports any error then
@@ -923,7 +924,7 @@ class EarlyConversion:
         finally:
             self.pipe.reader_gone.set()
 
-    def _settled_types(self, head: bytes) -> dict[str, pa.DataType]:
+    def _head_types(self, head: bytes) -> dict[str, pa.DataType]:
         """Types to force from the start (dates as timestamps, as ``convert_to_parquet`` would settle on after
         its first block), inferred from the complete lines of the head, so that no second pass is needed."""
         plain = replace(self.settings, compression="")
@@ -934,7 +935,7 @@ class EarlyConversion:
             schema = _csv_reader(io.BytesIO(complete), plain, names, {}).schema
         except (DataError, pa.ArrowException, UnicodeDecodeError, StopIteration, zlib.error):
             return {}
-        return {f.name: t for f in schema if (t := _settled(f.type)) is not None}
+        return _settled_types(schema)
 
 
 class ColumnSummary:
@@ -1214,14 +1215,8 @@ def _head_date_formats(values: pa.Array) -> list[str] | None:
         return None
     if not pc.all(pc.match_substring_regex(head, r"^\d{1,4}[-/.]\w{1,3}[-/.]\d{1,4}")).as_py():
         return []
-    formats = []
-    for fmt in DATE_FORMATS:
-        try:
-            pc.strptime(head, format=fmt, unit="s", error_is_null=False)
-            formats.append(fmt)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-    return formats
+    return [fmt for fmt in DATE_FORMATS
+            if pc.strptime(head, format=fmt, unit="s", error_is_null=True).null_count == head.null_count]
 
 
 class TableSummary:

@@ -264,7 +264,7 @@ def _string_codes(open_parquet, name: str) -> np.ndarray:
         return _splitmix(_column_codes(arr, _encode_strings(arr)[0]))
 
 
-def _correlation_columns(names: list[str], by_name: dict, n_rows: int) -> list[str]:
+def _correlation_columns(names: list[str], by_name: dict) -> list[str]:
     """The numeric columns worth correlating, known from the conversion pass before any is read: not
     excluded, not ids, with at least two distinct values (so a non-zero spread)."""
     return [n for n in names if n in by_name and by_name[n].get("physical") in ("integer", "float")
@@ -294,7 +294,7 @@ def profile_parquet(open_parquet, columns: list[dict], threads: int = 2, pass_st
     row_hash = None if unique_column else np.zeros(n_rows, dtype=np.uint64)
     memory = 0
     out_columns = []
-    numeric_names = _correlation_columns(names, by_name, n_rows)
+    numeric_names = _correlation_columns(names, by_name)
 
     def fold(result):
         nonlocal memory

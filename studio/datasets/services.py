@@ -137,10 +137,10 @@ def _write_parquet(name: str, write) -> None:
     try:
         with open(tmp, "wb") as out:
             write(out)
-        with open(tmp, "rb") as f:
-            default_storage.save(name, File(f))
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+    _store_parquet(name, tmp)
 
 
 def _store_parquet(name: str, path: Path) -> None:

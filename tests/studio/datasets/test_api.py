@@ -222,8 +222,7 @@ def orders_csv(rows: int, amount_at_end: str = "7") -> bytes:
 
 def parquet_of(version) -> pa.Table:
     from studio.datasets import services
-    with services._open(version.parquet_file.name if hasattr(version.parquet_file, "name")
-                        else version.parquet_file) as f:
+    with services._open(version.parquet_file.name) as f:
         return pq.read_table(f)
 
 
