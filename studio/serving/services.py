@@ -3,7 +3,6 @@ metrics), and batch scoring of CSV files."""
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import re
@@ -14,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-import orjson
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -276,20 +274,10 @@ def _endpoint_for_scoring(name: str) -> tuple[Endpoint | None, list[Deployment]]
     return Endpoint.objects.only(*_ENDPOINT_FIELDS).filter(name=name).first(), []
 
 
-def parse_json(body: bytes):
-    """The JSON document in ``body``: parsed by orjson, which is several times faster on large requests, and
-    by the standard library when orjson refuses it, so that what the API accepted before (NaN and Infinity,
-    integers beyond 64 bits, UTF-16 and UTF-32) is still accepted and a malformed body gets its message."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return json.loads(body)
-
-
 def score_with_key(name: str, authorization: str, body: bytes, *, request_id: str = "",
                    deployment_name: str = "") -> ScoreOutcome:
-    """Score a request to ``/api/v1/endpoints/<name>/score/``: check the Bearer key, parse the JSON body and
-    score it (see :func:`score_rows`)."""
+    """Score a request to ``/api/v1/endpoints/<name>/score/``: check the Bearer key, then route, read the
+    JSON body's rows for the chosen model and predict (see :func:`_score`)."""
     endpoint, deployments = _endpoint_for_scoring(name)
     if endpoint is None:
         return ScoreOutcome(404, {"detail": f"No endpoint named {name!r}; check the scoring URL."})
@@ -299,30 +287,28 @@ def score_with_key(name: str, authorization: str, body: bytes, *, request_id: st
                   "The endpoint key is not valid (keys stop working when rotated); use the current key.")
         runtime.metrics_buffer().record(endpoint.id, "", 401, 0.0, 0, detail, request_id)
         return ScoreOutcome(401, {"detail": detail}, {"WWW-Authenticate": 'Bearer realm="scoring"'})
-    started = time.perf_counter()
-    try:
-        payload = parse_json(body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _finish(endpoint, "", started, ScoreOutcome(400, {
-            "detail": f"The body is not valid JSON ({exc}); send {{\"data\": [{{\"column\": value}}]}}."}), request_id)
-    if not isinstance(payload, dict) or "data" not in payload:
-        return _finish(endpoint, "", started, ScoreOutcome(422, {
-            "detail": 'The body must be a JSON object with "data": a list of rows, e.g. {"data": [{"column": value}]}.',
-            "errors": [{"row": None, "column": None, "message": 'missing "data"'}]}), request_id)
-    return score_rows(endpoint, payload["data"], request_id=request_id, deployment_name=deployment_name,
-                      started=started, deployments=deployments)
+    return _score(endpoint, lambda model: runtime.columns_from_body(body, model, max_rows()), request_id=request_id,
+                  deployment_name=deployment_name, deployments=deployments)
 
 
-def score_rows(endpoint: Endpoint, data, *, request_id: str = "", deployment_name: str = "",
-               started: float | None = None, deployments: list[Deployment] | None = None) -> ScoreOutcome:
+def score_rows(endpoint: Endpoint, data, *, request_id: str = "", deployment_name: str = "") -> ScoreOutcome:
+    """Score ``data``, already parsed rows (``[{column: value}, ...]``), as :func:`score_with_key` scores a
+    request's body."""
+    return _score(endpoint, lambda model: runtime.columns_from_records(data, model.schema, max_rows()),
+                  request_id=request_id, deployment_name=deployment_name)
+
+
+def _score(endpoint: Endpoint, read_columns, *, request_id: str = "", deployment_name: str = "",
+           deployments: list[Deployment] | None = None) -> ScoreOutcome:
     """Route the request to a deployment by the traffic split (deterministic per request id; a named
-    deployment may be asked for directly), validate the rows against the model's schema and predict.
+    deployment may be asked for directly), read the input columns for its model (``read_columns(model)``
+    validates them against the model's schema) and predict.
 
-    422 with per-row/column errors for bad payloads, 503 when the model cannot be loaded (missing file or
-    failed integrity check). Every request is counted in the endpoint's metrics. ``deployments`` are the
-    endpoint's, when the caller has just read them.
+    400 for a body that is not JSON, 422 with per-row/column errors for bad payloads, 503 when the model
+    cannot be loaded (missing file or failed integrity check). Every request is counted in the endpoint's
+    metrics. ``deployments`` are the endpoint's, when the caller has just read them.
     """
-    started = started if started is not None else time.perf_counter()
+    started = time.perf_counter()
     request_id = request_id or uuid.uuid4().hex
     if deployments is None:
         deployments = _deployments_for_scoring(endpoint.id)
@@ -342,8 +328,10 @@ def score_rows(endpoint: Endpoint, data, *, request_id: str = "", deployment_nam
     headers = {"X-Deployment": chosen.name, "X-Model-Version": str(version.version), "X-Request-ID": request_id}
     try:
         model = load_version(version)
-        columns = runtime.columns_from_records(data, model.schema, max_rows())
+        columns = read_columns(model)
         result = runtime.predict(model, columns)
+    except runtime.MalformedBody as exc:
+        outcome = ScoreOutcome(400, {"detail": str(exc)}, headers)
     except runtime.PayloadError as exc:
         outcome = ScoreOutcome(422, exc.as_dict(), headers)
     except runtime.ModelUnavailable as exc:
@@ -358,7 +346,7 @@ def score_rows(endpoint: Endpoint, data, *, request_id: str = "", deployment_nam
                                                f"{request_id} when reporting it."}, headers)
     else:
         outcome = ScoreOutcome(200, result, headers)
-        return _finish(endpoint, chosen.name, started, outcome, request_id, rows=len(data))
+        return _finish(endpoint, chosen.name, started, outcome, request_id, rows=len(columns))
     return _finish(endpoint, chosen.name, started, outcome, request_id)
 
 
