@@ -173,6 +173,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The scoring route is a plain Django view; this hook describes it in the schema.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "studio.serving.openapi.add_scoring_route"],
 }
 
 # --- Celery ------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from django.http import HttpResponse
 from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.parsers import DataAndFiles, JSONParser, MultiPartParser
@@ -218,6 +219,7 @@ class DatasetListView(_DatasetScoped):
             self.early_handler.discard()
         return super().finalize_response(request, response, *args, **kwargs)
 
+    @extend_schema(operation_id="datasets_list", responses=OpenApiTypes.OBJECT)
     def get(self, request):
         datasets = self.scope(Dataset.objects.all()).order_by("name")
         latest = {}
@@ -227,6 +229,8 @@ class DatasetListView(_DatasetScoped):
         return Response({"count": len(latest), "results": [version_payload(latest[d.pk]) for d in datasets
                                                            if d.pk in latest]})
 
+    @extend_schema(operation_id="datasets_upload", request={"multipart/form-data": UploadSerializer},
+                   responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         try:
             data, files = request.data, request.FILES
@@ -265,6 +269,8 @@ class DatasetListView(_DatasetScoped):
 class DatasetDetailView(_DatasetScoped):
     """One dataset at its latest version (or ``?version=N``), with the list of its versions."""
 
+    @extend_schema(responses=OpenApiTypes.OBJECT,
+                   parameters=[OpenApiParameter("version", int, description="a version number; the latest if omitted")])
     def get(self, request, pk):
         return Response(version_payload(self.get_version(pk), with_versions=True))
 
@@ -272,6 +278,7 @@ class DatasetDetailView(_DatasetScoped):
 class DatasetProfileView(_DatasetScoped):
     """The profile of a version: 200 with the statistics when ready, else its status and any error."""
 
+    @extend_schema(operation_id="datasets_profile", responses=OpenApiTypes.OBJECT)
     def get(self, request, pk):
         version = self.get_version(pk)
         job = version.latest_profile_job()
@@ -286,6 +293,9 @@ class DatasetProfileView(_DatasetScoped):
 class DatasetPreviewView(_DatasetScoped):
     """The first ``rows`` rows (default 50, at most 1000); ``?download=csv`` downloads them as CSV."""
 
+    @extend_schema(operation_id="datasets_preview", responses=OpenApiTypes.OBJECT, parameters=[
+        OpenApiParameter("rows", int, description=f"how many rows, 1 to {MAX_PREVIEW_ROWS} (default 50)"),
+        OpenApiParameter("download", str, enum=["csv"], description="csv: download the rows as a CSV file")])
     def get(self, request, pk):
         version = self.get_version(pk)
         raw = request.query_params.get("rows", "50")
@@ -309,6 +319,7 @@ class DatasetSchemaView(_DatasetScoped):
 
     parser_classes = [JSONParser]
 
+    @extend_schema(operation_id="datasets_schema_update", request=SchemaSerializer, responses=OpenApiTypes.OBJECT)
     def patch(self, request, pk):
         version = self.get_version(pk)
         serializer = SchemaSerializer(data=request.data)

@@ -82,7 +82,7 @@ def _trial(request, pk) -> Trial:
 class ExperimentListView(WorkspaceScopedMixin, APIView):
     """List the workspace's experiments (runs), newest first, or submit a new one."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="experiments_list", responses=OpenApiTypes.OBJECT)
     def get(self, request):
         runs = _runs(request)
         for key in ("status", "task"):

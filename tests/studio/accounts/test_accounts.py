@@ -159,11 +159,22 @@ def test_api_requires_authentication(client, team):
     assert client.get("/api/v1/workspaces/").status_code in (401, 403)
 
 
+def test_openapi_schema_is_valid_and_generated_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+    assert "operationId: endpoint_score" in (tmp_path / "schema.yml").read_text()
+
+
 def test_openapi_schema_and_docs(client_for, team):
     c = client_for(team.alice)
     schema = c.get("/api/v1/schema/?format=json")
     assert schema.status_code == 200
     assert "/api/v1/workspaces/" in schema.json()["paths"]
+    scoring = schema.json()["paths"]["/api/v1/endpoints/{name}/score/"]["post"]
+    assert scoring["security"] == [{"endpointKey": []}]
+    assert sorted(scoring["responses"]) == ["200", "400", "401", "404", "413", "422", "503"]
+    assert schema.json()["components"]["securitySchemes"]["endpointKey"]["scheme"] == "bearer"
     docs = c.get("/api/v1/docs/").content.decode()
     assert "cdn" not in docs.lower() and "/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs
 
