@@ -80,6 +80,33 @@ def default_deployment_name(model_version, taken: set[str] = frozenset()) -> str
     return candidate
 
 
+@dataclass
+class Health:
+    """An endpoint's state as its page shows it: ``state`` (ready / failed, the badge's colour), a short
+    ``label`` and a ``message`` saying what clients get and what to do."""
+
+    state: str
+    label: str
+    message: str = ""
+
+
+def endpoint_health(endpoint: Endpoint, deployments: list[Deployment]) -> Health:
+    """Whether ``endpoint`` can answer now: it has a deployment, one takes traffic, and the model of every
+    deployment taking traffic loads in this process (present, intact: the same check a request makes, and
+    the model stays cached for the requests that follow)."""
+    if not deployments:
+        return Health("failed", "no deployment", "Requests get 503: deploy a model version to this endpoint.")
+    serving = [d for d in deployments if d.traffic_percent > 0]
+    if not serving:
+        return Health("failed", "no traffic", "Requests get 503: give a deployment a traffic share.")
+    for deployment in serving:
+        try:
+            load_version(deployment.model_version)
+        except runtime.ModelUnavailable as exc:
+            return Health("failed", "failing", f"Requests routed to {deployment.name} get 503: {exc}")
+    return Health("ready", "ready")
+
+
 def verify_servable(model_version) -> runtime.LoadedModel:
     """Load (hash-checked) and score the version's sample row once, so that a deployment that could not
     serve is refused at deploy time rather than on the first request."""

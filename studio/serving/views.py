@@ -77,6 +77,7 @@ def endpoint_detail(request, pk):
         "endpoint": endpoint, "deployments": deployments, "new_key": new_key, "scoring_url": scoring_url,
         "fields": fields, "example": example, "example_json": json.dumps(example, indent=2),
         "metrics": metrics, "errors": endpoint.errors.all()[:20],
+        "health": services.endpoint_health(endpoint, deployments),
         "batch_form": BatchForm(deployments=deployments, initial={"deployment": main.name if main else ""}),
         "batch_jobs": endpoint.batch_jobs.select_related("model_version__model")[:10],
         "snippets": _snippets(scoring_url, example),

@@ -59,6 +59,34 @@ def test_rotate_and_traffic_need_editor(team, client_for, endpoint, role, status
     assert c.post(f"/endpoints/{endpoint.pk}/traffic/", {"traffic-bank-v1": "100"}).status_code == status
 
 
+def test_endpoint_status_says_whether_requests_can_be_answered(team, client_for, endpoint, storage_dir):
+    from studio.serving import runtime
+
+    c = client_for(team.alice)
+
+    def status():
+        html = c.get(f"/endpoints/{endpoint.pk}/").content.decode()
+        badge = html.split('data-testid="endpoint-status">', 1)[1].split("<", 1)[0]
+        message = html.split('data-testid="endpoint-health">', 1)[1].split("</div>", 1)[0] if "endpoint-health" in html else ""
+        return badge, message.replace('<i class="bi bi-exclamation-triangle"></i> ', "")
+
+    assert status() == ("ready", "")
+    deployment = endpoint.deployments.get()
+    deployment.traffic_percent = 0
+    deployment.save()
+    assert status() == ("no traffic", "Requests get 503: give a deployment a traffic share.")
+    deployment.traffic_percent = 100
+    deployment.save()
+    runtime.model_cache().clear()
+    (storage_dir / deployment.model_version.file).unlink()
+    badge, message = status()
+    assert badge == "failing"
+    assert message.startswith("Requests routed to bank-v1 get 503: the model file of this version is missing from "
+                              "storage")
+    deployment.delete()
+    assert status() == ("no deployment", "Requests get 503: deploy a model version to this endpoint.")
+
+
 def test_list_page_and_empty_state(team, client_for, endpoint):
     assert "bank-ep" in client_for(team.carol).get("/endpoints/").content.decode()
     assert "No endpoints yet" in client_for(team.dave).get("/endpoints/").content.decode()
