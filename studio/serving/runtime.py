@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import logging
 import math
 import os
 import threading
 import time
-import json
 from collections import OrderedDict
 from contextlib import contextmanager
-from operator import itemgetter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from operator import itemgetter
 
 import msgspec
 import numpy as np
