@@ -117,12 +117,34 @@ def _register_converters() -> None:
     from lightgbm import LGBMClassifier, LGBMRegressor
     from xgboost import XGBRegressor
 
+    from .featurize import RangeClipper
+
     update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
                                 convert_lightgbm, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
     update_registered_converter(LGBMRegressor, "LightGbmLGBMRegressor", calculate_linear_regressor_output_shapes,
                                 convert_lightgbm)
     update_registered_converter(XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes,
                                 convert_xgboost)
+    update_registered_converter(RangeClipper, "AutomlEngineRangeClipper", _range_clipper_shape, _convert_range_clipper)
+
+
+def _range_clipper_shape(operator) -> None:
+    """A :class:`RangeClipper` keeps its input's type and shape."""
+    x = operator.inputs[0].type
+    operator.outputs[0].type = x.__class__([x.shape[0] if x.shape else None, operator.raw_operator.n_features_in_])
+
+
+def _convert_range_clipper(scope, operator, container) -> None:
+    """``np.clip(X, min_, max_)`` as ``Min(Max(X, min_), max_)`` (ONNX ``Clip`` takes scalar bounds only)."""
+    from skl2onnx.algebra.onnx_ops import OnnxMax, OnnxMin
+    from skl2onnx.common.data_types import guess_numpy_type
+
+    clipper = operator.raw_operator
+    dtype = guess_numpy_type(operator.inputs[0].type)
+    opv = container.target_opset
+    low = OnnxMax(operator.inputs[0], clipper.min_.astype(dtype)[None, :], op_version=opv)
+    clipped = OnnxMin(low, clipper.max_.astype(dtype)[None, :], op_version=opv, output_names=operator.outputs[:1])
+    clipped.add_to(scope, container)
 
 
 def export_onnx(pipeline, sample_X: pd.DataFrame, path: str | Path) -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
 from .config import Featurization
 
@@ -499,6 +499,39 @@ def _category_fill(s: pd.Series, strategy: str, plan: dict) -> str:
 def _datetime_parts(d: pd.Series) -> dict[str, pd.Series]:
     return {"year": d.dt.year, "month": d.dt.month, "day": d.dt.day, "dayofweek": d.dt.day_of_week,
             "hour": d.dt.hour, "minute": d.dt.minute}
+
+
+class RangeClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Clips every feature to the range it had in ``fit`` (``min_`` and ``max_``; NaN stays NaN).
+
+    For regression models that extrapolate (linear models, neighbours: the algorithms that get scaling): a
+    value beyond anything seen in training moves a linear prediction by its coefficient times the excess,
+    without limit, although no training row supports it. Clipped, such a row is predicted as if it sat at
+    the edge of the training data, which is what a tree does anyway. Rows inside the training range are
+    unchanged, so the validation score only moves where a validation row lies outside its training folds.
+    """
+
+    def fit(self, X, y=None):
+        X = _float_matrix(X)
+        if len(X) == 0:
+            raise ValueError("RangeClipper needs at least one row to learn the feature ranges")
+        self.n_features_in_ = X.shape[1]
+        observed = ~np.isnan(X)
+        seen = observed.any(axis=0)  # a column missing in every row gets no bounds
+        self.min_ = np.where(seen, np.min(np.where(observed, X, np.inf), axis=0), -np.inf)
+        self.max_ = np.where(seen, np.max(np.where(observed, X, -np.inf), axis=0), np.inf)
+        return self
+
+    def transform(self, X):
+        X = _float_matrix(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"RangeClipper was fitted on {self.n_features_in_} features, got {X.shape[1]}")
+        return np.clip(X, self.min_, self.max_)
+
+
+def _float_matrix(X) -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    return X.reshape(-1, 1) if X.ndim == 1 else X
 
 
 def build_onnx_featurizer(plan: list[dict]):

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .algorithms import get_algorithm
-from .config import CLASSIFICATION
+from .config import CLASSIFICATION, REGRESSION
 
 COMPLETED, FAILED, TIMED_OUT = "completed", "failed", "timed_out"
 
@@ -159,7 +159,7 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from .featurize import Featurizer, InputSchema, build_onnx_featurizer
+    from .featurize import Featurizer, InputSchema, RangeClipper, build_onnx_featurizer
     from .target import wrap_target
 
     problem_type = meta["problem_type"]
@@ -171,6 +171,12 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
                          categorical_missing="__missing__" if onnx else None)
     featurizer = build_onnx_featurizer(plan) if onnx else Featurizer(plan=plan, random_state=random_state)
     steps = [("input", schema), ("featurize", featurizer)]
+    if algo.needs_scaling and problem_type == REGRESSION:
+        # Linear models extrapolate without limit and neighbours measure distances across the excess: one
+        # input far outside the training range (a house twice the largest sold) must not decide a prediction
+        # alone. Classification keeps raw inputs: its link function already bounds the output, and clipping
+        # would tie the extreme rows that ranking metrics tell apart.
+        steps.append(("clip", RangeClipper()))
     if algo.needs_scaling:
         steps.append(("scale", StandardScaler()))
     if onnx:
