@@ -112,12 +112,14 @@ def _register_converters() -> None:
     from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
     from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
     from skl2onnx import update_registered_converter
+    from skl2onnx.operator_converters.scaler_op import convert_sklearn_scaler
+    from skl2onnx.shape_calculators.scaler import calculate_sklearn_scaler_output_shapes
     from skl2onnx.common.shape_calculator import (calculate_linear_classifier_output_shapes,
                                                   calculate_linear_regressor_output_shapes)
     from lightgbm import LGBMClassifier, LGBMRegressor
     from xgboost import XGBRegressor
 
-    from .featurize import RangeClipper
+    from .featurize import IndicatorScaler, RangeClipper
 
     update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
                                 convert_lightgbm, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
@@ -126,6 +128,9 @@ def _register_converters() -> None:
     update_registered_converter(XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes,
                                 convert_xgboost)
     update_registered_converter(RangeClipper, "AutomlEngineRangeClipper", _range_clipper_shape, _convert_range_clipper)
+    # A StandardScaler with other fitted offsets and scales: skl2onnx's own scaler converter reads those.
+    update_registered_converter(IndicatorScaler, "AutomlEngineIndicatorScaler", calculate_sklearn_scaler_output_shapes,
+                                convert_sklearn_scaler, options={"div": ["std", "div", "div_cast"]})
 
 
 def _range_clipper_shape(operator) -> None:

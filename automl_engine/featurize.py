@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.preprocessing import StandardScaler
 
 from .config import Featurization
 
@@ -527,6 +528,30 @@ class RangeClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"RangeClipper was fitted on {self.n_features_in_} features, got {X.shape[1]}")
         return np.clip(X, self.min_, self.max_)
+
+
+class IndicatorScaler(StandardScaler):
+    """``StandardScaler`` that leaves 0/1 indicator columns (one-hot, hashing buckets, missing-value flags) as
+    they are and standardises the others.
+
+    Standardising an indicator divides it by ``sqrt(p(1 - p))``: a category seen once in 1,000 rows becomes a
+    column of 0 and 32, so a penalised linear model (or a distance) weighs it 32 times more cheaply than a
+    common one, and the model spends it on fitting that single row (on house prices, the one training
+    house with ``Condition2 = PosN``, an outlier, gave every later PosN house -$380k). Kept at 0/1, a rare
+    category is penalised like any other.
+    """
+
+    def fit(self, X, y=None, sample_weight=None):
+        super().fit(X, y, sample_weight)
+        X = _float_matrix(X)
+        indicator = np.all((X == 0.0) | (X == 1.0), axis=0)
+        self.indicator_ = indicator
+        if self.with_mean:
+            self.mean_ = np.where(indicator, 0.0, self.mean_)
+        if self.with_std:
+            self.scale_ = np.where(indicator, 1.0, self.scale_)
+            self.var_ = np.where(indicator, 1.0, self.var_)
+        return self
 
 
 def _float_matrix(X) -> np.ndarray:

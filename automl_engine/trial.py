@@ -159,7 +159,7 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from .featurize import Featurizer, InputSchema, RangeClipper, build_onnx_featurizer
+    from .featurize import Featurizer, IndicatorScaler, InputSchema, RangeClipper, build_onnx_featurizer
     from .target import wrap_target
 
     problem_type = meta["problem_type"]
@@ -174,10 +174,11 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
     if algo.needs_scaling and problem_type == REGRESSION:
         # Linear models extrapolate without limit and neighbours measure distances across the excess: one
         # input far outside the training range (a house twice the largest sold) must not decide a prediction
-        # alone. Classification keeps raw inputs: its link function already bounds the output, and clipping
-        # would tie the extreme rows that ranking metrics tell apart.
-        steps.append(("clip", RangeClipper()))
-    if algo.needs_scaling:
+        # alone, nor one rare category inflated by standardisation (see IndicatorScaler). Classification
+        # keeps raw inputs and plain standardisation: its link function already bounds the output, clipping
+        # would tie the extreme rows that ranking metrics tell apart, and it was not benchmarked without them.
+        steps.extend([("clip", RangeClipper()), ("scale", IndicatorScaler())])
+    elif algo.needs_scaling:
         steps.append(("scale", StandardScaler()))
     if onnx:
         from skl2onnx.sklapi import CastTransformer

@@ -1,12 +1,13 @@
 """Regression models that get scaling (linear models, neighbours) see their inputs clipped to the range each
-feature had in training: a row far outside it is predicted as a row at its edge, in the pandas path, the
-numpy path and ONNX alike. Trees and classifiers keep raw inputs."""
+feature had in training (a row far outside it is predicted as a row at its edge) and their 0/1 indicators
+unscaled, in the pandas path, the numpy path and ONNX alike. Trees and classifiers are unchanged."""
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.preprocessing import StandardScaler
 
 from automl_engine.config import make_featurization
-from automl_engine.featurize import RangeClipper, plan_columns
+from automl_engine.featurize import IndicatorScaler, RangeClipper, plan_columns
 from automl_engine.predict import call
 from automl_engine.trial import build_pipeline
 
@@ -25,6 +26,15 @@ def test_range_clipper_refuses_a_different_number_of_features():
     clipper = RangeClipper().fit(np.zeros((3, 2)))
     with pytest.raises(ValueError, match="fitted on 2 features, got 3"):
         clipper.transform(np.zeros((1, 3)))
+
+
+def test_indicator_scaler_standardises_all_but_0_1_columns():
+    X = np.array([[0.0, 1.0, 5.0, 0.0], [1.0, 1.0, 7.0, 2.0], [0.0, 0.0, 9.0, 0.0], [0.0, 0.0, 7.0, 2.0]])
+    scaler = IndicatorScaler().fit(X)
+    assert scaler.indicator_.tolist() == [True, True, False, False]
+    assert scaler.mean_.tolist() == [0.0, 0.0, 7.0, 1.0]
+    assert scaler.scale_.tolist() == [1.0, 1.0, np.sqrt(2.0), 1.0]
+    np.testing.assert_allclose(scaler.transform([[1.0, 0.0, 9.0, 4.0]]), [[1.0, 0.0, np.sqrt(2.0), 3.0]], rtol=1e-15)
 
 
 def _meta(X, problem_type="regression", onnx=False):
@@ -49,6 +59,8 @@ def test_only_regression_models_that_get_scaling_are_clipped(linear_data):
     assert steps("regression", "KNN") == ["input", "featurize", "clip", "scale", "model"]
     assert steps("regression", "LightGBM") == ["input", "featurize", "model"]
     assert steps("classification", "LogisticRegression") == ["input", "featurize", "scale", "model"]
+    assert type(build_pipeline(_meta(X), "ElasticNet", {}).named_steps["scale"]) is IndicatorScaler
+    assert type(build_pipeline(_meta(X, "classification"), "KNN", {}).named_steps["scale"]) is StandardScaler
 
 
 def test_a_row_beyond_the_training_range_is_predicted_at_its_edge(linear_data):
@@ -58,6 +70,7 @@ def test_a_row_beyond_the_training_range_is_predicted_at_its_edge(linear_data):
     pred = model.predict(rows)
     assert pred.round(3).tolist() == [245.5, 245.5, 1.5, 60.0]
     assert pred[1] == pred[0]
+    assert model.named_steps["scale"].indicator_.tolist() == [False, True, True]  # size, kind_a, kind_b
     np.testing.assert_array_equal(call(model, rows, "predict"), pred)  # the numpy path clips the same
 
 
