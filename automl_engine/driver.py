@@ -398,17 +398,21 @@ class Driver:
         import joblib
         from sklearn.pipeline import Pipeline
 
-        from .ensemble import StackEnsemble, VotingEnsemble, caruana_selection, fit_stacker
+        from .ensemble import StackEnsemble, VotingEnsemble, caruana_selection, fit_stacker, distinct_predictions
 
         config = self.config
         greater = config.greater_is_better
         done = [t for t in self.trials if t.status == COMPLETED and t.score is not None and not math.isnan(t.score)]
         done.sort(key=lambda t: (-t.score if greater else t.score, t.number))
-        candidates = done[:ENSEMBLE_CANDIDATES]
+        mask = self.folds >= 0
+        # Trials that predict the same as a better one (a search revisiting a configuration, or hyperparameters
+        # that do not change the fit: LassoLars alphas far below the target's scale) add nothing to an
+        # ensemble; kept, each copy took a seat among the candidates and a vote in the sorted initialisation,
+        # so one model could fill the stack and most of the vote.
+        distinct = distinct_predictions((np.load(t.oof_path)[mask] for t in done), ENSEMBLE_CANDIDATES)
+        candidates, oofs = [done[i] for i, _ in distinct], [oof for _, oof in distinct]
         if len(candidates) < 2:
             return []
-        mask = self.folds >= 0
-        oofs = [np.load(t.oof_path)[mask] for t in candidates]
         y = self.y[mask]
         # Selection scores many candidate blends: a fixed random subset keeps that cheap on big data.
         pick = np.arange(len(y))

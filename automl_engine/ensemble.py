@@ -7,7 +7,7 @@
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -117,6 +117,27 @@ def meta_features(predictions: Sequence[np.ndarray], problem_type: str) -> np.nd
         else:
             cols.append(np.asarray(p, dtype=float)[:, None])
     return np.hstack(cols)
+
+
+def distinct_predictions(predictions: Iterable[np.ndarray], limit: int) -> list[tuple[int, np.ndarray]]:
+    """``(index, prediction)`` of the first ``limit`` predictions that differ from every earlier one kept (equal
+    up to floating-point noise, relative 1e-9, counts as the same). ``predictions`` is read lazily, best first,
+    and not beyond what ``limit`` needs."""
+    kept: list[tuple[int, np.ndarray]] = []
+    if limit <= 0:
+        return kept
+    for i, p in enumerate(predictions):
+        if not any(_same(p, q) for _, q in kept):
+            kept.append((i, p))
+            if len(kept) == limit:
+                break
+    return kept
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape:
+        return False
+    return bool(np.allclose(a, b, rtol=1e-9, atol=1e-12 * max(float(np.abs(b).max(initial=0.0)), 1.0)))
 
 
 def caruana_selection(oofs: Sequence[np.ndarray], scorer: Callable[[np.ndarray], float], greater_is_better: bool,
