@@ -24,6 +24,9 @@ class Algorithm:
     random_state)`` returns an unfitted estimator. ``cost`` is a relative training-cost hint per 1,000
     rows used to order the portfolio and skip trials that cannot finish in the remaining time;
     ``max_rows`` is the size above which the algorithm is skipped unless explicitly allowed.
+    ``standardize_target``: a penalised linear regressor whose penalty is weighed against the squared error,
+    fitted on the standardised target so that its alpha means the same on every target
+    (:class:`automl_engine.target.StandardTargetRegressor`).
     """
 
     name: str
@@ -38,6 +41,7 @@ class Algorithm:
     supports_class_weight: bool = False
     supports_sample_weight: bool = True
     is_tree: bool = False
+    standardize_target: bool = False
 
 
 _REGISTRY: dict[str, dict[str, Algorithm]] = {CLASSIFICATION: {}, REGRESSION: {}}
@@ -351,7 +355,7 @@ def _suggest_sgd(trial, n_rows: int) -> Params:
 register(Algorithm(
     name="SGD", problem_types=(CLASSIFICATION, REGRESSION), build=_build_sgd, suggest=_suggest_sgd,
     portfolio={pt: [{"alpha": 1e-4, "penalty": "l2"}] for pt in (CLASSIFICATION, REGRESSION)},
-    cost=0.2, needs_scaling=True, supports_class_weight=True))
+    cost=0.2, needs_scaling=True, supports_class_weight=True, standardize_target=True))
 
 
 def _build_knn(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -435,7 +439,8 @@ def _suggest_elasticnet(trial, n_rows: int) -> Params:
 
 register(Algorithm(
     name="ElasticNet", problem_types=(REGRESSION,), build=_build_elasticnet, suggest=_suggest_elasticnet,
-    portfolio={REGRESSION: [{"alpha": 1e-3, "l1_ratio": 0.5}]}, cost=0.3, needs_scaling=True))
+    portfolio={REGRESSION: [{"alpha": 1e-3, "l1_ratio": 0.5}]}, cost=0.3, needs_scaling=True,
+    standardize_target=True))
 
 
 def _build_lassolars(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -450,7 +455,7 @@ def _suggest_lassolars(trial, n_rows: int) -> Params:
 
 register(Algorithm(
     name="LassoLars", problem_types=(REGRESSION,), build=_build_lassolars, suggest=_suggest_lassolars,
-    portfolio={REGRESSION: [{"alpha": 1e-3}]}, cost=0.2, needs_scaling=True))
+    portfolio={REGRESSION: [{"alpha": 1e-3}]}, cost=0.2, needs_scaling=True, standardize_target=True))
 
 
 def strip_prefix(name: str, params: Params) -> Params:

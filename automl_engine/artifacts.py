@@ -167,7 +167,14 @@ def export_onnx(pipeline, sample_X: pd.DataFrame, path: str | Path) -> Path:
         raise ValueError("this pipeline was not trained with enable_onnx_compatible_models=True; "
                          "only those pipelines can be exported to ONNX")
     _register_converters()
-    inner = Pipeline(pipeline.steps[1:])
+    from .target import StandardTargetRegressor
+
+    steps = list(pipeline.steps[1:])
+    name, model = steps[-1]
+    if isinstance(model, StandardTargetRegressor):
+        # Its regressor_ already predicts on the original scale: it is the model, a plain linear one.
+        steps[-1] = (name, model.regressor_)
+    inner = Pipeline(steps)
     # Original names: skl2onnx matches them to the ColumnTransformer and sanitises them itself.
     initial_types = [(c, StringTensorType([None, 1]) if schema.kinds_.get(c) != "Numeric"
                       else FloatTensorType([None, 1])) for c in schema.columns_]

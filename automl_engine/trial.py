@@ -187,7 +187,9 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
         steps.append(("cast", CastTransformer(dtype=np.float32)))
     params = dict(hyperparameters)
     target_transform = params.pop("target_transform", None)
-    steps.append(("model", wrap_target(algo.build(params, problem_type, n_jobs, random_state), target_transform)))
+    standardize = algo.standardize_target and problem_type == REGRESSION
+    steps.append(("model", wrap_target(algo.build(params, problem_type, n_jobs, random_state), target_transform,
+                                       standardize)))
     return Pipeline(steps)
 
 
