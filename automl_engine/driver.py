@@ -406,7 +406,7 @@ class Driver:
         done.sort(key=lambda t: (-t.score if greater else t.score, t.number))
         mask = self.folds >= 0
         # Trials that predict the same as a better one (a search revisiting a configuration, or hyperparameters
-        # that do not change the fit: LassoLars alphas far below the target's scale) add nothing to an
+        # that do not change the fit: LassoLars alphas below the end of its LARS path) add nothing to an
         # ensemble; kept, each copy took a seat among the candidates and a vote in the sorted initialisation,
         # so one model could fill the stack and most of the vote.
         distinct = distinct_predictions((np.load(t.oof_path)[mask] for t in done), ENSEMBLE_CANDIDATES)
