@@ -462,7 +462,8 @@ def _suggest_lassolars(trial, n_rows: int) -> Params:
 
 register(Algorithm(
     name="LassoLars", problem_types=(REGRESSION,), build=_build_lassolars, suggest=_suggest_lassolars,
-    portfolio={REGRESSION: [{"alpha": 1e-3}]}, cost=0.2, needs_scaling=True, standardize_target=True))
+    portfolio={REGRESSION: [{"alpha": 1e-3}]}, cost=0.2, needs_scaling=True, standardize_target=True,
+    supports_sample_weight=False))  # LassoLars.fit takes no sample_weight
 
 
 def strip_prefix(name: str, params: Params) -> Params:

@@ -173,6 +173,18 @@ def test_weight_column_is_used_for_fitting_not_as_a_feature(hardware_df):
     assert len(result.best_model.predict(df.drop(columns=["PRP", "w"]).head(5))) == 5
 
 
+@pytest.mark.parametrize("algorithm", ["LassoLars", "SGD", "KNN"])
+def test_weighted_regression_runs_every_linear_and_neighbour_algorithm(hardware_df, algorithm):
+    # LassoLars and KNN take no sample weights: they fit unweighted rather than fail the trial.
+    df = hardware_df.drop(columns=["ERP"]).assign(w=np.linspace(0.5, 2.0, len(hardware_df)))
+    job = regression(training_data=df, target_column_name="PRP", n_cross_validations=3, weight_column_name="w")
+    job.set_limits(max_trials=1, timeout_minutes=1)
+    job.set_training(allowed_training_algorithms=[algorithm], enable_model_explainability=False,
+                     enable_vote_ensemble=False, enable_stack_ensemble=False)
+    result = job.run()
+    assert [(t.algorithm, t.status, t.error) for t in result.trials] == [(algorithm, "completed", None)]
+
+
 def test_early_termination_after_ten_trials_without_improvement(bank_df):
     logs = []
     job = classification(training_data=bank_df.head(120), target_column_name="y", n_cross_validations=3)
