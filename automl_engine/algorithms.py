@@ -26,7 +26,10 @@ class Algorithm:
     ``max_rows`` is the size above which the algorithm is skipped unless explicitly allowed.
     ``standardize_target``: a penalised linear regressor whose penalty is weighed against the squared error,
     fitted on the standardised target so that its alpha means the same on every target
-    (:class:`automl_engine.target.StandardTargetRegressor`).
+    (:class:`automl_engine.target.StandardTargetRegressor`). ``cost_per_class``: the algorithm's cost
+    grows with the number of classes of a multiclass problem: boosting grows a tree per class in each
+    round, one-vs-rest and multinomial linear models fit a weight vector per class; a forest (one tree
+    for all classes) or a naive Bayes model does not.
     """
 
     name: str
@@ -42,6 +45,7 @@ class Algorithm:
     supports_sample_weight: bool = True
     is_tree: bool = False
     standardize_target: bool = False
+    cost_per_class: bool = False
 
 
 _REGISTRY: dict[str, dict[str, Algorithm]] = {CLASSIFICATION: {}, REGRESSION: {}}
@@ -129,7 +133,7 @@ _LGB_LONG = {"n_estimators": 1000, "learning_rate": 0.05, "num_leaves": 31, "min
 register(Algorithm(
     name="LightGBM", problem_types=(CLASSIFICATION, REGRESSION), build=_build_lightgbm,
     suggest=_suggest_lightgbm, portfolio={CLASSIFICATION: _LGB_DEFAULTS, REGRESSION: _LGB_DEFAULTS + [_LGB_LONG]},
-    cost=1.0, supports_class_weight=True, is_tree=True))
+    cost=1.0, supports_class_weight=True, is_tree=True, cost_per_class=True))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -220,6 +224,7 @@ for _name, _pt in (("XGBoostClassifier", CLASSIFICATION), ("XGBoostRegressor", R
     register(Algorithm(
         name=_name, problem_types=(_pt,), build=_build_xgboost, suggest=_suggest_xgboost,
         portfolio={_pt: _XGB_DEFAULTS + ([_XGB_LONG] if _pt == REGRESSION else [])}, cost=1.5, is_tree=True,
+        cost_per_class=True,
         # onnxmltools converts XGBClassifier only with integer labels; our label-encoding subclass is not
         # registered with it, so ONNX mode keeps XGBoost for regression only.
         onnx_convertible=_pt == REGRESSION))
@@ -293,7 +298,7 @@ register(Algorithm(
     suggest=_suggest_hgb,
     portfolio={pt: [{"max_iter": 200, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20,
                      "l2_regularization": 1e-4}] for pt in (CLASSIFICATION, REGRESSION)},
-    cost=1.5, supports_class_weight=True, is_tree=True))
+    cost=1.5, supports_class_weight=True, is_tree=True, cost_per_class=True))
 
 
 def _build_tree(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -334,7 +339,8 @@ def _suggest_logreg(trial, n_rows: int) -> Params:
 
 register(Algorithm(
     name="LogisticRegression", problem_types=(CLASSIFICATION,), build=_build_logreg, suggest=_suggest_logreg,
-    portfolio={CLASSIFICATION: [{"C": 1.0}]}, cost=0.3, needs_scaling=True, supports_class_weight=True))
+    portfolio={CLASSIFICATION: [{"C": 1.0}]}, cost=0.3, needs_scaling=True, supports_class_weight=True,
+    cost_per_class=True))
 
 
 def _build_sgd(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -355,7 +361,7 @@ def _suggest_sgd(trial, n_rows: int) -> Params:
 register(Algorithm(
     name="SGD", problem_types=(CLASSIFICATION, REGRESSION), build=_build_sgd, suggest=_suggest_sgd,
     portfolio={pt: [{"alpha": 1e-4, "penalty": "l2"}] for pt in (CLASSIFICATION, REGRESSION)},
-    cost=0.2, needs_scaling=True, supports_class_weight=True, standardize_target=True))
+    cost=0.2, needs_scaling=True, supports_class_weight=True, standardize_target=True, cost_per_class=True))
 
 
 def _build_knn(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -391,7 +397,8 @@ def _suggest_linear_svm(trial, n_rows: int) -> Params:
 
 register(Algorithm(
     name="LinearSVM", problem_types=(CLASSIFICATION,), build=_build_linear_svm, suggest=_suggest_linear_svm,
-    portfolio={CLASSIFICATION: [{"C": 0.1}]}, cost=0.5, needs_scaling=True, supports_class_weight=True))
+    portfolio={CLASSIFICATION: [{"C": 0.1}]}, cost=0.5, needs_scaling=True, supports_class_weight=True,
+    cost_per_class=True))
 
 
 def _build_svm(params: Params, problem_type: str, n_jobs: int, random_state: int):

@@ -194,9 +194,21 @@ class Driver:
                                                                          list(TARGET_TRANSFORMS))
         return name, params
 
+    def _units(self, name: str, params: dict[str, Any]) -> float:
+        """Size of a configuration in the units its algorithm's cost is given in: rounds or trees
+        (:func:`_cost_units`), times the number of classes of a multiclass problem for an algorithm whose
+        cost grows with it (``Algorithm.cost_per_class``). Without that factor, the 26 classes of a
+        letter-recognition task made boosting and linear models look 26 times dearer per unit than they
+        are, and the forests, estimated from their rates, were skipped as not fitting in the time left when
+        they took seconds."""
+        units = _cost_units(params)
+        if self.classes is not None and len(self.classes) > 2 and get_algorithm(self.config.task, name).cost_per_class:
+            units *= len(self.classes)
+        return units
+
     def _estimate(self, name: str, params: dict[str, Any]) -> float | None:
         algo = get_algorithm(self.config.task, name)
-        units = _cost_units(params)
+        units = self._units(name, params)
         if self.rates.get(name):
             return float(np.median(self.rates[name])) * units
         per_cost = [r / get_algorithm(self.config.task, n).cost for n, rs in self.rates.items() for r in rs]
@@ -259,7 +271,7 @@ class Driver:
                     trial = self._record(outcome, info)
                     ok = trial.status == COMPLETED and trial.score is not None and not math.isnan(trial.score)
                     if ok:
-                        units = _cost_units(trial.hyperparameters)
+                        units = self._units(trial.algorithm, trial.hyperparameters)
                         self.rates.setdefault(trial.algorithm, []).append(trial.duration_seconds / units)
                     if info["study_trial"] is not None:
                         if ok:
