@@ -167,6 +167,9 @@ class Driver:
             if config.training.enable_onnx_compatible_models and not algo.onnx_convertible:
                 self.log("info", f"skipping {name}: not ONNX-convertible")
                 continue
+            if config.weight_column_name and not algo.supports_sample_weight:
+                self.log("warning", f"{name} takes no sample weights: its trials ignore {config.weight_column_name!r} "
+                                    "(block it to use only weighted algorithms)")
             out.append(algo)
         if not out:
             raise ConfigError("training.allowed_training_algorithms", "no algorithm is left after the row limits, "

@@ -181,8 +181,12 @@ def test_weighted_regression_runs_every_linear_and_neighbour_algorithm(hardware_
     job.set_limits(max_trials=1, timeout_minutes=1)
     job.set_training(allowed_training_algorithms=[algorithm], enable_model_explainability=False,
                      enable_vote_ensemble=False, enable_stack_ensemble=False)
-    result = job.run()
+    logs = []
+    result = job.run(callbacks=Callbacks(on_log=lambda level, message: logs.append((level, message))))
     assert [(t.algorithm, t.status, t.error) for t in result.trials] == [(algorithm, "completed", None)]
+    ignored = ("warning", f"{algorithm} takes no sample weights: its trials ignore 'w' (block it to use only "
+                          "weighted algorithms)")
+    assert (ignored in logs) == (algorithm != "SGD")
 
 
 def test_early_termination_after_ten_trials_without_improvement(bank_df):
