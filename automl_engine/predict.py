@@ -161,6 +161,9 @@ def limit_threads(model, n_threads: int = 1):
         if isinstance(model, StackEnsemble):
             limit_threads(model.meta_learner, n_threads)
         return model
+    from .target import inner_estimator
+
+    model = inner_estimator(model)  # the fitted model inside a target transform is the one that predicts
     if hasattr(model, "get_params") and "n_jobs" in model.get_params(deep=False):
         # XGBoost's set_params passes n_jobs on to the fitted booster's nthread; LightGBM reads n_jobs at
         # predict time.

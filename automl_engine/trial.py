@@ -157,9 +157,8 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
                    random_state: int = 0):
     """The whole model as one scikit-learn Pipeline: input checks, featurization, scaling, estimator."""
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    from .featurize import Featurizer, IndicatorScaler, InputSchema, RangeClipper, build_onnx_featurizer
+    from .featurize import Featurizer, InputSchema, build_onnx_featurizer
     from .target import wrap_target
 
     problem_type = meta["problem_type"]
@@ -170,16 +169,7 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
     schema = InputSchema(columns=[p["column"] for p in kept], kinds={p["column"]: p["detected_type"] for p in kept},
                          categorical_missing="__missing__" if onnx else None)
     featurizer = build_onnx_featurizer(plan) if onnx else Featurizer(plan=plan, random_state=random_state)
-    steps = [("input", schema), ("featurize", featurizer)]
-    if algo.needs_scaling and problem_type == REGRESSION:
-        # Linear models extrapolate without limit and neighbours measure distances across the excess: one
-        # input far outside the training range (a house twice the largest sold) must not decide a prediction
-        # alone, nor one rare category inflated by standardisation (see IndicatorScaler). Classification
-        # keeps raw inputs and plain standardisation: its link function already bounds the output, clipping
-        # would tie the extreme rows that ranking metrics tell apart, and it was not benchmarked without them.
-        steps.extend([("clip", RangeClipper()), ("scale", IndicatorScaler())])
-    elif algo.needs_scaling:
-        steps.append(("scale", StandardScaler()))
+    steps = [("input", schema), ("featurize", featurizer), *_scaling_steps(algo, problem_type)]
     if onnx:
         from skl2onnx.sklapi import CastTransformer
 
@@ -193,10 +183,31 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
     return Pipeline(steps)
 
 
+def _scaling_steps(algo, problem_type: str) -> list[tuple[str, Any]]:
+    """The steps between featurization and the model for ``algo`` (unfitted).
+
+    Linear models extrapolate without limit and neighbours measure distances across the excess: for
+    regression, one input far outside the training range (a house twice the largest sold) must not decide a
+    prediction alone, nor one rare category inflated by standardisation (see IndicatorScaler).
+    Classification keeps raw inputs and plain standardisation: its link function already bounds the
+    output, clipping would tie the extreme rows that ranking metrics tell apart, and it was not benchmarked
+    without them."""
+    from sklearn.preprocessing import StandardScaler
+
+    from .featurize import IndicatorScaler, RangeClipper
+
+    if not algo.needs_scaling:
+        return []
+    if problem_type == REGRESSION:
+        return [("clip", RangeClipper()), ("scale", IndicatorScaler())]
+    return [("scale", StandardScaler())]
+
+
 def pipeline_name(meta: dict[str, Any], algorithm: str, hyperparameters: dict[str, Any] | None = None) -> str:
-    """Leaderboard name: preprocessing, algorithm and, when one is used, the target transform."""
+    """Leaderboard name: the preprocessing steps (as :func:`build_pipeline` adds them), the algorithm and,
+    when one is used, the target transform."""
     algo = get_algorithm(meta["problem_type"], algorithm)
-    name = f"StandardScaler, {algorithm}" if algo.needs_scaling else algorithm
+    name = ", ".join([type(step).__name__ for _, step in _scaling_steps(algo, meta["problem_type"])] + [algorithm])
     target_transform = (hyperparameters or {}).get("target_transform")
     return f"{name}, {target_transform} target" if target_transform else name
 

@@ -9,7 +9,7 @@ from sklearn.preprocessing import StandardScaler
 from automl_engine.config import make_featurization
 from automl_engine.featurize import IndicatorScaler, RangeClipper, plan_columns
 from automl_engine.predict import call
-from automl_engine.trial import build_pipeline
+from automl_engine.trial import build_pipeline, pipeline_name
 
 
 def test_range_clipper_clips_each_feature_to_its_fitted_range():
@@ -61,6 +61,10 @@ def test_only_regression_models_that_get_scaling_are_clipped(linear_data):
     assert steps("classification", "LogisticRegression") == ["input", "featurize", "scale", "model"]
     assert type(build_pipeline(_meta(X), "ElasticNet", {}).named_steps["scale"]) is IndicatorScaler
     assert type(build_pipeline(_meta(X, "classification"), "KNN", {}).named_steps["scale"]) is StandardScaler
+    # The leaderboard names the steps the pipeline has.
+    assert pipeline_name(_meta(X), "ElasticNet") == "RangeClipper, IndicatorScaler, ElasticNet"
+    assert pipeline_name(_meta(X, "classification"), "KNN") == "StandardScaler, KNN"
+    assert pipeline_name(_meta(X), "LightGBM", {"target_transform": "log1p"}) == "LightGBM, log1p target"
 
 
 def test_a_row_beyond_the_training_range_is_predicted_at_its_edge(linear_data):

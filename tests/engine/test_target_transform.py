@@ -11,7 +11,7 @@ from sklearn.tree import DecisionTreeRegressor
 from automl_engine import Callbacks, explain, export_onnx, regression
 from automl_engine.algorithms import portfolio_order
 from automl_engine.driver import Driver
-from automl_engine.predict import _threads, call
+from automl_engine.predict import _threads, call, limit_threads
 from automl_engine.target import LogTargetRegressor, log_target_eligible, wrap_target
 
 
@@ -98,6 +98,9 @@ def test_log_target_pipeline_predicts_on_the_original_scale(skewed_run, skewed_d
     assert np.median(pred) == pytest.approx(np.median(skewed_df["price"]), rel=0.1)
     assert np.array_equal(call(model, X, "predict"), pred)   # the fast path gives exactly the same
     assert _threads(model.named_steps["model"], 1) == {"num_threads": 1}
+    # Serving limits the threads of the LightGBM model inside the transform, which is the one that predicts.
+    limit_threads(model, 3)
+    assert model.named_steps["model"].regressor_.get_params()["n_jobs"] == 3
     # Out-of-fold metrics and charts are in price units too (on the log scale r2 would be far below 0).
     assert trial.metrics["r2_score"] > 0.5
     chart = trial.charts["predicted_vs_true"]
