@@ -7,6 +7,7 @@ artifact is refused instead of served.
 """
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -19,7 +20,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from operator import itemgetter
+from operator import itemgetter, or_
 
 import msgspec
 import numpy as np
@@ -203,11 +204,6 @@ def columns_from_body(body: bytes, model: LoadedModel, max_rows: int) -> Columns
     return columns_from_records(payload["data"], model.schema, max_rows)
 
 
-# JSON values each column kind takes (null is a missing value); a row of the schema's columns is decoded
-# into these types by msgspec, which refuses anything else.
-_DECODED_TYPES = {NUMERIC: float | None, CATEGORICAL: str | int | float | bool | None}
-
-
 class RecordsDecoder:
     """Decodes ``{"data": [{column: value}, ...]}`` for one input schema straight into typed rows (msgspec
     structs: every column required, no other column allowed, each value of its kind's JSON types) and turns
@@ -219,7 +215,9 @@ class RecordsDecoder:
     def __init__(self, schema: list[dict]):
         self.schema = schema
         # Column names need not be identifiers ("emp.var.rate"): fields are c0, c1, ... renamed in JSON.
-        fields = [(f"c{i}", _DECODED_TYPES.get(spec.get("type", NUMERIC), str | None)) for i, spec in enumerate(schema)]
+        # Each value's type is one of those its column kind accepts (_ACCEPTED), as a union msgspec decodes.
+        fields = [(f"c{i}", functools.reduce(or_, _ACCEPTED.get(spec.get("type", NUMERIC), _ACCEPTED[TEXT])[0]))
+                  for i, spec in enumerate(schema)]
         row = msgspec.defstruct("Row", fields, rename={f"c{i}": spec["name"] for i, spec in enumerate(schema)},
                                 forbid_unknown_fields=True, gc=False)
         self._decoder = msgspec.json.Decoder(msgspec.defstruct("Body", [("data", list[row])], gc=False))
