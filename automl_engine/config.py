@@ -99,6 +99,9 @@ class JobConfig:
     limits: Limits = field(default_factory=Limits)
     training: Training = field(default_factory=Training)
     featurization: Featurization = field(default_factory=Featurization)
+    # A task's own settings block (e.g. ``forecasting:``), parsed by the task (``Task.parse_settings``) and
+    # serialised under ``Task.settings_key``; None for tasks without one (classification, regression).
+    task_settings: Any = None
 
     @property
     def problem_type(self) -> str:
@@ -111,7 +114,7 @@ class JobConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict; :meth:`from_dict` inverts it."""
         f = self.featurization
-        return {
+        out = {
             "type": "automl",
             "task": self.task,
             "target_column_name": self.target_column_name,
@@ -143,13 +146,24 @@ class JobConfig:
                 "blocked_transformers": list(f.blocked_transformers),
             },
         }
+        task = get_task(self.task)
+        if task.settings_key:
+            out[task.settings_key] = task.settings_to_dict(self.task_settings)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "JobConfig":
         """Build a config from :meth:`to_dict` output or a CLI v2 style mapping (unknown keys rejected)."""
         data = dict(data)
         data.pop("type", None)
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} - {"task_settings"}
+        settings_key = None
+        try:
+            settings_key = get_task(data.get("task")).settings_key
+        except ConfigError:
+            pass  # reported below, after unknown keys and missing required settings as before
+        if settings_key:
+            known.add(settings_key)
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(unknown[0], f"unknown setting {unknown[0]!r}; known settings: {sorted(known)}")
@@ -157,6 +171,8 @@ class JobConfig:
             if not data.get(required):
                 raise ConfigError(required, f"{required} is required")
         task = get_task(data["task"])
+        if settings_key:
+            data["task_settings"] = task.parse_settings(data.pop(settings_key, None))
         data.setdefault("primary_metric", None)
         if data["primary_metric"] is None:
             data["primary_metric"] = task.default_primary_metric

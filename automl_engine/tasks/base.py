@@ -139,7 +139,17 @@ class Task:
         raise NotImplementedError
 
     def validate_settings(self, config: "JobConfig", columns: Sequence[str] | None) -> None:
-        """Task-specific configuration checks, called by :func:`automl_engine.config.validate_config`."""
+        """Task-specific configuration checks, called by :func:`automl_engine.config.validate_config`
+        (``columns``: the training data's columns when known)."""
+
+    def parse_settings(self, data: Mapping[str, Any] | None) -> Any:
+        """The task's own config block (``config[settings_key]``) as a frozen object for
+        ``JobConfig.task_settings``; only called for a task with a ``settings_key``."""
+        return None
+
+    def settings_to_dict(self, settings: Any) -> dict[str, Any] | None:
+        """JSON form of ``JobConfig.task_settings``, inverted by :meth:`parse_settings`."""
+        return None
 
     # ---------------------------------------------------------------------------------------- models
     def algorithm_names(self) -> list[str]:

@@ -204,3 +204,38 @@ def test_a_plugin_registered_in_main_gets_a_clear_error(hardware_df, tmp_path):
             job.run(workdir=tmp_path)
     finally:
         algorithms._REGISTRY["regression"].pop("Scripted", None)
+
+
+def test_a_task_with_its_own_settings_block_round_trips_and_tabular_configs_keep_their_shape():
+    from automl_engine.tasks import RegressionTask, register_task, _TASKS
+
+    class Horizon(RegressionTask):
+        name = "toy_horizon"
+        settings_key = "toy"
+
+        def parse_settings(self, data):
+            unknown = sorted(set(data or {}) - {"horizon"})
+            if unknown:
+                raise ConfigError(f"toy.{unknown[0]}", "unknown setting")
+            return (("horizon", int((data or {}).get("horizon", 1))),)
+
+        def settings_to_dict(self, settings):
+            return dict(settings)
+
+    register_task(Horizon())
+    try:
+        config = JobConfig.from_dict({"task": "toy_horizon", "target_column_name": "y", "toy": {"horizon": 3}})
+        assert config.task_settings == (("horizon", 3),)
+        assert config.to_dict()["toy"] == {"horizon": 3}
+        assert JobConfig.from_dict(config.to_dict()) == config
+        with pytest.raises(ConfigError, match="toy.lag: unknown setting"):
+            JobConfig.from_dict({"task": "toy_horizon", "target_column_name": "y", "toy": {"lag": 3}})
+        with pytest.raises(ConfigError, match="unknown setting 'toy'"):
+            JobConfig.from_dict({"task": "regression", "target_column_name": "y", "toy": {"horizon": 3}})
+    finally:
+        _TASKS.pop("toy_horizon")
+    plain = JobConfig.from_dict({"task": "classification", "target_column_name": "y"}).to_dict()
+    assert list(plain) == ["type", "task", "target_column_name", "primary_metric", "training_data",
+                           "validation_data", "test_data", "n_cross_validations", "validation_data_size",
+                           "test_data_size", "weight_column_name", "positive_label", "random_state", "limits",
+                           "training", "featurization"]
