@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from django.apps import apps
 from django.conf import settings
@@ -485,26 +486,64 @@ def _as_type(series: pd.Series, kind: str) -> pd.Series:
     return series
 
 
-def load_frame(version: DatasetVersion) -> pd.DataFrame:
+def load_frame(version: DatasetVersion, columns: Iterable[str] | None = None, limit: int | None = None,
+               labels: str | None = None) -> pd.DataFrame:
     """The canonical Parquet copy as a DataFrame with type overrides applied and excluded columns dropped.
 
     Numeric columns are numbers, datetimes ``datetime64``, booleans ``True``/``False``/``None``, and
     categorical, text and id-like columns Python strings (object dtype), so the engine sees what the user chose.
+
+    ``columns`` reads only those (included) columns and ``limit`` only the first rows, so that a web request
+    that needs a few rows or one column never reads the whole file. ``labels`` names a column read as class
+    labels: its values exactly as the data has them (``yes``/``no`` stay strings, 0/1 stay integers), whatever
+    type the schema gives the column as a feature.
     """
     keep = [c for c in version.columns if not c.get("excluded")]
+    if columns is not None:
+        wanted = set(columns)
+        keep = [c for c in keep if c["name"] in wanted]
+    names = [c["name"] for c in keep]
     with _open(version.parquet_file.name) as f:
-        table = pq.read_table(f, columns=[c["name"] for c in keep])
+        if limit is None:
+            table = pq.read_table(f, columns=names)
+        else:
+            table = _first_rows(pq.ParquetFile(f), names, max(0, int(limit)))
     frame = table.to_pandas(types_mapper=None)
     for c in keep:
-        if c.get("date_format") and c["type"] == ColumnType.DATETIME:
-            frame[c["name"]] = pd.to_datetime(frame[c["name"]], format=c["date_format"], errors="coerce")
-        elif pd.api.types.is_object_dtype(frame[c["name"]]) and c.get("physical") == "datetime":
-            frame[c["name"]] = pd.to_datetime(frame[c["name"]], errors="coerce")
+        name = c["name"]
+        if name == labels:
+            frame[name] = _as_labels(table.column(name))
+        elif c.get("date_format") and c["type"] == ColumnType.DATETIME:
+            frame[name] = pd.to_datetime(frame[name], format=c["date_format"], errors="coerce")
+        elif pd.api.types.is_object_dtype(frame[name]) and c.get("physical") == "datetime":
+            frame[name] = pd.to_datetime(frame[name], errors="coerce")
         elif c["type"] != c.get("detected_type") or c["type"] in (ColumnType.BOOLEAN, ColumnType.CATEGORICAL):
-            frame[c["name"]] = _as_type(frame[c["name"]], c["type"])
-        elif pd.api.types.is_string_dtype(frame[c["name"]]) and not pd.api.types.is_object_dtype(frame[c["name"]]):
-            frame[c["name"]] = frame[c["name"]].astype(object).where(frame[c["name"]].notna(), None)
+            frame[name] = _as_type(frame[name], c["type"])
+        elif pd.api.types.is_string_dtype(frame[name]) and not pd.api.types.is_object_dtype(frame[name]):
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
     return frame
+
+
+def _first_rows(parquet: pq.ParquetFile, names: list[str], limit: int) -> pa.Table:
+    """The first ``limit`` rows of ``names``, reading row groups only until there are enough."""
+    batches, rows = [], 0
+    if limit:
+        for batch in parquet.iter_batches(batch_size=limit, columns=names):
+            batches.append(batch.slice(0, limit - rows))
+            rows += len(batches[-1])
+            if rows >= limit:
+                break
+    if not batches:
+        return parquet.schema_arrow.empty_table().select(names)
+    return pa.Table.from_batches(batches)
+
+
+def _as_labels(column: pa.ChunkedArray) -> pd.Series:
+    """Class labels as stored: integers without gaps as ``int64``, anything else as Python values (str, int,
+    float, bool) with ``None`` for missing ones. Never the schema's boolean or text reading of them."""
+    if pa.types.is_integer(column.type) and column.null_count == 0:
+        return pd.Series(column.to_numpy().astype("int64"))
+    return pd.Series(column.to_pylist(), dtype=object)
 
 
 def preview_rows(version: DatasetVersion, rows: int) -> tuple[list[str], list[list]]:

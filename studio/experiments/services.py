@@ -274,7 +274,7 @@ def target_labels(version, target: str, limit: int = 50) -> list | None:
     """The distinct values of the target (at most ``limit``), sorted; None when there are more."""
     from studio.datasets.services import load_frame
 
-    values = load_frame(version)[target].dropna().unique().tolist()
+    values = load_frame(version, columns=[target], labels=target)[target].dropna().unique().tolist()
     if len(values) > limit:
         return None
     return sorted(values, key=lambda v: (str(type(v)), v))
@@ -523,9 +523,10 @@ def execute_run(run_id: int) -> None:
 
         if run.dataset_version is None:
             raise automl_engine.ConfigError("training_data", "the dataset version of this run was deleted")
-        training = load_frame(run.dataset_version)
-        validation = load_frame(run.validation_version) if run.validation_version else None
-        test = load_frame(run.test_version) if run.test_version else None
+        labels = run.config["target_column_name"] if run.task == "classification" else None
+        training = load_frame(run.dataset_version, labels=labels)
+        validation = load_frame(run.validation_version, labels=labels) if run.validation_version else None
+        test = load_frame(run.test_version, labels=labels) if run.test_version else None
         job = automl_engine.job_from_config(run.config, training_data=training, validation_data=validation,
                                             test_data=test)
         if run.max_concurrent_trials > 1:
@@ -781,7 +782,7 @@ def trial_onnx_path(trial: Trial) -> Path:
     pipeline = automl_engine.load_model(model_path, expected_sha256=trial.sha256)
     from studio.datasets.services import load_frame
 
-    sample = load_frame(trial.run.dataset_version).head(5) if trial.run.dataset_version else None
+    sample = load_frame(trial.run.dataset_version, limit=5) if trial.run.dataset_version else None
     target = model_path.parent / "model.onnx"
     automl_engine.export_onnx(pipeline, sample, target)
     relative = relative_to_storage(target)
@@ -818,8 +819,8 @@ def compute_feature_importance(job_id: int) -> None:
         from studio.datasets.services import load_frame
 
         pipeline = automl_engine.load_model(trial_model_path(trial), expected_sha256=trial.sha256)
-        frame = load_frame(trial.run.dataset_version)
         target = trial.run.config["target_column_name"]
+        frame = load_frame(trial.run.dataset_version, labels=target if trial.run.task == "classification" else None)
         drop = [target] + ([trial.run.config["weight_column_name"]] if trial.run.config.get("weight_column_name")
                            else [])
         explanation = automl_engine.explain(pipeline, frame.drop(columns=drop, errors="ignore"), frame[target],

@@ -166,7 +166,7 @@ def _sample_input(trial, schema: list[dict]) -> dict:
     try:
         from studio.datasets.services import load_frame
 
-        frame = load_frame(run.dataset_version)
+        frame = load_frame(run.dataset_version, columns=[c["name"] for c in schema], limit=1)
     except Exception as exc:  # noqa: BLE001 - a sample is a convenience; registration must not fail on it
         log.warning("no sample row for trial %s: %s", trial.pk, exc)
         return {}

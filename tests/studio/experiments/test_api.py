@@ -105,7 +105,7 @@ def test_model_download_is_the_pickle_and_onnx_is_refused_with_a_reason(team, fi
     ({"validation": {"n_cross_validations": 3, "validation_data_size": 0.2}}, "validation.validation_data_size",
      "give one validation method, not n_cross_validations and validation_data_size; leave validation empty for "
      "the automatic choice."),
-    ({"positive_label": "maybe"}, "positive_label", "'maybe' is not a value of 'y'; use one of False, True."),
+    ({"positive_label": "maybe"}, "positive_label", "'maybe' is not a value of 'y'; use one of no, yes."),
 ])
 def test_invalid_settings_give_400_naming_the_field(team, bank_small, api_for, change, field, message):
     job = {**small_job(bank_small.dataset_id), **change}
@@ -116,3 +116,13 @@ def test_invalid_settings_give_400_naming_the_field(team, bank_small, api_for, c
     if message:
         assert errors[field] == [message]
     assert not Run.objects.exists()
+
+
+def test_integer_labels_stay_integers_in_the_positive_class(team, make_version, api_for):
+    titanic = make_version("titanic.csv", name="titanic")
+    job = {**small_job(titanic.dataset_id), "name": "titanic", "target_column": "Survived"}
+    refused = api_for(team.bob).post("/api/v1/experiments/", {**job, "positive_label": "2"}, format="json")
+    assert refused.json() == {"positive_label": ["'2' is not a value of 'Survived'; use one of 0, 1."]}
+    accepted = api_for(team.bob).post("/api/v1/experiments/", {**job, "positive_label": "1"}, format="json")
+    assert accepted.status_code == 201
+    assert Run.objects.get(pk=accepted.json()["id"]).config["positive_label"] == 1

@@ -34,7 +34,7 @@ def test_a_small_run_completes_with_exactly_max_trials_and_their_results(team, b
     assert set(best.charts) == {"confusion_matrix", "roc", "precision_recall", "calibration", "lift", "gains"}
     assert services.trial_model_path(best).name == "model.pkl"
     manifest = services.trial_manifest(best)
-    assert manifest["sha256"] == best.sha256 and manifest["class_labels"] == [False, True]  # the dataset reads yes/no as boolean
+    assert manifest["sha256"] == best.sha256 and manifest["class_labels"] == ["no", "yes"]  # labels as in the data, not the schema's boolean
     assert [g["name"] for g in run.guardrails][:2] == ["missing_value_imputation", "high_cardinality_features"]
     assert {c["column"] for c in run.featurization_summary} == {c["name"] for c in bank_small.columns} - {"y"}
     assert run.heartbeat_at is not None and run.finished_at >= run.started_at

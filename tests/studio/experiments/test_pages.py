@@ -174,7 +174,7 @@ def test_wizard_rejects_a_positive_class_that_is_not_a_value(team, bank_small, c
     _post(client, "basics", {"name": "wizard-run"})
     response = _post(client, "data", {"dataset": bank_small.dataset_id, "task": "classification",
                                       "target_column": "y", "positive_label": "maybe"})
-    assert response.context["form"].errors["positive_label"] == ["'maybe' is not a value of 'y'; use one of False, True."]
+    assert response.context["form"].errors["positive_label"] == ["'maybe' is not a value of 'y'; use one of no, yes."]
 
 
 def test_wizard_walks_to_a_yaml_review_and_submits_a_queued_run(team, bank_small, client_for):
