@@ -22,7 +22,7 @@ from .guardrails import run_guardrails
 from .metrics import compute_charts, compute_metrics, is_better, primary_scorer
 from .results import AutoMLResult, Callbacks, TrialResult
 from .target import TARGET_TRANSFORMS, log_target_eligible
-from .trial import COMPLETED, FAILED, TIMED_OUT, TrialOutcome, TrialTask, now_iso, predict_scores, write_prepared
+from .trial import CANCELED, COMPLETED, CUT_BY_BUDGET, FAILED, TIMED_OUT, TrialOutcome, TrialTask, now_iso, predict_scores, write_prepared
 
 EARLY_TERMINATION_MIN_TRIALS = 20
 EARLY_TERMINATION_PATIENCE = 10
@@ -258,11 +258,14 @@ class Driver:
                     if now >= limit:
                         executor.cancel(handle)
                         del running[handle]
+                        own = info["own_timeout"] and limit == info["deadline"]
                         self._record(TrialOutcome(
-                            number=info["task"].number, status=TIMED_OUT, algorithm=info["task"].algorithm,
+                            number=info["task"].number, status=TIMED_OUT if own else CUT_BY_BUDGET,
+                            algorithm=info["task"].algorithm,
                             hyperparameters=info["task"].hyperparameters, started_at=info["started_at"],
                             finished_at=now_iso(), duration_seconds=round(now - info["start"], 3),
-                            error=f"stopped after {now - info['start']:.1f} s (trial timeout)"), info)
+                            error=f"stopped after {now - info['start']:.1f} s " +
+                                  ("(trial timeout)" if own else "(the run's time budget ran out)")), info)
                         if info["study_trial"] is not None:
                             study.tell(info["study_trial"], state=optuna.trial.TrialState.FAIL)
                 for handle, outcome in executor.poll():
@@ -331,7 +334,8 @@ class Driver:
                     handle = executor.submit(task)
                     start = time.time()
                     running[handle] = {"task": task, "start": start, "started_at": now_iso(),
-                                       "deadline": start + per_trial, "study_trial": study_trial}
+                                       "deadline": start + per_trial, "study_trial": study_trial,
+                                       "own_timeout": trial_timeout is not None and trial_timeout <= remaining}
                     number += 1
                 if not running:
                     stop_reason = ("max_trials reached" if number >= limits.max_trials
@@ -345,11 +349,14 @@ class Driver:
                 if self.user_executor is not None:
                     executor.cancel(handle)
                 now = time.time()
+                cut = stop_reason == "timeout reached"
                 self._record(TrialOutcome(
-                    number=info["task"].number, status=TIMED_OUT, algorithm=info["task"].algorithm,
+                    number=info["task"].number, status=CUT_BY_BUDGET if cut else CANCELED,
+                    algorithm=info["task"].algorithm,
                     hyperparameters=info["task"].hyperparameters, started_at=info["started_at"],
                     finished_at=now_iso(), duration_seconds=round(now - info["start"], 3),
-                    error="stopped: the run ended (timeout, cancel or stop rule)"), info)
+                    error="stopped: the run's time budget ran out" if cut else
+                          f"stopped: the run ended ({stop_reason or 'an error'})"), info)
             if self.user_executor is None:
                 executor.shutdown()
         self.log("info", f"search finished after {number} trials: {stop_reason or 'done'}")

@@ -10,7 +10,7 @@ import math
 from django.core.paginator import Paginator
 from django.db.models import Q
 
-from studio.experiments.models import Run, Trial
+from studio.experiments.models import Run, Trial, TrialStatus
 
 LEADERBOARD_FIELDS = ("id", "number", "algorithm", "pipeline_name", "score", "duration_seconds", "status",
                       "is_ensemble", "recorded_at")
@@ -150,8 +150,10 @@ def best_score_figure(run: Run, rows: list[dict]) -> dict:
 def run_summary(run: Run) -> dict:
     """Everything the live part of the run page draws: progress, leaderboard page and the best-score chart."""
     rows = _trial_rows(run)
-    failed = sum(1 for r in rows if r["status"] != "completed")
-    return {"rows": rows, "failed": failed, "figure": best_score_figure(run, rows)}
+    # Only a trial's own error or time limit is its failure; trials the run stopped (cancel, budget) are not.
+    failed = sum(1 for r in rows if r["status"] in (TrialStatus.FAILED, TrialStatus.TIMED_OUT))
+    stopped = sum(1 for r in rows if r["status"] in (TrialStatus.CANCELED, TrialStatus.CUT_BY_BUDGET))
+    return {"rows": rows, "failed": failed, "stopped": stopped, "figure": best_score_figure(run, rows)}
 
 
 def search_history(run: Run) -> dict:

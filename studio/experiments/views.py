@@ -132,7 +132,7 @@ def _run_context(request, run):
     summary = reports.run_summary(run)
     board = reports.leaderboard(run, request.GET.get("sort"), request.GET.get("order"), _int(request.GET.get("page")),
                                 rows=summary["rows"])
-    return {"run": run, "board": board, "figure": summary["figure"], "failed": summary["failed"],
+    return {"run": run, "board": board, "figure": summary["figure"], "failed": summary["failed"], "stopped": summary["stopped"],
             "sort_query": f"sort={board['sort']}&order={board['order']}",
             "live_url": reverse("experiments:run_live", args=[run.pk])}
 

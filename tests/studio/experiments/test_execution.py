@@ -69,6 +69,8 @@ def test_cancel_stops_a_running_run_within_seconds_and_keeps_finished_trials(tea
     run = _run(run.pk)
     finished = run.trials.filter(status="completed").count()
     assert finished >= 2 and run.trials_done < 200
+    # The trial running at the cancel is recorded as canceled, not as timed out or failed.
+    assert set(run.trials.values_list("status", flat=True)) == {"completed", "canceled"}
     assert run.stop_reason == "canceled on request"
     assert "cancel requested by bob" in list(run.log_lines.values_list("message", flat=True))
 
