@@ -229,6 +229,10 @@ def primary_scorer(problem_type: str, metric: str, y_true, classes=None):
         if len(classes) == 2:
             return lambda p: float(skm.roc_auc_score(onehot[:, 1], p[:, 1]))
         return lambda p: float(skm.roc_auc_score(onehot[:, present], p[:, present], average="weighted"))
+    if metric == "log_loss":
+        truth = np.argmax(onehot, axis=1)
+        rows = np.arange(len(y_true))
+        return lambda p: float(-np.mean(np.log(np.clip(p[rows, truth] / p.sum(axis=1), 1e-15, 1.0))))
     if metric == "average_precision_score_weighted":
         return lambda p: float(skm.average_precision_score(onehot[:, present], p[:, present], average="weighted"))
     return lambda p: classification_metrics(y_true, p, classes)[metric]

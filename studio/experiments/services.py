@@ -25,6 +25,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from studio.experiments.bounds import limit_errors
 from studio.experiments.models import (FINISHED_RUN_STATUSES, Experiment, ImportanceJob, JobStatus, Run, RunLog,
                                        RunStatus, Trial, TrialJob, TrialStatus)
 
@@ -43,6 +44,8 @@ METRIC_HINTS = {
                                         "matters.",
     "norm_macro_recall": "Recall averaged over classes, 0 for chance. Fits heavily imbalanced data.",
     "precision_score_weighted": "How often a predicted label is right. Fits when false positives are costly.",
+    "log_loss": "How much probability the model gives the true class; lower is better. Fits multiclass problems "
+                "and whenever the probabilities themselves are used.",
     "spearman_correlation": "Rank agreement of predictions with the truth. Fits when order matters more than values.",
     "normalized_root_mean_squared_error": "Typical error relative to the target's range, punishing large misses. "
                                           "Fits most regression problems.",
@@ -236,6 +239,7 @@ def validate_submission(workspace, spec: dict) -> Submission:
     else:
         positive = None
     metric = spec.get("primary_metric") or (DEFAULT_PRIMARY_METRIC.get(task) if task in PROBLEM_TYPES else None)
+    errors.update(limit_errors(limits, metric))
     if errors:
         raise SubmissionError(errors)
 
