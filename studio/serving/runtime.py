@@ -282,7 +282,18 @@ def columns_from_records(data, schema: list[dict], max_rows: int) -> Columns:
                     errors.append({"row": i, "column": name,
                                    "message": "unknown column; the model's input columns are listed in its schema"})
     if errors:
-        raise PayloadError(_summary(total, "column"), errors, total)
+        # The values that were sent are checked too, so one answer lists every problem of the request.
+        what = "column"
+        present = {name: [row.get(name) if type(row) is dict else None for row in data] for name in names}
+        try:
+            _typed_columns(present, schema, len(data))
+        except PayloadError as wrong_values:
+            errors += wrong_values.errors
+            total += wrong_values.total
+            what = "column or value"
+        position = {name: j for j, name in enumerate(names)}
+        errors.sort(key=lambda e: (e["row"], position.get(e["column"], len(names))))
+        raise PayloadError(_summary(total, what), errors[:MAX_ERRORS_REPORTED], total)
     if by_name is None:
         by_name = {name: [row[name] for row in data] for name in names}
     return _typed_columns(by_name, schema, len(data))
