@@ -145,6 +145,8 @@ class Driver:
             "onnx_compatible": onnx, "random_state": config.random_state,
         }
         write_prepared(self.workdir, X, y, folds, weights, self.meta)
+        if self.callbacks.on_prepared:
+            self.callbacks.on_prepared({"guardrails": self.guardrails, "validation": self.validation})
         self.X, self.y, self.folds, self.classes = X, y, folds, classes
         self.test = test
         self.drop = drop

@@ -438,6 +438,11 @@ class RunRecorder:
     def on_log(self, level: str, message: str) -> None:
         add_log(self.run, level, message)
 
+    def on_prepared(self, prepared: dict) -> None:
+        """The data has been checked: its guardrails are shown while the search runs."""
+        Run.objects.filter(pk=self.run.pk).update(guardrails=_jsonable(prepared["guardrails"]) or [],
+                                                  validation_method=_jsonable(prepared["validation"]) or {})
+
     def on_trial(self, result) -> None:
         """Upsert one trial (the engine sends the best one again with its test scores) and the run's progress."""
         import math
@@ -542,7 +547,8 @@ def execute_run(run_id: int) -> None:
         workdir = storage_path(run.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         result = job.run(callbacks=automl_engine.Callbacks(
-            on_trial=recorder.on_trial, on_log=recorder.on_log, should_stop=monitor.stop_requested.is_set),
+            on_trial=recorder.on_trial, on_log=recorder.on_log, should_stop=monitor.stop_requested.is_set,
+            on_prepared=recorder.on_prepared),
             executor=executor, workdir=workdir)
         _finish(run, result, recorder, monitor)
     except automl_engine.ConfigError as exc:

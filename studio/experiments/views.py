@@ -166,6 +166,7 @@ def run_live(request, pk):
         return response
     context = _run_context(request, run)
     context["can_change"] = _can(request.user, run, Role.EDITOR)
+    context["live"] = request.GET.get("live") == "1"  # the polled fragment also refreshes the guardrails tab
     return render(request, "experiments/partials/run_live.html", context)
 
 

@@ -62,7 +62,11 @@ def test_cancel_stops_a_running_run_within_seconds_and_keeps_finished_trials(tea
     job = small_job(bank_small.dataset_id, limits={"max_trials": 200, "timeout_minutes": 10})
     run = services.submit_run(team.workspace, team.bob, job)
     wait_for(lambda: Trial.objects.filter(run_id=run.pk).count() >= 2, 120, message="two trials to finish")
-    services.cancel_run(_run(run.pk), team.bob)
+    running = _run(run.pk)  # the guardrails are there while the search still runs
+    assert running.status == "running" and [g["name"] for g in running.guardrails][:2] == [
+        "missing_value_imputation", "high_cardinality_features"]
+    assert running.validation_method["n_folds"] == 3
+    services.cancel_run(running, team.bob)
     asked = time.monotonic()
     wait_for(lambda: _run(run.pk).status == "canceled", 20, message="the run to be canceled")
     assert time.monotonic() - asked < 15

@@ -86,6 +86,12 @@ def test_a_running_run_polls_and_stops_polling_with_a_reload_when_it_ends(team, 
     client = client_for(team.carol)
     live = client.get(f"/experiments/runs/{finished.pk}/live/?live=1").content.decode()
     assert 'hx-trigger="every 2s"' in live
+    assert '<div id="run-guardrails" data-testid="run-guardrails" hx-swap-oob="true">' in live
+    assert "The guardrails appear as soon as the worker has checked the data." in live
+    Run.objects.filter(pk=finished.pk).update(guardrails=[
+        {"name": "class_imbalance", "status": "passed", "description": "Classes are balanced enough.", "parameters": {}}])
+    live = client.get(f"/experiments/runs/{finished.pk}/live/?live=1").content.decode()
+    assert "Class imbalance" in live and "Classes are balanced enough." in live
     Run.objects.filter(pk=finished.pk).update(status="completed")
     response = client.get(f"/experiments/runs/{finished.pk}/live/?live=1")
     assert response.status_code == 204 and response["HX-Refresh"] == "true"
