@@ -63,8 +63,9 @@ def _sort_values(run: Run, metric: str) -> dict[int, float]:
 
 def leaderboard(run: Run, sort: str | None = None, order: str | None = None, page: int = 1, per_page: int = 50,
                 rows: list[dict] | None = None) -> dict:
-    """Trials sorted by any metric (best first by default), ensembles last, unscored trials at the bottom of
-    their group; one page of them with its metrics. Four queries whatever the number of trials."""
+    """Trials sorted by any metric (best first by default), ensembles ranked among the trials by their score
+    (the page marks them with a badge), unscored trials last; one page of them with its metrics. Four queries
+    whatever the number of trials."""
     from automl_engine.config import PRIMARY_METRICS
 
     rows = _trial_rows(run) if rows is None else rows
@@ -88,8 +89,7 @@ def leaderboard(run: Run, sort: str | None = None, order: str | None = None, pag
     present.sort(key=lambda r: (value(r), -r["number"]) if order == "desc" else (value(r), r["number"]),
                  reverse=order == "desc")
     missing.sort(key=lambda r: r["number"])
-    ordered = ([r for r in present if not r["is_ensemble"]] + [r for r in missing if not r["is_ensemble"]]
-               + [r for r in present if r["is_ensemble"]] + [r for r in missing if r["is_ensemble"]])
+    ordered = present + missing
     headline = [run.primary_metric] + [m for m in PRIMARY_METRICS.get(run.task, {}) if m != run.primary_metric]
     shown = [m for m in headline if m in metrics] or metrics[:5]
     if sort in metrics and sort not in shown:

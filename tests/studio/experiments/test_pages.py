@@ -68,12 +68,16 @@ def test_the_list_shows_runs_of_the_current_workspace_with_filters_and_pages(tea
     assert "No experiments yet" in dave and "bank-small" not in dave
 
 
-def test_run_page_shows_leaderboard_with_ensembles_last_and_sorts_by_any_metric(team, finished, client_for):
+def test_run_page_ranks_trials_and_ensembles_by_score_and_sorts_by_any_metric(team, finished, client_for):
     client = client_for(team.carol)
     html = client.get(f"/experiments/runs/{finished.pk}/").content.decode()
     assert html.count('data-testid="trial-row"') == 6
-    order = [line for line in html.split('data-testid="trial-row"')[1:]]
-    assert "ensemble" in order[-1] and "ensemble" in order[-2] and "ensemble" not in order[0]
+    rows = html.split('data-testid="trial-row"')[1:]
+    by_score = sorted(finished.trials.all(), key=lambda t: (-t.score, t.number))
+    assert [f"<td>{rank}</td><td>{t.number}</td>" in row for rank, (t, row) in enumerate(zip(by_score, rows), 1)] \
+        == [True] * 6
+    assert ['<span class="badge text-bg-light">ensemble</span>' in row for row in rows] == \
+        [t.is_ensemble for t in by_score]
     assert 'hx-trigger="every 2s"' not in html  # a finished run does not poll
     by_duration = client.get(f"/experiments/runs/{finished.pk}/live/?sort=duration_seconds&order=asc").content.decode()
     assert "sorted by duration_seconds (ascending)" in by_duration
