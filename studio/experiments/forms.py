@@ -164,9 +164,8 @@ class DataForm(WizardForm):
     dataset_version = forms.ChoiceField(required=False, label="Version")
     task = forms.ChoiceField(widget=forms.RadioSelect)
     target_column = forms.ChoiceField(label="Target column", help_text="The column the model learns to predict.")
-    positive_label = forms.CharField(required=False, label="Positive class (binary classification)",
-                                     help_text="The class curves and lift are drawn for; empty means the second "
-                                               "class in sorted order.")
+    positive_label = forms.ChoiceField(required=False, label="Positive class (binary classification)",
+                                       help_text="The class curves, lift and the decision threshold are about.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -182,6 +181,14 @@ class DataForm(WizardForm):
         columns = self.version.included_columns() if self.version else []
         self.fields["target_column"].choices = [("", "Choose the column to predict…")] + [
             (c["name"], f"{c['name']} ({c['type']}, {c.get('distinct') or 0:,} distinct)") for c in columns]
+        target = source.get("target_column")
+        labels = services.target_labels(self.version, target) \
+            if target and target in {c["name"] for c in columns} else []
+        self.fields["positive_label"].choices = [("", "Automatic: the second class in sorted order")] + [
+            (str(label), str(label)) for label in labels or []]
+        if labels is None:
+            self.fields["positive_label"].help_text = (f"{target} has more than 50 values: the positive class only "
+                                                       "applies to binary targets.")
 
     @classmethod
     def initial_from(cls, spec):
@@ -195,7 +202,7 @@ class DataForm(WizardForm):
         spec.update(dataset=int(data["dataset"]), dataset_version=int(data["dataset_version"])
                     if data.get("dataset_version") else None,
                     task=data["task"], target_column=data["target_column"],
-                    positive_label=data["positive_label"].strip() or None)
+                    positive_label=data["positive_label"] or None)
         if spec.get("primary_metric") and not _metric_fits(spec["primary_metric"], data["task"]):
             spec["primary_metric"] = None  # a new task starts from its own default metric
         return spec

@@ -120,7 +120,9 @@ def wizard_columns(request):
     require_role(request.user, request.workspace, Role.EDITOR)
     state = forms.WizardState(request.session)
     form = forms.DataForm(initial={**forms.DataForm.initial_from(state.spec), "dataset": request.GET.get("dataset", ""),
-                                   "dataset_version": request.GET.get("dataset_version", ""), "target_column": ""}, spec=state.spec,
+                                   "dataset_version": request.GET.get("dataset_version", ""),
+                                   "target_column": request.GET.get("target_column", ""), "positive_label": ""},
+                          spec=state.spec,
                           workspace=request.workspace)
     return render(request, "experiments/partials/target_field.html", {"form": form})
 

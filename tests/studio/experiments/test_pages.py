@@ -182,13 +182,21 @@ def test_wizard_rejects_more_folds_than_rows(team, make_version, client_for):
         "20 folds but only 12 training rows; use fewer folds."]
 
 
-def test_wizard_rejects_a_positive_class_that_is_not_a_value(team, bank_small, client_for):
+def test_the_positive_class_is_chosen_from_the_targets_values(team, bank_small, client_for):
     client = client_for(team.bob)
     client.get("/experiments/new/")
     _post(client, "basics", {"name": "wizard-run"})
+    fragment = client.get(f"/experiments/new/columns/?dataset={bank_small.dataset_id}&target_column=y")
+    assert fragment.context["form"].fields["positive_label"].choices == [
+        ("", "Automatic: the second class in sorted order"), ("no", "no"), ("yes", "yes")]
+    assert '<select name="positive_label"' in fragment.content.decode()
     response = _post(client, "data", {"dataset": bank_small.dataset_id, "task": "classification",
                                       "target_column": "y", "positive_label": "maybe"})
-    assert response.context["form"].errors["positive_label"] == ["'maybe' is not a value of 'y'; use one of no, yes."]
+    assert response.context["form"].errors["positive_label"] == [
+        "Select a valid choice. maybe is not one of the available choices."]
+    assert _post(client, "data", {"dataset": bank_small.dataset_id, "task": "classification",
+                                  "target_column": "y", "positive_label": "yes"}).status_code == 302
+    assert client.session["experiment_wizard"]["spec"]["positive_label"] == "yes"
 
 
 def test_wizard_walks_to_a_yaml_review_and_submits_a_queued_run(team, bank_small, client_for):
