@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from studio.accounts.access import require_role
 from studio.accounts.models import Role
-from studio.experiments import forms, reports, services
+from studio.experiments import forms, reports, services, thresholds
 from studio.experiments.access import run_for, trial_for
 from studio.experiments.models import RunStatus
 from studio.registry.services import trials_by_lineage
@@ -240,7 +240,7 @@ def trial_detail(request, pk):
         "importance_job": trial.importance_jobs.first(), "onnx": services.onnx_available(trial),
         "registered_versions": trials_by_lineage(trial),
         "can_change": _can(request.user, run, Role.EDITOR), "primary": run.primary_metric,
-        "metrics": sorted((trial.metrics or {}).items()),
+        "metrics": sorted((trial.metrics or {}).items()), "threshold": thresholds.threshold_table(trial),
         "test_metrics": sorted((trial.test_metrics or {}).items()) if trial.test_metrics else None})
 
 

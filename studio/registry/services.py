@@ -349,6 +349,42 @@ def workspace_tags(workspace) -> list[str]:
     return sorted(tags)
 
 
+def set_decision_threshold(version: ModelVersion, value, cost_fp=None, cost_fn=None) -> ModelVersion:
+    """Save (or with ``value=None`` clear) a binary classifier's decision threshold: its endpoints then predict
+    the positive class when its probability is at least ``value``. The costs are kept to show how it was
+    chosen. Raises :class:`RegistryError` naming the bad input."""
+    if value is None:
+        version.decision_threshold = None
+        version.save(update_fields=["decision_threshold"])
+        return version
+    labels = version.class_labels or []
+    if version.problem_type != "classification" or len(labels) != 2:
+        raise RegistryError(f"{version} is not a binary classifier; a decision threshold needs exactly two classes.",
+                            field="threshold")
+    try:
+        value = float(value)
+        costs = [None if c in (None, "") else float(c) for c in (cost_fp, cost_fn)]
+    except (TypeError, ValueError):
+        raise RegistryError("The threshold and the costs must be numbers, e.g. 0.35.", field="threshold") from None
+    if not 0.0 <= value <= 1.0:
+        raise RegistryError(f"A threshold is a probability between 0 and 1; {value:g} is not.", field="threshold")
+    if any(c is not None and not (0 <= c < float("inf")) for c in costs):
+        raise RegistryError("Costs must be zero or positive numbers.", field="threshold")
+    positive = _positive_class(version)
+    version.decision_threshold = {"value": round(value, 4), "positive_class": positive,
+                                  "cost_fp": costs[0], "cost_fn": costs[1]}
+    version.save(update_fields=["decision_threshold"])
+    return version
+
+
+def _positive_class(version: ModelVersion):
+    """The run's positive class when it named one, else the second class (the engine's own choice)."""
+    labels = version.class_labels or []
+    run = version.trial.run if version.trial_id and version.trial else None
+    positive = (run.config or {}).get("positive_label") if run else None
+    return positive if positive in labels else labels[1]
+
+
 def lineage(version: ModelVersion) -> dict:
     """Where a version came from and where it went: dataset version -> run -> trial -> version -> endpoints."""
     trial = version.trial

@@ -394,15 +394,25 @@ def collector_paused():
         gc.enable()
 
 
-def predict(model: LoadedModel, frame: pd.DataFrame | Columns) -> dict:
+def predict(model: LoadedModel, frame: pd.DataFrame | Columns, threshold: dict | None = None) -> dict:
     """``{"predictions": [...]}`` plus, for classifiers, ``{"probabilities": [{label: p}], "classes": [...]}``.
 
     A classifier's prediction is the label with the highest probability, as the engine's own ``predict``
     does, so the pipeline runs once per request. Engine pipelines run by ``automl_engine.predict.call``
-    (numpy input checks and featurization, no intermediate frames).
+    (numpy input checks and featurization, no intermediate frames). A binary classifier given a
+    ``threshold`` (the registered version's ``{"value", "positive_class"}``) predicts the positive class when
+    its probability is at least ``value``, and the answer says so in ``"threshold"``.
     """
     with _thread_budget(model):
-        return _predict(model, frame)
+        result = _predict(model, frame)
+    if threshold is not None and "classes" in result and len(result["classes"]) == 2 \
+            and threshold.get("positive_class") in result["classes"]:
+        positive = threshold["positive_class"]
+        negative = next(c for c in result["classes"] if c != positive)
+        key, value = str(positive), float(threshold["value"])
+        result["predictions"] = [positive if p[key] >= value else negative for p in result["probabilities"]]
+        result["threshold"] = {"value": value, "positive_class": positive}
+    return result
 
 
 @contextmanager
