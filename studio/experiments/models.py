@@ -246,3 +246,27 @@ class ImportanceJob(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class ModelTestJob(models.Model):
+    """A request to score a trial's model on a dataset version holding the target ("Test model"), done by a
+    worker: the test metrics and charts are kept on the row."""
+
+    Status = JobStatus
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="test_jobs")
+    dataset_version = models.ForeignKey("datasets.DatasetVersion", null=True, on_delete=models.SET_NULL,
+                                        related_name="+")
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    metrics = models.JSONField(null=True, blank=True)
+    charts = models.JSONField(null=True, blank=True)
+    n_rows = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from studio.accounts.access import require_role
 from studio.accounts.models import Role
-from studio.experiments import forms, reports, services, thresholds
+from studio.experiments import forms, reports, services, testing, thresholds
 from studio.experiments.access import run_for, trial_for
 from studio.experiments.models import RunStatus
 from studio.registry.services import trials_by_lineage
@@ -241,7 +241,40 @@ def trial_detail(request, pk):
         "registered_versions": trials_by_lineage(trial),
         "can_change": _can(request.user, run, Role.EDITOR), "primary": run.primary_metric,
         "metrics": sorted((trial.metrics or {}).items()), "threshold": thresholds.threshold_table(trial),
+        **_model_test_context(request, trial),
         "test_metrics": sorted((trial.test_metrics or {}).items()) if trial.test_metrics else None})
+
+
+def _model_test_context(request, trial, error: str = "") -> dict:
+    run = trial.run
+    job = trial.test_jobs.select_related("dataset_version__dataset").first()
+    can_change = _can(request.user, run, Role.EDITOR)
+    return {"trial": trial, "test_job": job, "can_change": can_change, "primary": run.primary_metric, "error": error,
+            "test_candidates": testing.test_candidates(trial) if can_change else [],
+            "test_metrics": sorted((job.metrics or {}).items()) if job else [],
+            "test_job_figures": reports.trial_figures(run.task, job.charts, prefix="modeltest") if job else []}
+
+
+@login_required
+def trial_test(request, pk):
+    """POST: test the trial's model on a chosen dataset version (editors). GET (htmx): the card, polling while
+    the test runs."""
+    error = ""
+    if request.method == "POST":
+        trial = trial_for(request.user, pk, Role.EDITOR)
+        from studio.datasets.models import DatasetVersion
+
+        version = DatasetVersion.objects.filter(pk=_int(request.POST.get("dataset_version"), 0)).first()
+        try:
+            testing.request_model_test(trial, version, request.user)
+        except testing.ModelTestError as exc:
+            error = str(exc)
+        if not request.htmx:
+            if error:
+                messages.error(request, error)
+            return redirect(reverse("experiments:trial", args=[trial.pk]) + "#model-test-card")
+    trial = trial_for(request.user, pk)
+    return render(request, "experiments/partials/model_test.html", _model_test_context(request, trial, error))
 
 
 @login_required
