@@ -241,6 +241,9 @@ def trial_detail(request, pk):
         "registered_versions": trials_by_lineage(trial),
         "can_change": _can(request.user, run, Role.EDITOR), "primary": run.primary_metric,
         "metrics": sorted((trial.metrics or {}).items()), "threshold": thresholds.threshold_table(trial),
+        "members": reports.ensemble_members(trial),
+        # The engine names a trial in its log lines as "trial <n> ": those are this trial's log.
+        "log_lines": run.log_lines.filter(message__startswith=f"trial {trial.number} ")[:200],
         **_model_test_context(request, trial),
         "test_metrics": sorted((trial.test_metrics or {}).items()) if trial.test_metrics else None})
 
@@ -249,10 +252,13 @@ def _model_test_context(request, trial, error: str = "") -> dict:
     run = trial.run
     job = trial.test_jobs.select_related("dataset_version__dataset").first()
     can_change = _can(request.user, run, Role.EDITOR)
+    # The charts that say most about a test; the validation charts above have the rest.
+    shown = {"confusion", "roc", "precision_recall", "predicted_vs_true", "residuals"}
     return {"trial": trial, "test_job": job, "can_change": can_change, "primary": run.primary_metric, "error": error,
             "test_candidates": testing.test_candidates(trial) if can_change else [],
             "test_metrics": sorted((job.metrics or {}).items()) if job else [],
-            "test_job_figures": reports.trial_figures(run.task, job.charts, prefix="modeltest") if job else []}
+            "test_job_figures": [f for f in reports.trial_figures(run.task, job.charts, prefix="modeltest")
+                                 if f["key"] in shown] if job else []}
 
 
 @login_required

@@ -229,3 +229,48 @@ def test_edit_and_resubmit_opens_the_review_prefilled_from_the_run(team, finishe
     assert limits.context["form"].initial["max_trials"] == 3
     client.post("/experiments/new/review/")
     assert list(Run.objects.filter(experiment=finished.experiment).values_list("number", flat=True).order_by("number")) == [1, 2]
+
+
+def test_trial_charts_name_auc_and_ap_draw_chance_and_start_gains_at_the_origin():
+    from automl_engine.metrics import classification_charts
+    import numpy as np
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from studio.experiments import reports
+
+    rng = np.random.RandomState(1)
+    y = np.array(["no", "yes"])[(rng.rand(400) < 0.3).astype(int)]
+    p = np.clip((y == "yes") * 0.35 + rng.rand(400) * 0.65, 0, 1)
+    charts = classification_charts(y, np.column_stack([1 - p, p]), ["no", "yes"], "yes")
+    figures = {f["key"]: f["figure"] for f in reports.trial_figures("classification", charts)}
+    # The figures come from the drawn (downsampled) curve: within 0.005 of the exact ones.
+    roc = figures["roc"]["data"]
+    assert roc[0]["name"].startswith("class yes (AUC ") and roc[1]["name"] == "chance (AUC 0.5)"
+    assert abs(float(roc[0]["name"][15:-1]) - roc_auc_score(y == "yes", p)) < 0.005
+    pr = figures["precision_recall"]["data"]
+    assert pr[0]["name"].startswith("class yes (AP ")
+    assert abs(float(pr[0]["name"][14:-1]) - average_precision_score(y == "yes", p)) < 0.005
+    share = round(float(np.mean(y == "yes")), 4)
+    assert pr[1]["name"] == f"chance (share of positives {share:.3f})" and pr[1]["y"] == [share, share]
+    gains = figures["gains"]["data"][0]
+    assert (gains["x"][0], gains["y"][0]) == (0, 0)
+    assert all(f["layout"]["xaxis"]["automargin"] and f["layout"]["yaxis"]["automargin"] for f in figures.values())
+
+
+def test_trial_page_has_its_log_featurization_guardrails_and_ensemble_members(team, finished, client_for):
+    from studio.experiments.models import RunLog, Trial
+
+    voting = finished.trials.get(algorithm="VotingEnsemble")
+    Trial.objects.filter(pk=voting.pk).update(hyperparameters={"members": [1, 0], "weights": [0.75, 0.25]})
+    RunLog.objects.create(run=finished, level="warning", message=f"trial {voting.number} VotingEnsemble: completed")
+    RunLog.objects.create(run=finished, level="info", message="trial 1 LightGBM: completed")
+    html = client_for(team.carol).get(f"/experiments/trials/{voting.pk}/").content.decode()
+    members = html.split('data-testid="ensemble-members"')[1].split("</table>")[0]
+    first, second = (finished.trials.get(number=n) for n in (1, 0))
+    assert members.index(f'href="/experiments/trials/{first.pk}/">trial 1</a>') < \
+        members.index(f'href="/experiments/trials/{second.pk}/">trial 0</a>')
+    assert "0.750" in members and "0.250" in members
+    log = html.split('data-testid="trial-log"')[1].split("</div></div>")[0]
+    assert f"trial {voting.number} VotingEnsemble: completed" in log and "trial 1 LightGBM" not in log
+    assert '<span class="log-time">' in log
+    assert 'data-testid="trial-tab-featurization"' in html and 'data-testid="run-guardrails"' in html
