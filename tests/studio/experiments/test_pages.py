@@ -274,3 +274,14 @@ def test_trial_page_has_its_log_featurization_guardrails_and_ensemble_members(te
     assert f"trial {voting.number} VotingEnsemble: completed" in log and "trial 1 LightGBM" not in log
     assert '<span class="log-time">' in log
     assert 'data-testid="trial-tab-featurization"' in html and 'data-testid="run-guardrails"' in html
+
+
+def test_home_lists_recent_runs_models_and_endpoints_with_quick_actions_for_editors(team, finished, client_for):
+    Run.objects.filter(pk=finished.pk).update(status="running")
+    html = client_for(team.bob).get("/").content.decode()
+    runs = html.split('data-testid="recent-runs"')[1].split("</table>")[0]
+    assert f'href="/experiments/runs/{finished.pk}/">{finished.experiment.name} #1</a>' in runs
+    assert '<span class="badge status-badge status-running">Running</span>' in runs
+    assert "No registered models yet." in html and "No endpoints yet." in html
+    assert 'data-testid="quick-actions"' in html and 'href="/experiments/new/"' in html
+    assert 'data-testid="quick-actions"' not in client_for(team.carol).get("/").content.decode()
