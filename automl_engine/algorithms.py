@@ -473,11 +473,6 @@ register(Algorithm(
     supports_sample_weight=False))  # LassoLars.fit takes no sample_weight
 
 
-def strip_prefix(name: str, params: Params) -> Params:
-    """Optuna parameter names carry the algorithm prefix; estimators want bare names."""
-    return _strip(name, params)
-
-
 # Portfolio configurations also tried on log1p(target) when the regression target is eligible
 # (target.log_target_eligible), each right after its raw-scale twin: two cheap, strong LightGBM defaults
 # decide early whether the log scale pays, and TPE then samples the choice for every tree algorithm.

@@ -17,10 +17,6 @@ from .config import CLASSIFICATION, PRIMARY_METRICS
 MAX_CURVE_POINTS = 101
 
 
-def score_from_metrics(metrics: dict[str, float], primary_metric: str) -> float:
-    return float(metrics.get(primary_metric, float("nan")))
-
-
 def is_better(a: float, b: float | None, greater_is_better: bool) -> bool:
     """Whether score ``a`` beats ``b`` (None or NaN always loses)."""
     if a is None or (isinstance(a, float) and math.isnan(a)):

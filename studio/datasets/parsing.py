@@ -11,6 +11,7 @@ import codecs
 import csv
 import gzip
 import io
+import logging
 import queue
 import re
 import threading
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+log = logging.getLogger(__name__)
 Opener = Callable[[], BinaryIO]
 
 try:
@@ -198,8 +200,8 @@ def detect_encoding(sample: bytes) -> str:
         best = from_bytes(sample[:65536], cp_isolation=["cp1252", "cp1251"]).best()
         if best is not None and best.encoding == "cp1251":
             return "cp1251"
-    except Exception:  # detection is a hint; the rule below always answers
-        pass
+    except Exception as exc:  # noqa: BLE001 - detection is a hint; the rule below always answers
+        log.warning("encoding detection failed (%s: %s); falling back to cp1252/latin-1", type(exc).__name__, exc)
     try:
         sample.decode("cp1252")
         return "cp1252"
@@ -894,7 +896,8 @@ class EarlyConversion:
         self.head = bytearray()
         try:
             settings = inspect_file(lambda: io.BytesIO(head), self.file_name)
-        except Exception:  # the stored file is inspected again and any problem reported from there
+        except Exception as exc:  # noqa: BLE001 - the stored file is inspected again and any problem reported then
+            log.info("early conversion of %s skipped: %s: %s", self.file_name, type(exc).__name__, exc)
             settings = None
         if (settings is None or settings.file_format != "delimited" or settings.compression not in ("", "gzip")
                 or settings.encoding not in _LINE_SAFE_ENCODINGS):
@@ -1260,8 +1263,3 @@ def neutralize_formula(value) -> str:
         return "'" + text
     return text
 
-
-def numpy_values(arr) -> np.ndarray:
-    """Valid values of a numeric Arrow column as float64 without NaN."""
-    values = pc.drop_null(arr).to_numpy(zero_copy_only=False).astype("float64", copy=False)
-    return values[~np.isnan(values)]

@@ -272,16 +272,6 @@ def update_model(model: RegisteredModel, *, description: str | None = None, tags
     return model
 
 
-def update_version(version: ModelVersion, *, description: str | None = None, tags=None) -> ModelVersion:
-    """Change a version's description and tags (its artifact never changes)."""
-    if description is not None:
-        version.description = description.strip()
-    if tags is not None:
-        version.tags = clean_tags(tags)
-    version.save(update_fields=["description", "tags"])
-    return version
-
-
 def resolve_version(model: RegisteredModel, ref) -> ModelVersion:
     """A version by number (``3``, ``"3"``), alias (``"champion"``) or ``"latest"``."""
     if isinstance(ref, bool) or ref in (None, ""):

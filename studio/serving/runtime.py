@@ -157,17 +157,19 @@ class ModelCache:
         return key in self._models
 
 
+# Models kept loaded per web process: a handful of endpoints' versions, a few hundred MB at most.
+MODEL_CACHE_SIZE = 8
 _CACHE: ModelCache | None = None
 
 
 def model_cache() -> ModelCache:
-    """This process's model cache (sized by ``STUDIO_SERVING_CACHE_SIZE``; its models predict on
+    """This process's model cache (``MODEL_CACHE_SIZE`` models, each predicting on
     ``STUDIO_SERVING_PREDICT_THREADS`` threads)."""
     global _CACHE
     if _CACHE is None:
         from django.conf import settings
 
-        _CACHE = ModelCache(getattr(settings, "STUDIO_SERVING_CACHE_SIZE", 8), settings.STUDIO_SERVING_PREDICT_THREADS)
+        _CACHE = ModelCache(MODEL_CACHE_SIZE, settings.STUDIO_SERVING_PREDICT_THREADS)
     return _CACHE
 
 

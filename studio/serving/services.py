@@ -241,12 +241,6 @@ def rotate_key(endpoint: Endpoint) -> str:
     return key
 
 
-def update_endpoint(endpoint: Endpoint, *, description: str) -> Endpoint:
-    endpoint.description = description.strip()
-    endpoint.save(update_fields=["description", "updated_at"])
-    return endpoint
-
-
 def delete_endpoint(endpoint: Endpoint) -> None:
     """Delete an endpoint with its deployments, metrics and batch jobs' files."""
     for job in endpoint.batch_jobs.all():
