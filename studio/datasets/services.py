@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from studio.datasets import parsing, profiling
@@ -196,9 +196,13 @@ def discard_upload(upload: StagedUpload) -> None:
 
 
 def preview_upload(upload: StagedUpload, parse_settings: ParseSettings) -> Preview:
-    """The first rows of a wizard upload read with ``parse_settings``, with types guessed from them."""
-    preview = parsing.read_preview(lambda: _open(upload.file.name), parse_settings, settings.STUDIO_MAX_COLUMNS)
+    """The first rows of a wizard upload read with ``parse_settings``, with types guessed from the first
+    ``parsing.TYPE_SAMPLE_ROWS`` rows (a few milliseconds) so that the guess rarely differs from the full
+    file's decision on creation; the wizard shows the first ``parsing.PREVIEW_ROWS``."""
+    preview = parsing.read_preview(lambda: _open(upload.file.name), parse_settings, settings.STUDIO_MAX_COLUMNS,
+                                   rows=parsing.TYPE_SAMPLE_ROWS)
     preview.column_types = parsing.sample_column_types(preview)
+    preview.rows = preview.rows[:parsing.PREVIEW_ROWS]
     return preview
 
 
@@ -402,16 +406,32 @@ def runs_using(versions) -> dict[int, list]:
 
 @transaction.atomic
 def update_schema(version: DatasetVersion, schema: dict) -> DatasetVersion:
-    """Change column types or exclusions of a version no experiment has used yet (runs must stay reproducible)."""
-    version = DatasetVersion.objects.select_for_update().get(pk=version.pk)
-    used = runs_using([version]).get(version.pk)
-    if used:
-        raise DataError(f"Version {version.version} was used by {len(used)} experiment run(s), so its schema is "
-                        "fixed; upload the file again to make a new version with other column types.",
-                        field="schema")
-    version.columns = apply_schema(version.columns, schema)
-    version.save(update_fields=["columns"])
-    return version
+    """Change column types or exclusions. A version no experiment has used is edited in place; a used one
+    stays as its runs saw it (runs must stay reproducible) and the edit makes the next version of the
+    dataset, sharing the stored files and the profile. Returns the version that carries the new schema."""
+    with transaction.atomic():
+        version = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+        columns = apply_schema(version.columns, schema)
+        if not runs_using([version]).get(version.pk):
+            version.columns = columns
+            version.save(update_fields=["columns"])
+            return version
+        if version.status != DatasetVersion.Status.READY:
+            raise DataError(f"Version {version.version} is {version.status}; edit its schema when it is ready.",
+                            field="schema")
+        Dataset.objects.select_for_update().filter(pk=version.dataset_id).first()
+        number = (version.dataset.versions.aggregate(n=models.Max("version"))["n"] or 0) + 1
+        edited = DatasetVersion.objects.create(
+            dataset_id=version.dataset_id, version=number, status=DatasetVersion.Status.READY,
+            raw_file=version.raw_file.name, parquet_file=version.parquet_file.name,
+            original_name=version.original_name, file_format=version.file_format, raw_size=version.raw_size,
+            n_rows=version.n_rows, n_columns=version.n_columns, columns=columns,
+            parse_settings=version.parse_settings, created_by=version.created_by)
+        job = version.profile_jobs.filter(status=ProfileJob.Status.COMPLETED).order_by("-finished_at").first()
+        if job is not None:  # the same file has the same profile; profile_of applies the new types
+            ProfileJob.objects.create(version=edited, status=ProfileJob.Status.COMPLETED, started_at=job.started_at,
+                                      finished_at=job.finished_at, profile=job.profile)
+    return edited
 
 
 # --- Profiling -------------------------------------------------------------------------------------------

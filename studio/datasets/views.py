@@ -186,7 +186,9 @@ def _profile_context(version: DatasetVersion) -> dict:
         for i, column in enumerate(profile["columns"]):
             figures.append((column, f"col-fig-{i}", charts.column_figure(column)))
     return {"job": job, "profile": profile, "column_figures": figures,
-            "correlation_figure": charts.correlation_figure(profile["correlation"]) if profile else None,
+            "correlation_figure": charts.correlation_figure(
+                profile["correlation"], {c["name"] for c in version.included_columns() if c["type"] == "numeric"})
+            if profile else None,
             "profile_memory": human_bytes(profile["memory_bytes"]) if profile else None,
             "excluded_count": sum(1 for c in version.columns if c.get("excluded"))}
 
@@ -207,11 +209,15 @@ def schema(request, pk):
     dataset = dataset_for(request.user, pk, Role.EDITOR)
     version = _version_of(dataset, request.GET.get("version"))
     try:
-        services.update_schema(version, schema_from_post(request.POST))
-        messages.success(request, f"Saved the schema of version {version.version}.")
+        saved = services.update_schema(version, schema_from_post(request.POST))
     except DataError as exc:
         messages.error(request, exc.message)
-    return redirect(reverse("datasets:detail", args=[dataset.pk]) + f"?version={version.version}#schema")
+        saved = version
+    else:
+        messages.success(request, f"Saved the schema of version {version.version}." if saved.pk == version.pk else
+                         f"Version {version.version} was used by experiments, so it keeps its schema: the new schema "
+                         f"is version {saved.version}, which shares its file.")
+    return redirect(reverse("datasets:detail", args=[dataset.pk]) + f"?version={saved.version}#schema")
 
 
 @login_required

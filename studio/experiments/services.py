@@ -536,8 +536,10 @@ def execute_run(run_id: int) -> None:
         training = load_frame(run.dataset_version, labels=labels)
         validation = load_frame(run.validation_version, labels=labels) if run.validation_version else None
         test = load_frame(run.test_version, labels=labels) if run.test_version else None
-        job = automl_engine.job_from_config(run.config, training_data=training, validation_data=validation,
-                                            test_data=test)
+        from studio.experiments.columns import with_dataset_types
+
+        job = automl_engine.job_from_config(with_dataset_types(run.config, run.dataset_version),
+                                            training_data=training, validation_data=validation, test_data=test)
         if run.max_concurrent_trials > 1:
             from studio.experiments.executor import CeleryTrialExecutor
 

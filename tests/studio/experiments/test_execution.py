@@ -37,6 +37,13 @@ def test_a_small_run_completes_with_exactly_max_trials_and_their_results(team, b
     assert manifest["sha256"] == best.sha256 and manifest["class_labels"] == ["no", "yes"]  # labels as in the data, not the schema's boolean
     assert [g["name"] for g in run.guardrails][:2] == ["missing_value_imputation", "high_cardinality_features"]
     assert {c["column"] for c in run.featurization_summary} == {c["name"] for c in bank_small.columns} - {"y"}
+    # One type decision: the engine featurizes each column as the dataset's schema types it.
+    from studio.experiments.columns import ENGINE_TYPES
+
+    schema = {c["name"]: c["type"] for c in bank_small.columns}
+    assert {c["column"]: c["detected_type"] for c in run.featurization_summary if schema[c["column"]] in ENGINE_TYPES} \
+        == {name: ENGINE_TYPES[kind] for name, kind in schema.items() if kind in ENGINE_TYPES and name != "y"}
+    assert "categorical" in schema.values() and "numeric" in schema.values()
     assert run.heartbeat_at is not None and run.finished_at >= run.started_at
     messages = list(run.log_lines.values_list("message", flat=True))
     assert messages[0].startswith("submitted by bob")
