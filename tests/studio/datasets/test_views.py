@@ -230,3 +230,21 @@ def test_the_wizards_type_guess_is_the_full_files_decision_on_bank_marketing(tea
     decided = {c["name"]: c["type"] for c in version.columns}
     assert dict(zip(preview.columns, preview.column_types)) == decided
     assert (decided["housing"], decided["pdays"]) == ("categorical", "numeric")  # 50 rows said boolean, categorical
+
+
+def test_the_dataset_list_searches_filters_by_tag_and_sorts(team, client_for):
+    samples = services.load_samples(team.workspace, team.bob, synchronous=True)
+    assert len(samples) == 5
+    client = client_for(team.carol)
+
+    def names(**query):
+        response = client.get(reverse("datasets:list"), query)
+        return [d.name for d, _ in response.context["rows"]]
+
+    assert names() == ["bank-marketing-test", "bank-marketing-train", "bank-marketing-validation",
+                       "hardware-performance", "titanic"]
+    assert names(q="bank", sort="rows") == ["bank-marketing-train", "bank-marketing-validation", "bank-marketing-test"]
+    assert names(tag="task=regression") == ["hardware-performance"]
+    assert names(q="survived") == ["titanic"]  # the description is searched too
+    page = client.get(reverse("datasets:list"), {"q": "nothing like it"}).content.decode()
+    assert 'data-testid="datasets-none-match"' in page and 'data-testid="datasets-empty"' not in page
