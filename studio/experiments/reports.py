@@ -35,7 +35,20 @@ def list_runs(workspace, filters: dict, page: int, per_page: int = 25):
         runs = runs.filter(dataset_version__dataset_id=filters["dataset"])
     if filters.get("experiment"):
         runs = runs.filter(experiment_id=filters["experiment"])
+    key, _, value = (filters.get("tag") or "").partition("=")
+    if key:
+        from django.db.models.fields.json import KeyTextTransform
+
+        runs = runs.filter(experiment__tags__has_key=key)
+        if value:
+            runs = runs.annotate(tag_value=KeyTextTransform(key, "experiment__tags")).filter(tag_value=value)
+    runs = runs.order_by(*RUN_SORTS.get(filters.get("sort"), RUN_SORTS["newest"])[1])
     return Paginator(runs, per_page).get_page(page)
+
+
+# Orders of the experiments list: (label, order_by fields).
+RUN_SORTS = {"newest": ("Newest first", ("-created_at", "-id")), "oldest": ("Oldest first", ("created_at", "id")),
+             "name": ("Name", ("experiment__name", "-number"))}
 
 
 def _trial_rows(run: Run) -> list[dict]:

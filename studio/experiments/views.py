@@ -25,7 +25,8 @@ def _int(value, default=1):
 @login_required
 def experiment_list(request):
     """The workspace's runs with filters and pagination."""
-    filters = {k: request.GET.get(k, "").strip() for k in ("q", "status", "task", "dataset", "experiment")}
+    filters = {k: request.GET.get(k, "").strip() for k in ("q", "status", "task", "dataset", "experiment", "tag",
+                                                           "sort")}
     page = reports.list_runs(request.workspace, filters, _int(request.GET.get("page")))
     from studio.datasets.models import Dataset
 
@@ -33,6 +34,9 @@ def experiment_list(request):
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
     return render(request, "experiments/list.html", {
         "page": page, "filters": filters, "statuses": RunStatus.choices, "datasets": datasets, "query": query,
+        "sorts": [(k, label) for k, (label, _) in reports.RUN_SORTS.items()],
+        "tags": sorted({f"{k}={v}" if v else k for tags in request.workspace.experiments.values_list("tags", flat=True)
+                        for k, v in (tags or {}).items()}),
         "tasks": [("classification", "Classification"), ("regression", "Regression")]})
 
 

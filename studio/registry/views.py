@@ -33,8 +33,17 @@ def model_list(request):
         versions = sorted(model.versions.all(), key=lambda v: v.version)
         rows.append({"model": model, "latest": versions[-1] if versions else None, "count": len(versions),
                      "aliases": sorted(model.aliases.all(), key=lambda a: a.name)})
-    return render(request, "registry/list.html", {"rows": rows, "query": query, "tag": tag,
+    sort = request.GET.get("sort") if request.GET.get("sort") in MODEL_SORTS else "name"
+    _, key, newest_first = MODEL_SORTS[sort]
+    rows.sort(key=key, reverse=newest_first)
+    return render(request, "registry/list.html", {"rows": rows, "query": query, "tag": tag, "sort": sort,
+                                                  "sorts": [(k, label) for k, (label, _, _) in MODEL_SORTS.items()],
                                                   "tags": services.workspace_tags(request.workspace)})
+
+
+# Orders of the models list: (label, key of a row, newest first).
+MODEL_SORTS = {"name": ("Name", lambda r: r["model"].name.lower(), False),
+               "updated": ("Latest version first", lambda r: r["latest"].created_at if r["latest"] else r["model"].created_at, True)}
 
 
 def _trial_choices(workspace, run_id=None):

@@ -285,3 +285,22 @@ def test_home_lists_recent_runs_models_and_endpoints_with_quick_actions_for_edit
     assert "No registered models yet." in html and "No endpoints yet." in html
     assert 'data-testid="quick-actions"' in html and 'href="/experiments/new/"' in html
     assert 'data-testid="quick-actions"' not in client_for(team.carol).get("/").content.decode()
+
+
+def test_the_experiment_list_filters_by_tag_and_sorts(team, bank_small, client_for):
+    from studio.experiments.models import Experiment
+
+    for name, tags in (("beta", {"team": "risk"}), ("alpha", {"team": "ops"}), ("gamma", {"baseline": ""})):
+        make_run(team.workspace, team.bob, bank_small, small_job(bank_small.dataset_id, name=name), n_trials=1,
+                 ensembles=False)
+        Experiment.objects.filter(name=name).update(tags=tags)
+    client = client_for(team.carol)
+
+    def names(query):
+        return [r.experiment.name for r in client.get(f"/experiments/?{query}").context["page"]]
+
+    assert names("") == ["gamma", "alpha", "beta"]  # newest first
+    assert names("sort=name") == ["alpha", "beta", "gamma"]
+    assert names("sort=oldest") == ["beta", "alpha", "gamma"]
+    assert names("tag=team=risk") == ["beta"] and names("tag=team") == ["alpha", "beta"]
+    assert names("tag=baseline") == ["gamma"]
