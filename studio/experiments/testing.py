@@ -24,7 +24,9 @@ def test_candidates(trial: Trial) -> list:
     versions = (DatasetVersion.objects.filter(dataset__workspace_id=trial.run.workspace_id,
                                               status=DatasetVersion.Status.READY)
                 .select_related("dataset").order_by("dataset__name", "-version"))
-    return [v for v in versions if target in {c["name"] for c in v.included_columns()}]
+    candidates = [v for v in versions if target in {c["name"] for c in v.included_columns()}]
+    # The run's own training data tests nothing new: offered last.
+    return sorted(candidates, key=lambda v: v.pk in (trial.run.dataset_version_id, trial.run.validation_version_id))
 
 
 def request_model_test(trial: Trial, dataset_version, user) -> ModelTestJob:

@@ -59,6 +59,7 @@ def test_yes_no_labels_threshold_and_test_model(page, team, celery_worker, live_
     assert ticks == ["no", "yes"]
 
     # Test model on bank marketing's test file, on a worker.
+    assert page.locator("[data-testid=model-test-dataset]").input_value() == str(test_data.pk)  # training data last
     page.select_option("[data-testid=model-test-dataset]", str(test_data.pk))
     page.click("[data-testid=model-test-run]")
     page.wait_for_selector("[data-testid=model-test-metrics]", timeout=90_000)
@@ -99,6 +100,10 @@ def test_yes_no_labels_threshold_and_test_model(page, team, celery_worker, live_
     page.wait_for_selector("[data-testid=threshold-saved]")
     answer = _score(live_server, "bank-yes-no", key, rows)
     assert answer["predictions"] == ["yes" if p["yes"] >= 0.5 else "no" for p in answer["probabilities"]]
+
+    page.goto("/")
+    page.wait_for_selector("[data-testid=recent-runs]")
+    page.screenshot(path=screenshots_dir / "home-page.png", full_page=True)
 
     # Batch scoring: the y column of the file and the prediction speak the same words.
     path = tmp_path / "customers.csv"
