@@ -10,13 +10,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip setuptools wheel
 
-# Reinstall only when pyproject.toml changes, so a second `make run` starts in seconds.
-$(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install -e .
+# Reinstall only when pyproject.toml or the constraints change, so a second `make run` starts in seconds.
+# constraints.txt holds every transitive dependency's version: a fresh install is the tested one.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
+	$(PIP) install -c constraints.txt -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(PIP) install -e ".[test]"
+$(VENV)/.installed-test: pyproject.toml constraints.txt $(VENV)/.installed
+	$(PIP) install -c constraints.txt -e ".[test]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -30,7 +31,7 @@ test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench-engine: install
-	$(PIP) install -e ".[bench]"
+	$(PIP) install -c constraints.txt -e ".[bench]"
 	$(PY) bench/engine.py
 
 # MLflow pins an older gunicorn and pyarrow than the studio, so it gets a virtual environment of its own.

@@ -546,9 +546,6 @@ register(Algorithm(
     portfolio_rank=(22,)))
 
 
-def strip_prefix(name: str, params: Params) -> Params:
-    """Optuna parameter names carry the algorithm prefix; estimators want bare names."""
-    return _strip(name, params)
 
 
 def portfolio_order(problem_type: str, log_target: bool = False) -> list[tuple[str, Params]]:

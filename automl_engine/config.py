@@ -245,7 +245,7 @@ def validate_config(config: JobConfig | Mapping[str, Any], columns: Sequence[str
     task = task_object.name
     if config.primary_metric not in task_object.primary_metrics:
         raise ConfigError("primary_metric", f"{config.primary_metric!r} is not a primary metric for {task}; "
-                                            f"use one of {sorted(task_object.primary_metrics)}")
+                                            f"use one of {', '.join(task_object.primary_metrics)}")
     limits = config.limits
     if not _positive(limits.timeout_minutes):
         raise ConfigError("limits.timeout_minutes", "must be a number greater than 0")

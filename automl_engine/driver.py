@@ -21,7 +21,7 @@ from .metrics import is_better
 from .results import AutoMLResult, Callbacks, TrialResult
 from .target import TARGET_TRANSFORMS
 from .tasks import ScoringContext, get_task
-from .trial import COMPLETED, FAILED, TIMED_OUT, PreparedData, TrialOutcome, TrialTask, now_iso, write_prepared
+from .trial import CANCELED, COMPLETED, CUT_BY_BUDGET, FAILED, TIMED_OUT, PreparedData, TrialOutcome, TrialTask, now_iso, write_prepared
 
 EARLY_TERMINATION_MIN_TRIALS = 20
 EARLY_TERMINATION_PATIENCE = 10
@@ -87,6 +87,8 @@ class Driver:
         self.algorithms = self.candidate_algorithms()
         self.meta["plugins"] = self._plugins(self.algorithms)
         write_prepared(self.workdir, prepared.X, prepared.y, prepared.splits, prepared.weights, self.meta)
+        if self.callbacks.on_prepared:
+            self.callbacks.on_prepared({"guardrails": self.guardrails, "validation": self.validation})
         self.data = PreparedData(X=prepared.X, y=prepared.y, splits=prepared.splits, weights=prepared.weights,
                                  meta=self.meta)
         test = prepared.test
@@ -220,11 +222,14 @@ class Driver:
                     if now >= limit:
                         executor.cancel(handle)
                         del running[handle]
+                        own = info["own_timeout"] and limit == info["deadline"]
                         self._record(TrialOutcome(
-                            number=info["task"].number, status=TIMED_OUT, algorithm=info["task"].algorithm,
+                            number=info["task"].number, status=TIMED_OUT if own else CUT_BY_BUDGET,
+                            algorithm=info["task"].algorithm,
                             hyperparameters=info["task"].hyperparameters, started_at=info["started_at"],
                             finished_at=now_iso(), duration_seconds=round(now - info["start"], 3),
-                            error=f"stopped after {now - info['start']:.1f} s (trial timeout)"), info)
+                            error=f"stopped after {now - info['start']:.1f} s " +
+                                  ("(trial timeout)" if own else "(the run's time budget ran out)")), info)
                         if info["study_trial"] is not None:
                             study.tell(info["study_trial"], state=optuna.trial.TrialState.FAIL)
                 for handle, outcome in executor.poll():
@@ -293,7 +298,8 @@ class Driver:
                     handle = executor.submit(task)
                     start = time.time()
                     running[handle] = {"task": task, "start": start, "started_at": now_iso(),
-                                       "deadline": start + per_trial, "study_trial": study_trial}
+                                       "deadline": start + per_trial, "study_trial": study_trial,
+                                       "own_timeout": trial_timeout is not None and trial_timeout <= remaining}
                     number += 1
                 if not running:
                     stop_reason = ("max_trials reached" if number >= limits.max_trials
@@ -307,11 +313,14 @@ class Driver:
                 if self.user_executor is not None:
                     executor.cancel(handle)
                 now = time.time()
+                cut = stop_reason == "timeout reached"
                 self._record(TrialOutcome(
-                    number=info["task"].number, status=TIMED_OUT, algorithm=info["task"].algorithm,
+                    number=info["task"].number, status=CUT_BY_BUDGET if cut else CANCELED,
+                    algorithm=info["task"].algorithm,
                     hyperparameters=info["task"].hyperparameters, started_at=info["started_at"],
                     finished_at=now_iso(), duration_seconds=round(now - info["start"], 3),
-                    error="stopped: the run ended (timeout, cancel or stop rule)"), info)
+                    error="stopped: the run's time budget ran out" if cut else
+                          f"stopped: the run ended ({stop_reason or 'an error'})"), info)
             if self.user_executor is None:
                 executor.shutdown()
         self.log("info", f"search finished after {number} trials: {stop_reason or 'done'}")

@@ -7,12 +7,14 @@ and permute raw columns through the ensemble.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 MAX_ROWS = 200
+log = logging.getLogger(__name__)
 
 
 def _score(model, X, y) -> float:
@@ -63,7 +65,9 @@ def _engineered(pipeline, X: pd.DataFrame, y, random_state: int) -> tuple[dict[s
             else:
                 values = np.abs(sv).mean(axis=0)
             method = "shap"
-        except Exception:
+        except Exception as exc:  # noqa: BLE001 - permutation importance still answers; say why SHAP did not
+            log.warning("SHAP failed on %s (%s: %s); using permutation importance", type(tree).__name__,
+                        type(exc).__name__, exc)
             values = None
     if values is None:
         values = _permutation(estimator, Z, y, random_state)

@@ -57,9 +57,8 @@ def run_guardrails(config: JobConfig, X: pd.DataFrame, y: np.ndarray, plans: lis
     out.append(_target_leakage(config, X, y, plans, has_classes))
     dup = int(pd.concat([X, pd.Series(y, name="__target__", index=X.index)], axis=1).duplicated().sum())
     out.append(_entry("duplicate_rows", ALERTED if dup else PASSED,
-                      f"{dup} duplicate training row(s) (features and target); with cross-validation a copy can "
-                      "land in both training and validation folds." if dup else "No duplicate training rows.",
-                      {"duplicate_rows": dup, "rows": int(len(X))}))
+                      f"{dup} duplicate training row(s) (features and target); {_duplicate_risk(validation)}"
+                      if dup else "No duplicate training rows.", {"duplicate_rows": dup, "rows": int(len(X))}))
     if test_X is None:
         out.append(_entry("train_test_overlap", PASSED, "No test data given.", {"overlapping_rows": 0}))
     else:
@@ -71,6 +70,18 @@ def run_guardrails(config: JobConfig, X: pd.DataFrame, y: np.ndarray, plans: lis
                           if overlap else "No test row appears in the training data.",
                           {"overlapping_rows": overlap, "test_rows": int(len(test_X))}))
     return out
+
+
+def _duplicate_risk(validation: dict[str, Any]) -> str:
+    """Why duplicates matter under the validation method actually used."""
+    if validation["method"] == "cv":
+        return ("with cross-validation a copy can land in both training and validation folds, making validation "
+                "scores optimistic.")
+    if validation.get("source") == "validation_data":
+        return ("a copy can be in both the training data and the validation data, making validation scores "
+                "optimistic.")
+    return ("a copy can land in both the training rows and the holdout validation rows, making validation scores "
+            "optimistic.")
 
 
 def _target_leakage(config: JobConfig, X: pd.DataFrame, y: np.ndarray, plans: list[ColumnPlan],

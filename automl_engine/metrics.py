@@ -16,10 +16,6 @@ from sklearn import metrics as skm
 MAX_CURVE_POINTS = 101
 
 
-def score_from_metrics(metrics: dict[str, float], primary_metric: str) -> float:
-    return float(metrics.get(primary_metric, float("nan")))
-
-
 def is_better(a: float, b: float | None, greater_is_better: bool) -> bool:
     """Whether score ``a`` beats ``b`` (None or NaN always loses)."""
     if a is None or (isinstance(a, float) and math.isnan(a)):
@@ -244,6 +240,10 @@ def classification_scorer(metric: str, y_true, classes):
         if len(classes) == 2:
             return lambda p: float(skm.roc_auc_score(onehot[:, 1], p[:, 1]))
         return lambda p: float(skm.roc_auc_score(onehot[:, present], p[:, present], average="weighted"))
+    if metric == "log_loss":
+        truth = np.argmax(onehot, axis=1)
+        rows = np.arange(len(y_true))
+        return lambda p: float(-np.mean(np.log(np.clip(p[rows, truth] / p.sum(axis=1), 1e-15, 1.0))))
     if metric == "average_precision_score_weighted":
         return lambda p: float(skm.average_precision_score(onehot[:, present], p[:, present], average="weighted"))
     return lambda p: classification_metrics(y_true, p, classes)[metric]

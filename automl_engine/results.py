@@ -12,11 +12,14 @@ import pandas as pd
 @dataclass
 class Callbacks:
     """Hooks the driver calls in its own process: ``on_trial(TrialResult)`` as each trial finishes,
-    ``on_log(level, message)``, and ``should_stop() -> bool`` polled at least once per second."""
+    ``on_log(level, message)``, ``should_stop() -> bool`` polled at least once per second, and
+    ``on_prepared({"guardrails": [...], "validation": {...}})`` once, when the data has been checked and
+    before the first trial, so a UI can show the guardrails while the search runs."""
 
     on_trial: Callable[["TrialResult"], None] | None = None
     on_log: Callable[[str, str], None] | None = None
     should_stop: Callable[[], bool] | None = None
+    on_prepared: Callable[[dict], None] | None = None
 
 
 @dataclass

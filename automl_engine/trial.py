@@ -25,6 +25,9 @@ from .algorithms import get_algorithm, import_plugins
 from .tasks import ScoringContext, Splits, get_task
 
 COMPLETED, FAILED, TIMED_OUT = "completed", "failed", "timed_out"
+# A trial stopped by something other than its own time limit did not fail: it was cut by the run's overall
+# budget, or canceled (by the caller or a stop rule such as the exit score) while it was running.
+CUT_BY_BUDGET, CANCELED = "cut_by_budget", "canceled"
 
 
 @dataclass

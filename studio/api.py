@@ -1,5 +1,4 @@
 """Shared pieces of the REST API: workspace resolution and role checks for every API view."""
-from django.http import Http404
 from rest_framework import permissions
 from rest_framework.exceptions import NotFound, PermissionDenied
 
@@ -47,16 +46,6 @@ class WorkspacePermission(permissions.BasePermission):
         if ROLE_RANK[membership.role] < ROLE_RANK[needed]:
             raise PermissionDenied(self.message)
         return True
-
-
-def object_workspace_check(request, workspace: Workspace, role: str | None = None) -> None:
-    """Raise 404 for outsiders and 403 for a role too low on an object's own workspace."""
-    membership = Membership.objects.filter(workspace=workspace, user=request.user).first()
-    if membership is None:
-        raise Http404
-    needed = role or role_for_method(request.method)
-    if ROLE_RANK[membership.role] < ROLE_RANK[needed]:
-        raise PermissionDenied(WorkspacePermission.message)
 
 
 class WorkspaceScopedMixin:

@@ -28,4 +28,19 @@ def home(request):
         except NoReverseMatch:
             url = None
         steps.append({"title": title, "count": count, "hint": hint, "url": url})
-    return render(request, "home.html", {"steps": steps})
+    return render(request, "home.html", {"steps": steps, **_recent(request.workspace)})
+
+
+def _recent(workspace, n: int = 5) -> dict:
+    """The workspace's latest runs (with their status), model versions and endpoints for the home page."""
+    recent = {"recent_runs": [], "recent_versions": [], "recent_endpoints": []}
+    for key, label, model_name, related, where in (
+            ("recent_runs", "experiments", "Run", ("experiment", "best_trial"), {"workspace": workspace}),
+            ("recent_versions", "registry", "ModelVersion", ("model",), {"model__workspace": workspace}),
+            ("recent_endpoints", "serving", "Endpoint", (), {"workspace": workspace})):
+        try:
+            model = apps.get_model(label, model_name)
+        except LookupError:
+            continue
+        recent[key] = list(model.objects.filter(**where).select_related(*related).order_by("-created_at")[:n])
+    return recent

@@ -121,8 +121,8 @@
     $("#id_header").checked = !!s.header;
     $("#id_skip_rows").value = s.skip_rows;
     $("#id_quote_char").value = s.quote_char;
-    toggleOther();
     document.querySelectorAll("#settings-fields .mb-3").forEach(function (el) { el.hidden = state.parquet; });
+    toggleOther();  // after the loop above, which would show the other-delimiter field again
     $("#settings-hint").textContent = state.parquet
       ? "Parquet files carry their own column names and types: there is nothing to set."
       : "Detected from the file; change any setting and the preview follows.";
@@ -130,7 +130,7 @@
 
   function toggleOther() {
     var other = document.getElementById("field-other_delimiter");
-    if (other) other.hidden = $("#id_delimiter").value !== "other";
+    if (other) other.hidden = state.parquet || $("#id_delimiter").value !== "other";
   }
 
   // --- Live preview ----------------------------------------------------------------------------------------

@@ -38,7 +38,9 @@
     }
     if (charts.confusion_matrix) {
       const cm = charts.confusion_matrix, labels = cm.labels.map(String);
-      Plotly.newPlot(b, [{ z: cm.matrix, x: labels, y: labels, type: "heatmap", colorscale: "Blues", showscale: false,
+      Plotly.newPlot(b, [{ z: cm.matrix, x: labels, y: labels, type: "heatmap", showscale: false,
+        // The trial page's scale: few rows light, many rows dark (Plotly's "Blues" runs the other way).
+        colorscale: [[0, "#f5f7ff"], [1, "#6366f1"]],
         text: cm.matrix.map((r) => r.map(String)), texttemplate: "%{text}" }],
       Object.assign(layout("Confusion matrix", "predicted", "true"), { yaxis: { title: { text: "true" }, autorange: "reversed" } }), config);
     } else if (charts.residuals) {

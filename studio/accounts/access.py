@@ -34,11 +34,6 @@ def require_role(user, workspace: Workspace, role: str) -> Membership:
     return membership
 
 
-def scoped(queryset: QuerySet, workspace: Workspace, field: str = "workspace") -> QuerySet:
-    """Restrict ``queryset`` to one workspace."""
-    return queryset.filter(**{field: workspace})
-
-
 def get_for_member(user, queryset: QuerySet | type[Model], role: str = Role.VIEWER,
                    workspace_field: str = "workspace", **lookup):
     """One object from a workspace the user belongs to, with at least ``role`` there.

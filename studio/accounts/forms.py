@@ -38,14 +38,18 @@ class NewUserForm(StyledFormMixin, forms.Form):
 class SetupForm(NewUserForm):
     """The first administrator, with the offer to start from the tutorial datasets."""
 
-    load_samples = forms.BooleanField(
-        label="Add the sample datasets (bank marketing, hardware performance, Titanic) to my workspace",
-        required=False, initial=True,
-        help_text="Lets you try an experiment in a minute; you can delete them later.")
+    load_samples = forms.BooleanField(required=False, initial=True,
+                                      help_text="Lets you try an experiment in a minute; you can delete them later.")
 
     def __init__(self, *args, **kwargs):
+        from studio.datasets.services import SAMPLES
+
         super().__init__(*args, **kwargs)
         del self.fields["is_staff"]  # the first account is always an administrator
+        # Named from the list load_samples reads, so the offer always says exactly what is added.
+        names = [name for name, *_ in SAMPLES]
+        self.fields["load_samples"].label = (f"Add the {len(names)} sample datasets ({', '.join(names)}) to my "
+                                             "workspace")
 
 
 class WorkspaceForm(StyledFormMixin, forms.Form):

@@ -46,11 +46,17 @@ def column_figure(column: dict) -> dict | None:
     return None
 
 
-def correlation_figure(correlation: dict | None) -> dict | None:
-    """A heatmap of Pearson correlations between numeric columns, annotated with the values."""
+def correlation_figure(correlation: dict | None, numeric: set[str] | None = None) -> dict | None:
+    """A heatmap of Pearson correlations between numeric columns, annotated with the values; ``numeric``
+    keeps only the columns the schema types numeric now (a schema edit may have changed some)."""
     if not correlation:
         return None
     names, matrix = correlation["columns"], correlation["matrix"]
+    if numeric is not None:
+        keep = [i for i, n in enumerate(names) if n in numeric]
+        if len(keep) < 2:
+            return None
+        names, matrix = [names[i] for i in keep], [[matrix[i][j] for j in keep] for i in keep]
     size = max(360, 40 * len(names) + 160)
     return {"data": [{"type": "heatmap", "x": names, "y": names, "z": matrix, "zmin": -1, "zmax": 1,
                       "colorscale": "RdBu", "reversescale": True,

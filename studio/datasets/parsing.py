@@ -11,6 +11,7 @@ import codecs
 import csv
 import gzip
 import io
+import logging
 import queue
 import re
 import threading
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+log = logging.getLogger(__name__)
 Opener = Callable[[], BinaryIO]
 
 try:
@@ -37,6 +39,9 @@ except NotImplementedError:
 
 SNIFF_BYTES = 256 * 1024
 PREVIEW_ROWS = 50
+# Rows the wizard guesses column types from: enough to see the rare values (an "unknown" among yes/no, a
+# code other than 999) that make the full file's decision, small enough to read in milliseconds.
+TYPE_SAMPLE_ROWS = 5000
 SCHEMA_SAMPLE_ROWS = 2000
 # pyarrow reads several blocks ahead: 8 MB blocks keep a gigabyte file under ~1.1 GB resident (16 MB: ~1.4 GB)
 # for the same CPU time.
@@ -198,8 +203,8 @@ def detect_encoding(sample: bytes) -> str:
         best = from_bytes(sample[:65536], cp_isolation=["cp1252", "cp1251"]).best()
         if best is not None and best.encoding == "cp1251":
             return "cp1251"
-    except Exception:  # detection is a hint; the rule below always answers
-        pass
+    except Exception as exc:  # noqa: BLE001 - detection is a hint; the rule below always answers
+        log.warning("encoding detection failed (%s: %s); falling back to cp1252/latin-1", type(exc).__name__, exc)
     try:
         sample.decode("cp1252")
         return "cp1252"
@@ -589,7 +594,7 @@ def classify_column(name: str, physical: str, n_rows: int, missing: int, distinc
 
 
 def sample_column_types(preview: Preview) -> list[str]:
-    """Types guessed from the preview rows only (the wizard says so); the full file decides on creation."""
+    """Types guessed from the preview's rows (the wizard says so); the full file decides on creation."""
     types = []
     for i, name in enumerate(preview.columns):
         values = [r[i] for r in preview.rows if r[i] is not None]
@@ -894,7 +899,8 @@ class EarlyConversion:
         self.head = bytearray()
         try:
             settings = inspect_file(lambda: io.BytesIO(head), self.file_name)
-        except Exception:  # the stored file is inspected again and any problem reported from there
+        except Exception as exc:  # noqa: BLE001 - the stored file is inspected again and any problem reported then
+            log.info("early conversion of %s skipped: %s: %s", self.file_name, type(exc).__name__, exc)
             settings = None
         if (settings is None or settings.file_format != "delimited" or settings.compression not in ("", "gzip")
                 or settings.encoding not in _LINE_SAFE_ENCODINGS):
@@ -1260,8 +1266,3 @@ def neutralize_formula(value) -> str:
         return "'" + text
     return text
 
-
-def numpy_values(arr) -> np.ndarray:
-    """Valid values of a numeric Arrow column as float64 without NaN."""
-    values = pc.drop_null(arr).to_numpy(zero_copy_only=False).astype("float64", copy=False)
-    return values[~np.isnan(values)]

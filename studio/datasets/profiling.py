@@ -265,10 +265,11 @@ def _string_codes(open_parquet, name: str) -> np.ndarray:
 
 
 def _correlation_columns(names: list[str], by_name: dict) -> list[str]:
-    """The numeric columns worth correlating, known from the conversion pass before any is read: not
-    excluded, not ids, with at least two distinct values (so a non-zero spread)."""
+    """The numeric columns worth correlating, known from the conversion pass before any is read: typed
+    numeric by the schema (a few whole numbers read as categories are not), not excluded, with at least two
+    distinct values (so a non-zero spread)."""
     return [n for n in names if n in by_name and by_name[n].get("physical") in ("integer", "float")
-            and not by_name[n].get("excluded") and by_name[n].get("type") != "id"
+            and not by_name[n].get("excluded") and by_name[n].get("type", "numeric") == "numeric"
             and by_name[n].get("distinct", 2) > 1]
 
 

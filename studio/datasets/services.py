@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import BinaryIO, Iterable
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from django.apps import apps
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from studio.datasets import parsing, profiling
@@ -195,9 +196,13 @@ def discard_upload(upload: StagedUpload) -> None:
 
 
 def preview_upload(upload: StagedUpload, parse_settings: ParseSettings) -> Preview:
-    """The first rows of a wizard upload read with ``parse_settings``, with types guessed from them."""
-    preview = parsing.read_preview(lambda: _open(upload.file.name), parse_settings, settings.STUDIO_MAX_COLUMNS)
+    """The first rows of a wizard upload read with ``parse_settings``, with types guessed from the first
+    ``parsing.TYPE_SAMPLE_ROWS`` rows (a few milliseconds) so that the guess rarely differs from the full
+    file's decision on creation; the wizard shows the first ``parsing.PREVIEW_ROWS``."""
+    preview = parsing.read_preview(lambda: _open(upload.file.name), parse_settings, settings.STUDIO_MAX_COLUMNS,
+                                   rows=parsing.TYPE_SAMPLE_ROWS)
     preview.column_types = parsing.sample_column_types(preview)
+    preview.rows = preview.rows[:parsing.PREVIEW_ROWS]
     return preview
 
 
@@ -401,16 +406,32 @@ def runs_using(versions) -> dict[int, list]:
 
 @transaction.atomic
 def update_schema(version: DatasetVersion, schema: dict) -> DatasetVersion:
-    """Change column types or exclusions of a version no experiment has used yet (runs must stay reproducible)."""
-    version = DatasetVersion.objects.select_for_update().get(pk=version.pk)
-    used = runs_using([version]).get(version.pk)
-    if used:
-        raise DataError(f"Version {version.version} was used by {len(used)} experiment run(s), so its schema is "
-                        "fixed; upload the file again to make a new version with other column types.",
-                        field="schema")
-    version.columns = apply_schema(version.columns, schema)
-    version.save(update_fields=["columns"])
-    return version
+    """Change column types or exclusions. A version no experiment has used is edited in place; a used one
+    stays as its runs saw it (runs must stay reproducible) and the edit makes the next version of the
+    dataset, sharing the stored files and the profile. Returns the version that carries the new schema."""
+    with transaction.atomic():
+        version = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+        columns = apply_schema(version.columns, schema)
+        if not runs_using([version]).get(version.pk):
+            version.columns = columns
+            version.save(update_fields=["columns"])
+            return version
+        if version.status != DatasetVersion.Status.READY:
+            raise DataError(f"Version {version.version} is {version.status}; edit its schema when it is ready.",
+                            field="schema")
+        Dataset.objects.select_for_update().filter(pk=version.dataset_id).first()
+        number = (version.dataset.versions.aggregate(n=models.Max("version"))["n"] or 0) + 1
+        edited = DatasetVersion.objects.create(
+            dataset_id=version.dataset_id, version=number, status=DatasetVersion.Status.READY,
+            raw_file=version.raw_file.name, parquet_file=version.parquet_file.name,
+            original_name=version.original_name, file_format=version.file_format, raw_size=version.raw_size,
+            n_rows=version.n_rows, n_columns=version.n_columns, columns=columns,
+            parse_settings=version.parse_settings, created_by=version.created_by)
+        job = version.profile_jobs.filter(status=ProfileJob.Status.COMPLETED).order_by("-finished_at").first()
+        if job is not None:  # the same file has the same profile; profile_of applies the new types
+            ProfileJob.objects.create(version=edited, status=ProfileJob.Status.COMPLETED, started_at=job.started_at,
+                                      finished_at=job.finished_at, profile=job.profile)
+    return edited
 
 
 # --- Profiling -------------------------------------------------------------------------------------------
@@ -485,26 +506,64 @@ def _as_type(series: pd.Series, kind: str) -> pd.Series:
     return series
 
 
-def load_frame(version: DatasetVersion) -> pd.DataFrame:
+def load_frame(version: DatasetVersion, columns: Iterable[str] | None = None, limit: int | None = None,
+               labels: str | None = None) -> pd.DataFrame:
     """The canonical Parquet copy as a DataFrame with type overrides applied and excluded columns dropped.
 
     Numeric columns are numbers, datetimes ``datetime64``, booleans ``True``/``False``/``None``, and
     categorical, text and id-like columns Python strings (object dtype), so the engine sees what the user chose.
+
+    ``columns`` reads only those (included) columns and ``limit`` only the first rows, so that a web request
+    that needs a few rows or one column never reads the whole file. ``labels`` names a column read as class
+    labels: its values exactly as the data has them (``yes``/``no`` stay strings, 0/1 stay integers), whatever
+    type the schema gives the column as a feature.
     """
     keep = [c for c in version.columns if not c.get("excluded")]
+    if columns is not None:
+        wanted = set(columns)
+        keep = [c for c in keep if c["name"] in wanted]
+    names = [c["name"] for c in keep]
     with _open(version.parquet_file.name) as f:
-        table = pq.read_table(f, columns=[c["name"] for c in keep])
+        if limit is None:
+            table = pq.read_table(f, columns=names)
+        else:
+            table = _first_rows(pq.ParquetFile(f), names, max(0, int(limit)))
     frame = table.to_pandas(types_mapper=None)
     for c in keep:
-        if c.get("date_format") and c["type"] == ColumnType.DATETIME:
-            frame[c["name"]] = pd.to_datetime(frame[c["name"]], format=c["date_format"], errors="coerce")
-        elif pd.api.types.is_object_dtype(frame[c["name"]]) and c.get("physical") == "datetime":
-            frame[c["name"]] = pd.to_datetime(frame[c["name"]], errors="coerce")
+        name = c["name"]
+        if name == labels:
+            frame[name] = _as_labels(table.column(name))
+        elif c.get("date_format") and c["type"] == ColumnType.DATETIME:
+            frame[name] = pd.to_datetime(frame[name], format=c["date_format"], errors="coerce")
+        elif pd.api.types.is_object_dtype(frame[name]) and c.get("physical") == "datetime":
+            frame[name] = pd.to_datetime(frame[name], errors="coerce")
         elif c["type"] != c.get("detected_type") or c["type"] in (ColumnType.BOOLEAN, ColumnType.CATEGORICAL):
-            frame[c["name"]] = _as_type(frame[c["name"]], c["type"])
-        elif pd.api.types.is_string_dtype(frame[c["name"]]) and not pd.api.types.is_object_dtype(frame[c["name"]]):
-            frame[c["name"]] = frame[c["name"]].astype(object).where(frame[c["name"]].notna(), None)
+            frame[name] = _as_type(frame[name], c["type"])
+        elif pd.api.types.is_string_dtype(frame[name]) and not pd.api.types.is_object_dtype(frame[name]):
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
     return frame
+
+
+def _first_rows(parquet: pq.ParquetFile, names: list[str], limit: int) -> pa.Table:
+    """The first ``limit`` rows of ``names``, reading row groups only until there are enough."""
+    batches, rows = [], 0
+    if limit:
+        for batch in parquet.iter_batches(batch_size=limit, columns=names):
+            batches.append(batch.slice(0, limit - rows))
+            rows += len(batches[-1])
+            if rows >= limit:
+                break
+    if not batches:
+        return parquet.schema_arrow.empty_table().select(names)
+    return pa.Table.from_batches(batches)
+
+
+def _as_labels(column: pa.ChunkedArray) -> pd.Series:
+    """Class labels as stored: integers without gaps as ``int64``, anything else as Python values (str, int,
+    float, bool) with ``None`` for missing ones. Never the schema's boolean or text reading of them."""
+    if pa.types.is_integer(column.type) and column.null_count == 0:
+        return pd.Series(column.to_numpy().astype("int64"))
+    return pd.Series(column.to_pylist(), dtype=object)
 
 
 def preview_rows(version: DatasetVersion, rows: int) -> tuple[list[str], list[list]]:

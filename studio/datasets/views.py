@@ -2,6 +2,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,14 +19,36 @@ from studio.datasets.parsing import DataError, ParseSettings, human_bytes
 PREVIEW_ROWS = 50
 
 
+# Orders of the dataset list: (label, key of a (dataset, latest version) row, newest/largest first).
+DATASET_SORTS = {"name": ("Name", lambda r: r[0].name.lower(), False),
+                 "created": ("Newest first", lambda r: r[0].created_at, True),
+                 "rows": ("Most rows", lambda r: r[1].n_rows if r[1] else -1, True)}
+
+
 @login_required
 def dataset_list(request):
-    datasets = list(Dataset.objects.filter(workspace=request.workspace).select_related("created_by").order_by("name"))
+    """The workspace's datasets with their latest version; ``q`` searches name and description, ``tag``
+    keeps datasets with that tag (``key`` or ``key=value``), ``sort`` orders them."""
+    query, tag = request.GET.get("q", "").strip(), request.GET.get("tag", "").strip()
+    sort = request.GET.get("sort") if request.GET.get("sort") in DATASET_SORTS else "name"
+    datasets = Dataset.objects.filter(workspace=request.workspace).select_related("created_by")
+    all_tags = sorted({f"{k}={v}" if v else k for tags in datasets.values_list("tags", flat=True)
+                       for k, v in (tags or {}).items()})
+    if query:
+        datasets = datasets.filter(Q(name__icontains=query) | Q(description__icontains=query))
+    datasets = list(datasets)
+    if tag:
+        key, _, value = tag.partition("=")
+        datasets = [d for d in datasets if key in (d.tags or {}) and (not value or str(d.tags[key]) == value)]
     latest = {}
     for v in DatasetVersion.objects.filter(dataset__in=datasets).order_by("dataset_id", "version"):
         latest[v.dataset_id] = v
-    rows = [(d, latest.get(d.pk)) for d in datasets]
-    return render(request, "datasets/list.html", {"rows": rows})
+    _, key, newest_first = DATASET_SORTS[sort]
+    rows = sorted(((d, latest.get(d.pk)) for d in datasets), key=key, reverse=newest_first)
+    return render(request, "datasets/list.html", {
+        "rows": rows, "query": query, "tag": tag, "sort": sort, "all_tags": all_tags,
+        "sorts": [(k, label) for k, (label, _, _) in DATASET_SORTS.items()],
+        "filtered": bool(query or tag), "has_any": bool(rows or query or tag)})
 
 
 @login_required
@@ -186,7 +209,9 @@ def _profile_context(version: DatasetVersion) -> dict:
         for i, column in enumerate(profile["columns"]):
             figures.append((column, f"col-fig-{i}", charts.column_figure(column)))
     return {"job": job, "profile": profile, "column_figures": figures,
-            "correlation_figure": charts.correlation_figure(profile["correlation"]) if profile else None,
+            "correlation_figure": charts.correlation_figure(
+                profile["correlation"], {c["name"] for c in version.included_columns() if c["type"] == "numeric"})
+            if profile else None,
             "profile_memory": human_bytes(profile["memory_bytes"]) if profile else None,
             "excluded_count": sum(1 for c in version.columns if c.get("excluded"))}
 
@@ -207,11 +232,15 @@ def schema(request, pk):
     dataset = dataset_for(request.user, pk, Role.EDITOR)
     version = _version_of(dataset, request.GET.get("version"))
     try:
-        services.update_schema(version, schema_from_post(request.POST))
-        messages.success(request, f"Saved the schema of version {version.version}.")
+        saved = services.update_schema(version, schema_from_post(request.POST))
     except DataError as exc:
         messages.error(request, exc.message)
-    return redirect(reverse("datasets:detail", args=[dataset.pk]) + f"?version={version.version}#schema")
+        saved = version
+    else:
+        messages.success(request, f"Saved the schema of version {version.version}." if saved.pk == version.pk else
+                         f"Version {version.version} was used by experiments, so it keeps its schema: the new schema "
+                         f"is version {saved.version}, which shares its file.")
+    return redirect(reverse("datasets:detail", args=[dataset.pk]) + f"?version={saved.version}#schema")
 
 
 @login_required

@@ -11,6 +11,7 @@ from django import forms
 from django.utils import timezone
 
 from studio.experiments import services
+from studio.experiments.bounds import LIMIT_RANGES, range_text
 from studio.forms import StyledFormMixin
 
 STEPS = [("basics", "Basic settings"), ("data", "Data and task"), ("settings", "Task settings"),
@@ -163,9 +164,8 @@ class DataForm(WizardForm):
     dataset_version = forms.ChoiceField(required=False, label="Version")
     task = forms.ChoiceField(widget=forms.RadioSelect)
     target_column = forms.ChoiceField(label="Target column", help_text="The column the model learns to predict.")
-    positive_label = forms.CharField(required=False, label="Positive class (binary classification)",
-                                     help_text="The class curves and lift are drawn for; empty means the second "
-                                               "class in sorted order.")
+    positive_label = forms.ChoiceField(required=False, label="Positive class (binary classification)",
+                                       help_text="The class curves, lift and the decision threshold are about.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -181,6 +181,14 @@ class DataForm(WizardForm):
         columns = self.version.included_columns() if self.version else []
         self.fields["target_column"].choices = [("", "Choose the column to predict…")] + [
             (c["name"], f"{c['name']} ({c['type']}, {c.get('distinct') or 0:,} distinct)") for c in columns]
+        target = source.get("target_column")
+        labels = services.target_labels(self.version, target) \
+            if target and target in {c["name"] for c in columns} else []
+        self.fields["positive_label"].choices = [("", "Automatic: the second class in sorted order")] + [
+            (str(label), str(label)) for label in labels or []]
+        if labels is None:
+            self.fields["positive_label"].help_text = (f"{target} has more than 50 values: the positive class only "
+                                                       "applies to binary targets.")
 
     @classmethod
     def initial_from(cls, spec):
@@ -194,7 +202,7 @@ class DataForm(WizardForm):
         spec.update(dataset=int(data["dataset"]), dataset_version=int(data["dataset_version"])
                     if data.get("dataset_version") else None,
                     task=data["task"], target_column=data["target_column"],
-                    positive_label=data["positive_label"].strip() or None)
+                    positive_label=data["positive_label"] or None)
         if spec.get("primary_metric") and not _metric_fits(spec["primary_metric"], data["task"]):
             spec["primary_metric"] = None  # a new task starts from its own default metric
         return spec
@@ -206,10 +214,12 @@ def _metric_fits(metric: str, task: str) -> bool:
     return metric in PRIMARY_METRICS.get(task, {})
 
 
-def metric_choices() -> list:
+def metric_choices(task: str) -> list[tuple[str, str]]:
+    """The primary metrics of ``task`` only, each saying which way is better."""
     from automl_engine.config import PRIMARY_METRICS
 
-    return [(task.capitalize(), [(m, m) for m in metrics]) for task, metrics in PRIMARY_METRICS.items()]
+    return [(m, f"{m} ({'higher' if greater else 'lower'} is better)")
+            for m, greater in PRIMARY_METRICS.get(task, {}).items()]
 
 
 def algorithm_choices(task: str) -> list[tuple[str, str]]:
@@ -248,7 +258,7 @@ class SettingsForm(WizardForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         task = self.spec.get("task") or "classification"
-        self.fields["primary_metric"].choices = metric_choices()
+        self.fields["primary_metric"].choices = metric_choices(task)
         datasets = dataset_choices(self.workspace)
         self.fields["validation_dataset"].choices = datasets
         self.fields["test_dataset"].choices = datasets
@@ -274,8 +284,8 @@ class SettingsForm(WizardForm):
             self.column_rows.append({"column": column, "index": i})
         from automl_engine.config import PRIMARY_METRICS
 
-        self.metric_hints = [(t.capitalize(), [(m, services.METRIC_HINTS.get(m, "")) for m in metrics])
-                             for t, metrics in PRIMARY_METRICS.items()]
+        self.metric_hints = [(task.capitalize(), [(m, services.METRIC_HINTS.get(m, ""))
+                                                  for m in PRIMARY_METRICS.get(task, {})])]
 
     def column_fields(self):
         """Rows of (column, type field, imputer field, include field) for the custom featurization table."""
@@ -368,13 +378,17 @@ class SettingsForm(WizardForm):
 
 class LimitsForm(WizardForm):
     step = "limits"
-    timeout_minutes = forms.FloatField(label="Experiment timeout (minutes)", min_value=0.1,
-                                       help_text="The whole run stops after this, keeping finished trials.")
-    trial_timeout_minutes = forms.FloatField(required=False, min_value=0.05, label="Trial timeout (minutes)",
+    # Ranges come from bounds.LIMIT_RANGES through the API check (WizardForm.clean), which names them.
+    timeout_minutes = forms.FloatField(label="Experiment timeout (minutes)",
+                                       help_text="The whole run stops after this, keeping finished trials; "
+                                                 f"{range_text(*LIMIT_RANGES['timeout_minutes'][:2])}.")
+    trial_timeout_minutes = forms.FloatField(required=False, label="Trial timeout (minutes)",
                                              help_text="A trial running longer is killed. Empty: no per-trial limit.")
-    max_trials = forms.IntegerField(min_value=1, label="Maximum trials")
-    max_concurrent_trials = forms.IntegerField(min_value=1, max_value=64, label="Maximum concurrent trials",
-                                               help_text="Above 1, trials are spread over every available worker.")
+    max_trials = forms.IntegerField(label="Maximum trials",
+                                    help_text=f"{range_text(*LIMIT_RANGES['max_trials'][:2]).capitalize()}.")
+    max_concurrent_trials = forms.IntegerField(label="Maximum concurrent trials",
+                                               help_text=f"{range_text(*LIMIT_RANGES['max_concurrent_trials'][:2]).capitalize()}"
+                                                         "; above 1, trials are spread over every available worker.")
     enable_early_termination = forms.BooleanField(required=False, label="Stop early when the score stops improving")
     exit_score = forms.FloatField(required=False, label="Exit score",
                                   help_text="Stop as soon as a trial reaches this primary-metric score.")

@@ -128,9 +128,14 @@ class Run(models.Model):
 
 
 class TrialStatus(models.TextChoices):
+    """How a trial ended. Only ``failed`` is a failure of the trial itself; ``timed_out`` means it outlived its
+    own ``trial_timeout_minutes``, and the last two that the run stopped it while it was running."""
+
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     TIMED_OUT = "timed_out", "Timed out"
+    CUT_BY_BUDGET = "cut_by_budget", "Cut by budget"
+    CANCELED = "canceled", "Canceled"
 
 
 class Trial(models.Model):
@@ -155,7 +160,7 @@ class Trial(models.Model):
     test_charts = models.JSONField(null=True, blank=True)
     feature_importance = models.JSONField(null=True, blank=True)
     duration_seconds = models.FloatField(default=0.0)
-    status = models.CharField(max_length=10, choices=TrialStatus.choices)
+    status = models.CharField(max_length=16, choices=TrialStatus.choices)
     error = models.TextField(blank=True)
     is_ensemble = models.BooleanField(default=False)
     model_file = models.CharField(max_length=300, blank=True)
@@ -241,3 +246,27 @@ class ImportanceJob(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class ModelTestJob(models.Model):
+    """A request to score a trial's model on a dataset version holding the target ("Test model"), done by a
+    worker: the test metrics and charts are kept on the row."""
+
+    Status = JobStatus
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="test_jobs")
+    dataset_version = models.ForeignKey("datasets.DatasetVersion", null=True, on_delete=models.SET_NULL,
+                                        related_name="+")
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    metrics = models.JSONField(null=True, blank=True)
+    charts = models.JSONField(null=True, blank=True)
+    n_rows = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

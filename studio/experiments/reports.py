@@ -10,7 +10,7 @@ import math
 from django.core.paginator import Paginator
 from django.db.models import Q
 
-from studio.experiments.models import Run, Trial
+from studio.experiments.models import Run, Trial, TrialStatus
 
 LEADERBOARD_FIELDS = ("id", "number", "algorithm", "pipeline_name", "score", "duration_seconds", "status",
                       "is_ensemble", "recorded_at")
@@ -35,7 +35,20 @@ def list_runs(workspace, filters: dict, page: int, per_page: int = 25):
         runs = runs.filter(dataset_version__dataset_id=filters["dataset"])
     if filters.get("experiment"):
         runs = runs.filter(experiment_id=filters["experiment"])
+    key, _, value = (filters.get("tag") or "").partition("=")
+    if key:
+        from django.db.models.fields.json import KeyTextTransform
+
+        runs = runs.filter(experiment__tags__has_key=key)
+        if value:
+            runs = runs.annotate(tag_value=KeyTextTransform(key, "experiment__tags")).filter(tag_value=value)
+    runs = runs.order_by(*RUN_SORTS.get(filters.get("sort"), RUN_SORTS["newest"])[1])
     return Paginator(runs, per_page).get_page(page)
+
+
+# Orders of the experiments list: (label, order_by fields).
+RUN_SORTS = {"newest": ("Newest first", ("-created_at", "-id")), "oldest": ("Oldest first", ("created_at", "id")),
+             "name": ("Name", ("experiment__name", "-number"))}
 
 
 def _trial_rows(run: Run) -> list[dict]:
@@ -63,8 +76,9 @@ def _sort_values(run: Run, metric: str) -> dict[int, float]:
 
 def leaderboard(run: Run, sort: str | None = None, order: str | None = None, page: int = 1, per_page: int = 50,
                 rows: list[dict] | None = None) -> dict:
-    """Trials sorted by any metric (best first by default), ensembles last, unscored trials at the bottom of
-    their group; one page of them with its metrics. Four queries whatever the number of trials."""
+    """Trials sorted by any metric (best first by default), ensembles ranked among the trials by their score
+    (the page marks them with a badge), unscored trials last; one page of them with its metrics. Four queries
+    whatever the number of trials."""
     from automl_engine.config import PRIMARY_METRICS
 
     rows = _trial_rows(run) if rows is None else rows
@@ -88,8 +102,7 @@ def leaderboard(run: Run, sort: str | None = None, order: str | None = None, pag
     present.sort(key=lambda r: (value(r), -r["number"]) if order == "desc" else (value(r), r["number"]),
                  reverse=order == "desc")
     missing.sort(key=lambda r: r["number"])
-    ordered = ([r for r in present if not r["is_ensemble"]] + [r for r in missing if not r["is_ensemble"]]
-               + [r for r in present if r["is_ensemble"]] + [r for r in missing if r["is_ensemble"]])
+    ordered = present + missing
     headline = [run.primary_metric] + [m for m in PRIMARY_METRICS.get(run.task, {}) if m != run.primary_metric]
     shown = [m for m in headline if m in metrics] or metrics[:5]
     if sort in metrics and sort not in shown:
@@ -142,16 +155,18 @@ def best_score_figure(run: Run, rows: list[dict]) -> dict:
              "x": best_x, "y": best_y, "name": "best so far", "hovertemplate": "best %{y:.4f}<extra></extra>"},
         ],
         "layout": {**LAYOUT, "height": 230, "margin": {"l": 55, "r": 10, "t": 10, "b": 40},
-                   "showlegend": False, "xaxis": {"title": {"text": "seconds since the run started"}},
-                   "yaxis": {"title": {"text": run.primary_metric}}},
+                   "showlegend": False, "xaxis": {"title": {"text": "seconds since the run started"}, "automargin": True},
+                   "yaxis": {"title": {"text": run.primary_metric}, "automargin": True}},
     }
 
 
 def run_summary(run: Run) -> dict:
     """Everything the live part of the run page draws: progress, leaderboard page and the best-score chart."""
     rows = _trial_rows(run)
-    failed = sum(1 for r in rows if r["status"] != "completed")
-    return {"rows": rows, "failed": failed, "figure": best_score_figure(run, rows)}
+    # Only a trial's own error or time limit is its failure; trials the run stopped (cancel, budget) are not.
+    failed = sum(1 for r in rows if r["status"] in (TrialStatus.FAILED, TrialStatus.TIMED_OUT))
+    stopped = sum(1 for r in rows if r["status"] in (TrialStatus.CANCELED, TrialStatus.CUT_BY_BUDGET))
+    return {"rows": rows, "failed": failed, "stopped": stopped, "figure": best_score_figure(run, rows)}
 
 
 def search_history(run: Run) -> dict:
@@ -203,6 +218,9 @@ def search_history(run: Run) -> dict:
                              "layout": {**LAYOUT, "height": max(240, 28 * len(shown) + 80),
                                         "margin": {"l": 220, "r": 20, "t": 20, "b": 40},
                                         "xaxis": {"title": {"text": "importance for the score"}}}}
+    readable_axes(history)
+    if importance_figure:
+        readable_axes(importance_figure)
     return {"history": history, "importance": importance_figure, "parallel": parallel, "n_scored": len(scored),
             "n_trials": len(trials)}
 
@@ -274,21 +292,50 @@ def _heatmap(matrix, labels, title, normalised: bool) -> dict:
 
 
 def _lines(series: dict, x_key: str, y_key: str, title: str, x_title: str, y_title: str,
-           diagonal: bool = False, baseline: float | None = None) -> dict:
+           diagonal: bool = False, baseline: float | None = None, summary=None, diagonal_name: str = "chance",
+           baseline_name: str = "random", from_origin: bool = False) -> dict:
+    """One line per class; ``summary(points)`` adds a figure such as the AUC to each class's name, and
+    ``from_origin`` starts every line at (0, 0) (cumulative gains: no data, no positives)."""
     data = []
     for i, (label, points) in enumerate(series.items()):
-        data.append({"type": "scatter", "mode": "lines+markers" if len(points[x_key]) <= 12 else "lines",
-                     "name": f"class {label}", "x": points[x_key], "y": points[y_key],
-                     "line": {"color": PALETTE[i % len(PALETTE)], "width": 2}})
+        x, y = list(points[x_key]), list(points[y_key])
+        if from_origin and x and (x[0], y[0]) != (0, 0):
+            x, y = [0] + x, [0] + y
+        name = f"class {label}" + (f" ({summary(points)})" if summary else "")
+        data.append({"type": "scatter", "mode": "lines+markers" if len(x) <= 12 else "lines",
+                     "name": name, "x": x, "y": y, "line": {"color": PALETTE[i % len(PALETTE)], "width": 2}})
     if diagonal:
-        data.append({"type": "scatter", "mode": "lines", "name": "chance / ideal", "x": [0, 1], "y": [0, 1],
+        data.append({"type": "scatter", "mode": "lines", "name": diagonal_name, "x": [0, 1], "y": [0, 1],
                      "line": {"dash": "dash", "color": "#9ca3af"}})
     if baseline is not None:
         xs = next(iter(series.values()))[x_key] if series else [0, 1]
-        data.append({"type": "scatter", "mode": "lines", "name": "random", "x": [min(xs), max(xs)],
+        data.append({"type": "scatter", "mode": "lines", "name": baseline_name, "x": [min(xs + [0]), max(xs)],
                      "y": [baseline, baseline], "line": {"dash": "dash", "color": "#9ca3af"}})
     return {"data": data, "layout": {**LAYOUT, "title": {"text": title}, "xaxis": {"title": {"text": x_title}},
                                      "yaxis": {"title": {"text": y_title}}}}
+
+
+def _area_under_roc(points: dict) -> str:
+    """AUC of the drawn ROC points (trapezoids), as a label."""
+    fpr, tpr = points["fpr"], points["tpr"]
+    area = sum((fpr[i + 1] - fpr[i]) * (tpr[i + 1] + tpr[i]) / 2 for i in range(len(fpr) - 1))
+    return f"AUC {area:.3f}"
+
+
+def _average_precision(points: dict) -> str:
+    """Average precision of the drawn precision-recall points (step-wise, as scikit-learn sums it)."""
+    recall, precision = points["recall"], points["precision"]
+    ap = sum(abs(recall[i] - recall[i + 1]) * precision[i] for i in range(len(recall) - 1))
+    return f"AP {ap:.3f}"
+
+
+def _positive_share(confusion: dict | None, label: str) -> float | None:
+    """Share of rows whose true class is ``label`` (the precision of guessing), from the confusion matrix."""
+    if not confusion or not confusion.get("matrix"):
+        return None
+    labels = [str(l) for l in confusion["labels"]]
+    total = sum(map(sum, confusion["matrix"]))
+    return round(sum(confusion["matrix"][labels.index(label)]) / total, 4) if label in labels and total else None
 
 
 def trial_figures(task: str, charts: dict | None, prefix: str = "fig") -> list[dict]:
@@ -296,7 +343,32 @@ def trial_figures(task: str, charts: dict | None, prefix: str = "fig") -> list[d
     out = _trial_figures(task, charts or {})
     for f in out:
         f["id"] = f"{prefix}-{f['key']}"
+        readable_axes(f["figure"])
     return out
+
+
+def ensemble_members(trial: Trial) -> list[dict]:
+    """An ensemble's members as ``{"trial", "weight"}`` (weight None for a stack's members), in its order."""
+    params = trial.hyperparameters or {}
+    if not trial.is_ensemble or not params.get("members"):
+        return []
+    numbers = list(params["members"])
+    weights = params.get("weights") or [None] * len(numbers)
+    by_number = {t.number: t for t in trial.run.trials.filter(number__in=numbers).only("id", "number",
+                                                                                       "pipeline_name", "score")}
+    return [{"trial": by_number.get(n), "number": n, "weight": w} for n, w in zip(numbers, weights)]
+
+
+def readable_axes(figure: dict) -> dict:
+    """Let Plotly grow the margins to fit tick labels and axis titles (long class names, large numbers), so
+    no title is cut off or drawn over the ticks, and keep the legend below the x-axis title."""
+    layout = figure.setdefault("layout", {})
+    for axis in ("xaxis", "yaxis"):
+        layout.setdefault(axis, {})["automargin"] = True
+    if layout.get("showlegend", True):
+        layout["legend"] = {**layout.get("legend", {}), "orientation": "h", "yanchor": "top", "y": -0.28}
+        layout["margin"] = {**layout.get("margin", LAYOUT["margin"]), "b": 90}
+    return figure
 
 
 def _trial_figures(task: str, charts: dict) -> list[dict]:
@@ -312,10 +384,15 @@ def _trial_figures(task: str, charts: dict) -> list[dict]:
                 normalised, cm["labels"], "Confusion matrix (share of each true class)", True)})
         if charts.get("roc"):
             out.append({"key": "roc", "title": "ROC", "figure": _lines(
-                charts["roc"], "fpr", "tpr", "ROC curve", "false positive rate", "true positive rate", diagonal=True)})
+                charts["roc"], "fpr", "tpr", "ROC curve", "false positive rate", "true positive rate", diagonal=True,
+                summary=_area_under_roc, diagonal_name="chance (AUC 0.5)")})
         if charts.get("precision_recall"):
+            pr = charts["precision_recall"]
+            # Guessing scores the share of positives at every recall; shown when there is one positive class.
+            chance = _positive_share(cm, next(iter(pr))) if len(pr) == 1 else None
             out.append({"key": "precision_recall", "title": "Precision-recall", "figure": _lines(
-                charts["precision_recall"], "recall", "precision", "Precision-recall curve", "recall", "precision")})
+                pr, "recall", "precision", "Precision-recall curve", "recall", "precision", summary=_average_precision,
+                baseline=chance, baseline_name=f"chance (share of positives {chance:.3f})" if chance else "")})
         if charts.get("calibration"):
             out.append({"key": "calibration", "title": "Calibration", "figure": _lines(
                 charts["calibration"], "mean_predicted", "fraction_positive", "Calibration curve",
@@ -327,7 +404,7 @@ def _trial_figures(task: str, charts: dict) -> list[dict]:
         if charts.get("gains"):
             out.append({"key": "gains", "title": "Cumulative gains", "figure": _lines(
                 charts["gains"], "percent_of_data", "percent_of_positives", "Cumulative gains",
-                "share of data (best scored first)", "share of positives found", diagonal=True)})
+                "share of data (best scored first)", "share of positives found", diagonal=True, from_origin=True)})
     else:
         pvt = charts.get("predicted_vs_true")
         if pvt and pvt.get("bin_true_mean"):

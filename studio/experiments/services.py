@@ -25,6 +25,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from studio.experiments.bounds import limit_errors
 from studio.experiments.models import (FINISHED_RUN_STATUSES, Experiment, ImportanceJob, JobStatus, Run, RunLog,
                                        RunStatus, Trial, TrialJob, TrialStatus)
 
@@ -43,6 +44,8 @@ METRIC_HINTS = {
                                         "matters.",
     "norm_macro_recall": "Recall averaged over classes, 0 for chance. Fits heavily imbalanced data.",
     "precision_score_weighted": "How often a predicted label is right. Fits when false positives are costly.",
+    "log_loss": "How much probability the model gives the true class; lower is better. Fits multiclass problems "
+                "and whenever the probabilities themselves are used.",
     "spearman_correlation": "Rank agreement of predictions with the truth. Fits when order matters more than values.",
     "normalized_root_mean_squared_error": "Typical error relative to the target's range, punishing large misses. "
                                           "Fits most regression problems.",
@@ -236,6 +239,7 @@ def validate_submission(workspace, spec: dict) -> Submission:
     else:
         positive = None
     metric = spec.get("primary_metric") or (DEFAULT_PRIMARY_METRIC.get(task) if task in PROBLEM_TYPES else None)
+    errors.update(limit_errors(limits, metric))
     if errors:
         raise SubmissionError(errors)
 
@@ -274,7 +278,7 @@ def target_labels(version, target: str, limit: int = 50) -> list | None:
     """The distinct values of the target (at most ``limit``), sorted; None when there are more."""
     from studio.datasets.services import load_frame
 
-    values = load_frame(version)[target].dropna().unique().tolist()
+    values = load_frame(version, columns=[target], labels=target)[target].dropna().unique().tolist()
     if len(values) > limit:
         return None
     return sorted(values, key=lambda v: (str(type(v)), v))
@@ -434,6 +438,11 @@ class RunRecorder:
     def on_log(self, level: str, message: str) -> None:
         add_log(self.run, level, message)
 
+    def on_prepared(self, prepared: dict) -> None:
+        """The data has been checked: its guardrails are shown while the search runs."""
+        Run.objects.filter(pk=self.run.pk).update(guardrails=_jsonable(prepared["guardrails"]) or [],
+                                                  validation_method=_jsonable(prepared["validation"]) or {})
+
     def on_trial(self, result) -> None:
         """Upsert one trial (the engine sends the best one again with its test scores) and the run's progress."""
         import math
@@ -523,11 +532,14 @@ def execute_run(run_id: int) -> None:
 
         if run.dataset_version is None:
             raise automl_engine.ConfigError("training_data", "the dataset version of this run was deleted")
-        training = load_frame(run.dataset_version)
-        validation = load_frame(run.validation_version) if run.validation_version else None
-        test = load_frame(run.test_version) if run.test_version else None
-        job = automl_engine.job_from_config(run.config, training_data=training, validation_data=validation,
-                                            test_data=test)
+        labels = run.config["target_column_name"] if run.task == "classification" else None
+        training = load_frame(run.dataset_version, labels=labels)
+        validation = load_frame(run.validation_version, labels=labels) if run.validation_version else None
+        test = load_frame(run.test_version, labels=labels) if run.test_version else None
+        from studio.experiments.columns import with_dataset_types
+
+        job = automl_engine.job_from_config(with_dataset_types(run.config, run.dataset_version),
+                                            training_data=training, validation_data=validation, test_data=test)
         if run.max_concurrent_trials > 1:
             from studio.experiments.executor import CeleryTrialExecutor
 
@@ -537,7 +549,8 @@ def execute_run(run_id: int) -> None:
         workdir = storage_path(run.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         result = job.run(callbacks=automl_engine.Callbacks(
-            on_trial=recorder.on_trial, on_log=recorder.on_log, should_stop=monitor.stop_requested.is_set),
+            on_trial=recorder.on_trial, on_log=recorder.on_log, should_stop=monitor.stop_requested.is_set,
+            on_prepared=recorder.on_prepared),
             executor=executor, workdir=workdir)
         _finish(run, result, recorder, monitor)
     except automl_engine.ConfigError as exc:
@@ -781,7 +794,7 @@ def trial_onnx_path(trial: Trial) -> Path:
     pipeline = automl_engine.load_model(model_path, expected_sha256=trial.sha256)
     from studio.datasets.services import load_frame
 
-    sample = load_frame(trial.run.dataset_version).head(5) if trial.run.dataset_version else None
+    sample = load_frame(trial.run.dataset_version, limit=5) if trial.run.dataset_version else None
     target = model_path.parent / "model.onnx"
     automl_engine.export_onnx(pipeline, sample, target)
     relative = relative_to_storage(target)
@@ -818,8 +831,8 @@ def compute_feature_importance(job_id: int) -> None:
         from studio.datasets.services import load_frame
 
         pipeline = automl_engine.load_model(trial_model_path(trial), expected_sha256=trial.sha256)
-        frame = load_frame(trial.run.dataset_version)
         target = trial.run.config["target_column_name"]
+        frame = load_frame(trial.run.dataset_version, labels=target if trial.run.task == "classification" else None)
         drop = [target] + ([trial.run.config["weight_column_name"]] if trial.run.config.get("weight_column_name")
                            else [])
         explanation = automl_engine.explain(pipeline, frame.drop(columns=drop, errors="ignore"), frame[target],

@@ -1,7 +1,7 @@
 """Celery tasks of the experiments app: each takes ids and makes one service call."""
 from celery import shared_task
 
-from studio.experiments import services
+from studio.experiments import services, testing
 
 
 @shared_task(name="experiments.execute_run", acks_late=True)
@@ -26,3 +26,9 @@ def reap_stale_runs_task() -> None:
 def compute_feature_importance_task(job_id: int) -> None:
     """Compute feature importance for one trial."""
     services.compute_feature_importance(job_id)
+
+
+@shared_task(name="experiments.test_model", acks_late=True)
+def test_model_task(job_id: int) -> None:
+    """Score one trial's model on a test dataset version."""
+    testing.run_model_test(job_id)

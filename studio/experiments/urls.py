@@ -19,5 +19,6 @@ urlpatterns = [
     path("runs/<int:pk>/compare/", views.run_compare, name="run_compare"),
     path("trials/<int:pk>/", views.trial_detail, name="trial"),
     path("trials/<int:pk>/importance/", views.trial_importance, name="trial_importance"),
+    path("trials/<int:pk>/test/", views.trial_test, name="trial_test"),
     path("trials/<int:pk>/model.<str:fmt>", views.trial_download, name="trial_download"),
 ]

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from studio.accounts.access import require_role
 from studio.accounts.models import Role
-from studio.experiments import forms, reports, services
+from studio.experiments import forms, reports, services, testing, thresholds
 from studio.experiments.access import run_for, trial_for
 from studio.experiments.models import RunStatus
 from studio.registry.services import trials_by_lineage
@@ -25,7 +25,8 @@ def _int(value, default=1):
 @login_required
 def experiment_list(request):
     """The workspace's runs with filters and pagination."""
-    filters = {k: request.GET.get(k, "").strip() for k in ("q", "status", "task", "dataset", "experiment")}
+    filters = {k: request.GET.get(k, "").strip() for k in ("q", "status", "task", "dataset", "experiment", "tag",
+                                                           "sort")}
     page = reports.list_runs(request.workspace, filters, _int(request.GET.get("page")))
     from studio.datasets.models import Dataset
 
@@ -33,6 +34,9 @@ def experiment_list(request):
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
     return render(request, "experiments/list.html", {
         "page": page, "filters": filters, "statuses": RunStatus.choices, "datasets": datasets, "query": query,
+        "sorts": [(k, label) for k, (label, _) in reports.RUN_SORTS.items()],
+        "tags": sorted({f"{k}={v}" if v else k for tags in request.workspace.experiments.values_list("tags", flat=True)
+                        for k, v in (tags or {}).items()}),
         "tasks": [("classification", "Classification"), ("regression", "Regression")]})
 
 
@@ -120,7 +124,9 @@ def wizard_columns(request):
     require_role(request.user, request.workspace, Role.EDITOR)
     state = forms.WizardState(request.session)
     form = forms.DataForm(initial={**forms.DataForm.initial_from(state.spec), "dataset": request.GET.get("dataset", ""),
-                                   "dataset_version": request.GET.get("dataset_version", ""), "target_column": ""}, spec=state.spec,
+                                   "dataset_version": request.GET.get("dataset_version", ""),
+                                   "target_column": request.GET.get("target_column", ""), "positive_label": ""},
+                          spec=state.spec,
                           workspace=request.workspace)
     return render(request, "experiments/partials/target_field.html", {"form": form})
 
@@ -132,7 +138,7 @@ def _run_context(request, run):
     summary = reports.run_summary(run)
     board = reports.leaderboard(run, request.GET.get("sort"), request.GET.get("order"), _int(request.GET.get("page")),
                                 rows=summary["rows"])
-    return {"run": run, "board": board, "figure": summary["figure"], "failed": summary["failed"],
+    return {"run": run, "board": board, "figure": summary["figure"], "failed": summary["failed"], "stopped": summary["stopped"],
             "sort_query": f"sort={board['sort']}&order={board['order']}",
             "live_url": reverse("experiments:run_live", args=[run.pk])}
 
@@ -166,6 +172,7 @@ def run_live(request, pk):
         return response
     context = _run_context(request, run)
     context["can_change"] = _can(request.user, run, Role.EDITOR)
+    context["live"] = request.GET.get("live") == "1"  # the polled fragment also refreshes the guardrails tab
     return render(request, "experiments/partials/run_live.html", context)
 
 
@@ -237,8 +244,47 @@ def trial_detail(request, pk):
         "importance_job": trial.importance_jobs.first(), "onnx": services.onnx_available(trial),
         "registered_versions": trials_by_lineage(trial),
         "can_change": _can(request.user, run, Role.EDITOR), "primary": run.primary_metric,
-        "metrics": sorted((trial.metrics or {}).items()),
+        "metrics": sorted((trial.metrics or {}).items()), "threshold": thresholds.threshold_table(trial),
+        "members": reports.ensemble_members(trial),
+        # The engine names a trial in its log lines as "trial <n> ": those are this trial's log.
+        "log_lines": run.log_lines.filter(message__startswith=f"trial {trial.number} ")[:200],
+        **_model_test_context(request, trial),
         "test_metrics": sorted((trial.test_metrics or {}).items()) if trial.test_metrics else None})
+
+
+def _model_test_context(request, trial, error: str = "") -> dict:
+    run = trial.run
+    job = trial.test_jobs.select_related("dataset_version__dataset").first()
+    can_change = _can(request.user, run, Role.EDITOR)
+    # The charts that say most about a test; the validation charts above have the rest.
+    shown = {"confusion", "roc", "precision_recall", "predicted_vs_true", "residuals"}
+    return {"trial": trial, "test_job": job, "can_change": can_change, "primary": run.primary_metric, "error": error,
+            "test_candidates": testing.test_candidates(trial) if can_change else [],
+            "test_metrics": sorted((job.metrics or {}).items()) if job else [],
+            "test_job_figures": [f for f in reports.trial_figures(run.task, job.charts, prefix="modeltest")
+                                 if f["key"] in shown] if job else []}
+
+
+@login_required
+def trial_test(request, pk):
+    """POST: test the trial's model on a chosen dataset version (editors). GET (htmx): the card, polling while
+    the test runs."""
+    error = ""
+    if request.method == "POST":
+        trial = trial_for(request.user, pk, Role.EDITOR)
+        from studio.datasets.models import DatasetVersion
+
+        version = DatasetVersion.objects.filter(pk=_int(request.POST.get("dataset_version"), 0)).first()
+        try:
+            testing.request_model_test(trial, version, request.user)
+        except testing.ModelTestError as exc:
+            error = str(exc)
+        if not request.htmx:
+            if error:
+                messages.error(request, error)
+            return redirect(reverse("experiments:trial", args=[trial.pk]) + "#model-test-card")
+    trial = trial_for(request.user, pk)
+    return render(request, "experiments/partials/model_test.html", _model_test_context(request, trial, error))
 
 
 @login_required

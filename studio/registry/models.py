@@ -62,6 +62,9 @@ class ModelVersion(models.Model):
     algorithm = models.CharField(max_length=100, blank=True)
     is_ensemble = models.BooleanField(default=False)
     sample_input = models.JSONField(default=dict, blank=True)
+    # A binary classifier's decision threshold chosen from costs: {"value", "positive_class", "cost_fp",
+    # "cost_fn"}; None means the most probable class is predicted. Its endpoints apply it.
+    decision_threshold = models.JSONField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

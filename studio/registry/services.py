@@ -166,7 +166,7 @@ def _sample_input(trial, schema: list[dict]) -> dict:
     try:
         from studio.datasets.services import load_frame
 
-        frame = load_frame(run.dataset_version)
+        frame = load_frame(run.dataset_version, columns=[c["name"] for c in schema], limit=1)
     except Exception as exc:  # noqa: BLE001 - a sample is a convenience; registration must not fail on it
         log.warning("no sample row for trial %s: %s", trial.pk, exc)
         return {}
@@ -272,16 +272,6 @@ def update_model(model: RegisteredModel, *, description: str | None = None, tags
     return model
 
 
-def update_version(version: ModelVersion, *, description: str | None = None, tags=None) -> ModelVersion:
-    """Change a version's description and tags (its artifact never changes)."""
-    if description is not None:
-        version.description = description.strip()
-    if tags is not None:
-        version.tags = clean_tags(tags)
-    version.save(update_fields=["description", "tags"])
-    return version
-
-
 def resolve_version(model: RegisteredModel, ref) -> ModelVersion:
     """A version by number (``3``, ``"3"``), alias (``"champion"``) or ``"latest"``."""
     if isinstance(ref, bool) or ref in (None, ""):
@@ -347,6 +337,42 @@ def workspace_tags(workspace) -> list[str]:
     for model_tags in RegisteredModel.objects.filter(workspace=workspace).values_list("tags", flat=True):
         tags.update(model_tags or [])
     return sorted(tags)
+
+
+def set_decision_threshold(version: ModelVersion, value, cost_fp=None, cost_fn=None) -> ModelVersion:
+    """Save (or with ``value=None`` clear) a binary classifier's decision threshold: its endpoints then predict
+    the positive class when its probability is at least ``value``. The costs are kept to show how it was
+    chosen. Raises :class:`RegistryError` naming the bad input."""
+    if value is None:
+        version.decision_threshold = None
+        version.save(update_fields=["decision_threshold"])
+        return version
+    labels = version.class_labels or []
+    if version.problem_type != "classification" or len(labels) != 2:
+        raise RegistryError(f"{version} is not a binary classifier; a decision threshold needs exactly two classes.",
+                            field="threshold")
+    try:
+        value = float(value)
+        costs = [None if c in (None, "") else float(c) for c in (cost_fp, cost_fn)]
+    except (TypeError, ValueError):
+        raise RegistryError("The threshold and the costs must be numbers, e.g. 0.35.", field="threshold") from None
+    if not 0.0 <= value <= 1.0:
+        raise RegistryError(f"A threshold is a probability between 0 and 1; {value:g} is not.", field="threshold")
+    if any(c is not None and not (0 <= c < float("inf")) for c in costs):
+        raise RegistryError("Costs must be zero or positive numbers.", field="threshold")
+    positive = _positive_class(version)
+    version.decision_threshold = {"value": round(value, 4), "positive_class": positive,
+                                  "cost_fp": costs[0], "cost_fn": costs[1]}
+    version.save(update_fields=["decision_threshold"])
+    return version
+
+
+def _positive_class(version: ModelVersion):
+    """The run's positive class when it named one, else the second class (the engine's own choice)."""
+    labels = version.class_labels or []
+    run = version.trial.run if version.trial_id and version.trial else None
+    positive = (run.config or {}).get("positive_label") if run else None
+    return positive if positive in labels else labels[1]
 
 
 def lineage(version: ModelVersion) -> dict:

@@ -14,5 +14,6 @@ urlpatterns = [
     path("<int:pk>/compare/", views.compare, name="compare"),
     path("<int:pk>/versions/<int:number>/", views.version_detail, name="version"),
     path("<int:pk>/versions/<int:number>/download/", views.version_download, name="download"),
+    path("<int:pk>/versions/<int:number>/threshold/", views.version_threshold, name="threshold"),
     path("<int:pk>/versions/<int:number>/delete/", views.version_delete, name="version_delete"),
 ]

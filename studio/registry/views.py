@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from studio.accounts.access import require_role
 from studio.accounts.models import Role
+from studio.experiments import thresholds
 from studio.registry import services
 from studio.registry.access import model_for, version_for
 from studio.registry.forms import AliasForm, ModelEditForm, RegisterForm
@@ -32,8 +33,17 @@ def model_list(request):
         versions = sorted(model.versions.all(), key=lambda v: v.version)
         rows.append({"model": model, "latest": versions[-1] if versions else None, "count": len(versions),
                      "aliases": sorted(model.aliases.all(), key=lambda a: a.name)})
-    return render(request, "registry/list.html", {"rows": rows, "query": query, "tag": tag,
+    sort = request.GET.get("sort") if request.GET.get("sort") in MODEL_SORTS else "name"
+    _, key, newest_first = MODEL_SORTS[sort]
+    rows.sort(key=key, reverse=newest_first)
+    return render(request, "registry/list.html", {"rows": rows, "query": query, "tag": tag, "sort": sort,
+                                                  "sorts": [(k, label) for k, (label, _, _) in MODEL_SORTS.items()],
                                                   "tags": services.workspace_tags(request.workspace)})
+
+
+# Orders of the models list: (label, key of a row, newest first).
+MODEL_SORTS = {"name": ("Name", lambda r: r["model"].name.lower(), False),
+               "updated": ("Latest version first", lambda r: r["latest"].created_at if r["latest"] else r["model"].created_at, True)}
 
 
 def _trial_choices(workspace, run_id=None):
@@ -166,7 +176,28 @@ def version_detail(request, pk, number):
         "deploy_form": deploy_form,
         "schema_rows": [(c["name"], c.get("type"), (version.sample_input or {}).get(c["name"]))
                         for c in version.input_schema], "aliases": [a.name for a in version.aliases.all()],
-        "other_versions": version.model.versions.exclude(pk=version.pk).values_list("version", flat=True)})
+        "other_versions": version.model.versions.exclude(pk=version.pk).values_list("version", flat=True),
+        "threshold": thresholds.threshold_table(trial) if trial and version.problem_type == "classification" else None,
+        "saved": version.decision_threshold,
+        "save_url": reverse("registry:threshold", args=[version.model_id, version.version])})
+
+
+@login_required
+@require_POST
+def version_threshold(request, pk, number):
+    """Save or clear the version's decision threshold (editors)."""
+    version = version_for(request.user, pk, number, Role.EDITOR)
+    try:
+        services.set_decision_threshold(version, None if request.POST.get("clear") else request.POST.get("threshold"),
+                                        request.POST.get("cost_fp"), request.POST.get("cost_fn"))
+    except services.RegistryError as exc:
+        messages.error(request, str(exc))
+    else:
+        saved = version.decision_threshold
+        messages.success(request, f"Endpoints serving {version} now predict {saved['positive_class']} from a "
+                                  f"probability of {saved['value']:g}." if saved else
+                                  f"Endpoints serving {version} predict the most probable class again.")
+    return redirect(version.get_absolute_url())
 
 
 def _dataset_link(dataset_version):

@@ -12,7 +12,7 @@ class DeployForm(StyledFormMixin, forms.Form):
                            help_text="3-32 lowercase letters, digits and hyphens; unique in the studio (it is in the URL).")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     traffic_percent = forms.IntegerField(min_value=0, max_value=100, initial=0, required=False,
-                                         label="Traffic for this version (existing endpoint)",
+                                         label="Traffic for this version (%)",
                                          help_text="The other deployments are scaled down to make room.")
 
     def __init__(self, *args, endpoints=(), **kwargs):

@@ -157,17 +157,19 @@ class ModelCache:
         return key in self._models
 
 
+# Models kept loaded per web process: a handful of endpoints' versions, a few hundred MB at most.
+MODEL_CACHE_SIZE = 8
 _CACHE: ModelCache | None = None
 
 
 def model_cache() -> ModelCache:
-    """This process's model cache (sized by ``STUDIO_SERVING_CACHE_SIZE``; its models predict on
+    """This process's model cache (``MODEL_CACHE_SIZE`` models, each predicting on
     ``STUDIO_SERVING_PREDICT_THREADS`` threads)."""
     global _CACHE
     if _CACHE is None:
         from django.conf import settings
 
-        _CACHE = ModelCache(getattr(settings, "STUDIO_SERVING_CACHE_SIZE", 8), settings.STUDIO_SERVING_PREDICT_THREADS)
+        _CACHE = ModelCache(MODEL_CACHE_SIZE, settings.STUDIO_SERVING_PREDICT_THREADS)
     return _CACHE
 
 
@@ -282,7 +284,18 @@ def columns_from_records(data, schema: list[dict], max_rows: int) -> Columns:
                     errors.append({"row": i, "column": name,
                                    "message": "unknown column; the model's input columns are listed in its schema"})
     if errors:
-        raise PayloadError(_summary(total, "column"), errors, total)
+        # The values that were sent are checked too, so one answer lists every problem of the request.
+        what = "column"
+        present = {name: [row.get(name) if type(row) is dict else None for row in data] for name in names}
+        try:
+            _typed_columns(present, schema, len(data))
+        except PayloadError as wrong_values:
+            errors += wrong_values.errors
+            total += wrong_values.total
+            what = "column or value"
+        position = {name: j for j, name in enumerate(names)}
+        errors.sort(key=lambda e: (e["row"], position.get(e["column"], len(names))))
+        raise PayloadError(_summary(total, what), errors[:MAX_ERRORS_REPORTED], total)
     if by_name is None:
         by_name = {name: [row[name] for row in data] for name in names}
     return _typed_columns(by_name, schema, len(data))
@@ -383,15 +396,25 @@ def collector_paused():
         gc.enable()
 
 
-def predict(model: LoadedModel, frame: pd.DataFrame | Columns) -> dict:
+def predict(model: LoadedModel, frame: pd.DataFrame | Columns, threshold: dict | None = None) -> dict:
     """``{"predictions": [...]}`` plus, for classifiers, ``{"probabilities": [{label: p}], "classes": [...]}``.
 
     A classifier's prediction is the label with the highest probability, as the engine's own ``predict``
     does, so the pipeline runs once per request. Engine pipelines run by ``automl_engine.predict.call``
-    (numpy input checks and featurization, no intermediate frames).
+    (numpy input checks and featurization, no intermediate frames). A binary classifier given a
+    ``threshold`` (the registered version's ``{"value", "positive_class"}``) predicts the positive class when
+    its probability is at least ``value``, and the answer says so in ``"threshold"``.
     """
     with _thread_budget(model):
-        return _predict(model, frame)
+        result = _predict(model, frame)
+    if threshold is not None and "classes" in result and len(result["classes"]) == 2 \
+            and threshold.get("positive_class") in result["classes"]:
+        positive = threshold["positive_class"]
+        negative = next(c for c in result["classes"] if c != positive)
+        key, value = str(positive), float(threshold["value"])
+        result["predictions"] = [positive if p[key] >= value else negative for p in result["probabilities"]]
+        result["threshold"] = {"value": value, "positive_class": positive}
+    return result
 
 
 @contextmanager

@@ -241,12 +241,6 @@ def rotate_key(endpoint: Endpoint) -> str:
     return key
 
 
-def update_endpoint(endpoint: Endpoint, *, description: str) -> Endpoint:
-    endpoint.description = description.strip()
-    endpoint.save(update_fields=["description", "updated_at"])
-    return endpoint
-
-
 def delete_endpoint(endpoint: Endpoint) -> None:
     """Delete an endpoint with its deployments, metrics and batch jobs' files."""
     for job in endpoint.batch_jobs.all():
@@ -281,7 +275,7 @@ def load_version(model_version) -> runtime.LoadedModel:
 
 
 _SCORING_FIELDS = ("name", "traffic_percent", "model_version__id", "model_version__sha256",
-                   "model_version__version", "model_version__model_id")
+                   "model_version__version", "model_version__model_id", "model_version__decision_threshold")
 _ENDPOINT_FIELDS = ("id", "name", "key_hash", "workspace_id")
 
 
@@ -356,7 +350,7 @@ def _score(endpoint: Endpoint, read_columns, *, request_id: str = "", deployment
     try:
         model = load_version(version)
         columns = read_columns(model)
-        result = runtime.predict(model, columns)
+        result = runtime.predict(model, columns, version.decision_threshold)
     except runtime.MalformedBody as exc:
         outcome = ScoreOutcome(400, {"detail": str(exc)}, headers)
     except runtime.PayloadError as exc:
@@ -571,7 +565,7 @@ def run_batch_job(job_id: int) -> None:
                     raise ServingError(f"The CSV lacks the model's input column(s) {', '.join(missing)}; "
                                        f"its header must name all of: {', '.join(names)}.")
                 frame = _coerce_csv_chunk(chunk, model.schema, done)
-                result = runtime.predict(model, frame)
+                result = runtime.predict(model, frame, job.model_version.decision_threshold)
                 extra_headers = ["prediction"]
                 if "probabilities" in result:
                     extra_headers += [f"probability_{c}" for c in result["classes"]]

@@ -1,5 +1,7 @@
 """Endpoint pages: list, deploy, endpoint page (overview, test, consume, monitoring, batch scoring)."""
 import json
+import pprint
+import shlex
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -85,16 +87,27 @@ def endpoint_detail(request, pk):
 
 
 def _snippets(url: str, example: dict) -> dict:
+    """curl, Python and JavaScript that score ``example`` as pasted, with the key read from ``$ENDPOINT_KEY``.
+
+    The curl header is in double quotes so the shell expands the key; the body is shell-quoted. Python gets
+    the body as a Python literal (``None``, ``True``), JavaScript as JSON; tests run all three."""
     body = json.dumps(example)
-    curl = (f"curl -X POST '{url}' \\\n  -H 'Authorization: Bearer $ENDPOINT_KEY' \\\n"
-            f"  -H 'Content-Type: application/json' \\\n  -d '{body}'")
-    python = ("import os\nimport json\nimport urllib.request\n\n"
-              f"body = {json.dumps(example, indent=4)}\n"
+    curl = (f"curl -X POST {shlex.quote(url)} \\\n  -H \"Authorization: Bearer $ENDPOINT_KEY\" \\\n"
+            f"  -H 'Content-Type: application/json' \\\n  -d {shlex.quote(body)}")
+    python = ("import json\nimport os\nimport urllib.request\n\n"
+              f"body = {pprint.pformat(example, indent=4, sort_dicts=False)}\n"
               f"request = urllib.request.Request(\n    {url!r},\n    data=json.dumps(body).encode(),\n"
               "    headers={\"Authorization\": f\"Bearer {os.environ['ENDPOINT_KEY']}\",\n"
               "             \"Content-Type\": \"application/json\"},\n)\n"
               "with urllib.request.urlopen(request) as response:\n    print(json.load(response))\n")
-    return {"curl": curl, "python": python}
+    javascript = (f"// Node.js 18 or later (fetch is built in); the key comes from the environment.\n"
+                  f"const body = {json.dumps(example, indent=2)};\n"
+                  f"fetch({json.dumps(url)}, {{\n  method: \"POST\",\n"
+                  "  headers: {\"Authorization\": `Bearer ${process.env.ENDPOINT_KEY}`,\n"
+                  "            \"Content-Type\": \"application/json\"},\n"
+                  "  body: JSON.stringify(body),\n})\n"
+                  "  .then(async (response) => console.log(response.status, JSON.stringify(await response.json())));\n")
+    return {"curl": curl, "python": python, "javascript": javascript}
 
 
 @login_required

@@ -17,7 +17,8 @@ def test_upload_bank_marketing_through_the_wizard(page, team, celery_worker, scr
     page.screenshot(path=screenshots_dir / "datasets-empty.png", full_page=True)
     page.click("[data-testid=create-dataset]")
 
-    # 1. Basic info: the name is required.
+    # 1. Basic info: the name is required (and no error shows before Next is pressed).
+    assert not page.locator("#name-error").is_visible()
     page.click("[data-panel='1'] [data-next='2']")
     assert page.locator("#name-error").is_visible()
     page.fill("#id_name", "bank-marketing")
@@ -29,10 +30,12 @@ def test_upload_bank_marketing_through_the_wizard(page, team, celery_worker, scr
     page.set_input_files("#file-input", str(SAMPLES / "bank_marketing_train_data.csv"))
     page.wait_for_selector("[data-testid=preview-table]")
     assert page.locator("#upload-progress .progress-bar").inner_text() == "100%"
+    assert page.locator("#upload-done").is_visible()
     assert "bank_marketing_train_data.csv" in page.locator("#upload-done").inner_text()
 
     # 3. Settings and preview: detected comma; a semicolon re-reads the file as one column.
     assert page.locator("#id_delimiter").input_value() == ","
+    assert not page.locator("#field-other_delimiter").is_visible()
     assert header_cells(page)[:3] == ["age", "job", "marital"] and len(header_cells(page)) == 21
     assert page.locator("[data-testid=preview-table] tbody tr").count() == 50
     page.select_option("#id_delimiter", ";")
@@ -71,6 +74,10 @@ def test_upload_bank_marketing_through_the_wizard(page, team, celery_worker, scr
     page.locator("[data-testid=profile-column]").nth(10).scroll_into_view_if_needed()
     page.screenshot(path=screenshots_dir / "datasets-profile-columns.png")
 
+    # Schema notes are words people read, visible on the page's background.
+    notes = page.locator("[data-testid=schema-note]")
+    assert "few distinct whole numbers, read as categories" in notes.all_inner_texts()
+    assert notes.first.evaluate("e => getComputedStyle(e).color") != "rgb(255, 255, 255)"
     dataset = Dataset.objects.get(name="bank-marketing")
     version = dataset.versions.get()
     columns = {c["name"]: c for c in version.columns}

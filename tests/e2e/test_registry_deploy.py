@@ -39,9 +39,14 @@ def test_register_best_model_deploy_and_score_in_the_test_tab(page, team, bank_m
 
     page.goto("/models/")
     assert "bank-marketing" in page.locator("[data-testid=models-table]").inner_text()
+    page.goto(f"/models/{version.model_id}/")
+    assert page.locator("[data-testid=source-run]").get_attribute("href") == f"/experiments/runs/{run.pk}/"
     page.screenshot(path=screenshots_dir / "registry-list.png", full_page=True)
     page.goto(version.get_absolute_url())
     page.click("[data-testid=deploy-button]")
+    # A new endpoint takes all the traffic: the modal asks for a name, not for a traffic share.
+    page.wait_for_selector("#id_name", state="visible")
+    assert not page.locator("#field-traffic_percent").is_visible()
     page.fill("#id_name", "bank-marketing-ep")
     page.click("[data-testid=deploy-submit]")
     page.wait_for_selector("[data-testid=endpoint-name]")

@@ -82,3 +82,24 @@ def test_explain_any_trial_on_demand_including_ensembles(onnx_run, bank_df):
         assert set(result["raw"]) <= set(X.columns)
         assert abs(sum(result["raw"].values()) - 1.0) < 1e-9 or sum(result["raw"].values()) == 0
         assert result["engineered"]
+
+
+def test_a_shap_failure_is_logged_not_hidden(bank_df, caplog, monkeypatch):
+    import shap
+
+    job = classification(training_data=bank_df.head(400), target_column_name="y", n_cross_validations=3)
+    job.set_limits(max_trials=1, timeout_minutes=1)
+    job.set_training(allowed_training_algorithms=["LightGBM"], enable_vote_ensemble=False,
+                     enable_stack_ensemble=False, enable_model_explainability=False)
+    model = job.run().best_model
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no tree structure")
+
+    # Stands in for a model SHAP cannot read (a real case: an unsupported booster version).
+    monkeypatch.setattr(shap, "TreeExplainer", broken)
+    with caplog.at_level("WARNING", logger="automl_engine.explain"):
+        result = explain(model, bank_df.drop(columns=["y"]), bank_df["y"], max_rows=100)
+    assert result["method"] == "permutation"
+    assert "SHAP failed on LGBMClassifier (RuntimeError: no tree structure); using permutation importance" \
+        in caplog.text

@@ -54,3 +54,26 @@ def test_guardrails_pass_on_clean_regression_data():
     assert {k: v["status"] for k, v in g.items()} == {
         "missing_value_imputation": "passed", "high_cardinality_features": "passed", "validation_method": "done",
         "target_leakage": "passed", "duplicate_rows": "passed", "train_test_overlap": "passed"}
+
+
+def test_the_duplicate_rows_warning_names_the_validation_method_used():
+    X = pd.DataFrame({"a": [1.0, 1.0, 2.0, 3.0], "b": ["x", "x", "y", "z"]})
+    y = np.array([0, 0, 1, 1])
+    config = JobConfig(task="classification", target_column_name="y", primary_metric="accuracy")
+    plans = plan_columns(X, make_featurization())
+    messages = {}
+    for name, validation in {
+            "cv": {"method": "cv", "source": "auto", "n_folds": 3, "reason": "3-fold"},
+            "holdout": {"method": "holdout", "source": "user", "n_folds": 1, "reason": "validation_data_size given"},
+            "data": {"method": "holdout", "source": "validation_data", "n_folds": 1, "reason": "validation_data given"},
+    }.items():
+        guard = {g["name"]: g for g in run_guardrails(config, X, y, plans, validation, None)}["duplicate_rows"]
+        messages[name] = guard["description"]
+    assert messages == {
+        "cv": "1 duplicate training row(s) (features and target); with cross-validation a copy can land in both "
+              "training and validation folds, making validation scores optimistic.",
+        "holdout": "1 duplicate training row(s) (features and target); a copy can land in both the training rows "
+                   "and the holdout validation rows, making validation scores optimistic.",
+        "data": "1 duplicate training row(s) (features and target); a copy can be in both the training data and "
+                "the validation data, making validation scores optimistic.",
+    }

@@ -152,6 +152,27 @@ def test_should_stop_cancels_the_run(hardware_df):
     assert not any(t.is_ensemble for t in result.trials)
 
 
+def test_trials_the_run_stops_are_cut_by_budget_or_canceled_not_timed_out(hardware_df):
+    # RandomForest trials on 40 copies of the data need seconds; neither run sets a trial timeout.
+    hardware_df = pd.concat([hardware_df] * 40, ignore_index=True)
+    job = regression(training_data=hardware_df, target_column_name="PRP", n_cross_validations=3)
+    job.set_limits(max_trials=2, timeout_minutes=0.04, max_concurrent_trials=1)  # a 2.4 s budget
+    job.set_training(allowed_training_algorithms=["RandomForest"], enable_vote_ensemble=False,
+                     enable_stack_ensemble=False)
+    cut = job.run().trials
+    assert [t.status for t in cut] == ["cut_by_budget"]
+    assert "the run's time budget ran out" in cut[0].error
+
+    started = time.time()
+    job = regression(training_data=hardware_df, target_column_name="PRP", n_cross_validations=3)
+    job.set_limits(max_trials=2, timeout_minutes=2, max_concurrent_trials=1)
+    job.set_training(allowed_training_algorithms=["RandomForest"], enable_vote_ensemble=False,
+                     enable_stack_ensemble=False)
+    result = job.run(callbacks=Callbacks(should_stop=lambda: time.time() - started > 0.5))
+    assert result.status == "canceled"
+    assert [(t.status, t.error) for t in result.trials] == [("canceled", "stopped: the run ended (canceled by the caller)")]
+
+
 def test_exit_score_stops_the_search(hardware_df):
     job = regression(training_data=hardware_df, target_column_name="PRP", primary_metric="r2_score",
                      n_cross_validations=3)

@@ -33,6 +33,12 @@ def test_setup_can_start_the_workspace_with_the_sample_datasets(client):
     assert "5 sample datasets are being profiled" in response.content.decode()
 
 
+def test_the_setup_offer_names_every_sample_dataset_it_loads(client):
+    label = client.get("/setup/").context["form"].fields["load_samples"].label
+    assert label == ("Add the 5 sample datasets (bank-marketing-train, bank-marketing-validation, bank-marketing-test, "
+                     "hardware-performance, titanic) to my workspace")
+
+
 def test_setup_rejects_mismatched_passwords(client):
     response = client.post("/setup/", {"username": "ada", "password1": "correct-horse-9", "password2": "other-9"})
     assert response.status_code == 200

@@ -32,6 +32,7 @@ def test_profile_runs_on_worker_and_is_exact(team, upload, api_for, celery_worke
     assert columns["Embarked"]["missing"] == 2 and columns["Cabin"]["missing"] == 687
     corr = profile["correlation"]
     assert "Fare" in corr["columns"] and "PassengerId" not in corr["columns"]
+    assert "Pclass" not in corr["columns"]  # three whole numbers: the schema reads it as categories
     i, j = corr["columns"].index("Age"), corr["columns"].index("Fare")
     assert corr["matrix"][i][j] == 0.0961  # pandas: titanic[["Age", "Fare"]].corr() pairwise = 0.096067
 
@@ -96,8 +97,21 @@ def test_load_frame_applies_types(team):
     frame = services.load_frame(version)
     assert frame.shape == (891, 12)
     assert frame["Pclass"].tolist()[:3] == ["3", "1", "3"]   # few integer values: categorical
-    assert frame["Survived"].tolist()[:3] == [False, True, True]  # 0/1: boolean
+    assert frame["Survived"].tolist()[:3] == [False, True, True]  # 0/1: boolean as a feature
     assert frame["Age"].dtype == "float64" and frame["Name"].dtype == object
     services.update_schema(version, {"types": {"Pclass": "numeric"}, "excluded": ["PassengerId", "Name"]})
     frame = services.load_frame(DatasetVersion.objects.get(pk=version.pk))
     assert frame.shape == (891, 10) and frame["Pclass"].tolist()[:3] == [3, 1, 3]
+
+
+@pytest.mark.django_db
+def test_load_frame_reads_labels_as_they_are_and_only_the_rows_and_columns_asked_for(team):
+    samples = {v.dataset.name: v for v in services.load_samples(team.workspace, team.bob, synchronous=True)}
+    titanic, bank = samples["titanic"], samples["bank-marketing-validation"]
+    frame = services.load_frame(titanic, columns=["Survived", "Sex"], limit=4, labels="Survived")
+    assert list(frame.columns) == ["Survived", "Sex"] and len(frame) == 4
+    assert frame["Survived"].tolist() == [0, 1, 1, 1] and frame["Survived"].dtype == "int64"
+    assert services.load_frame(titanic, columns=["Survived"], limit=0).shape == (0, 1)
+    labels = services.load_frame(bank, columns=["y"], labels="y")["y"]
+    assert next(c for c in bank.columns if c["name"] == "y")["type"] == "boolean"
+    assert set(labels) == {"yes", "no"} and labels.dtype == object  # the schema's boolean is for features

@@ -191,16 +191,60 @@ def test_wizard_creates_a_wide_table(team, client_for):
 def test_versions_list_runs_that_used_them_and_lock_their_schema(team, client_for, api_for, dataset):
     from studio.experiments.models import Experiment, Run
 
+    services.profile_now(dataset)
+    dataset.refresh_from_db()
     experiment = Experiment.objects.create(workspace=team.workspace, name="churn", created_by=team.bob)
     Run.objects.create(experiment=experiment, workspace=team.workspace, number=1, dataset_version=dataset,
                        config={}, task="classification", primary_metric="accuracy")
     page = client_for(team.carol).get(reverse("datasets:detail", args=[dataset.dataset_id])).content.decode()
     assert "churn · run 1</a> <span class=\"text-body-secondary\">(training, queued)</span>" in page
-    assert "Experiments used this version, so its schema is fixed." in page
+    assert "Experiments used this version, so it keeps its schema" in page
     response = api_for(team.bob).patch(f"/api/v1/datasets/{dataset.dataset_id}/schema/",
                                        {"types": {"=cmd": "text"}}, format="json")
-    assert response.status_code == 400
-    assert response.json()["schema"] == ["Version 1 was used by 1 experiment run(s), so its schema is fixed; upload "
-                                         "the file again to make a new version with other column types."]
+    # The used version is not changed: the edit is version 2, sharing the stored files and the profile.
+    assert response.status_code == 200 and response.json()["version"] == 2, response.json()
+    used, edited = DatasetVersion.objects.filter(dataset_id=dataset.dataset_id).order_by("version")
+    assert used.columns == dataset.columns
+    assert {c["name"]: c["type"] for c in edited.columns}["=cmd"] == "text"
+    assert (edited.parquet_file.name, edited.raw_file.name, edited.status) == (used.parquet_file.name,
+                                                                              used.raw_file.name, "ready")
+    from studio.datasets.services import load_frame, profile_of
+
+    assert load_frame(edited).shape == load_frame(used).shape
+    assert {c["name"]: c["type"] for c in profile_of(edited)["columns"]}["=cmd"] == "text"
     client_for(team.bob).post(reverse("datasets:delete", args=[dataset.dataset_id]))
     assert Dataset.objects.filter(pk=dataset.dataset_id).exists()
+
+
+def test_the_wizards_type_guess_is_the_full_files_decision_on_bank_marketing(team):
+    from studio.datasets import parsing
+    from tests.studio.datasets.conftest import SAMPLES
+
+    content = (SAMPLES / "bank_marketing_train_data.csv").read_bytes()
+    upload = services.stage_upload(workspace=team.workspace, user=team.bob, file_name="bank.csv",
+                                   chunks=[content])
+    settings = parsing.ParseSettings.from_dict(upload.detected_settings)
+    preview = services.preview_upload(upload, settings)
+    assert len(preview.rows) == parsing.PREVIEW_ROWS
+    version = services.create_from_upload(upload, name="bank", parse_settings=settings, user=team.bob)
+    decided = {c["name"]: c["type"] for c in version.columns}
+    assert dict(zip(preview.columns, preview.column_types)) == decided
+    assert (decided["housing"], decided["pdays"]) == ("categorical", "numeric")  # 50 rows said boolean, categorical
+
+
+def test_the_dataset_list_searches_filters_by_tag_and_sorts(team, client_for):
+    samples = services.load_samples(team.workspace, team.bob, synchronous=True)
+    assert len(samples) == 5
+    client = client_for(team.carol)
+
+    def names(**query):
+        response = client.get(reverse("datasets:list"), query)
+        return [d.name for d, _ in response.context["rows"]]
+
+    assert names() == ["bank-marketing-test", "bank-marketing-train", "bank-marketing-validation",
+                       "hardware-performance", "titanic"]
+    assert names(q="bank", sort="rows") == ["bank-marketing-train", "bank-marketing-validation", "bank-marketing-test"]
+    assert names(tag="task=regression") == ["hardware-performance"]
+    assert names(q="survived") == ["titanic"]  # the description is searched too
+    page = client.get(reverse("datasets:list"), {"q": "nothing like it"}).content.decode()
+    assert 'data-testid="datasets-none-match"' in page and 'data-testid="datasets-empty"' not in page

@@ -32,7 +32,7 @@ def make_run(workspace, user, version, spec: dict, status=RunStatus.COMPLETED, n
         finished_at=now if status in ("completed", "failed", "canceled") else None, workdir=f"experiments/runs/x")
     rng = np.random.RandomState(0)
     y = rng.randint(0, 2, 300)
-    classes = [False, True]
+    classes = ["no", "yes"]  # the bank data's labels, as they are in the file
     trials = []
     total = n_trials + (2 if ensembles else 0)
     for i in range(total):
@@ -48,7 +48,7 @@ def make_run(workspace, user, version, spec: dict, status=RunStatus.COMPLETED, n
             hyperparameters={"n_estimators": int(50 + i), "learning_rate": round(0.01 + 0.001 * i, 4),
                              "num_leaves": int(8 + i % 24)} if not is_ensemble else {"members": [0, 1]},
             metrics=metrics, score=metrics[run.primary_metric],
-            charts=compute_charts("classification", np.array(classes)[y], proba, classes, True) if i < 5 else {},
+            charts=compute_charts("classification", np.array(classes)[y], proba, classes, "yes") if i < 5 else {},
             duration_seconds=1.0 + i % 7, status="completed", is_ensemble=is_ensemble,
             model_file=model_file or "", sha256="0" * 64 if model_file else "",
             started_at=now, finished_at=now, recorded_at=run.started_at + timezone.timedelta(seconds=i + 1)))

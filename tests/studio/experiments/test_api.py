@@ -90,12 +90,23 @@ def test_model_download_is_the_pickle_and_onnx_is_refused_with_a_reason(team, fi
     ({"task": "regression", "target_column": "job", "primary_metric": "r2_score"}, "task",
      "Regression needs a numeric target, but 'job' is categorical. Choose classification, or a numeric target column."),
     ({"primary_metric": "r2_score"}, "primary_metric",
-     "'r2_score' is not a primary metric for classification; use one of ['AUC_weighted', 'accuracy', "
-     "'average_precision_score_weighted', 'norm_macro_recall', 'precision_score_weighted']."),
+     "'r2_score' is not a primary metric for classification; use one of accuracy, AUC_weighted, "
+     "average_precision_score_weighted, norm_macro_recall, precision_score_weighted, log_loss."),
     ({"validation": {"n_cross_validations": 500}}, "validation.n_cross_validations",
      "500 folds but only 400 training rows; use fewer folds."),
-    ({"limits": {"max_trials": 0}}, "limits.max_trials", "Must be an integer of at least 1."),
-    ({"limits": {"timeout_minutes": -1}}, "limits.timeout_minutes", "Must be a number greater than 0."),
+    ({"limits": {"max_trials": 0}}, "limits.max_trials", "Must be between 1 and 10,000 trials; 0 is not."),
+    ({"limits": {"max_trials": 10**9}}, "limits.max_trials",
+     "Must be between 1 and 10,000 trials; 1,000,000,000 is not."),
+    ({"limits": {"timeout_minutes": -1}}, "limits.timeout_minutes",
+     "Must be between 0.1 and 10,080 minutes; -1 is not."),
+    ({"limits": {"timeout_minutes": 99_999_999}}, "limits.timeout_minutes",
+     "Must be between 0.1 and 10,080 minutes; 99,999,999 is not."),
+    ({"limits": {"max_concurrent_trials": 65}}, "limits.max_concurrent_trials",
+     "Must be between 1 and 64 trials; 65 is not."),
+    ({"primary_metric": "AUC_weighted", "limits": {"exit_score": 5}}, "limits.exit_score",
+     "AUC_weighted is between 0 and 1, so an exit score of 5 can never be reached; use a score in that range."),
+    ({"primary_metric": "log_loss", "limits": {"exit_score": -0.5}}, "limits.exit_score",
+     "log_loss is at least 0, so an exit score of -0.5 can never be reached; use a score in that range."),
     ({"limits": {"max_trails": 3}}, "limits.max_trails",
      "Unknown setting; known: ['enable_early_termination', 'exit_score', 'max_concurrent_trials', 'max_trials', "
      "'timeout_minutes', 'trial_timeout_minutes']."),
@@ -105,7 +116,7 @@ def test_model_download_is_the_pickle_and_onnx_is_refused_with_a_reason(team, fi
     ({"validation": {"n_cross_validations": 3, "validation_data_size": 0.2}}, "validation.validation_data_size",
      "give one validation method, not n_cross_validations and validation_data_size; leave validation empty for "
      "the automatic choice."),
-    ({"positive_label": "maybe"}, "positive_label", "'maybe' is not a value of 'y'; use one of False, True."),
+    ({"positive_label": "maybe"}, "positive_label", "'maybe' is not a value of 'y'; use one of no, yes."),
 ])
 def test_invalid_settings_give_400_naming_the_field(team, bank_small, api_for, change, field, message):
     job = {**small_job(bank_small.dataset_id), **change}
@@ -116,3 +127,13 @@ def test_invalid_settings_give_400_naming_the_field(team, bank_small, api_for, c
     if message:
         assert errors[field] == [message]
     assert not Run.objects.exists()
+
+
+def test_integer_labels_stay_integers_in_the_positive_class(team, make_version, api_for):
+    titanic = make_version("titanic.csv", name="titanic")
+    job = {**small_job(titanic.dataset_id), "name": "titanic", "target_column": "Survived"}
+    refused = api_for(team.bob).post("/api/v1/experiments/", {**job, "positive_label": "2"}, format="json")
+    assert refused.json() == {"positive_label": ["'2' is not a value of 'Survived'; use one of 0, 1."]}
+    accepted = api_for(team.bob).post("/api/v1/experiments/", {**job, "positive_label": "1"}, format="json")
+    assert accepted.status_code == 201
+    assert Run.objects.get(pk=accepted.json()["id"]).config["positive_label"] == 1

@@ -34,9 +34,16 @@ def test_a_small_run_completes_with_exactly_max_trials_and_their_results(team, b
     assert set(best.charts) == {"confusion_matrix", "roc", "precision_recall", "calibration", "lift", "gains"}
     assert services.trial_model_path(best).name == "model.pkl"
     manifest = services.trial_manifest(best)
-    assert manifest["sha256"] == best.sha256 and manifest["class_labels"] == [False, True]  # the dataset reads yes/no as boolean
+    assert manifest["sha256"] == best.sha256 and manifest["class_labels"] == ["no", "yes"]  # labels as in the data, not the schema's boolean
     assert [g["name"] for g in run.guardrails][:2] == ["missing_value_imputation", "high_cardinality_features"]
     assert {c["column"] for c in run.featurization_summary} == {c["name"] for c in bank_small.columns} - {"y"}
+    # One type decision: the engine featurizes each column as the dataset's schema types it.
+    from studio.experiments.columns import ENGINE_TYPES
+
+    schema = {c["name"]: c["type"] for c in bank_small.columns}
+    assert {c["column"]: c["detected_type"] for c in run.featurization_summary if schema[c["column"]] in ENGINE_TYPES} \
+        == {name: ENGINE_TYPES[kind] for name, kind in schema.items() if kind in ENGINE_TYPES and name != "y"}
+    assert "categorical" in schema.values() and "numeric" in schema.values()
     assert run.heartbeat_at is not None and run.finished_at >= run.started_at
     messages = list(run.log_lines.values_list("message", flat=True))
     assert messages[0].startswith("submitted by bob")
@@ -62,13 +69,19 @@ def test_cancel_stops_a_running_run_within_seconds_and_keeps_finished_trials(tea
     job = small_job(bank_small.dataset_id, limits={"max_trials": 200, "timeout_minutes": 10})
     run = services.submit_run(team.workspace, team.bob, job)
     wait_for(lambda: Trial.objects.filter(run_id=run.pk).count() >= 2, 120, message="two trials to finish")
-    services.cancel_run(_run(run.pk), team.bob)
+    running = _run(run.pk)  # the guardrails are there while the search still runs
+    assert running.status == "running" and [g["name"] for g in running.guardrails][:2] == [
+        "missing_value_imputation", "high_cardinality_features"]
+    assert running.validation_method["n_folds"] == 3
+    services.cancel_run(running, team.bob)
     asked = time.monotonic()
     wait_for(lambda: _run(run.pk).status == "canceled", 20, message="the run to be canceled")
     assert time.monotonic() - asked < 15
     run = _run(run.pk)
     finished = run.trials.filter(status="completed").count()
     assert finished >= 2 and run.trials_done < 200
+    # The trial running at the cancel is recorded as canceled, not as timed out or failed.
+    assert set(run.trials.values_list("status", flat=True)) == {"completed", "canceled"}
     assert run.stop_reason == "canceled on request"
     assert "cancel requested by bob" in list(run.log_lines.values_list("message", flat=True))
 

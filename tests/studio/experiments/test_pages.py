@@ -68,12 +68,16 @@ def test_the_list_shows_runs_of_the_current_workspace_with_filters_and_pages(tea
     assert "No experiments yet" in dave and "bank-small" not in dave
 
 
-def test_run_page_shows_leaderboard_with_ensembles_last_and_sorts_by_any_metric(team, finished, client_for):
+def test_run_page_ranks_trials_and_ensembles_by_score_and_sorts_by_any_metric(team, finished, client_for):
     client = client_for(team.carol)
     html = client.get(f"/experiments/runs/{finished.pk}/").content.decode()
     assert html.count('data-testid="trial-row"') == 6
-    order = [line for line in html.split('data-testid="trial-row"')[1:]]
-    assert "ensemble" in order[-1] and "ensemble" in order[-2] and "ensemble" not in order[0]
+    rows = html.split('data-testid="trial-row"')[1:]
+    by_score = sorted(finished.trials.all(), key=lambda t: (-t.score, t.number))
+    assert [f"<td>{rank}</td><td>{t.number}</td>" in row for rank, (t, row) in enumerate(zip(by_score, rows), 1)] \
+        == [True] * 6
+    assert ['<span class="badge text-bg-light">ensemble</span>' in row for row in rows] == \
+        [t.is_ensemble for t in by_score]
     assert 'hx-trigger="every 2s"' not in html  # a finished run does not poll
     by_duration = client.get(f"/experiments/runs/{finished.pk}/live/?sort=duration_seconds&order=asc").content.decode()
     assert "sorted by duration_seconds (ascending)" in by_duration
@@ -86,6 +90,12 @@ def test_a_running_run_polls_and_stops_polling_with_a_reload_when_it_ends(team, 
     client = client_for(team.carol)
     live = client.get(f"/experiments/runs/{finished.pk}/live/?live=1").content.decode()
     assert 'hx-trigger="every 2s"' in live
+    assert '<div id="run-guardrails" data-testid="run-guardrails" hx-swap-oob="true">' in live
+    assert "The guardrails appear as soon as the worker has checked the data." in live
+    Run.objects.filter(pk=finished.pk).update(guardrails=[
+        {"name": "class_imbalance", "status": "passed", "description": "Classes are balanced enough.", "parameters": {}}])
+    live = client.get(f"/experiments/runs/{finished.pk}/live/?live=1").content.decode()
+    assert "Class imbalance" in live and "Classes are balanced enough." in live
     Run.objects.filter(pk=finished.pk).update(status="completed")
     response = client.get(f"/experiments/runs/{finished.pk}/live/?live=1")
     assert response.status_code == 204 and response["HX-Refresh"] == "true"
@@ -153,9 +163,13 @@ def test_wizard_rejects_a_metric_that_does_not_fit_the_task(team, bank_small, cl
     assert _to_settings(client, bank_small).status_code == 302
     response = _post(client, "settings", {**SETTINGS, "primary_metric": "r2_score"})
     assert response.status_code == 200
-    assert response.context["form"].errors["primary_metric"] == [
-        "'r2_score' is not a primary metric for classification; use one of ['AUC_weighted', 'accuracy', "
-        "'average_precision_score_weighted', 'norm_macro_recall', 'precision_score_weighted']."]
+    form = response.context["form"]
+    # Only the task's metrics are offered; a forged regression metric is refused by the form itself.
+    assert [value for value, _ in form.fields["primary_metric"].choices] == [
+        "accuracy", "AUC_weighted", "average_precision_score_weighted", "norm_macro_recall",
+        "precision_score_weighted", "log_loss"]
+    assert form.errors["primary_metric"] == [
+        "Select a valid choice. r2_score is not one of the available choices."]
 
 
 def test_wizard_rejects_more_folds_than_rows(team, make_version, client_for):
@@ -168,13 +182,21 @@ def test_wizard_rejects_more_folds_than_rows(team, make_version, client_for):
         "20 folds but only 12 training rows; use fewer folds."]
 
 
-def test_wizard_rejects_a_positive_class_that_is_not_a_value(team, bank_small, client_for):
+def test_the_positive_class_is_chosen_from_the_targets_values(team, bank_small, client_for):
     client = client_for(team.bob)
     client.get("/experiments/new/")
     _post(client, "basics", {"name": "wizard-run"})
+    fragment = client.get(f"/experiments/new/columns/?dataset={bank_small.dataset_id}&target_column=y")
+    assert fragment.context["form"].fields["positive_label"].choices == [
+        ("", "Automatic: the second class in sorted order"), ("no", "no"), ("yes", "yes")]
+    assert '<select name="positive_label"' in fragment.content.decode()
     response = _post(client, "data", {"dataset": bank_small.dataset_id, "task": "classification",
                                       "target_column": "y", "positive_label": "maybe"})
-    assert response.context["form"].errors["positive_label"] == ["'maybe' is not a value of 'y'; use one of False, True."]
+    assert response.context["form"].errors["positive_label"] == [
+        "Select a valid choice. maybe is not one of the available choices."]
+    assert _post(client, "data", {"dataset": bank_small.dataset_id, "task": "classification",
+                                  "target_column": "y", "positive_label": "yes"}).status_code == 302
+    assert client.session["experiment_wizard"]["spec"]["positive_label"] == "yes"
 
 
 def test_wizard_walks_to_a_yaml_review_and_submits_a_queued_run(team, bank_small, client_for):
@@ -207,3 +229,78 @@ def test_edit_and_resubmit_opens_the_review_prefilled_from_the_run(team, finishe
     assert limits.context["form"].initial["max_trials"] == 3
     client.post("/experiments/new/review/")
     assert list(Run.objects.filter(experiment=finished.experiment).values_list("number", flat=True).order_by("number")) == [1, 2]
+
+
+def test_trial_charts_name_auc_and_ap_draw_chance_and_start_gains_at_the_origin():
+    from automl_engine.metrics import classification_charts
+    import numpy as np
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from studio.experiments import reports
+
+    rng = np.random.RandomState(1)
+    y = np.array(["no", "yes"])[(rng.rand(400) < 0.3).astype(int)]
+    p = np.clip((y == "yes") * 0.35 + rng.rand(400) * 0.65, 0, 1)
+    charts = classification_charts(y, np.column_stack([1 - p, p]), ["no", "yes"], "yes")
+    figures = {f["key"]: f["figure"] for f in reports.trial_figures("classification", charts)}
+    # The figures come from the drawn (downsampled) curve: within 0.005 of the exact ones.
+    roc = figures["roc"]["data"]
+    assert roc[0]["name"].startswith("class yes (AUC ") and roc[1]["name"] == "chance (AUC 0.5)"
+    assert abs(float(roc[0]["name"][15:-1]) - roc_auc_score(y == "yes", p)) < 0.005
+    pr = figures["precision_recall"]["data"]
+    assert pr[0]["name"].startswith("class yes (AP ")
+    assert abs(float(pr[0]["name"][14:-1]) - average_precision_score(y == "yes", p)) < 0.005
+    share = round(float(np.mean(y == "yes")), 4)
+    assert pr[1]["name"] == f"chance (share of positives {share:.3f})" and pr[1]["y"] == [share, share]
+    gains = figures["gains"]["data"][0]
+    assert (gains["x"][0], gains["y"][0]) == (0, 0)
+    assert all(f["layout"]["xaxis"]["automargin"] and f["layout"]["yaxis"]["automargin"] for f in figures.values())
+
+
+def test_trial_page_has_its_log_featurization_guardrails_and_ensemble_members(team, finished, client_for):
+    from studio.experiments.models import RunLog, Trial
+
+    voting = finished.trials.get(algorithm="VotingEnsemble")
+    Trial.objects.filter(pk=voting.pk).update(hyperparameters={"members": [1, 0], "weights": [0.75, 0.25]})
+    RunLog.objects.create(run=finished, level="warning", message=f"trial {voting.number} VotingEnsemble: completed")
+    RunLog.objects.create(run=finished, level="info", message="trial 1 LightGBM: completed")
+    html = client_for(team.carol).get(f"/experiments/trials/{voting.pk}/").content.decode()
+    members = html.split('data-testid="ensemble-members"')[1].split("</table>")[0]
+    first, second = (finished.trials.get(number=n) for n in (1, 0))
+    assert members.index(f'href="/experiments/trials/{first.pk}/">trial 1</a>') < \
+        members.index(f'href="/experiments/trials/{second.pk}/">trial 0</a>')
+    assert "0.750" in members and "0.250" in members
+    log = html.split('data-testid="trial-log"')[1].split("</div></div>")[0]
+    assert f"trial {voting.number} VotingEnsemble: completed" in log and "trial 1 LightGBM" not in log
+    assert '<span class="log-time">' in log
+    assert 'data-testid="trial-tab-featurization"' in html and 'data-testid="run-guardrails"' in html
+
+
+def test_home_lists_recent_runs_models_and_endpoints_with_quick_actions_for_editors(team, finished, client_for):
+    Run.objects.filter(pk=finished.pk).update(status="running")
+    html = client_for(team.bob).get("/").content.decode()
+    runs = html.split('data-testid="recent-runs"')[1].split("</table>")[0]
+    assert f'href="/experiments/runs/{finished.pk}/">{finished.experiment.name} #1</a>' in runs
+    assert '<span class="badge status-badge status-running">Running</span>' in runs
+    assert "No registered models yet." in html and "No endpoints yet." in html
+    assert 'data-testid="quick-actions"' in html and 'href="/experiments/new/"' in html
+    assert 'data-testid="quick-actions"' not in client_for(team.carol).get("/").content.decode()
+
+
+def test_the_experiment_list_filters_by_tag_and_sorts(team, bank_small, client_for):
+    from studio.experiments.models import Experiment
+
+    for name, tags in (("beta", {"team": "risk"}), ("alpha", {"team": "ops"}), ("gamma", {"baseline": ""})):
+        make_run(team.workspace, team.bob, bank_small, small_job(bank_small.dataset_id, name=name), n_trials=1,
+                 ensembles=False)
+        Experiment.objects.filter(name=name).update(tags=tags)
+    client = client_for(team.carol)
+
+    def names(query):
+        return [r.experiment.name for r in client.get(f"/experiments/?{query}").context["page"]]
+
+    assert names("") == ["gamma", "alpha", "beta"]  # newest first
+    assert names("sort=name") == ["alpha", "beta", "gamma"]
+    assert names("sort=oldest") == ["beta", "alpha", "gamma"]
+    assert names("tag=team=risk") == ["beta"] and names("tag=team") == ["alpha", "beta"]
+    assert names("tag=baseline") == ["gamma"]

@@ -79,6 +79,12 @@ def record_run(workspace, user, trained: Trained, storage: Path, name: str = "ba
         target = storage / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(t.model_path, target)
+        oof = Path(t.model_path).with_name("oof.npy")
+        if oof.exists():  # validation predictions and the prepared target feed the threshold explorer
+            shutil.copyfile(oof, target.with_name("oof.npy"))
+            data = oof.parent.parent.parent / "data"
+            if not (storage / folder / "data").exists():
+                shutil.copytree(data, storage / folder / "data", ignore=shutil.ignore_patterns("X.pkl"))
         trial = Trial.objects.create(
             run=run, number=t.number, algorithm=t.algorithm, pipeline_name=t.pipeline_name,
             hyperparameters=t.hyperparameters, metrics=t.metrics, score=t.score, charts=t.charts,

@@ -95,3 +95,13 @@ def test_trial_and_run_pages_link_to_registration_and_show_registered_versions(t
     assert "/models/register/" not in viewer_page and "bank v1" in viewer_page
     run_page = client_for(team.bob).get(f"/experiments/runs/{bank_run.pk}/").content.decode()
     assert f'href="/models/register/?run={bank_run.pk}&amp;trial={bank_run.best_trial_id}"' in run_page
+
+
+def test_the_models_list_sorts_by_name_or_latest_version(team, client_for, bank_run):
+    from studio.registry import services as registry
+
+    for name in ("alpha", "zeta"):
+        registry.register_version(trial=bank_run.best_trial, name=name, user=team.alice)
+    client = client_for(team.carol)
+    assert [r["model"].name for r in client.get("/models/").context["rows"]] == ["alpha", "zeta"]
+    assert [r["model"].name for r in client.get("/models/?sort=updated").context["rows"]] == ["zeta", "alpha"]

@@ -49,6 +49,21 @@ def test_every_wrong_value_is_reported_with_row_and_column():
     assert info.value.errors == [{"row": 1, "column": "n", "message": "infinite number; send a finite number or null"}]
 
 
+def test_missing_columns_and_wrong_values_are_reported_in_one_answer():
+    rows = [{"n": "ten", "c": "a", "d": None}, {"c": [1], "d": "2024-01-01", "t": "ok", "extra": 1}]
+    with pytest.raises(PayloadError) as info:
+        columns_from_records(rows, SCHEMA, 10)
+    assert info.value.errors == [
+        {"row": 0, "column": "n", "message": "expects a number (or null), got string 'ten'"},
+        {"row": 0, "column": "t", "message": "missing column; send null if the value is unknown"},
+        {"row": 1, "column": "n", "message": "missing column; send null if the value is unknown"},
+        {"row": 1, "column": "c", "message": "expects a string, number or boolean (or null), got array [1]"},
+        {"row": 1, "column": "extra", "message": "unknown column; the model's input columns are listed in its schema"},
+    ]
+    assert info.value.total == 5 and str(info.value).startswith(
+        "The input does not match the model's schema: 5 problems with a column or value.")
+
+
 def test_row_limit_and_error_list_cap():
     with pytest.raises(PayloadError, match="3 rows is more than the 2 allowed"):
         columns_from_records([{}] * 3, SCHEMA, 2)

@@ -1,5 +1,7 @@
 """python manage.py load_samples [--workspace ID] [--user NAME] [--sync]"""
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
+from django.http import Http404
 
 from studio.accounts.access import require_role
 from studio.accounts.models import Role, User, Workspace
@@ -34,8 +36,9 @@ class Command(BaseCommand):
             space = current_workspace_for(person)
         try:
             require_role(person, space, Role.EDITOR)
-        except Exception:
-            raise CommandError(f"{person.username} cannot add datasets to {space.name}: an editor role is needed.")
+        except (PermissionDenied, Http404):
+            raise CommandError(f"{person.username} cannot add datasets to {space.name}: an editor role is needed.") \
+                from None
         versions = services.load_samples(space, person, synchronous=sync)
         for version in versions:
             self.stdout.write(f"{version.dataset.name}: {version.n_rows:,} rows, {version.n_columns} columns "
