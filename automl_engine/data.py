@@ -8,13 +8,15 @@ import numpy as np
 import pandas as pd
 
 from .config import CLASSIFICATION, ConfigError, JobConfig
+from .mltable import is_mltable, load_mltable
 
 SMALL_DATA_ROWS = 1_000
 LARGE_DATA_ROWS = 20_000
 
 
 def load_frame(data: Any, setting: str = "training_data", base_dir: Path | None = None) -> pd.DataFrame | None:
-    """A DataFrame from a DataFrame, a CSV/TSV/Parquet path, or None."""
+    """A DataFrame from a DataFrame, a CSV/TSV/Parquet path, an MLTable folder (or its ``MLTable`` file;
+    see :mod:`automl_engine.mltable`), or None."""
     if data is None:
         return None
     if isinstance(data, pd.DataFrame):
@@ -24,6 +26,8 @@ def load_frame(data: Any, setting: str = "training_data", base_dir: Path | None 
     path = Path(data)
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
+    if is_mltable(path):
+        return load_mltable(path, setting)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".csv", ".parquet", ".tsv"))
         if not files:
