@@ -9,10 +9,11 @@ from .executor import InlineExecutor, LocalProcessExecutor, TrialExecutor
 from .explain import explain
 from .job import AutoMLJob, classification, job_from_config, regression
 from .results import AutoMLResult, Callbacks, TrialResult
+from .sdk import ColumnTransformer, Input
 from .trial import TrialOutcome, TrialTask, evaluate_trial
 
 __all__ = [
-    "AutoMLJob", "AutoMLResult", "Callbacks", "ConfigError", "InlineExecutor", "JobConfig", "LocalProcessExecutor",
+    "AutoMLJob", "AutoMLResult", "Callbacks", "ColumnTransformer", "ConfigError", "Input", "InlineExecutor", "JobConfig", "LocalProcessExecutor",
     "ModelIntegrityError", "TrialExecutor", "TrialOutcome", "TrialResult", "TrialTask", "classification",
     "evaluate_trial", "explain", "export_onnx", "job_from_config", "load_model", "onnx_inputs", "regression",
     "save_model", "validate_config",

@@ -59,6 +59,10 @@ def choose_validation(n_rows: int, config: JobConfig, has_validation_data: bool)
     if has_validation_data:
         return {"method": "holdout", "source": "validation_data", "n_folds": 1, "validation_size": None,
                 "reason": "validation_data given"}
+    if config.cv_split_column_names:
+        n = len(config.cv_split_column_names)
+        return {"method": "cv", "source": "cv_split_column_names", "n_folds": n, "validation_size": None,
+                "reason": f"{n} custom splits from cv_split_column_names"}
     if config.n_cross_validations:
         return {"method": "cv", "source": "user", "n_folds": int(config.n_cross_validations),
                 "validation_size": None, "reason": "n_cross_validations given"}
@@ -73,6 +77,25 @@ def choose_validation(n_rows: int, config: JobConfig, has_validation_data: bool)
                 "reason": f"{n_rows} rows between {SMALL_DATA_ROWS} and {LARGE_DATA_ROWS}: 3-fold cross-validation"}
     return {"method": "holdout", "source": "auto", "n_folds": 1, "validation_size": 0.1,
             "reason": f"{n_rows} rows > {LARGE_DATA_ROWS}: 10% holdout validation"}
+
+
+def folds_from_split_columns(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Fold ids from Azure ``cv_split_column_names``: one 0/1 column per split, 0 = the row validates in that
+    split, 1 = it trains. Each row may validate in at most one split (folds partition the rows here)."""
+    folds = np.full(len(df), -1, dtype=np.int64)
+    for fold, column in enumerate(columns):
+        values = pd.to_numeric(df[column], errors="coerce")
+        if not values.isin([0, 1]).all():
+            raise ConfigError("cv_split_column_names", f"column {column!r} must hold only 1 (train) and 0 "
+                                                       "(validate)")
+        validate = (values == 0).to_numpy()
+        if not validate.any():
+            raise ConfigError("cv_split_column_names", f"column {column!r} has no 0 (validation) row")
+        if (folds[validate] != -1).any():
+            raise ConfigError("cv_split_column_names", f"rows validate in more than one split (column "
+                                                       f"{column!r}); each row may be 0 in at most one column")
+        folds[validate] = fold
+    return folds
 
 
 def make_folds(y: np.ndarray, validation: dict[str, Any], problem_type: str, random_state: int,

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .algorithms import Algorithm, algorithm_names, get_algorithm, portfolio_order
 from .config import CLASSIFICATION, REGRESSION, ConfigError, JobConfig, validate_config, validate_target
-from .data import choose_validation, load_frame, make_folds, split_test
+from .data import choose_validation, folds_from_split_columns, load_frame, make_folds, split_test
 from .featurize import Featurizer, build_onnx_featurizer, featurization_summary, plan_columns
 from .guardrails import run_guardrails
 from .metrics import compute_charts, compute_metrics, is_better, primary_scorer
@@ -103,7 +103,8 @@ class Driver:
         if valid is not None:
             validate_target(config, valid[target])
         train, test = split_test(train, config, test)
-        drop = [c for c in (target, config.weight_column_name) if c]
+        split_columns = list(config.cv_split_column_names or ())  # Azure custom CV splits: not features
+        drop = [c for c in (target, config.weight_column_name) if c] + split_columns
         X = train.drop(columns=drop)
         y = train[target].to_numpy()
         n_train_only = len(X)
@@ -120,8 +121,9 @@ class Driver:
         self.validation = choose_validation(n_train_only, config, valid is not None)
         if self.validation["method"] == "cv" and self.validation["n_folds"] > n_train_only:
             raise ConfigError("n_cross_validations", f"{self.validation['n_folds']} folds but only {n_train_only} rows")
-        folds = make_folds(y, self.validation, problem_type, config.random_state,
-                           n_validation_rows=len(X) - n_train_only)
+        folds = (folds_from_split_columns(train, split_columns) if split_columns else
+                 make_folds(y, self.validation, problem_type, config.random_state,
+                            n_validation_rows=len(X) - n_train_only))
         onnx = config.training.enable_onnx_compatible_models
         self.plans = plan_columns(X, config.featurization, onnx_compatible=onnx)
         if all(p.dropped for p in self.plans):
