@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "studio.experiments",
     "studio.registry",
     "studio.serving",
+    "studio.codefirst",
 ]
 
 MIDDLEWARE = [

@@ -23,5 +23,6 @@ urlpatterns = [
     path("experiments/", include("studio.experiments.urls")),
     path("models/", include("studio.registry.urls")),
     path("endpoints/", include("studio.serving.urls")),
+    path("code/", include("studio.codefirst.urls")),
     path("api/v1/", include(api_v1)),
 ]
