@@ -60,3 +60,49 @@ def run_data_csv(run: Run, role: str) -> bytes:
     buffer = io.StringIO()
     load_frame(version).to_csv(buffer, index=False)
     return buffer.getvalue().encode()
+
+
+def _zip_folder(folder) -> bytes:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="zip-") as tmp:
+        archive = shutil.make_archive(str(Path(tmp) / "model"), "zip", root_dir=folder.parent, base_dir=folder.name)
+        return Path(archive).read_bytes()
+
+
+def mlflow_zip(model_path, name: str, input_example: dict | None, metadata: dict) -> bytes:
+    """A zip of the MLflow ``python_function`` folder ``name/`` for the pickled pipeline at ``model_path``."""
+    import tempfile
+    from pathlib import Path
+
+    from automl_engine.mlflow_flavor import save_mlflow_model
+
+    with tempfile.TemporaryDirectory(prefix="mlflow-") as tmp:
+        folder = save_mlflow_model(model_path, Path(tmp) / name, input_example=input_example, metadata=metadata)
+        return _zip_folder(folder)
+
+
+def trial_mlflow_zip(trial: Trial) -> tuple[str, bytes]:
+    """(file name, zip bytes) of a trial's model in MLflow format; the model file's sha256 is checked first."""
+    import automl_engine
+
+    path = trial_model_path(trial)
+    automl_engine.load_model(path, expected_sha256=trial.sha256)  # refuses a file that changed since training
+    run = trial.run
+    name = f"run{run.pk}-trial{trial.number}-mlflow"
+    return f"{name}.zip", mlflow_zip(path, name, None, {
+        "source": "automl studio trial", "run": run.pk, "trial": trial.number, "algorithm": trial.algorithm,
+        "primary_metric": run.primary_metric, "score": trial.score})
+
+
+def version_mlflow_zip(version) -> tuple[str, bytes]:
+    """(file name, zip bytes) of a registered model version in MLflow format, its sha256 verified."""
+    from studio.registry.services import verified_artifact
+
+    path = verified_artifact(version)
+    name = f"{version.model.name}-v{version.version}-mlflow"
+    return f"{name}.zip", mlflow_zip(path, name, version.sample_input or None, {
+        "source": "automl studio registry", "model": version.model.name, "version": version.version,
+        "primary_metric": version.primary_metric, "score": version.primary_score, "sha256": version.sha256})

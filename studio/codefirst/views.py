@@ -52,3 +52,34 @@ def run_data_download(request, pk, role):
     response = HttpResponse(data, content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{services.data_filename(run, role)}"'
     return response
+
+
+def _zip_response(name: str, data: bytes) -> HttpResponse:
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+def trial_mlflow(request, pk):
+    """The trial's model as an MLflow model folder (zip)."""
+    trial = trial_for(request.user, pk)
+    try:
+        return _zip_response(*services.trial_mlflow_zip(trial))
+    except ArtifactUnavailable as exc:
+        messages.error(request, str(exc))
+        return redirect("experiments:trial", pk=trial.pk)
+
+
+@login_required
+def version_mlflow(request, pk, number):
+    """A registered model version as an MLflow model folder (zip)."""
+    from studio.registry.access import version_for
+    from studio.registry.services import ArtifactIntegrityError
+
+    version = version_for(request.user, pk, number)
+    try:
+        return _zip_response(*services.version_mlflow_zip(version))
+    except ArtifactIntegrityError as exc:
+        messages.error(request, str(exc))
+        return redirect(version.get_absolute_url())
