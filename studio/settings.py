@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "studio.registry",
     "studio.serving",
     "studio.codefirst",
+    "studio.pipelines",
 ]
 
 MIDDLEWARE = [

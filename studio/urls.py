@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("studio.experiments.api_urls")),
     path("", include("studio.registry.api_urls")),
     path("", include("studio.serving.api_urls")),
+    path("", include("studio.pipelines.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -24,5 +25,6 @@ urlpatterns = [
     path("models/", include("studio.registry.urls")),
     path("endpoints/", include("studio.serving.urls")),
     path("code/", include("studio.codefirst.urls")),
+    path("pipelines/", include("studio.pipelines.urls")),
     path("api/v1/", include(api_v1)),
 ]

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from studio.pipelines import views
+
+app_name = "pipelines"
+
+urlpatterns = [
+    path("", views.job_list, name="list"),
+    path("new/", views.new, name="new"),
+    path("jobs/<int:pk>/", views.job_detail, name="job"),
+    path("jobs/<int:pk>/cancel/", views.job_cancel, name="cancel"),
+    path("jobs/<int:pk>/rerun/", views.job_rerun, name="rerun"),
+]
