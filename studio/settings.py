@@ -230,6 +230,15 @@ CELERY_BEAT_SCHEDULE = {
                                     "schedule": float(max(5, STUDIO_STALE_AFTER_SECONDS // 3))},
 }
 
+# --- Pipelines (issue 15) ------------------------------------------------------------------------------------
+# Celery beat looks for due pipeline schedules this often (a schedule fires at most once per look).
+STUDIO_SCHEDULE_TICK_SECONDS = env_int("STUDIO_SCHEDULE_TICK_SECONDS", 30, minimum=5)
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "pipelines-fire-due-schedules": {"task": "pipelines.fire_due_schedules",
+                                     "schedule": float(STUDIO_SCHEDULE_TICK_SECONDS)},
+}
+
 # --- Datasets -------------------------------------------------------------------------------------------------
 # The wizard's schema step and the schema editor post four fields per column; allow the widest table we accept.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = max(1000, 4 * STUDIO_MAX_COLUMNS + 100)

@@ -83,3 +83,29 @@ class DatasetLineage(models.Model):
     step = models.ForeignKey(PipelineStep, null=True, on_delete=models.SET_NULL, related_name="+")
     operations = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class PipelineSchedule(models.Model):
+    """A pipeline that runs on a cron expression or every N minutes. Its dataset inputs written as
+    ``azureml:NAME@latest`` resolve to the newest ready version at each firing, so next month's upload is
+    what next month's run trains on. Each firing is a :class:`PipelineJob` whose trigger names the schedule."""
+
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="pipeline_schedules")
+    name = models.CharField(max_length=200)
+    yaml = models.TextField()
+    inputs = models.JSONField(default=dict, blank=True, help_text="input overrides for every firing")
+    cron = models.CharField(max_length=100, blank=True, help_text="minute hour day-of-month month day-of-week (UTC)")
+    every_minutes = models.PositiveIntegerField(null=True, blank=True)
+    paused = models.BooleanField(default=False)
+    last_fired_at = models.DateTimeField(null=True, blank=True)
+    last_job = models.ForeignKey(PipelineJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="pipeline_schedule_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name

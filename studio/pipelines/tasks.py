@@ -14,3 +14,11 @@ def advance_pipeline_task(job_id: int) -> None:
 def run_step_task(step_id: int) -> None:
     """Run one pipeline step on this worker."""
     services.run_step(step_id)
+
+
+@shared_task(name="pipelines.fire_due_schedules")
+def fire_due_schedules_task() -> None:
+    """Start the pipeline jobs of schedules that are due (run by Celery beat)."""
+    from studio.pipelines.schedules import fire_due_schedules
+
+    fire_due_schedules()

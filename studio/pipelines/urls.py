@@ -10,4 +10,6 @@ urlpatterns = [
     path("jobs/<int:pk>/", views.job_detail, name="job"),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="cancel"),
     path("jobs/<int:pk>/rerun/", views.job_rerun, name="rerun"),
+    path("schedules/", views.schedules, name="schedules"),
+    path("schedules/<int:pk>/pause/", views.schedule_pause, name="schedule-pause"),
 ]

@@ -84,3 +84,44 @@ def job_rerun(request, pk):
         messages.error(request, str(exc))
         return redirect("pipelines:job", pk=job.pk)
     return redirect("pipelines:job", pk=new_job.pk)
+
+
+@login_required
+def schedules(request):
+    """The workspace's schedules (pause/resume) and a form to add one (editor role)."""
+    from studio.pipelines import schedules as schedule_service
+    from studio.pipelines.models import PipelineSchedule
+
+    errors, form = {}, {"name": "", "cron": "", "every_minutes": "", "yaml": ""}
+    if request.method == "POST":
+        require_role(request.user, request.workspace, Role.EDITOR)
+        form = {k: request.POST.get(k, "") for k in form}
+        try:
+            every = int(form["every_minutes"]) if form["every_minutes"].strip() else None
+        except ValueError:
+            errors["every_minutes"] = "a whole number of minutes"
+            every = None
+        if not errors:
+            try:
+                schedule = schedule_service.create_schedule(request.workspace, request.user, name=form["name"],
+                                                            text=form["yaml"], cron=form["cron"], every_minutes=every)
+            except schedule_service.ScheduleError as exc:
+                errors = exc.errors
+            else:
+                messages.success(request, f"Schedule {schedule.name} created.")
+                return redirect("pipelines:schedules")
+    items = PipelineSchedule.objects.filter(workspace=request.workspace).select_related("last_job")
+    return render(request, "pipelines/schedules.html", {"schedules": items, "errors": errors, "form": form,
+                                                        "section": "pipelines"})
+
+
+@login_required
+@require_POST
+def schedule_pause(request, pk):
+    from studio.pipelines import schedules as schedule_service
+    from studio.pipelines.models import PipelineSchedule
+
+    schedule = get_object_or_404(PipelineSchedule, pk=pk, workspace=request.workspace)
+    require_role(request.user, schedule.workspace, Role.EDITOR)
+    schedule_service.set_paused(schedule, request.POST.get("paused") == "1")
+    return redirect("pipelines:schedules")
