@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("studio.registry.api_urls")),
     path("", include("studio.serving.api_urls")),
     path("", include("studio.pipelines.api_urls")),
+    path("", include("studio.codefirst.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from studio.codefirst import api
+
+urlpatterns = [
+    path("models/<str:name>/versions/<str:ref>/download/", api.ModelVersionDownloadView.as_view(),
+         name="api-model-version-download"),
+    path("trials/<int:pk>/mlflow", api.TrialMlflowView.as_view(), name="api-trial-mlflow"),
+]
