@@ -212,6 +212,8 @@ def run_step(step_id: int) -> None:
                     run=run, log=step.log + f"{timezone.now():%H:%M:%S} launched AutoML run {run.pk}\n")
                 _advance_on_commit(job.pk, countdown=POLL_SECONDS)
             return
+        elif step.type == "deploy":
+            outputs, log = _run_deploy(step, config)
         else:
             outputs, log = _run_register(step, config)
         _record(step, Status.COMPLETED, outputs=outputs, log=log)
@@ -367,6 +369,45 @@ def _run_register(step: PipelineStep, config: dict) -> tuple[dict, str]:
                     f"{trial.run_id}")
     return {"registered_model": {"type": "registered_model", "model": version.model.name,
                                  "model_id": version.model_id, "version": version.version}}, "\n".join(lines)
+
+
+def _run_deploy(step: PipelineStep, config: dict) -> tuple[dict, str]:
+    """Point an endpoint at the registered version: create the endpoint, or add a deployment taking
+    ``traffic_percent`` of its traffic (the others' shares scaled down). Nothing registered: nothing to do."""
+    from studio.registry.models import ModelVersion
+    from studio.serving.models import Endpoint
+    from studio.serving.services import ServingError, add_deployment, create_endpoint
+
+    job = step.job
+    model = config["inputs"]["model"]
+    if model is None:
+        return {"endpoint": None}, "nothing to deploy: the register step registered no model"
+    if not isinstance(model, dict) or model.get("type") != "registered_model":
+        raise StepError(f"inputs.model: expected a register step's registered_model, got {model!r}")
+    version = ModelVersion.objects.select_related("model").filter(model_id=model["model_id"],
+                                                                  version=model["version"]).first()
+    if version is None:
+        raise StepError(f"inputs.model: {model['model']} v{model['version']} was deleted")
+    name, share = config["endpoint_name"], int(config.get("traffic_percent", 100))
+    try:
+        endpoint = Endpoint.objects.filter(name=name).first()
+        if endpoint is None:
+            endpoint, _key = create_endpoint(workspace=job.workspace, user=job.created_by, name=name,
+                                             model_version=version,
+                                             description=f"Created by step {step.name!r} of pipeline job {job.pk}.")
+            deployment = endpoint.deployments.get()
+            log = (f"created endpoint {name} serving {version.model.name} v{version.version}; its key was not "
+                   "shown to anyone: rotate it on the endpoint page to get one")
+        elif endpoint.workspace_id != job.workspace_id:
+            raise StepError(f"endpoint_name: {name!r} is taken by another workspace; choose another name")
+        else:
+            deployment = add_deployment(endpoint, version, user=job.created_by, traffic_percent=share)
+            log = f"{name}: deployment {deployment.name} ({version.model.name} v{version.version}) takes {share} %"
+    except ServingError as exc:
+        raise StepError(f"{exc.field or 'endpoint_name'}: {exc}") from None
+    return {"endpoint": {"type": "endpoint", "endpoint": endpoint.name, "endpoint_id": endpoint.pk,
+                         "deployment": deployment.name, "traffic_percent": deployment.traffic_percent
+                         if deployment.traffic_percent else share}}, log
 
 
 # --------------------------------------------------------------------------------------------------

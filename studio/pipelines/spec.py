@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-STEP_TYPES = ("prep", "automl", "register")
+STEP_TYPES = ("prep", "automl", "register", "deploy")
 BINDING = re.compile(r"^\$\{\{\s*parent\.(inputs\.(?P<input>[A-Za-z_][\w-]*)|jobs\.(?P<step>[A-Za-z_][\w-]*)"
                      r"\.outputs\.(?P<output>[A-Za-z_][\w-]*))\s*\}\}$")
 ANY_BINDING = re.compile(r"\$\{\{.*?\}\}")
@@ -49,7 +49,9 @@ AUTOML_KEYS = ("task", "primary_metric", "target_column_name", "training_data", 
                "positive_label", "limits", "training", "featurization", "inputs", "outputs")
 PREP_KEYS = ("inputs", "operations", "outputs")
 REGISTER_KEYS = ("inputs", "model_name", "condition", "alias", "outputs")
-STEP_OUTPUTS = {"prep": ("output_data",), "automl": ("best_model", "metrics"), "register": ("registered_model",)}
+DEPLOY_KEYS = ("inputs", "endpoint_name", "traffic_percent", "outputs")
+STEP_OUTPUTS = {"prep": ("output_data",), "automl": ("best_model", "metrics"), "register": ("registered_model",),
+                "deploy": ("endpoint",)}
 
 
 class PipelineSpecError(ValueError):
@@ -141,7 +143,7 @@ def parse_pipeline(text: str, overrides: dict[str, Any] | None = None) -> Pipeli
             hint = " (a command step is not available in this studio yet)" if kind == "command" else ""
             errors[f"{where}.type"] = f"{kind!r} is not a step type; use one of {list(STEP_TYPES)}{hint}"
             continue
-        allowed = {"prep": PREP_KEYS, "automl": AUTOML_KEYS, "register": REGISTER_KEYS}[kind]
+        allowed = {"prep": PREP_KEYS, "automl": AUTOML_KEYS, "register": REGISTER_KEYS, "deploy": DEPLOY_KEYS}[kind]
         config = {}
         for key, value in job.items():
             if key == "type" or key in IGNORED_STEP_KEYS:
@@ -216,6 +218,16 @@ def _check_step_fields(steps: list[StepSpec], errors: dict[str, str]) -> None:
                     errors[f"{where}.{key}"] = f"an automl step needs {key}"
             if c.get("task") not in (None, "classification", "regression"):
                 errors[f"{where}.task"] = f"{c['task']!r} is not a task; use classification or regression"
+        elif step.type == "deploy":
+            if not isinstance(c.get("inputs"), dict) or "model" not in c["inputs"]:
+                errors[f"{where}.inputs.model"] = "a deploy step takes a register step's model: " \
+                                                  "inputs: {model: ${{parent.jobs.register.outputs.registered_model}}}"
+            if not c.get("endpoint_name"):
+                errors[f"{where}.endpoint_name"] = "name the endpoint to create or update (e.g. endpoint_name: bank-ep)"
+            share = c.get("traffic_percent", 100)
+            if isinstance(share, bool) or not isinstance(share, int) or not 1 <= share <= 100:
+                errors[f"{where}.traffic_percent"] = f"{share!r}: the new version's share of the traffic, a whole " \
+                                                     "number from 1 to 100 (100: all of it; less: a challenger)"
         else:
             if not isinstance(c.get("inputs"), dict) or "model" not in c["inputs"]:
                 errors[f"{where}.inputs.model"] = "a register step takes the automl step's best model: " \

@@ -4,6 +4,7 @@ from __future__ import annotations
 TEMPLATES = {
     "prepare-train-register": "prepare → train → register",
     "prepare-train-register-if-better": "prepare → train → register if better than champion",
+    "prepare-train-register-if-better-deploy": "prepare → train → register if better → deploy",
 }
 
 
@@ -19,6 +20,13 @@ def render_template(key: str, *, dataset: str, target: str, task: str = "classif
     condition = (f"      metric: {metric}\n      threshold: ${{{{parent.inputs.threshold}}}}\n"
                  if key == "prepare-train-register" else
                  f"      metric: {metric}\n      beat_alias: champion\n")
+    deploy = (f"""  deploy:
+    type: deploy
+    inputs:
+      model: ${{{{parent.jobs.register.outputs.registered_model}}}}
+    endpoint_name: {model_name}-ep
+    traffic_percent: 100
+""" if key.endswith("-deploy") else "")
     return f"""$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
 type: pipeline
 display_name: {model_name}-pipeline
@@ -56,4 +64,4 @@ jobs:
     model_name: {model_name}
     condition:
 {condition}    alias: champion
-"""
+{deploy}"""

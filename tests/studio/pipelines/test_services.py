@@ -138,3 +138,39 @@ def test_register_only_above_the_threshold_and_only_when_better_than_the_alias(t
     assert step.outputs == {"registered_model": None} and "not registered: champion is at least as good" in step.log
     step = _register_step(team, better, {"metric": "f2"})
     assert step.status == "failed" and step.error.startswith("condition.metric: 'f2' is not a metric of the model")
+
+
+def _deploy_step(team, registered, share=100):
+    job = PipelineJob.objects.create(workspace=team.workspace, name="dep", yaml="", created_by=team.bob,
+                                     status="running")
+    PipelineStep.objects.create(job=job, name="register", position=0, type="register", status="completed",
+                                outputs={"registered_model": registered})
+    step = PipelineStep.objects.create(job=job, name="deploy", position=1, type="deploy", needs=["register"],
+                                       status="queued", config={
+                                           "inputs": {"model": "${{parent.jobs.register.outputs.registered_model}}"},
+                                           "endpoint_name": "bank-ep", "traffic_percent": share})
+    services.run_step(step.pk)
+    step.refresh_from_db()
+    return step
+
+
+def test_deploy_creates_the_endpoint_then_moves_traffic_to_each_new_version(team, bank_run):
+    from studio.registry.services import register_version
+    from studio.serving.models import Endpoint
+
+    trials = list(bank_run.trials.filter(is_ensemble=False).order_by("number"))
+    v1 = register_version(trial=trials[0], name="bank", user=team.bob)
+    v2 = register_version(trial=trials[1], name="bank", user=team.bob)
+    ref = {"type": "registered_model", "model": "bank", "model_id": v1.model_id}
+    step = _deploy_step(team, {**ref, "version": 1})
+    assert step.status == "completed", step.error
+    assert step.outputs["endpoint"]["endpoint"] == "bank-ep" and "created endpoint bank-ep" in step.log
+    step = _deploy_step(team, {**ref, "version": 2}, share=20)
+    assert step.status == "completed", step.error
+    endpoint = Endpoint.objects.get(name="bank-ep")
+    shares = {d.model_version.version: d.traffic_percent for d in endpoint.deployments.select_related("model_version")}
+    assert shares == {1: 80, 2: 20}
+    step = _deploy_step(team, None)
+    assert step.status == "completed" and step.outputs == {"endpoint": None}
+    assert "nothing to deploy" in step.log
+    assert v2.version == 2

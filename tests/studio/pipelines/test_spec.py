@@ -43,7 +43,7 @@ def test_errors_name_the_step_and_the_field():
                                                "'weight_column_name', 'positive_label', 'limits', 'training', "
                                                "'featurization', 'inputs', 'outputs']"}
     assert _errors(EXAMPLE.replace("type: register", "type: command")) == {
-        "jobs.register.type": "'command' is not a step type; use one of ['prep', 'automl', 'register'] (a command "
+        "jobs.register.type": "'command' is not a step type; use one of ['prep', 'automl', 'register', 'deploy'] (a command "
                               "step is not available in this studio yet)"}
     assert _errors(EXAMPLE.replace("filter: \"age >= 18 and notnull(y)\"", "filter: \"age.__class__\"")) == {
         "jobs.prepare.operations[0].filter": "Attribute is not allowed in an expression; use columns, numbers, "
@@ -66,3 +66,27 @@ jobs:
   b: {type: register, inputs: {model: "${{parent.jobs.a.outputs.registered_model}}"}, model_name: m}
 """
     assert _errors(text) == {"jobs": "steps ['a', 'b'] depend on each other in a cycle; a pipeline is a DAG"}
+
+
+@pytest.mark.parametrize("key", ["prepare-train-register", "prepare-train-register-if-better",
+                                 "prepare-train-register-if-better-deploy"])
+def test_every_template_parses(key):
+    from studio.pipelines.templates import render_template
+
+    spec = parse_pipeline(render_template(key, dataset="bank", target="y", model_name="bank-marketing"))
+    names = [s.name for s in spec.steps]
+    assert names == ["prepare", "train", "register"] + (["deploy"] if key.endswith("deploy") else [])
+    if key.endswith("deploy"):
+        assert spec.steps[3].config["endpoint_name"] == "bank-marketing-ep" and spec.steps[3].needs == ["register"]
+
+
+def test_deploy_step_fields_are_checked():
+    text = EXAMPLE + """  deploy:
+    type: deploy
+    inputs: {model: "${{parent.jobs.register.outputs.registered_model}}"}
+    traffic_percent: 150
+"""
+    assert _errors(text) == {
+        "jobs.deploy.endpoint_name": "name the endpoint to create or update (e.g. endpoint_name: bank-ep)",
+        "jobs.deploy.traffic_percent": "150: the new version's share of the traffic, a whole number from 1 to 100 "
+                                       "(100: all of it; less: a challenger)"}
