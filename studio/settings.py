@@ -233,6 +233,10 @@ CELERY_BEAT_SCHEDULE = {
 # --- Pipelines (issue 15) ------------------------------------------------------------------------------------
 # Celery beat looks for due pipeline schedules this often (a schedule fires at most once per look).
 STUDIO_SCHEDULE_TICK_SECONDS = env_int("STUDIO_SCHEDULE_TICK_SECONDS", 30, minimum=5)
+# Most a pipeline's command step (a user script) may use; a step's own limits may only be lower.
+STUDIO_COMMAND_CPU_SECONDS = env_int("STUDIO_COMMAND_CPU_SECONDS", 600, minimum=1)
+STUDIO_COMMAND_MEMORY_MB = env_int("STUDIO_COMMAND_MEMORY_MB", 2048, minimum=64)
+STUDIO_COMMAND_WALL_SECONDS = env_int("STUDIO_COMMAND_WALL_SECONDS", 1800, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     **CELERY_BEAT_SCHEDULE,
     "pipelines-fire-due-schedules": {"task": "pipelines.fire_due_schedules",

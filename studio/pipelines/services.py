@@ -30,7 +30,11 @@ _DATASET_REF = re.compile(r"^(?:azureml:)?(?P<name>[^:@]+?)(?:@(?P<label>latest)
 
 
 class StepError(Exception):
-    """A step that cannot complete; the message says why and what to change."""
+    """A step that cannot complete; the message says why and what to change, ``log`` what it printed."""
+
+    def __init__(self, message: str, log: str = ""):
+        super().__init__(message)
+        self.log = log
 
 
 # --------------------------------------------------------------------------------------------------
@@ -214,10 +218,14 @@ def run_step(step_id: int) -> None:
             return
         elif step.type == "deploy":
             outputs, log = _run_deploy(step, config)
+        elif step.type == "command":
+            outputs, log = _run_command(step, config)
         else:
             outputs, log = _run_register(step, config)
         _record(step, Status.COMPLETED, outputs=outputs, log=log)
-    except (StepError, PipelineSpecError) as exc:
+    except StepError as exc:
+        _record(step, Status.FAILED, error=str(exc), log=exc.log)
+    except PipelineSpecError as exc:
         _record(step, Status.FAILED, error=str(exc))
     except Exception as exc:  # any other failure is still this step's failure, shown with its cause
         from studio.experiments.services import SubmissionError
@@ -253,6 +261,108 @@ def _version(value: Any, field: str):
     if version is None:
         raise StepError(f"{field}: dataset version {value.get('dataset')} v{value.get('version')} was deleted")
     return version
+
+
+def _new_version(step: PipelineStep, source, frame, name: str, operations: list) -> dict:
+    """Store ``frame`` as a new version of dataset ``name``, profiled and with lineage to ``source``."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from studio.datasets.services import create_dataset_version, profile_now
+
+    job = step.job
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    origin = f" from {source.dataset.name} v{source.version}" if source is not None else ""
+    version = create_dataset_version(
+        workspace=job.workspace, user=job.created_by, name=name, file_name=f"{name}.csv",
+        uploaded=SimpleUploadedFile(f"{name}.csv", buffer.getvalue().encode()), enqueue=False,
+        description=f"Derived{origin} by step {step.name!r} of pipeline job {job.pk}.")
+    profile_now(version)
+    version.refresh_from_db()
+    if version.status != "ready":
+        raise StepError(f"the new dataset {name} could not be profiled: {version.error}")
+    DatasetLineage.objects.create(derived=version, source=source, step=step, operations=operations)
+    return data_value(version)
+
+
+def _run_command(step: PipelineStep, config: dict) -> tuple[dict, str]:
+    """Run the step's script in a subprocess: each dataset input as ``inputs/<name>.csv`` (also passed as
+    ``--<name> PATH``), an ``outputs/`` folder (``--outputs PATH``); CPU, memory and wall-clock limits; an
+    environment without the studio's secrets. Each declared output is read back from ``outputs/<name>.csv``
+    as a new dataset version."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import pandas as pd
+    from django.conf import settings
+
+    from studio.datasets.services import load_frame
+
+    limits = config.get("limits") or {}
+    cpu = min(int(limits.get("cpu_seconds", settings.STUDIO_COMMAND_CPU_SECONDS)), settings.STUDIO_COMMAND_CPU_SECONDS)
+    memory = min(int(limits.get("memory_mb", settings.STUDIO_COMMAND_MEMORY_MB)), settings.STUDIO_COMMAND_MEMORY_MB)
+    wall = min(int(limits.get("wall_seconds", settings.STUDIO_COMMAND_WALL_SECONDS)),
+               settings.STUDIO_COMMAND_WALL_SECONDS)
+
+    def apply_limits():  # in the child, before the script starts
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        resource.setrlimit(resource.RLIMIT_AS, (memory * 2**20, memory * 2**20))
+
+    with tempfile.TemporaryDirectory(prefix=f"pipeline-{step.job_id}-{step.name}-") as tmp:
+        folder = Path(tmp)
+        (folder / "inputs").mkdir()
+        (folder / "outputs").mkdir()
+        args, sources = [], []
+        for name, value in (config.get("inputs") or {}).items():
+            if isinstance(value, dict) and value.get("type") == "dataset":
+                version = _version(value, f"inputs.{name}")
+                path = folder / "inputs" / f"{name}.csv"
+                load_frame(version).to_csv(path, index=False)
+                sources.append(version)
+                args += [f"--{name}", str(path)]
+            else:
+                args += [f"--{name}", str(value)]
+        (folder / "script.py").write_text(config["script"])
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp, "LANG": "C.UTF-8",
+               "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        process = subprocess.Popen([sys.executable, "script.py", *args, "--outputs", str(folder / "outputs")],
+                                   cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   preexec_fn=apply_limits, start_new_session=True)
+        try:
+            output, _ = process.communicate(timeout=wall)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            raise StepError(f"the script ran longer than {wall} s (wall_seconds) and was stopped",
+                            _tail(output)) from None
+        text = _tail(output)
+        if process.returncode != 0:
+            reason = ("it used more than its CPU time (cpu_seconds)" if process.returncode in (-signal.SIGXCPU,
+                                                                                              -signal.SIGKILL)
+                      else f"it exited with status {process.returncode}")
+            last = next((line for line in reversed(text.splitlines()) if line.strip()), "")
+            raise StepError(f"the script failed: {reason}: {last}", text)
+        outputs = {}
+        for name in config.get("outputs") or {}:
+            path = folder / "outputs" / f"{name}.csv"
+            if not path.exists():
+                raise StepError(f"outputs.{name}: the script wrote no outputs/{name}.csv (declared outputs are read "
+                                "from there)", text)
+            settings_ = (config.get("outputs") or {}).get(name) or {}
+            outputs[name] = _new_version(step, sources[0] if sources else None, pd.read_csv(path),
+                                         str(settings_.get("name") or f"{step.job.name}-{step.name}-{name}"),
+                                         [{"command": step.name}])
+    return outputs, text + f"\n(limits: {cpu} CPU s, {memory} MB, {wall} s wall)"
+
+
+def _tail(output: bytes, limit: int = 20_000) -> str:
+    text = output.decode(errors="replace")
+    return text if len(text) <= limit else "…" + text[-limit:]
 
 
 def _run_prep(step: PipelineStep, config: dict) -> tuple[dict, str]:

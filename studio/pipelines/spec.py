@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-STEP_TYPES = ("prep", "automl", "register", "deploy")
+STEP_TYPES = ("prep", "automl", "register", "deploy", "command")
 BINDING = re.compile(r"^\$\{\{\s*parent\.(inputs\.(?P<input>[A-Za-z_][\w-]*)|jobs\.(?P<step>[A-Za-z_][\w-]*)"
                      r"\.outputs\.(?P<output>[A-Za-z_][\w-]*))\s*\}\}$")
 ANY_BINDING = re.compile(r"\$\{\{.*?\}\}")
@@ -50,8 +50,10 @@ AUTOML_KEYS = ("task", "primary_metric", "target_column_name", "training_data", 
 PREP_KEYS = ("inputs", "operations", "outputs")
 REGISTER_KEYS = ("inputs", "model_name", "condition", "alias", "outputs")
 DEPLOY_KEYS = ("inputs", "endpoint_name", "traffic_percent", "outputs")
+COMMAND_KEYS = ("inputs", "script", "limits", "outputs")
+COMMAND_LIMITS = ("cpu_seconds", "memory_mb", "wall_seconds")
 STEP_OUTPUTS = {"prep": ("output_data",), "automl": ("best_model", "metrics"), "register": ("registered_model",),
-                "deploy": ("endpoint",)}
+                "deploy": ("endpoint",), "command": ()}
 
 
 class PipelineSpecError(ValueError):
@@ -140,10 +142,11 @@ def parse_pipeline(text: str, overrides: dict[str, Any] | None = None) -> Pipeli
             continue
         kind = job.get("type")
         if kind not in STEP_TYPES:
-            hint = " (a command step is not available in this studio yet)" if kind == "command" else ""
+            hint = ""
             errors[f"{where}.type"] = f"{kind!r} is not a step type; use one of {list(STEP_TYPES)}{hint}"
             continue
-        allowed = {"prep": PREP_KEYS, "automl": AUTOML_KEYS, "register": REGISTER_KEYS, "deploy": DEPLOY_KEYS}[kind]
+        allowed = {"prep": PREP_KEYS, "automl": AUTOML_KEYS, "register": REGISTER_KEYS, "deploy": DEPLOY_KEYS,
+                   "command": COMMAND_KEYS}[kind]
         config = {}
         for key, value in job.items():
             if key == "type" or key in IGNORED_STEP_KEYS:
@@ -157,7 +160,9 @@ def parse_pipeline(text: str, overrides: dict[str, Any] | None = None) -> Pipeli
         if not isinstance(declared, dict):
             errors[f"{where}.outputs"] = "must be a mapping of output name to settings"
             declared = {}
-        if kind == "prep":
+        if kind == "command":
+            step.outputs = list(declared)
+        elif kind == "prep":
             split = any(isinstance(op, dict) and "split" in op for op in config.get("operations") or [])
             step.outputs = list(declared) or (["train_data", "test_data"] if split else ["output_data"])
             if split and len(step.outputs) != 2:
@@ -218,6 +223,25 @@ def _check_step_fields(steps: list[StepSpec], errors: dict[str, str]) -> None:
                     errors[f"{where}.{key}"] = f"an automl step needs {key}"
             if c.get("task") not in (None, "classification", "regression"):
                 errors[f"{where}.task"] = f"{c['task']!r} is not a task; use classification or regression"
+        elif step.type == "command":
+            if not isinstance(c.get("script"), str) or not c["script"].strip():
+                errors[f"{where}.script"] = "the Python source to run (script: |, then the code indented)"
+            else:
+                try:
+                    compile(c["script"], f"{step.name}.py", "exec")
+                except SyntaxError as exc:
+                    errors[f"{where}.script"] = f"line {exc.lineno}: {exc.msg}"
+            if c.get("inputs") is not None and not isinstance(c["inputs"], dict):
+                errors[f"{where}.inputs"] = "a mapping of input name to a dataset binding"
+            limits = c.get("limits") or {}
+            if not isinstance(limits, dict):
+                errors[f"{where}.limits"] = f"a mapping with {list(COMMAND_LIMITS)}"
+            else:
+                for key, value in limits.items():
+                    if key not in COMMAND_LIMITS:
+                        errors[f"{where}.limits.{key}"] = f"unknown limit; use {list(COMMAND_LIMITS)}"
+                    elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                        errors[f"{where}.limits.{key}"] = f"{value!r} is not a whole number of at least 1"
         elif step.type == "deploy":
             if not isinstance(c.get("inputs"), dict) or "model" not in c["inputs"]:
                 errors[f"{where}.inputs.model"] = "a deploy step takes a register step's model: " \

@@ -174,3 +174,60 @@ def test_deploy_creates_the_endpoint_then_moves_traffic_to_each_new_version(team
     assert step.status == "completed" and step.outputs == {"endpoint": None}
     assert "nothing to deploy" in step.log
     assert v2.version == 2
+
+
+COMMAND = """
+type: pipeline
+inputs:
+  data: {type: mltable, path: "azureml:bank-small@latest"}
+jobs:
+  features:
+    type: command
+    inputs: {data: "${{parent.inputs.data}}", factor: 2}
+    script: |
+      import argparse, os, pandas as pd
+      parser = argparse.ArgumentParser()
+      parser.add_argument("--data"); parser.add_argument("--factor", type=int); parser.add_argument("--outputs")
+      args = parser.parse_args()
+      df = pd.read_csv(args.data)
+      df["age_x"] = df["age"] * args.factor
+      print("rows", len(df), "secret", os.environ.get("DATABASE_URL"))
+      %s
+      df.to_csv(os.path.join(args.outputs, "featured.csv"), index=False)
+    limits: {cpu_seconds: 60, memory_mb: 1024, wall_seconds: %d}
+    outputs:
+      featured: {name: bank-featured}
+"""
+
+
+def _run_command(team, extra="pass", wall=60):
+    job = services.submit_pipeline(team.workspace, team.bob, COMMAND % (extra, wall))
+    services.advance_pipeline(job.pk)
+    step = job.steps.get(name="features")
+    services.run_step(step.pk)
+    step.refresh_from_db()
+    return step
+
+
+def test_a_command_step_runs_the_script_with_its_inputs_and_reads_its_outputs(team, bank_small):
+    step = _run_command(team)
+    assert step.status == "completed", step.error + step.log
+    out = step.outputs["featured"]
+    assert out["dataset"] == "bank-featured"
+    from studio.datasets.services import load_frame
+    from studio.datasets.models import DatasetVersion
+
+    frame = load_frame(DatasetVersion.objects.get(pk=out["dataset_version"]))
+    assert (frame["age_x"] == frame["age"] * 2).all() and len(frame) == 400
+    assert "rows 400 secret None" in step.log  # the studio's settings never reach the script
+    assert "(limits: 60 CPU s, 1024 MB, 60 s wall)" in step.log
+
+
+def test_a_failing_or_slow_script_fails_the_step_with_the_reason(team, bank_small):
+    step = _run_command(team, extra="raise SystemExit('no good data')")
+    assert step.status == "failed"
+    assert step.error == "the script failed: it exited with status 1: no good data"
+    assert "rows 400" in step.log
+    step = _run_command(team, extra="import time; time.sleep(30)", wall=2)
+    assert step.status == "failed"
+    assert step.error == "the script ran longer than 2 s (wall_seconds) and was stopped"

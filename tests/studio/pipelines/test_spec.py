@@ -42,9 +42,9 @@ def test_errors_name_the_step_and_the_field():
                                                " 'n_cross_validations', 'validation_data_size', 'test_data_size', "
                                                "'weight_column_name', 'positive_label', 'limits', 'training', "
                                                "'featurization', 'inputs', 'outputs']"}
-    assert _errors(EXAMPLE.replace("type: register", "type: command")) == {
-        "jobs.register.type": "'command' is not a step type; use one of ['prep', 'automl', 'register', 'deploy'] (a command "
-                              "step is not available in this studio yet)"}
+    assert _errors(EXAMPLE.replace("type: register", "type: script")) == {
+        "jobs.register.type": "'script' is not a step type; use one of ['prep', 'automl', 'register', 'deploy', "
+                              "'command']"}
     assert _errors(EXAMPLE.replace("filter: \"age >= 18 and notnull(y)\"", "filter: \"age.__class__\"")) == {
         "jobs.prepare.operations[0].filter": "Attribute is not allowed in an expression; use columns, numbers, "
                                              "strings, arithmetic, comparisons, and/or/not, in [...] and ['abs', "
@@ -90,3 +90,18 @@ def test_deploy_step_fields_are_checked():
         "jobs.deploy.endpoint_name": "name the endpoint to create or update (e.g. endpoint_name: bank-ep)",
         "jobs.deploy.traffic_percent": "150: the new version's share of the traffic, a whole number from 1 to 100 "
                                        "(100: all of it; less: a challenger)"}
+
+
+def test_command_step_fields_are_checked():
+    text = """
+type: pipeline
+jobs:
+  run:
+    type: command
+    script: |
+      print(
+    limits: {cpu_seconds: 0, gpus: 1}
+"""
+    assert _errors(text) == {"jobs.run.script": "line 1: '(' was never closed",
+                             "jobs.run.limits.cpu_seconds": "0 is not a whole number of at least 1",
+                             "jobs.run.limits.gpus": "unknown limit; use ['cpu_seconds', 'memory_mb', 'wall_seconds']"}
