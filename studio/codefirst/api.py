@@ -54,3 +54,26 @@ class TrialMlflowView(WorkspaceScopedMixin, APIView):
             return _zip(*services.trial_mlflow_zip(trial))
         except ArtifactUnavailable as exc:
             return Response({"detail": str(exc)}, status=404)
+
+
+class MLTableDatasetView(WorkspaceScopedMixin, APIView):
+    """``POST`` multipart ``name`` and ``file`` (a zip of an MLTable folder): a new dataset version from the
+    table the MLTable describes. Unsupported transformations are refused by name (400)."""
+
+    @extend_schema(request={"multipart/form-data": OpenApiTypes.OBJECT}, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        from rest_framework.exceptions import ValidationError
+
+        from studio.datasets.api import version_payload
+        from studio.datasets.services import DataError
+
+        upload, name = request.FILES.get("file"), str(request.data.get("name") or "").strip()
+        if upload is None or not name:
+            raise ValidationError({"file": ["Send name and file (a zip of the MLTable folder) as multipart fields."]})
+        try:
+            version = services.dataset_from_mltable_zip(request.workspace, request.user, name, upload.read())
+        except services.MLTableError as exc:
+            raise ValidationError({"file": [str(exc)]})
+        except DataError as exc:
+            raise ValidationError({getattr(exc, "field", None) or "file": [str(exc)]})
+        return Response(version_payload(version, with_versions=True), status=201)

@@ -106,3 +106,44 @@ def version_mlflow_zip(version) -> tuple[str, bytes]:
     return f"{name}.zip", mlflow_zip(path, name, version.sample_input or None, {
         "source": "automl studio registry", "model": version.model.name, "version": version.version,
         "primary_metric": version.primary_metric, "score": version.primary_score, "sha256": version.sha256})
+
+
+class MLTableError(ValueError):
+    """An MLTable upload that cannot become a dataset; the message says why."""
+
+
+def dataset_from_mltable_zip(workspace, user, name: str, archive: bytes):
+    """A new dataset version from a zip of an MLTable folder (the ``MLTable`` file and the data files it
+    names): read with :mod:`automl_engine.mltable` and stored as CSV."""
+    import tempfile
+    import zipfile
+    from pathlib import Path, PurePosixPath
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from automl_engine.config import ConfigError
+    from automl_engine.mltable import load_mltable
+    from studio.datasets.services import create_dataset_version
+
+    try:
+        bundle = zipfile.ZipFile(io.BytesIO(archive))
+    except zipfile.BadZipFile:
+        raise MLTableError("the file is not a zip; zip the MLTable folder (the MLTable file and its data)") from None
+    members = bundle.namelist()
+    for member in members:
+        path = PurePosixPath(member)
+        if path.is_absolute() or ".." in path.parts:
+            raise MLTableError(f"{member!r} points outside the archive; keep the data inside the zipped folder")
+    tables = sorted((m for m in members if PurePosixPath(m).name == "MLTable"), key=lambda m: m.count("/"))
+    if not tables:
+        raise MLTableError("the zip holds no MLTable file")
+    with tempfile.TemporaryDirectory(prefix="mltable-") as tmp:
+        bundle.extractall(tmp)
+        try:
+            frame = load_mltable(Path(tmp) / tables[0], "file")
+        except ConfigError as exc:
+            raise MLTableError(exc.message.replace(tmp + "/", "")) from None
+    content = frame.to_csv(index=False).encode()
+    return create_dataset_version(workspace=workspace, user=user, name=name, file_name=f"{name}.csv",
+                                  uploaded=SimpleUploadedFile(f"{name}.csv", content),
+                                  description="Created from an MLTable folder.")

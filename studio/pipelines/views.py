@@ -1,5 +1,8 @@
 """Pages of the pipelines app: the job list, a new pipeline from a template, and the job page."""
+import json
+
 from django.contrib import messages
+from django.http import Http404, HttpResponse
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -125,3 +128,15 @@ def schedule_pause(request, pk):
     require_role(request.user, schedule.workspace, Role.EDITOR)
     schedule_service.set_paused(schedule, request.POST.get("paused") == "1")
     return redirect("pipelines:schedules")
+
+
+@login_required
+def step_output(request, pk, step, output):
+    """One output of a step as a JSON download (e.g. an AutoML step's metrics)."""
+    job = get_object_or_404(PipelineJob, pk=pk, workspace=request.workspace)
+    found = job.steps.filter(name=step).first()
+    if found is None or output not in (found.outputs or {}):
+        raise Http404(f"Step {step!r} of job {job.pk} has no output {output!r}.")
+    response = HttpResponse(json.dumps(found.outputs[output], indent=2, default=str), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="job{job.pk}-{step}-{output}.json"'
+    return response

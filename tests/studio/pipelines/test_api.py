@@ -90,3 +90,7 @@ def test_the_bank_marketing_pipeline_runs_end_to_end(team, api_for, make_version
     page = client_for(team.carol).get(f"/pipelines/jobs/{job_id}/").content.decode()
     assert 'data-testid="step-register" data-status="completed"' in page
     assert f'href="/models/{model.pk}/versions/1/"' in page
+    metrics = client_for(team.carol).get(f"/pipelines/jobs/{job_id}/steps/train/metrics.json")
+    assert metrics.status_code == 200 and metrics.json()["validation"]["AUC_weighted"] == best["score"]
+    assert client_for(team.carol).get(f"/pipelines/jobs/{job_id}/steps/train/nope.json").status_code == 404
+    assert f'href="/experiments/trials/{best["trial"]}/model.pkl"' in page
