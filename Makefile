@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test install install-test bench-engine bench-ingest bench-studio bench-serving clean
+.PHONY: run test install install-test bench-engine bench-ingest bench-studio bench-serving mlflow-env clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +36,14 @@ bench-engine: install
 
 # MLflow pins an older gunicorn and pyarrow than the studio, so it gets a virtual environment of its own.
 MLFLOW_VENV := var/bench-mlflow
-bench-serving: install
-	test -x $(MLFLOW_VENV)/bin/python || ($(PYTHON) -m venv $(MLFLOW_VENV) && $(MLFLOW_VENV)/bin/pip install -q \
+bench-serving: install mlflow-env
+	$(PY) bench/serving.py
+
+# Also used by tests/studio/codefirst/test_mlflow.py (it runs `make mlflow-env` when the venv is missing).
+mlflow-env:
+	test -x $(MLFLOW_VENV)/bin/mlflow || ($(PYTHON) -m venv $(MLFLOW_VENV) && $(MLFLOW_VENV)/bin/pip install -q \
 		mlflow==3.17.2 numpy==2.4.6 pandas==3.1.1 scipy==1.17.1 scikit-learn==1.9.1 lightgbm==4.7.0 \
 		xgboost==2.1.4 joblib==1.6.0 threadpoolctl==3.8.0)
-	$(PY) bench/serving.py
 
 bench-studio: install
 	$(PY) bench/studio.py all

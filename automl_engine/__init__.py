@@ -10,11 +10,12 @@ from .executor import InlineExecutor, LocalProcessExecutor, TrialExecutor
 from .explain import explain
 from .job import AutoMLJob, classification, job_from_config, regression
 from .results import AutoMLResult, Callbacks, TrialResult
+from .sdk import ColumnTransformer, Input
 from .tasks import ScoringContext, Task, get_task, register_task
 from .trial import TrialOutcome, TrialTask, evaluate_trial
 
 __all__ = [
-    "Algorithm", "ScoringContext", "Task", "get_task", "register", "register_task",
+    "Algorithm", "ScoringContext", "Task", "get_task", "register", "register_task", "ColumnTransformer", "Input",
     "AutoMLJob", "AutoMLResult", "Callbacks", "ConfigError", "InlineExecutor", "JobConfig", "LocalProcessExecutor",
     "ModelIntegrityError", "TrialExecutor", "TrialOutcome", "TrialResult", "TrialTask", "classification",
     "evaluate_trial", "explain", "export_onnx", "job_from_config", "load_model", "onnx_inputs", "regression",

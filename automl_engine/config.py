@@ -96,6 +96,7 @@ class JobConfig:
     weight_column_name: str | None = None
     positive_label: Any = None
     random_state: int = 0
+    cv_split_column_names: tuple[str, ...] | None = None
     limits: Limits = field(default_factory=Limits)
     training: Training = field(default_factory=Training)
     featurization: Featurization = field(default_factory=Featurization)
@@ -128,6 +129,8 @@ class JobConfig:
             "weight_column_name": self.weight_column_name,
             "positive_label": self.positive_label,
             "random_state": self.random_state,
+            "cv_split_column_names": (list(self.cv_split_column_names) if self.cv_split_column_names is not None
+                                      else None),
             "limits": dataclasses.asdict(self.limits),
             "training": {
                 **dataclasses.asdict(self.training),
@@ -176,6 +179,11 @@ class JobConfig:
         data.setdefault("primary_metric", None)
         if data["primary_metric"] is None:
             data["primary_metric"] = task.default_primary_metric
+        from .sdk import cross_validations
+
+        data["n_cross_validations"] = cross_validations(data.get("n_cross_validations"))
+        if data.get("cv_split_column_names") is not None:
+            data["cv_split_column_names"] = tuple(data["cv_split_column_names"])
         data["limits"] = make_limits(**(data.get("limits") or {}))
         data["training"] = make_training(**(data.get("training") or {}))
         data["featurization"] = make_featurization(**(data.get("featurization") or {}))
@@ -194,12 +202,18 @@ def _known_kwargs(cls, setting: str, kwargs: Mapping[str, Any]) -> None:
 
 
 def make_limits(**kwargs: Any) -> Limits:
+    from .sdk import limits_kwargs  # Azure SDK spellings -> ours (sdk imports this module)
+
+    kwargs = limits_kwargs(kwargs)
     _known_kwargs(Limits, "limits", kwargs)
     return Limits(**{k: v for k, v in kwargs.items() if v is not None or k in ("trial_timeout_minutes",
                                                                               "exit_score")})
 
 
 def make_training(**kwargs: Any) -> Training:
+    from .sdk import training_kwargs
+
+    kwargs = training_kwargs(kwargs)
     _known_kwargs(Training, "training", kwargs)
     allowed = kwargs.get("allowed_training_algorithms")
     kwargs["allowed_training_algorithms"] = tuple(allowed) if allowed is not None else None
@@ -211,6 +225,13 @@ def make_training(**kwargs: Any) -> Training:
 def make_featurization(mode: str = "auto", column_name_and_types: Mapping[str, str] | None = None,
                        transformer_params: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
                        blocked_transformers: Sequence[str] | None = None, **unknown: Any) -> Featurization:
+    from .sdk import featurization_kwargs
+
+    unknown = featurization_kwargs(unknown)
+    featurization = featurization_kwargs({"mode": mode, "transformer_params": transformer_params,
+                                          "blocked_transformers": blocked_transformers})
+    mode, transformer_params = featurization["mode"], featurization["transformer_params"]
+    blocked_transformers = featurization["blocked_transformers"]
     if unknown:
         _known_kwargs(Featurization, "featurization", unknown)
     params = []
@@ -264,6 +285,17 @@ def validate_config(config: JobConfig | Mapping[str, Any], columns: Sequence[str
         if config.validation_data is not None or config.validation_data_size is not None:
             raise ConfigError("n_cross_validations", "give either n_cross_validations or validation data/size, "
                                                      "not both")
+    if config.cv_split_column_names is not None:
+        split_columns = config.cv_split_column_names
+        if not split_columns or not all(isinstance(c, str) for c in split_columns):
+            raise ConfigError("cv_split_column_names", "give a list of column names, one per split")
+        if config.n_cross_validations is not None or config.validation_data is not None \
+                or config.validation_data_size is not None:
+            raise ConfigError("cv_split_column_names", "custom splits replace n_cross_validations and validation "
+                                                       "data/size; give only one of them")
+        for column in split_columns:
+            if columns is not None and column not in columns:
+                raise ConfigError("cv_split_column_names", f"column {column!r} is not in the training data")
     for name in ("validation_data_size", "test_data_size"):
         value = getattr(config, name)
         if value is not None and not (isinstance(value, (int, float)) and 0.0 < value < 1.0):

@@ -11,13 +11,15 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
+from .mltable import is_mltable, load_mltable
 
 SMALL_DATA_ROWS = 1_000
 LARGE_DATA_ROWS = 20_000
 
 
 def load_frame(data: Any, setting: str = "training_data", base_dir: Path | None = None) -> pd.DataFrame | None:
-    """A DataFrame from a DataFrame, a CSV/TSV/Parquet path, or None."""
+    """A DataFrame from a DataFrame, a CSV/TSV/Parquet path, an MLTable folder (or its ``MLTable`` file;
+    see :mod:`automl_engine.mltable`), or None."""
     if data is None:
         return None
     if isinstance(data, pd.DataFrame):
@@ -27,6 +29,8 @@ def load_frame(data: Any, setting: str = "training_data", base_dir: Path | None 
     path = Path(data)
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
+    if is_mltable(path):
+        return load_mltable(path, setting)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".csv", ".parquet", ".tsv"))
         if not files:
@@ -64,6 +68,10 @@ def choose_validation(n_rows: int, config: Any, has_validation_data: bool) -> di
     if has_validation_data:
         return {"method": "holdout", "source": "validation_data", "n_folds": 1, "validation_size": None,
                 "reason": "validation_data given"}
+    if config.cv_split_column_names:
+        n = len(config.cv_split_column_names)
+        return {"method": "cv", "source": "cv_split_column_names", "n_folds": n, "validation_size": None,
+                "reason": f"{n} custom splits from cv_split_column_names"}
     if config.n_cross_validations:
         return {"method": "cv", "source": "user", "n_folds": int(config.n_cross_validations),
                 "validation_size": None, "reason": "n_cross_validations given"}
@@ -78,6 +86,25 @@ def choose_validation(n_rows: int, config: Any, has_validation_data: bool) -> di
                 "reason": f"{n_rows} rows between {SMALL_DATA_ROWS} and {LARGE_DATA_ROWS}: 3-fold cross-validation"}
     return {"method": "holdout", "source": "auto", "n_folds": 1, "validation_size": 0.1,
             "reason": f"{n_rows} rows > {LARGE_DATA_ROWS}: 10% holdout validation"}
+
+
+def folds_from_split_columns(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Fold ids from Azure ``cv_split_column_names``: one 0/1 column per split, 0 = the row validates in that
+    split, 1 = it trains. Each row may validate in at most one split (folds partition the rows here)."""
+    folds = np.full(len(df), -1, dtype=np.int64)
+    for fold, column in enumerate(columns):
+        values = pd.to_numeric(df[column], errors="coerce")
+        if not values.isin([0, 1]).all():
+            raise ConfigError("cv_split_column_names", f"column {column!r} must hold only 1 (train) and 0 "
+                                                       "(validate)")
+        validate = (values == 0).to_numpy()
+        if not validate.any():
+            raise ConfigError("cv_split_column_names", f"column {column!r} has no 0 (validation) row")
+        if (folds[validate] != -1).any():
+            raise ConfigError("cv_split_column_names", f"rows validate in more than one split (column "
+                                                       f"{column!r}); each row may be 0 in at most one column")
+        folds[validate] = fold
+    return folds
 
 
 def make_folds(y: np.ndarray, validation: dict[str, Any], problem_type: str, random_state: int,

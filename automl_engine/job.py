@@ -19,6 +19,7 @@ import pandas as pd
 from .config import (CLASSIFICATION, REGRESSION, ConfigError, JobConfig, make_featurization,
                      make_limits, make_training, validate_config, validate_target)
 from .results import AutoMLResult, Callbacks, TrialResult
+from . import sdk
 from .tasks import get_task
 
 
@@ -32,6 +33,8 @@ class AutoMLJob:
         self.validation_data = validation_data if validation_data is not None else config.validation_data
         self.test_data = test_data if test_data is not None else config.test_data
         self.base_dir = Path(base_dir) if base_dir is not None else None
+        # Azure keywords accepted and ignored (compute, tags, ...): replayed to on_log when the job runs.
+        self.notes: list[str] = []
         validate_config(config)
 
     def _replace(self, **changes: Any) -> None:
@@ -41,27 +44,30 @@ class AutoMLJob:
 
     def set_limits(self, **kwargs: Any) -> "AutoMLJob":
         """Azure ``set_limits``: timeout_minutes, trial_timeout_minutes, max_trials, max_concurrent_trials,
-        enable_early_termination, exit_score."""
+        enable_early_termination, exit_score (also the REST/v1 spellings, see :mod:`automl_engine.sdk`;
+        max_cores_per_trial and max_nodes are accepted and ignored with a note)."""
         current = dataclasses.asdict(self.config.limits)
-        current.update(kwargs)
+        current.update(sdk.limits_kwargs(kwargs, self.notes))
         self._replace(limits=make_limits(**current))
         return self
 
     def set_training(self, **kwargs: Any) -> "AutoMLJob":
         """Azure ``set_training``: allowed/blocked_training_algorithms, enable_vote_ensemble,
-        enable_stack_ensemble, enable_model_explainability, enable_onnx_compatible_models."""
+        enable_stack_ensemble, enable_model_explainability, enable_onnx_compatible_models (also v1's
+        allowed_models/blocked_models; algorithm names in any case, ``"logistic_regression"``)."""
         current = dataclasses.asdict(self.config.training)
-        current.update(kwargs)
+        current.update(sdk.training_kwargs(kwargs, self.config.task, self.notes))
         self._replace(training=make_training(**current))
         return self
 
     def set_featurization(self, mode: str = "auto", column_name_and_types: dict[str, str] | None = None,
                           transformer_params: dict[str, list[dict]] | None = None,
-                          blocked_transformers: Sequence[str] | None = None) -> "AutoMLJob":
+                          blocked_transformers: Sequence[str] | None = None, **kwargs: Any) -> "AutoMLJob":
         """Azure ``set_featurization``: mode auto/custom/off, column type overrides, imputer parameters per
-        column, blocked transformers."""
-        self._replace(featurization=make_featurization(mode, column_name_and_types, transformer_params,
-                                                       blocked_transformers))
+        column (``ColumnTransformer`` objects or mappings), blocked transformers (ours or Azure's names)."""
+        given = sdk.featurization_kwargs({"mode": mode, "transformer_params": transformer_params,
+                                          "blocked_transformers": blocked_transformers, **kwargs}, self.notes)
+        self._replace(featurization=make_featurization(column_name_and_types=column_name_and_types, **given))
         return self
 
     def to_config(self) -> dict[str, Any]:
@@ -75,15 +81,32 @@ class AutoMLJob:
         live there)."""
         from .driver import Driver
 
-        return Driver(self, callbacks or Callbacks(), executor, workdir).run()
+        callbacks = callbacks or Callbacks()
+        for message in self.notes:
+            if callbacks.on_log:
+                callbacks.on_log("info", message)
+        return Driver(self, callbacks, executor, workdir).run()
 
 
 def _factory(task: str, training_data: Any, target_column_name: str, primary_metric: str | None,
-             kwargs: dict[str, Any]) -> AutoMLJob:
+             kwargs: dict[str, Any], sdk_kwargs: dict[str, Any]) -> AutoMLJob:
+    notes: list[str] = []
+    for key, value in sdk_kwargs.items():
+        if key not in sdk.COMPUTE_KEYWORDS:
+            raise ConfigError(key, f"unknown keyword for {task}(); Azure's compute and tracking keywords "
+                                   f"{list(sdk.COMPUTE_KEYWORDS)} are accepted and ignored, others are not")
+        if value is not None:
+            sdk.note(notes, f"{key}={value!r} accepted and ignored: it describes Azure compute or tracking; "
+                            "here the job runs on this machine and the studio keeps its own records")
+    explainability = kwargs.pop("enable_model_explainability", None)
+    kwargs["n_cross_validations"] = sdk.cross_validations(kwargs.get("n_cross_validations"))
+    if kwargs.get("cv_split_column_names") is not None:
+        kwargs["cv_split_column_names"] = tuple(kwargs["cv_split_column_names"])
+    training_data = sdk.data_reference(training_data)
     data_refs = {}
     frames = {}
     for key in ("validation_data", "test_data"):
-        value = kwargs.pop(key, None)
+        value = sdk.data_reference(kwargs.pop(key, None))
         frames[key] = value
         data_refs[key] = value if isinstance(value, (str, os.PathLike)) else None
     config = JobConfig(
@@ -93,32 +116,45 @@ def _factory(task: str, training_data: Any, target_column_name: str, primary_met
         validation_data=str(data_refs["validation_data"]) if data_refs["validation_data"] else None,
         test_data=str(data_refs["test_data"]) if data_refs["test_data"] else None,
         **kwargs)
-    return AutoMLJob(config, training_data=training_data, validation_data=frames["validation_data"],
-                     test_data=frames["test_data"])
+    if explainability is not None:
+        config = dataclasses.replace(config, training=dataclasses.replace(
+            config.training, enable_model_explainability=bool(explainability)))
+    job = AutoMLJob(config, training_data=training_data, validation_data=frames["validation_data"],
+                    test_data=frames["test_data"])
+    job.notes.extend(notes)
+    return job
 
 
 def classification(training_data: Any = None, target_column_name: str = "", primary_metric: str | None = None,
                    n_cross_validations: int | None = None, validation_data: Any = None,
                    validation_data_size: float | None = None, test_data: Any = None,
                    test_data_size: float | None = None, weight_column_name: str | None = None,
-                   positive_label: Any = None, random_state: int = 0) -> AutoMLJob:
-    """A classification job (Azure ``automl.classification``); data as a DataFrame or a file path."""
+                   positive_label: Any = None, random_state: int = 0, cv_split_column_names: Sequence[str] | None = None,
+                   enable_model_explainability: bool | None = None, **azure_keywords: Any) -> AutoMLJob:
+    """A classification job (Azure ``automl.classification``); data as a DataFrame, a file path, an MLTable
+    folder or an ``Input``. ``n_cross_validations="auto"`` lets the engine choose; Azure's compute and
+    tracking keywords (``compute``, ``experiment_name``, ``tags``, ...) are accepted and ignored with a note."""
     return _factory(CLASSIFICATION, training_data, target_column_name, primary_metric, dict(
         n_cross_validations=n_cross_validations, validation_data=validation_data,
         validation_data_size=validation_data_size, test_data=test_data, test_data_size=test_data_size,
-        weight_column_name=weight_column_name, positive_label=positive_label, random_state=random_state))
+        weight_column_name=weight_column_name, positive_label=positive_label, random_state=random_state,
+        cv_split_column_names=cv_split_column_names, enable_model_explainability=enable_model_explainability),
+        azure_keywords)
 
 
 def regression(training_data: Any = None, target_column_name: str = "", primary_metric: str | None = None,
                n_cross_validations: int | None = None, validation_data: Any = None,
                validation_data_size: float | None = None, test_data: Any = None,
                test_data_size: float | None = None, weight_column_name: str | None = None,
-               random_state: int = 0) -> AutoMLJob:
-    """A regression job (Azure ``automl.regression``); data as a DataFrame or a file path."""
+               random_state: int = 0, cv_split_column_names: Sequence[str] | None = None,
+               enable_model_explainability: bool | None = None, **azure_keywords: Any) -> AutoMLJob:
+    """A regression job (Azure ``automl.regression``); the same keyword forms as :func:`classification`."""
     return _factory(REGRESSION, training_data, target_column_name, primary_metric, dict(
         n_cross_validations=n_cross_validations, validation_data=validation_data,
         validation_data_size=validation_data_size, test_data=test_data, test_data_size=test_data_size,
-        weight_column_name=weight_column_name, random_state=random_state))
+        weight_column_name=weight_column_name, random_state=random_state,
+        cv_split_column_names=cv_split_column_names, enable_model_explainability=enable_model_explainability),
+        azure_keywords)
 
 
 def job_from_config(config: dict[str, Any] | JobConfig, training_data: Any = None, validation_data: Any = None,

@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "studio.experiments",
     "studio.registry",
     "studio.serving",
+    "studio.codefirst",
+    "studio.pipelines",
 ]
 
 MIDDLEWARE = [
@@ -226,6 +228,19 @@ CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "experiments-reap-stale-runs": {"task": "experiments.reap_stale_runs",
                                     "schedule": float(max(5, STUDIO_STALE_AFTER_SECONDS // 3))},
+}
+
+# --- Pipelines (issue 15) ------------------------------------------------------------------------------------
+# Celery beat looks for due pipeline schedules this often (a schedule fires at most once per look).
+STUDIO_SCHEDULE_TICK_SECONDS = env_int("STUDIO_SCHEDULE_TICK_SECONDS", 30, minimum=5)
+# Most a pipeline's command step (a user script) may use; a step's own limits may only be lower.
+STUDIO_COMMAND_CPU_SECONDS = env_int("STUDIO_COMMAND_CPU_SECONDS", 600, minimum=1)
+STUDIO_COMMAND_MEMORY_MB = env_int("STUDIO_COMMAND_MEMORY_MB", 2048, minimum=64)
+STUDIO_COMMAND_WALL_SECONDS = env_int("STUDIO_COMMAND_WALL_SECONDS", 1800, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "pipelines-fire-due-schedules": {"task": "pipelines.fire_due_schedules",
+                                     "schedule": float(STUDIO_SCHEDULE_TICK_SECONDS)},
 }
 
 # --- Datasets -------------------------------------------------------------------------------------------------

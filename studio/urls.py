@@ -11,6 +11,8 @@ api_v1 = [
     path("", include("studio.experiments.api_urls")),
     path("", include("studio.registry.api_urls")),
     path("", include("studio.serving.api_urls")),
+    path("", include("studio.pipelines.api_urls")),
+    path("", include("studio.codefirst.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -23,5 +25,7 @@ urlpatterns = [
     path("experiments/", include("studio.experiments.urls")),
     path("models/", include("studio.registry.urls")),
     path("endpoints/", include("studio.serving.urls")),
+    path("code/", include("studio.codefirst.urls")),
+    path("pipelines/", include("studio.pipelines.urls")),
     path("api/v1/", include(api_v1)),
 ]

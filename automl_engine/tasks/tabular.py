@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from .base import PreparedRun, Task
-from .splits import HoldoutSplitter, KFoldSplitter, PredefinedHoldout, make_splits
+from .splits import HoldoutSplitter, KFoldSplitter, PredefinedHoldout, Splits, make_splits
 
 
 class TabularTask(Task):
@@ -43,7 +43,8 @@ class TabularTask(Task):
         if valid is not None:
             self.validate_target(config, valid[target])
         train, test = split_test(train, config, test, stratify=self.has_classes)
-        drop = [c for c in (target, config.weight_column_name) if c]
+        split_columns = list(config.cv_split_column_names or ())  # Azure custom CV splits: not features
+        drop = [c for c in (target, config.weight_column_name) if c] + split_columns
         X = train.drop(columns=drop)
         y = train[target].to_numpy()
         n_train_only = len(X)
@@ -59,7 +60,12 @@ class TabularTask(Task):
         validation = choose_validation(n_train_only, config, valid is not None)
         if validation["method"] == "cv" and validation["n_folds"] > n_train_only:
             raise ConfigError("n_cross_validations", f"{validation['n_folds']} folds but only {n_train_only} rows")
-        splits = make_splits(self.splitter(validation, config.random_state, len(X) - n_train_only), X, y)
+        if split_columns:
+            from ..data import folds_from_split_columns
+
+            splits = Splits.from_folds(folds_from_split_columns(train, split_columns), refit=True)
+        else:
+            splits = make_splits(self.splitter(validation, config.random_state, len(X) - n_train_only), X, y)
         onnx = config.training.enable_onnx_compatible_models
         plans = plan_columns(X, config.featurization, onnx_compatible=onnx)
         if all(p.dropped for p in plans):
