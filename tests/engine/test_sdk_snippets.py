@@ -148,7 +148,11 @@ def test_cv_split_column_names_are_the_folds(tmp_path, bank_df):
     assert result.validation_method["source"] == "cv_split_column_names"
     assert result.validation_method["n_folds"] == 2
     assert "split_a" not in {s["column"] for s in result.featurization_summary}
-    folds = np.load(tmp_path / "work" / "data" / "folds.npy")  # what every trial trains and validates on
+    from automl_engine.tasks.splits import folds_of
+    from automl_engine.trial import load_prepared
+
+    prepared = load_prepared(tmp_path / "work")  # what every trial trains and validates on
+    folds = folds_of(prepared.splits, len(prepared.y))
     assert folds[:40].tolist() == [0] * 40 and folds[40:80].tolist() == [1] * 40 and set(folds[80:]) == {-1}
     bad = df.copy()
     bad.loc[0, "split_b"] = 0
