@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 import traceback
 from typing import Any
 
@@ -333,13 +334,20 @@ def _run_command(step: PipelineStep, config: dict) -> tuple[dict, str]:
         process = subprocess.Popen([sys.executable, "script.py", *args, "--outputs", str(folder / "outputs")],
                                    cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    preexec_fn=apply_limits, start_new_session=True)
-        try:
-            output, _ = process.communicate(timeout=wall)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
-            raise StepError(f"the script ran longer than {wall} s (wall_seconds) and was stopped",
-                            _tail(output)) from None
+        deadline = time.monotonic() + wall
+        while True:  # wait in short slices so that a cancel of the pipeline stops the script too
+            try:
+                output, _ = process.communicate(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                canceled = PipelineStep.objects.filter(pk=step.pk, status=Status.CANCELED).exists()
+                if canceled or time.monotonic() > deadline:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    output, _ = process.communicate()
+                    if canceled:
+                        raise StepError("canceled while the script ran; it was stopped", _tail(output)) from None
+                    raise StepError(f"the script ran longer than {wall} s (wall_seconds) and was stopped",
+                                    _tail(output)) from None
         text = _tail(output)
         if process.returncode != 0:
             reason = ("it used more than its CPU time (cpu_seconds)" if process.returncode in (-signal.SIGXCPU,

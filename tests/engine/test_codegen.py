@@ -35,12 +35,12 @@ def test_classification_trials_reproduce_their_validation_score(tmp_path, bank_d
     bank_df.to_csv(csv, index=False)
     job = classification(training_data=str(csv), target_column_name="y", primary_metric="AUC_weighted",
                          n_cross_validations=3)
-    job.set_limits(max_trials=3, timeout_minutes=5)
-    job.set_training(allowed_training_algorithms=["LightGBM", "LogisticRegression", "XGBoostClassifier"],
+    job.set_limits(max_trials=2, timeout_minutes=5)
+    job.set_training(allowed_training_algorithms=["LightGBM", "LogisticRegression"],
                      enable_vote_ensemble=False, enable_stack_ensemble=False, enable_model_explainability=False)
     result = job.run(workdir=tmp_path / "work")
     trials = [t for t in result.trials if t.score is not None]
-    assert len(trials) == 3 and {"LightGBM", "LogisticRegression"} <= {t.algorithm for t in trials}
+    assert {t.algorithm for t in trials} == {"LightGBM", "LogisticRegression"}
     for trial in trials:
         printed = _reproduce(tmp_path, result, trial, csv)
         assert printed["primary_metric"] == "AUC_weighted"

@@ -231,3 +231,25 @@ def test_a_failing_or_slow_script_fails_the_step_with_the_reason(team, bank_smal
     step = _run_command(team, extra="import time; time.sleep(30)", wall=2)
     assert step.status == "failed"
     assert step.error == "the script ran longer than 2 s (wall_seconds) and was stopped"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_canceling_the_pipeline_stops_a_running_script(team, bank_small):
+    import threading
+    import time
+
+    from tests.conftest import wait_for
+
+    job = services.submit_pipeline(team.workspace, team.bob, COMMAND % ("import time; time.sleep(60)", 120))
+    services.advance_pipeline(job.pk)
+    step = job.steps.get(name="features")
+    worker = threading.Thread(target=services.run_step, args=(step.pk,))
+    started = time.monotonic()
+    worker.start()
+    wait_for(lambda: PipelineStep.objects.get(pk=step.pk).status == "running", 30, message="the step to start")
+    time.sleep(1)
+    services.cancel_pipeline(job, team.bob)
+    worker.join(30)
+    assert not worker.is_alive() and time.monotonic() - started < 30
+    step.refresh_from_db()
+    assert step.status == "canceled" and step.error == "canceled by bob"
