@@ -159,7 +159,9 @@ def test_bad_payloads_get_422_with_details_per_row_and_column(team, api_for, ban
     typed[0]["duration"] = "long"
     typed[1]["job"] = {"x": 1}
     r = _score(client, "bank-ep", key, {"data": typed})
-    assert r.json()["errors"] == [
+    assert r.json()["errors"] == [  # every problem of the request at once, by row
+        {"row": 0, "column": "duration", "message": "expects a number (or null), got string 'long'"},
+        {"row": 1, "column": "job", "message": "expects a string, number or boolean (or null), got object {'x': 1}"},
         {"row": 2, "column": None, "message": "each row must be an object of column: value, not number"}]
     r = _score(client, "bank-ep", key, {"data": typed[:2]})
     assert r.status_code == 422
