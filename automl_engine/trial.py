@@ -168,6 +168,20 @@ def load_prepared(workdir: str | Path) -> PreparedData:
     return data
 
 
+def scored_targets(workdir: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """The target of every stored out-of-fold prediction (entry ``i`` of any trial's ``oof.npy``) and the
+    run's meta, read without the features: what a page needs to recount a trial's validation results."""
+    from .tasks.splits import unstack_pairs
+
+    data_dir = Path(workdir) / "data"
+    meta = json.loads((data_dir / "meta.json").read_text())
+    y = np.load(data_dir / "y.npy", allow_pickle=True)
+    with np.load(data_dir / "splits.npz") as arrays:
+        splits = Splits(unstack_pairs(arrays, meta["splits"]["n_splits"]), meta["splits"]["refit"])
+    rows, _ = splits.scored()
+    return y[rows], meta
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
