@@ -34,10 +34,12 @@ bench-engine: install
 	$(PIP) install -c constraints.txt -e ".[bench]"
 	$(PY) bench/engine.py
 
-# MLflow pins an older gunicorn and pyarrow than the studio, so it gets a virtual environment of its own.
-MLFLOW_VENV := var/bench-mlflow
+# MLflow pins an older gunicorn and pyarrow than the studio, so it gets a virtual environment of its own. It
+# lives outside the checkout (one per machine, named by its mlflow version) so that a fresh clone, CI's
+# included, reuses it instead of downloading it again.
+MLFLOW_VENV ?= $(HOME)/.cache/automl-studio/mlflow-3.17.2
 bench-serving: install mlflow-env
-	$(PY) bench/serving.py
+	$(PY) bench/serving.py --mlflow-python $(MLFLOW_VENV)/bin/python
 
 # Also used by tests/studio/codefirst/test_mlflow.py (it runs `make mlflow-env` when the venv is missing).
 mlflow-env:

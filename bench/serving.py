@@ -13,7 +13,7 @@ of workers, on 127.0.0.1 of this machine in the same run. Both get the same rows
 - load: ``--clients`` concurrent clients sending single rows to the studio for ``--duration`` seconds; the
   run passes only with zero errors.
 
-    .venv/bin/python bench/serving.py [--mlflow-python var/bench-mlflow/bin/python] [--duration 60]
+    .venv/bin/python bench/serving.py [--mlflow-python ~/.cache/automl-studio/mlflow-3.17.2/bin/python] [--duration 60]
 
 MLflow runs from its own virtualenv (``--mlflow-python``) because mlflow 3.17.2 pins gunicorn<27 and
 pyarrow<26, older than the studio's pins; installing it into the studio's venv would downgrade them.
@@ -246,7 +246,8 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=10, help="rounds of 10,000-row requests (two per client)")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=60)
-    parser.add_argument("--mlflow-python", default=str(ROOT / "var" / "bench-mlflow" / "bin" / "python"))
+    parser.add_argument("--mlflow-python", default=str(Path.home() / ".cache" / "automl-studio" / "mlflow-3.17.2" /
+                                                         "bin" / "python"))
     parser.add_argument("--deploy", choices=["best", "best-single"], default="best",
                         help="deploy the best trial (often an ensemble) or the best single model")
     parser.add_argument("--keep", action="store_true", help="keep the temporary studio data directory")
@@ -363,8 +364,8 @@ def start_mlflow(args, prep, data_dir: Path) -> dict:
     """Save the same pipeline with mlflow.sklearn and start `mlflow models serve` on it."""
     python = Path(args.mlflow_python)
     if not python.exists():
-        return {"skipped": f"no MLflow interpreter at {python}; create it with `python3.11 -m venv var/bench-mlflow && "
-                           "var/bench-mlflow/bin/pip install mlflow==3.17.2 numpy==2.4.6 pandas==3.1.1 "
+        return {"skipped": f"no MLflow interpreter at {python}; create it with `make mlflow-env` or `python3.11 -m venv <dir> && "
+                           "<dir>/bin/pip install mlflow==3.17.2 numpy==2.4.6 pandas==3.1.1 "
                            "scikit-learn==1.9.1 lightgbm==4.7.0 xgboost==2.1.4 joblib==1.6.0 scipy==1.17.1`"}
     # mlflow starts `uvicorn` by name, so its virtualenv's bin/ goes first on PATH.
     env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}",
