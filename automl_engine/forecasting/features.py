@@ -22,7 +22,7 @@ ACF_THRESHOLD = 0.2
 
 
 def _base(freq: str) -> str:
-    code = pd.tseries.frequencies.to_offset(freq).name  # "W-THU" -> "W-THU", "MS" -> "MS", "h" -> "h"
+    code = pd.tseries.frequencies.to_offset(freq).rule_code  # "W-THU" -> "W-THU", "MS" -> "MS", "h" -> "h"
     for prefix in ("min", "h", "D", "B", "W", "M", "Q", "Y", "s"):
         if code.startswith(prefix) or code.lstrip("0123456789").startswith(prefix):
             return prefix
@@ -177,14 +177,14 @@ def calendar_features(ds: pd.Series | pd.DatetimeIndex, freq: str) -> pd.DataFra
     if base in ("min", "s", "h"):
         out["hour"] = ds.hour.to_numpy()
     if base in ("min", "s", "h", "D", "B"):
-        out["dayofweek"] = ds.dayofweek.to_numpy()
+        out["dayofweek"] = ds.day_of_week.to_numpy()
         out["dayofmonth"] = ds.day.to_numpy()
     if base in ("min", "s", "h", "D", "B", "W"):
         out["weekofyear"] = ds.isocalendar().week.to_numpy(dtype=int)
-        out["dayofyear"] = ds.dayofyear.to_numpy()
+        out["dayofyear"] = ds.day_of_year.to_numpy()
     if base not in ("Y",):
         out["month"] = ds.month.to_numpy()
-    out["year_fraction"] = (ds.year + (ds.dayofyear - 1) / 366.0).to_numpy(dtype=float)
+    out["year_fraction"] = (ds.year + (ds.day_of_year - 1) / 366.0).to_numpy(dtype=float)
     return pd.DataFrame(out)
 
 

@@ -593,7 +593,7 @@ class ForecastModel:
 
         H = self.settings.forecast_horizon
         frame = self.history_
-        folds = rolling_origin_folds(frame, H, n_folds=3, step=H, freq=self.freq_)
+        folds = rolling_origin_folds(frame, H, self.freq_, n_folds=3, step=H)
         parts = []
         for train_idx, valid_idx in folds:
             model = ForecastModel(self.settings, self.algorithm, self.params, self.target_column_name,
