@@ -531,14 +531,11 @@ class ForecastModel:
         orig_pos = grid_positions(grid, pd.DatetimeIndex(pd.Series(steps.index).map(last).fillna(global_last)))
         path = pd.DataFrame({ID: ids, DS: grid[np.repeat(orig_pos, n) + st], "__step__": st})
         path = path.merge(rows.drop(columns="__step__").drop_duplicates([ID, DS]), on=[ID, DS], how="left")
-        if self.uses_covariates_:
-            gaps = path[self.known_covariates_].isna().any(axis=1) & ~path.set_index([ID, DS]).index.isin(
-                rows.set_index([ID, DS]).index)
-            if gaps.any():
-                g = path.loc[gaps].iloc[0]
-                raise ValueError(f"the future frame has no row for series {g[ID]!r} at {g[DS]}: this model needs the "
-                                 "known covariates for every period from the end of the history up to the last "
-                                 "forecast time")
+        if self.uses_covariates_ and len(path) > len(rows):
+            # Periods between the history and a requested time that the frame skips (a week without sales):
+            # their covariates are carried from the nearest given period of the same series.
+            filled = path.groupby(ID, sort=False)[self.known_covariates_].transform(lambda c: c.ffill().bfill())
+            path[self.known_covariates_] = filled
         return hist, refit, rows, path, steps
 
     def _point(self, X_future: pd.DataFrame, history: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:

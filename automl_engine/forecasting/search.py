@@ -76,14 +76,14 @@ def portfolio(n_points: int, n_series: int, season: int, has_covariates: bool) -
 
 def estimated_seconds(algorithm: str, n_points: int, n_series: int, season: int) -> float:
     """A rough fit time per fold, to skip what cannot finish in the time left (measured on this machine:
-    AutoARIMA ~0.05 s per series and 100 points at season 12, Prophet ~0.4 s per series)."""
+    AutoARIMA ~0.05 s per series and 100 points at season 12, AutoETS ~0.25 s, Prophet ~0.4 s)."""
     per_series = n_points / max(n_series, 1)
     if algorithm in ("AutoArima", "Arimax"):
         return n_series * 0.05 * (min(per_series, 6 * max(season, 20)) / 100) * max(1.0, season / 12) ** 1.5 * 3
     if algorithm == "Prophet":
         return n_series * (0.4 + min(per_series, 2000) / 5000)
     if algorithm == "ExponentialSmoothing":
-        return n_series * 0.02 * max(1.0, min(per_series, 20 * season) / 200)
+        return n_series * (0.25 if season > 1 else 0.05) * max(1.0, min(per_series, 20 * season) / 200)
     if algorithm in STATS_ALGORITHMS:
         return 0.01 * n_series
     return 0.2 + n_points / 20000 * (4 if algorithm in ("RandomForest", "ExtremeRandomTrees", "GradientBoosting",
@@ -122,6 +122,16 @@ def evaluate(prepared: PreparedData, settings: ForecastSettings, plan: RollingOr
         res["origin"] = origin
         parts.append(res)
     return pd.concat(parts, ignore_index=True)
+
+
+def evaluate_and_refit(prepared: PreparedData, settings: ForecastSettings, plan: RollingOrigin, algorithm: str,
+                       params: dict[str, Any], season: int, target: str, random_state: int,
+                       n_jobs: int) -> tuple[pd.DataFrame, ForecastModel]:
+    """A trial: the rolling-origin forecasts, and the model refitted on all the data in the same process
+    (the run then ends without refitting anything, so the last trial's time limit is the run's)."""
+    oof = evaluate(prepared, settings, plan, algorithm, params, season, target, random_state, n_jobs)
+    model = ForecastModel(settings, algorithm, dict(params), target, random_state, n_jobs)
+    return oof, model.fit(None, prepared=prepared, season=season)
 
 
 def _score(oof: pd.DataFrame, primary: str, scales: pd.Series) -> tuple[float, dict[str, float]]:
@@ -366,20 +376,20 @@ def run_forecast_search(training_data: pd.DataFrame, target: str, settings: Fore
         started = _now()
         t0 = time.monotonic()
         try:
-            oof = run_isolated(lambda: evaluate(prepared, settings, plan, algorithm, params, season, target,
-                                                random_state, n_jobs),
-                               timeout=left if best is not None else max(left, 5.0), isolate=isolate)
+            oof, final = run_isolated(lambda: evaluate_and_refit(prepared, settings, plan, algorithm, params, season,
+                                                              target, random_state, n_jobs),
+                                      timeout=left if best is not None else max(left, 5.0), isolate=isolate)
             score, metrics = _score(oof, primary_metric, scales)
             status, error = "completed", None
         except TrialTimeout as exc:
-            oof, score, metrics, status, error = None, float("nan"), {}, "timed_out", str(exc)
+            oof, final, score, metrics, status, error = None, None, float("nan"), {}, "timed_out", str(exc)
         except Exception as exc:  # a failing configuration is a failed trial, not a failed run
-            oof, score, metrics, status = None, float("nan"), {}, "failed"
+            oof, final, score, metrics, status = None, None, float("nan"), {}, "failed"
             error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
         duration = time.monotonic() - t0
         cand = None
         if status == "completed" and np.isfinite(score):
-            cand = Candidate(number, algorithm, params, oof, score, metrics)
+            cand = Candidate(number, algorithm, params, oof, score, metrics, model=final)
             done.append(cand)
             if best is None or is_better(score, best.score, greater):
                 best = cand
@@ -437,21 +447,14 @@ def run_forecast_search(training_data: pd.DataFrame, target: str, settings: Fore
         if is_better(e.score, best.score, greater):
             best = e
 
-    # Refit the winner (or its members) on all the data; intervals from its rolling-origin residuals.
-    fitted: dict[int, ForecastModel] = {}
-
-    def refit(c: Candidate) -> ForecastModel:
-        if c.number not in fitted:
-            model = ForecastModel(settings, c.algorithm, dict(c.params), target, random_state, n_jobs)
-            fitted[c.number] = model.fit(None, prepared=prepared, season=season)
-        return fitted[c.number]
-
+    # The winner (or its members) was refitted on all the data inside its trial; intervals come from its
+    # rolling-origin residuals.
     residuals = best.oof.assign(residual=best.oof[Y] - best.oof["prediction"])
     if best.members:
-        model = ForecastEnsemble([refit(m) for m in best.members], best.weights, best.params.get("intercept", 0.0),
+        model = ForecastEnsemble([m.model for m in best.members], best.weights, best.params.get("intercept", 0.0),
                                  kind="stacking" if best.algorithm == "StackEnsemble" else "voting")
     else:
-        model = refit(best)
+        model = best.model
     model.calibrate(residuals)
     best_trial = next(t for t in trials if t.number == best.number)
     test_metrics = test_charts = None
