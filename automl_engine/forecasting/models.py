@@ -538,8 +538,10 @@ class ForecastModel:
             path[self.known_covariates_] = filled
         return hist, refit, rows, path, steps
 
-    def _point(self, X_future: pd.DataFrame, history: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        hist, refit, rows, path, steps = self._future(X_future, history)
+    def _point(self, X_future: pd.DataFrame, history: pd.DataFrame | None,
+               future: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # ``future``: the parsed future frame, when an ensemble parsed it once for all its members
+        hist, refit, rows, path, steps = future if future is not None else self._future(X_future, history)
         paths = self.core_.predict_paths(hist, path, steps, refit)
         values = np.concatenate([paths[sid] for sid in steps.index])
         pred = pd.DataFrame({ID: np.repeat(steps.index.to_numpy(), steps.to_numpy()),
