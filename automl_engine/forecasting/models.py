@@ -417,13 +417,15 @@ class ForecastModel:
 
     def __init__(self, settings: ForecastSettings, algorithm: str = "SeasonalNaive",
                  params: dict[str, Any] | None = None, target_column_name: str = "y", random_state: int = 0,
-                 n_jobs: int = 1):
+                 n_jobs: int = 1, season: int | None = None, frequency: str | None = None):
         self.settings = settings
         self.algorithm = algorithm
         self.params = params
         self.target_column_name = target_column_name
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.season = season
+        self.frequency = frequency
 
     # -- fitting -------------------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: Any = None, prepared: PreparedData | None = None,
@@ -436,9 +438,12 @@ class ForecastModel:
         if prepared is None:
             data = X.copy()
             data[self.target_column_name] = np.asarray(y, dtype=float) if y is not None else data[self.target_column_name]
-            prepared = prepare_training(data, self.target_column_name, s)
+            # A run passes the frequency found on all the data, so every fold's model uses the same grid.
+            prep_settings = s if self.frequency is None else s.__class__(**{**s.__dict__, "frequency": self.frequency})
+            prepared = prepare_training(data, self.target_column_name, prep_settings)
         self.freq_ = prepared.freq
         frame = prepared.frame
+        season = season if season is not None else self.season
         if season is None:
             season = s.seasonality if s.seasonality != "auto" else detect_seasonality(frame, self.freq_)[0]
         self.season_ = int(season)
