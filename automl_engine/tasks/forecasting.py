@@ -116,6 +116,12 @@ class ForecastingTask(Task):
                 raise ConfigError(name, f"target column {target!r} is missing from {name}")
         self.validate_target(config, train[target])
         messages: list[tuple[str, str]] = []
+        # featurization column types: Ignore drops a column (a copy of the target such as logQuantity)
+        ignored = [c for c, kind in config.featurization.column_name_and_types if kind == "Ignore"]
+        if ignored:
+            train, valid, test = (f.drop(columns=ignored, errors="ignore") if f is not None else None
+                                  for f in (train, valid, test))
+            messages.append(("info", f"ignored column(s) {ignored} (featurization column type Ignore)"))
         h = settings.forecast_horizon
         if test is None and config.test_data_size:
             # Test data given as a size: the last horizon of every series, the forecasts a user would make.
