@@ -39,6 +39,7 @@ GLOBAL_ALGORITHMS = ("LightGBM", "XGBoostRegressor", "ElasticNet", "GradientBoos
 FORECASTING_ALGORITHMS = STATS_ALGORITHMS + (PROPHET,) + GLOBAL_ALGORITHMS
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 PROPHET_MAX_POINTS = 2000
+GLOBAL_MAX_HISTORY = 10000
 
 
 def _statsforecast_model(name: str, m: int, params: dict[str, Any], n_points: int):
@@ -288,8 +289,8 @@ class GlobalCore:
         c = self.context
         self.target_mode = self.params.pop("target_mode", "level")
         min_len = int(frame.groupby(ID, sort=False).size().min())
-        self.lags_ = resolve_target_lags(c["target_lags"], self.m, c["horizon"], min_len)
-        self.windows_ = resolve_windows(c["windows"], self.m, min_len)
+        self.lags_ = resolve_target_lags(c["target_lags"], self.m, c["horizon"], min_len, c["freq"])
+        self.windows_ = resolve_windows(c["windows"], self.m, min_len, c["freq"])
         self.level_window_ = max(self.m, 2) if self.target_mode == "level" else None
         self.feature_lags_ = resolve_feature_lags(c["feature_lags"])
         self.unknown_ = list(c["unknown"])
@@ -302,6 +303,10 @@ class GlobalCore:
         for col in self.exog + self.unknown_:
             if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
                 self.categories_[col] = {v: i for i, v in enumerate(pd.unique(frame[col].astype(object)))}
+        # Global learners fit on the latest GLOBAL_MAX_HISTORY periods of each series: more years of hours
+        # cost minutes and add little to a 48-hour forecast.
+        limit = int(self.params.pop("max_history", GLOBAL_MAX_HISTORY))
+        frame = frame.groupby(ID, sort=False).tail(limit).reset_index(drop=True)
         scale = frame.groupby(ID, sort=False)[Y].apply(lambda s: float(np.mean(np.abs(s))))
         self.scale_ = scale.where(scale > 1e-9, 1.0)
         self.default_scale_ = float(self.scale_.median())
