@@ -398,6 +398,10 @@ class GlobalCore:
         fut_sorted = both.loc[is_future].reset_index(drop=True)
         if self.context.get("stl"):
             exog = pd.concat([exog, self._stl_future(fut_sorted)], axis=1)
+        n_target = len(self.columns_) - exog.shape[1]
+        if list(exog.columns) != self.columns_[n_target:]:
+            raise RuntimeError("forecast features differ from the training features")  # a bug, not bad input
+        exog_values = exog.to_numpy(dtype=float)
         row_of = pd.Series(np.arange(len(sids)), index=sids)
         f_rows = row_of.reindex(fut_sorted[ID]).to_numpy()
         f_steps = fut_sorted["__step__"].to_numpy()
@@ -409,8 +413,9 @@ class GlobalCore:
             rows = f_rows[sel]
             cols = np.full(len(sel), width + j - 1)
             tfeats, level = self._target_features(buffer[:, :width + j], rows, cols)
-            X = pd.concat([tfeats, exog.iloc[sel].reset_index(drop=True)], axis=1)[self.columns_]
-            pred = self.model_.predict(X.to_numpy(dtype=float))
+            # numpy, not a frame per step: the columns are in training order (target features, then exog)
+            X = np.hstack([tfeats.to_numpy(dtype=float), exog_values[sel]])
+            pred = self.model_.predict(X)
             value = pred + (level if self.target_mode == "level" else 0.0)
             buffer[rows, width + j - 1] = value
             out[rows, j - 1] = value * scale[rows]
