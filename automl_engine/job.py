@@ -175,15 +175,17 @@ def regression(training_data: Any = None, target_column_name: str = "", primary_
 def forecasting(training_data: Any = None, target_column_name: str = "", primary_metric: str | None = None,
                 n_cross_validations: Any = "auto", validation_data: Any = None, test_data: Any = None,
                 test_data_size: float | None = None, weight_column_name: str | None = None,
-                random_state: int = 0) -> AutoMLJob:
-    """A forecasting job (Azure ``automl.forecasting``); data as a DataFrame or a file path in long format
-    (one row per series and timestamp). Call ``set_forecast_settings`` before ``run``.
+                random_state: int = 0, enable_model_explainability: bool | None = None,
+                **azure_keywords: Any) -> AutoMLJob:
+    """A forecasting job (Azure ``automl.forecasting``); data as a DataFrame, a file path or an MLTable folder
+    in long format (one row per series and timestamp). Call ``set_forecast_settings`` before ``run``.
     ``n_cross_validations``: the number of rolling origins, or "auto". ``test_data_size``: any value holds
-    out the last forecast horizon of every series as test data."""
+    out the last forecast horizon of every series as test data. Azure's compute and tracking keywords are
+    accepted and ignored with a note, as for :func:`classification`."""
     return _factory(FORECASTING, training_data, target_column_name, primary_metric, dict(
-        n_cross_validations=None if n_cross_validations in (None, "auto") else n_cross_validations,
-        validation_data=validation_data, test_data=test_data, test_data_size=test_data_size,
-        weight_column_name=weight_column_name, random_state=random_state))
+        n_cross_validations=n_cross_validations, validation_data=validation_data, test_data=test_data,
+        test_data_size=test_data_size, weight_column_name=weight_column_name, random_state=random_state,
+        enable_model_explainability=enable_model_explainability), azure_keywords)
 
 
 def job_from_config(config: dict[str, Any] | JobConfig, training_data: Any = None, validation_data: Any = None,

@@ -237,5 +237,5 @@ def test_a_task_with_its_own_settings_block_round_trips_and_tabular_configs_keep
     plain = JobConfig.from_dict({"task": "classification", "target_column_name": "y"}).to_dict()
     assert list(plain) == ["type", "task", "target_column_name", "primary_metric", "training_data",
                            "validation_data", "test_data", "n_cross_validations", "validation_data_size",
-                           "test_data_size", "weight_column_name", "positive_label", "random_state", "limits",
-                           "training", "featurization"]
+                           "test_data_size", "weight_column_name", "positive_label", "random_state",
+                           "cv_split_column_names", "limits", "training", "featurization"]
