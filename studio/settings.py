@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "studio.jobs",
     "studio.accounts",
     "studio.datasets",
     "studio.experiments",
@@ -207,9 +208,30 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 REDIS_URL = env_str("REDIS_URL")
 
-# How long a run may go without a heartbeat before the reaper marks it failed, and how often it looks.
+# A publish to a broker that is down gives up within about a second: the job row is committed and the
+# dispatcher sends it again, so a request never hangs on an outage.
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
+
+# --- Background jobs (studio.jobs) -------------------------------------------------------------------------
+# A job beats its heartbeat at most this often while it makes progress; one without a beat for
+# STUDIO_STALE_AFTER_SECONDS is stale: the reaper requeues it (profiles, importance, batch scoring) up to
+# STUDIO_JOB_MAX_ATTEMPTS claims, or fails it with a reason (runs, trials).
 STUDIO_HEARTBEAT_SECONDS = env_int("STUDIO_HEARTBEAT_SECONDS", 10, minimum=1)
-STUDIO_STALE_AFTER_SECONDS = env_int("STUDIO_STALE_AFTER_SECONDS", 90, minimum=5)
+STUDIO_STALE_AFTER_SECONDS = env_int("STUDIO_STALE_AFTER_SECONDS", 60, minimum=3)
+STUDIO_JOB_MAX_ATTEMPTS = env_int("STUDIO_JOB_MAX_ATTEMPTS", 3, minimum=1)
+# Queued jobs whose message is older than this are sent again (the broker lost it or was down).
+STUDIO_REDISPATCH_SECONDS = env_int("STUDIO_REDISPATCH_SECONDS", 60, minimum=1)
+# How often Celery beat runs the reaper and the dispatcher on the control queue.
+STUDIO_CHORES_SECONDS = env_int("STUDIO_CHORES_SECONDS", 10, minimum=1)
+# Celery soft time limits: profiles, importance and batch jobs; runs and their trials (the engine keeps
+# each run's own timeout_minutes; this is the backstop for a hung one).
+STUDIO_JOB_TIME_LIMIT_SECONDS = env_int("STUDIO_JOB_TIME_LIMIT_SECONDS", 3600, minimum=10)
+STUDIO_RUN_TIME_LIMIT_SECONDS = env_int("STUDIO_RUN_TIME_LIMIT_SECONDS", 24 * 3600, minimum=10)
+# How long a failing job keeps trying to record its failure while the database is unreachable.
+STUDIO_DB_RETRY_SECONDS = env_int("STUDIO_DB_RETRY_SECONDS", 60, minimum=0)
+# The reaper and the dispatcher run on a queue of their own, served by a small worker of its own.
+CELERY_CONTROL_QUEUE = env_str("CELERY_CONTROL_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-control")
 
 LOGGING = {
     "version": 1,
@@ -220,12 +242,12 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# --- Experiments (issue 5) --------------------------------------------------------------------------------
-# Celery beat runs the reaper that fails runs whose worker stopped beating (see STUDIO_STALE_AFTER_SECONDS).
+# Celery beat sends the lifecycle's chores to the control queue (see studio/jobs/tasks.py).
 CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "experiments-reap-stale-runs": {"task": "experiments.reap_stale_runs",
-                                    "schedule": float(max(5, STUDIO_STALE_AFTER_SECONDS // 3))},
+    "jobs-reap-stale": {"task": "jobs.reap_stale", "schedule": float(STUDIO_CHORES_SECONDS),
+                        "options": {"queue": CELERY_CONTROL_QUEUE, "expires": 60}},
+    "jobs-dispatch-queued": {"task": "jobs.dispatch_queued", "schedule": float(STUDIO_CHORES_SECONDS),
+                             "options": {"queue": CELERY_CONTROL_QUEUE, "expires": 60}},
 }
 
 # --- Datasets -------------------------------------------------------------------------------------------------

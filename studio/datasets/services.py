@@ -29,6 +29,7 @@ from django.utils import timezone
 from studio.datasets import parsing, profiling
 from studio.datasets.models import ColumnType, Dataset, DatasetVersion, ProfileJob, StagedUpload
 from studio.datasets.parsing import DataError, ParseSettings, Preview
+from studio.jobs import lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -418,35 +419,33 @@ def update_schema(version: DatasetVersion, schema: dict) -> DatasetVersion:
 
 def enqueue_profile(version: DatasetVersion) -> ProfileJob:
     """Create the profile job row and send it to a worker once the transaction commits."""
-    from studio.datasets.tasks import profile_version
-
     job = ProfileJob.objects.create(version=version)
-    transaction.on_commit(lambda: profile_version.delay(job.pk))
+    lifecycle.enqueue(job)
     return job
 
 
+def profile_again(version: DatasetVersion) -> ProfileJob:
+    """"Profile again" after a failed profile: the version goes back to profiling with a new job."""
+    with transaction.atomic():
+        version = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+        if version.status != DatasetVersion.Status.FAILED:
+            raise DataError(f"Version {version.version} is {version.status}; only a failed profile can be run "
+                            "again.", field="version")
+        DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.PROFILING, error="")
+        return enqueue_profile(version)
+
+
 def run_profile(job_id: int) -> None:
-    """Claim a queued profile job, compute the profile and mark the version ready (or failed, with the error)."""
-    claimed = ProfileJob.objects.filter(pk=job_id, status=ProfileJob.Status.QUEUED).update(
-        status=ProfileJob.Status.RUNNING, started_at=timezone.now())
-    if not claimed:
-        log.info("profile job %s is not queued any more; another worker has it", job_id)
-        return
-    job = ProfileJob.objects.select_related("version").get(pk=job_id)
-    version = job.version
-    try:
-        profile = profiling.profile_parquet(lambda: _open(version.parquet_file.name), version.columns,
-                                            pass_stats=_load_json(_pass_stats_name(version.parquet_file.name)))
-    except Exception as exc:
-        log.exception("profiling %s failed", version)
-        message = f"Profiling failed: {exc.__class__.__name__}: {exc}"
-        ProfileJob.objects.filter(pk=job.pk).update(status=ProfileJob.Status.FAILED, finished_at=timezone.now(),
-                                                    error=message)
-        DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.FAILED, error=message)
-        return
-    ProfileJob.objects.filter(pk=job.pk).update(status=ProfileJob.Status.COMPLETED, finished_at=timezone.now(),
-                                                profile=profile)
-    DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.READY, error="")
+    """Claim a profile job, compute the profile and mark the version ready (or failed, with the reason)."""
+    def body(job: ProfileJob, progress) -> dict:
+        version = job.version
+        name = version.parquet_file.name
+        profile = profiling.profile_parquet(lambda: _open(name), version.columns,
+                                            pass_stats=_load_json(_pass_stats_name(name)), progress=progress)
+        DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.READY, error="")
+        return {"profile": profile}
+
+    lifecycle.run_job(ProfileJob, job_id, body)
 
 
 def profile_of(version: DatasetVersion) -> dict | None:
