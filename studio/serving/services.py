@@ -307,13 +307,13 @@ def score_with_key(name: str, authorization: str, body: bytes, *, request_id: st
     """Score a request to ``/api/v1/endpoints/<name>/score/``: check the Bearer key, then route, read the
     JSON body's rows for the chosen model and predict (see :func:`_score`)."""
     endpoint, deployments = _endpoint_for_scoring(name)
-    if endpoint is None:
-        return ScoreOutcome(404, {"detail": f"No endpoint named {name!r}; check the scoring URL."})
     scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not endpoint.key_matches(key.strip()):
+    # An unknown name gets the answer of a wrong key, so that names cannot be found by trying them.
+    if endpoint is None or scheme.lower() != "bearer" or not endpoint.key_matches(key.strip()):
         detail = ("Missing endpoint key: send the header 'Authorization: Bearer <key>'." if not authorization else
                   "The endpoint key is not valid (keys stop working when rotated); use the current key.")
-        runtime.metrics_buffer().record(endpoint.id, "", 401, 0.0, 0, detail, request_id)
+        if endpoint is not None:
+            runtime.metrics_buffer().record(endpoint.id, "", 401, 0.0, 0, detail, request_id)
         return ScoreOutcome(401, {"detail": detail}, {"WWW-Authenticate": 'Bearer realm="scoring"'})
     return _score(endpoint, lambda model: runtime.columns_from_body(body, model, max_rows()), request_id=request_id,
                   deployment_name=deployment_name, deployments=deployments)
