@@ -67,3 +67,19 @@ class WorkspaceScopedMixin:
 
     def scope(self, queryset):
         return queryset.filter(**{self.workspace_field: self.request.workspace})
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus a JSON 503 for a database that does not answer (a restart, a full connection
+    pool): an API client gets something it can retry, never Django's HTML 500 page."""
+    from django.db import InterfaceError, OperationalError
+    from rest_framework.response import Response
+    from rest_framework.views import exception_handler as drf_handler
+
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        import logging
+
+        logging.getLogger(__name__).error("database unavailable during %s: %s", context["request"].path, exc)
+        return Response({"detail": "The database is not answering right now; nothing was saved. Try again in a "
+                                   "minute."}, status=503, headers={"Retry-After": "30"})
+    return drf_handler(exc, context)
