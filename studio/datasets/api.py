@@ -289,6 +289,17 @@ class DatasetProfileView(_DatasetScoped):
                                  "finished_at": job.finished_at.isoformat() if job and job.finished_at else None},
                          "profile": profile})
 
+    @extend_schema(operation_id="datasets_profile_again", request=None, responses={202: OpenApiTypes.OBJECT})
+    def post(self, request, pk):
+        """Profile a version again after its profile failed (editors); 400 when it did not fail."""
+        version = self.get_version(pk)
+        try:
+            job = services.profile_again(version)
+        except DataError as exc:
+            return Response({"detail": exc.message}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"id": version.dataset_id, "version": version.version, "status": "profiling",
+                         "job": {"status": job.status, "error": ""}}, status=status.HTTP_202_ACCEPTED)
+
 
 class DatasetPreviewView(_DatasetScoped):
     """The first ``rows`` rows (default 50, at most 1000); ``?download=csv`` downloads them as CSV."""

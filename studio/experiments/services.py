@@ -579,6 +579,15 @@ def _fail(run: Run, reason: str) -> None:
     lifecycle.fail(Run, run.pk, reason)
 
 
+def retry_run(run: Run, user) -> Run:
+    """"Retry" a failed or canceled run: the same job on the same data version, as the experiment's next run.
+    Raises :class:`SubmissionError` for a run that has not ended that way, or whose data changed since."""
+    if run.status not in (RunStatus.FAILED, RunStatus.CANCELED):
+        raise SubmissionError({"status": f"Run {run.number} is {run.status}; only a failed or canceled run can be "
+                                         "retried."})
+    return submit_run(run.workspace, user, submission_spec_for(run))
+
+
 def cancel_run(run: Run, user) -> Run:
     """Stop a run: a queued one is canceled at once; a running one stops within seconds (its worker reads
     the flag) and keeps its finished trials. Finished runs are left as they are."""
