@@ -135,6 +135,11 @@ FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 STUDIO_MAX_UPLOAD_BYTES = env_int("STUDIO_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)
 STUDIO_MAX_COLUMNS = env_int("STUDIO_MAX_COLUMNS", 2000, minimum=1)
+# Limits checked while an upload is read: bytes after decompression (a small gzip can expand a thousandfold),
+# rows, and bytes of one value.
+STUDIO_MAX_DATA_BYTES = env_int("STUDIO_MAX_DATA_BYTES", STUDIO_MAX_UPLOAD_BYTES, minimum=1)
+STUDIO_MAX_ROWS = env_int("STUDIO_MAX_ROWS", 50_000_000, minimum=1)
+STUDIO_MAX_FIELD_BYTES = env_int("STUDIO_MAX_FIELD_BYTES", 1024 * 1024, minimum=1024)
 # Threads one scoring prediction may use. One: each gunicorn worker is a process, so the workers already use
 # the cores, and more threads per prediction only oversubscribe them.
 STUDIO_SERVING_PREDICT_THREADS = env_int("STUDIO_SERVING_PREDICT_THREADS", 1, minimum=1)
@@ -154,7 +159,7 @@ X_FRAME_OPTIONS = "DENY"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so that a script without valid credentials gets 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        "studio.accounts.authentication.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -209,6 +214,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 REDIS_URL = env_str("REDIS_URL")
 
+# --- Throttling -------------------------------------------------------------------------------------------
+# Failed secrets per window: sign-ins per account and per client address, API tokens and scoring keys per
+# address. Past the limit even the right secret is refused until the window ends.
+STUDIO_THROTTLE_WINDOW_SECONDS = env_int("STUDIO_THROTTLE_WINDOW_SECONDS", 900, minimum=1)
+STUDIO_LOGIN_FAILURES_PER_USER = env_int("STUDIO_LOGIN_FAILURES_PER_USER", 5, minimum=1)
+STUDIO_LOGIN_FAILURES_PER_IP = env_int("STUDIO_LOGIN_FAILURES_PER_IP", 20, minimum=1)
+STUDIO_AUTH_FAILURES_PER_IP = env_int("STUDIO_AUTH_FAILURES_PER_IP", 30, minimum=1)
+# The counters are shared by every web process: Redis when the studio has it, else files in the data folder.
+_CACHE_REDIS = REDIS_URL or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_REDIS,
+                      "KEY_PREFIX": "studio"} if _CACHE_REDIS else
+          {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(DATA_DIR / "cache")}}
+
 # A publish to a broker that is down gives up within about a second: the job row is committed and the
 # dispatcher sends it again, so a request never hangs on an outage.
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
@@ -249,7 +267,11 @@ CELERY_BEAT_SCHEDULE = {
                         "options": {"queue": CELERY_CONTROL_QUEUE, "expires": 60}},
     "jobs-dispatch-queued": {"task": "jobs.dispatch_queued", "schedule": float(STUDIO_CHORES_SECONDS),
                              "options": {"queue": CELERY_CONTROL_QUEUE, "expires": 60}},
+    "datasets-sweep-orphans": {"task": "datasets.sweep_orphans", "schedule": 600.0,
+                               "options": {"queue": CELERY_CONTROL_QUEUE, "expires": 600}},
 }
+# Files a killed upload left behind (no row points to them) are deleted once this old, in seconds.
+STUDIO_ORPHAN_AGE_SECONDS = env_int("STUDIO_ORPHAN_AGE_SECONDS", 6 * 3600, minimum=60)
 
 # --- Datasets -------------------------------------------------------------------------------------------------
 # The wizard's schema step and the schema editor post four fields per column; allow the widest table we accept.

@@ -48,6 +48,13 @@ def _isolated_storage(request, storage_dir):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(settings):
+    """A fresh in-memory cache per test, so that throttling counters never carry over from another test."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": uuid.uuid4().hex}}
+
+
 @pytest.fixture
 def team(db) -> Team:
     from studio.accounts import services

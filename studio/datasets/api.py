@@ -69,7 +69,8 @@ class EarlyConversionHandler(FileUploadHandler):
         self.feeding = field_name == "file" and self.conversion is None
         if self.feeding:
             out = Path(settings.FILE_UPLOAD_TEMP_DIR) / f"{uuid.uuid4().hex}.early.parquet"
-            self.conversion = parsing.EarlyConversion(file_name, out, settings.STUDIO_MAX_COLUMNS)
+            self.conversion = parsing.EarlyConversion(file_name, out, settings.STUDIO_MAX_COLUMNS,
+                                                      services.upload_limits())
 
     def receive_data_chunk(self, raw_data, start):
         if self.feeding:

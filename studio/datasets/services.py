@@ -121,6 +121,14 @@ def save_stream(name: str, chunks: Iterable[bytes], limit: int) -> int:
     return size
 
 
+def upload_limits() -> parsing.Limits:
+    """The limits an upload is read under, from settings (STUDIO_MAX_DATA_BYTES, _ROWS, _FIELD_BYTES)."""
+    # Python's csv module (previews, error locations) has a process-wide cap of its own: keep it in step.
+    csv.field_size_limit(settings.STUDIO_MAX_FIELD_BYTES)
+    return parsing.Limits(max_data_bytes=settings.STUDIO_MAX_DATA_BYTES, max_rows=settings.STUDIO_MAX_ROWS,
+                          max_field_bytes=settings.STUDIO_MAX_FIELD_BYTES)
+
+
 def too_large_message(size: int, limit: int) -> str:
     return (f"The file is larger than the upload limit of {parsing.human_bytes(limit)} (it has at least "
             f"{parsing.human_bytes(size)}); compress it with gzip, convert it to Parquet, or drop columns or "
@@ -169,6 +177,41 @@ def purge_stale_uploads() -> int:
     return len(stale)
 
 
+def sweep_orphan_files(now=None) -> list[str]:
+    """Delete what killed uploads leave behind, once older than ``STUDIO_ORPHAN_AGE_SECONDS``: dataset
+    folders no version or wizard upload points to (a raw file stored before its row was committed), and
+    temporary uploads and early Parquet copies in ``FILE_UPLOAD_TEMP_DIR``. A folder a row points to is
+    never touched, whatever its age. Logs and returns the storage-relative names removed."""
+    import time as _time
+
+    purge_stale_uploads()
+    cutoff = (now or _time.time()) - settings.STUDIO_ORPHAN_AGE_SECONDS
+    removed: list[str] = []
+    root = _local_path("datasets")
+    if root is not None and root.is_dir():
+        referenced = {name.rsplit("/", 1)[0] for name in DatasetVersion.objects.values_list("raw_file", flat=True)}
+        referenced |= {name.rsplit("/", 1)[0] for name in StagedUpload.objects.values_list("file", flat=True)}
+        for folder in root.iterdir():
+            name = f"datasets/{folder.name}"
+            if name in referenced or not folder.is_dir():
+                continue
+            newest = max([folder.stat().st_mtime] + [f.stat().st_mtime for f in folder.rglob("*")])
+            # Checked again right before deleting: an upload may have committed its row meanwhile.
+            if newest < cutoff and not DatasetVersion.objects.filter(raw_file__startswith=name + "/").exists() \
+                    and not StagedUpload.objects.filter(file__startswith=name + "/").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(name)
+    temp = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    if temp.is_dir():
+        for path in temp.iterdir():
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed.append(f"tmp/{path.name}")
+    if removed:
+        log.info("swept %d orphaned upload file(s)/folder(s): %s", len(removed), ", ".join(removed[:20]))
+    return removed
+
+
 def stage_upload(*, workspace, user, file_name: str, chunks: Iterable[bytes]) -> StagedUpload:
     """Stream a wizard upload into its own storage folder and detect how to read it.
 
@@ -197,6 +240,7 @@ def discard_upload(upload: StagedUpload) -> None:
 
 def preview_upload(upload: StagedUpload, parse_settings: ParseSettings) -> Preview:
     """The first rows of a wizard upload read with ``parse_settings``, with types guessed from them."""
+    upload_limits()
     preview = parsing.read_preview(lambda: _open(upload.file.name), parse_settings, settings.STUDIO_MAX_COLUMNS)
     preview.column_types = parsing.sample_column_types(preview)
     return preview
@@ -273,8 +317,16 @@ def _create_version(*, workspace, user, name, description, tags, raw_name, origi
             _store_parquet(parquet_name, converted[0])
             result.append(converted[1])
         else:
-            _write_parquet(parquet_name, lambda out: result.append(parsing.convert_to_parquet(
-                lambda: _open(raw_name), parse_settings, out, settings.STUDIO_MAX_COLUMNS)))
+            limits = upload_limits()
+            try:
+                _write_parquet(parquet_name, lambda out: result.append(parsing.convert_to_parquet(
+                    lambda: _open(raw_name), parse_settings, out, settings.STUDIO_MAX_COLUMNS, limits=limits)))
+            except (DataError, MemoryError):
+                raise
+            except Exception as exc:  # whatever else a hostile file makes a parser raise is still a 400
+                log.warning("could not convert %s", original_name, exc_info=True)
+                raise DataError(f"The file cannot be read: {lifecycle.readable_error(exc)}. Check that it is "
+                                "CSV, TSV, gzip-compressed CSV or Parquet and upload it again.", field="file") from None
         n_rows = result[0].n_rows
         columns = apply_schema(result[0].columns, schema)
         _save_json(_pass_stats_name(parquet_name), profiling.pass_statistics(result.pop().summary))
