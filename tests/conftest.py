@@ -235,7 +235,9 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
+    # Playwright's wait_for_function and evaluate compile strings in the page, which the studio's CSP
+    # forbids; the test's own scripts bypass it. tests/e2e/test_csp.py drives the pages with it enforced.
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900}, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(20_000)
     yield page

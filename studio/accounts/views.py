@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
@@ -162,3 +163,39 @@ class ThrottledLoginView(auth_views.LoginView):
             throttle.record_failure("login-user", username)
             throttle.record_failure("login-ip", address)
         return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Change your own password (the old one first); other sessions of the account are signed out."""
+
+    template_name = "accounts/password_change.html"
+
+    def get_success_url(self):
+        return reverse("home")
+
+    def form_valid(self, form):
+        messages.success(self.request, "Your password is changed.")
+        return super().form_valid(form)
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        for field in form.fields.values():
+            field.widget.attrs["class"] = "form-control"
+        return form
+
+
+@staff_member_required(login_url="accounts:login")
+def user_set_password(request, user_id):
+    """An administrator sets a new password for someone who forgot theirs (the studio sends no email)."""
+    from django.contrib.auth.forms import SetPasswordForm
+
+    target = get_object_or_404(User, pk=user_id)
+    form = SetPasswordForm(target, request.POST or None)
+    for field in form.fields.values():
+        field.widget.attrs["class"] = "form-control"
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        throttle.reset("login-user", target.username.lower())
+        messages.success(request, f"Set a new password for {target.username}; give it to them in person.")
+        return redirect("accounts:users")
+    return render(request, "accounts/user_password.html", {"form": form, "target": target})

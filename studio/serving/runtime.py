@@ -135,12 +135,14 @@ class ModelCache:
         from threadpoolctl import ThreadpoolController
 
         if not os.path.exists(path):
-            raise ModelUnavailable(f"the model file of this version is missing from storage ({path}); "
-                                   "register the trial again to restore it")
+            raise ModelUnavailable("the model file of this version is missing from storage; register the trial "
+                                   "again to restore it")
         try:
             pipeline = load_model(path, expected_sha256=sha256)
         except ModelIntegrityError as exc:
-            raise ModelUnavailable(f"model file failed its integrity check and was not loaded: {exc}. "
+            # The engine names the file by its absolute path; people see its name, never the server's folders.
+            reason = str(exc).replace(str(path), os.path.basename(str(path)))
+            raise ModelUnavailable(f"model file failed its integrity check and was not loaded: {reason}. "
                                    "Register the trial again to get an intact copy.") from None
         limit_threads(pipeline, self.predict_threads)
         self.loads += 1

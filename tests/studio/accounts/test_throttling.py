@@ -59,3 +59,30 @@ def test_invalid_scoring_keys_are_throttled_per_address(client, settings, db):
                     HTTP_AUTHORIZATION="Bearer guess")
     assert r.status_code == 429 and r["Retry-After"] == "900"
     assert r.json()["detail"].startswith("Too many requests with a missing or invalid endpoint key")
+
+
+def test_change_your_own_password(team, client_for):
+    client = client_for(team.bob)
+    r = client.post("/accounts/password/", {"old_password": "wrong", "new_password1": "n3w-Secret-pass",
+                                             "new_password2": "n3w-Secret-pass"})
+    assert r.status_code == 200 and "Your old password was entered incorrectly" in r.content.decode()
+    r = client.post("/accounts/password/", {"old_password": "bob-pass-123", "new_password1": "n3w-Secret-pass",
+                                             "new_password2": "n3w-Secret-pass"})
+    assert r.status_code == 302 and r["Location"] == "/"
+    team.bob.refresh_from_db()
+    assert team.bob.check_password("n3w-Secret-pass")
+
+
+def test_an_administrator_sets_a_new_password_and_lifts_the_lockout(team, client, client_for, settings):
+    from studio.accounts.models import User
+
+    settings.STUDIO_LOGIN_FAILURES_PER_USER = 2
+    for _ in range(2):
+        _login(client, "bob", "forgot")
+    assert _login(client, "bob", "bob-pass-123").status_code == 429
+    assert client_for(team.carol).get(f"/accounts/users/{team.bob.pk}/password/").status_code == 302  # not staff
+    admin = User.objects.create_user(username="root", password="root-pass-123", is_staff=True)
+    r = client_for(admin).post(f"/accounts/users/{team.bob.pk}/password/",
+                               {"new_password1": "fresh-Pass-987", "new_password2": "fresh-Pass-987"})
+    assert r.status_code == 302 and r["Location"] == "/accounts/users/"
+    assert _login(client, "bob", "fresh-Pass-987").status_code == 302

@@ -273,6 +273,7 @@ def test_tampered_registry_artifact_is_refused_with_a_clear_error(team, api_for,
     assert detail.startswith("Deployment bank-v1 cannot serve: model file failed its integrity check and was not "
                              "loaded:")
     assert f"expected {version.sha256}" in detail and "Register the trial again" in detail
+    assert "model.pkl has sha256" in detail and str(storage_dir) not in detail  # no server paths
     assert ScoringError.objects.get(status_code=503).message == detail
     r = api_for(team.alice).post("/api/v1/endpoints/", {"name": "second-ep", "model": "bank", "version": "1"},
                                  format="json")
