@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "studio.security.RejectNulMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -193,13 +194,16 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Scripts authenticate with a token; the browser's session works too but is not an API client's scheme,
+    # and listing both as alternatives made every operation look as if it ignored a bad credential.
+    "AUTHENTICATION_WHITELIST": ["studio.accounts.authentication.ThrottledTokenAuthentication"],
     # Served from static/, never a CDN: the studio works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # The scoring route is a plain Django view; this hook describes it in the schema.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "studio.serving.openapi.add_scoring_route"],
+                             "studio.serving.openapi.add_scoring_route", "studio.api.add_error_responses"],
 }
 
 # --- Celery ------------------------------------------------------------------------------------------------

@@ -26,3 +26,6 @@ urlpatterns = [
     path("endpoints/", include("studio.serving.urls")),
     path("api/v1/", include(api_v1)),
 ]
+
+handler404 = "studio.views.page_not_found"
+handler500 = "studio.views.server_error"

@@ -86,3 +86,16 @@ def test_embedded_sqlite_runs_in_wal_mode_with_busy_timeout():
         assert cursor.fetchone()[0] == "wal"
         cursor.execute("PRAGMA busy_timeout")
         assert cursor.fetchone()[0] == 30000
+
+
+@pytest.mark.django_db
+def test_nul_characters_and_unknown_api_urls_get_json_4xx_not_500(client, team):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=team.alice).key
+    auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    r = client.get("/api/v1/endpoints/%00/", **auth)
+    assert (r.status_code, r["Content-Type"]) == (400, "application/json")
+    assert client.get("/api/v1/workspaces/", HTTP_COOKIE="sessionid=abc\x00def").status_code == 400
+    r = client.get("/api/v1/trials/-1/onnx", **auth)
+    assert (r.status_code, r.json()) == (404, {"detail": "No such URL in the API; see /api/v1/docs/ for the routes."})
