@@ -183,7 +183,7 @@ def main() -> None:
     worker.kill()
     worker = Worker(QUEUE)
     took = wait_until(lambda: ready(versions))
-    rows.append(("worker SIGKILL mid-profile (3 queued profiles)", 3, lost_count(versions, []), took))
+    rows.append(("worker SIGKILL on taking a profile (3 queued)", 3, lost_count(versions, []), took))
 
     # 3. The broker restarts without persistence while profiles and a run wait in its queue.
     worker.kill()
