@@ -62,7 +62,8 @@ def send(model: type[BackgroundJob], job_id: int) -> bool:
 
     limit = model.time_limit_seconds()
     try:
-        app.send_task(model.task_name, args=[job_id], soft_time_limit=limit, time_limit=limit + 30,
+        app.send_task(model.task_name, args=[job_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+                      soft_time_limit=limit, time_limit=limit + 30,
                       retry_policy=settings.CELERY_TASK_PUBLISH_RETRY_POLICY)
     except Exception as exc:  # kombu raises OperationalError, ConnectionError, TimeoutError... by transport
         log.warning("could not send %s %s to the broker (%s); the dispatcher will send it again",

@@ -26,13 +26,28 @@ def fast_lifecycle(settings):
 
 
 @pytest.fixture
-def control_worker(worker_factory, worker_queue, fast_lifecycle, tmp_path):
+def own_queue(settings, worker_factory):
+    """A queue of this test's own, so the session's shared worker never takes (or hides) its jobs; the
+    lifecycle sends to ``CELERY_TASK_DEFAULT_QUEUE``. Returns a starter of workers on it."""
+    queue = f"faults-{uuid.uuid4().hex[:8]}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+
+    def start(queue_name: str | None = None, **kwargs):
+        return worker_factory(queue=queue_name or queue, **kwargs)
+
+    start.queue = queue
+    return start
+
+
+@pytest.fixture
+def control_worker(own_queue, fast_lifecycle, tmp_path):
     """A one-process worker on the control queue with Celery beat in it, as `make run` starts it."""
     def start(extra_env: dict | None = None):
-        control = f"{worker_queue}-control"
-        env = {**fast_lifecycle, "CELERY_QUEUE": worker_queue, "CELERY_CONTROL_QUEUE": control, **(extra_env or {})}
-        return worker_factory(queue=control, concurrency=1, extra_env=env,
-                              extra_args=["--beat", "--schedule", str(tmp_path / f"beat-{uuid.uuid4().hex[:6]}")])
+        control = f"{own_queue.queue}-control"
+        env = {**fast_lifecycle, "CELERY_QUEUE": own_queue.queue, "CELERY_CONTROL_QUEUE": control,
+               **(extra_env or {})}
+        return own_queue(control, concurrency=1, extra_env={**env, "CELERY_QUEUE": own_queue.queue},
+                         extra_args=["--beat", "--schedule", str(tmp_path / f"beat-{uuid.uuid4().hex[:6]}")])
     return start
 
 

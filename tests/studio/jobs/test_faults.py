@@ -35,14 +35,14 @@ def _status(model, pk):
 
 
 def test_jobs_of_a_killed_worker_end_within_two_minutes_while_a_long_run_occupies_another(
-        team, bank_small, bank_run, worker_factory, control_worker, fast_lifecycle):
+        team, bank_small, bank_run, own_queue, control_worker, fast_lifecycle):
     control_worker()
-    busy = worker_factory(concurrency=1, extra_env=fast_lifecycle)
+    busy = own_queue(concurrency=1, extra_env=fast_lifecycle)
     long_run = experiments.submit_run(team.workspace, team.bob, small_job(
         bank_small.dataset_id, name="long", limits={"max_trials": 500, "timeout_minutes": 10}))
     wait_for(lambda: _status(Run, long_run.pk) == "running", 60, message="the long run to start")
 
-    doomed = worker_factory(concurrency=1, extra_env=fast_lifecycle)
+    doomed = own_queue(concurrency=1, extra_env=fast_lifecycle)
     run = experiments.submit_run(team.workspace, team.bob, small_job(
         bank_small.dataset_id, limits={"max_trials": 500, "timeout_minutes": 10}))
     wait_for(lambda: Trial.objects.filter(run_id=run.pk).exists(), 90, message="a first trial of the doomed run")
@@ -66,7 +66,7 @@ def test_jobs_of_a_killed_worker_end_within_two_minutes_while_a_long_run_occupie
     for model, job in ((ProfileJob, profile), (ImportanceJob, importance), (BatchJob, batch)):
         assert lifecycle.claim(model, job.pk) is not None  # claimed here; this process never beats for it
 
-    worker_factory(concurrency=1, extra_env=fast_lifecycle)  # the worker that picks up what was requeued
+    own_queue(concurrency=1, extra_env=fast_lifecycle)  # the worker that picks up what was requeued
     jobs = [(Run, run.pk), (ProfileJob, profile.pk), (ImportanceJob, importance.pk), (BatchJob, batch.pk)]
     wait_for(lambda: all(_status(m, pk) in ("completed", "failed") for m, pk in jobs), 120,
              message="every job of the dead workers to end")
@@ -103,13 +103,13 @@ def test_a_profile_redelivered_after_its_worker_died_is_run_not_refused(team, fa
     assert DatasetVersion.objects.get(pk=version.pk).status == "ready"
 
 
-def test_a_run_whose_database_connection_is_cut_ends_with_the_right_reason(team, bank_small, worker_factory,
+def test_a_run_whose_database_connection_is_cut_ends_with_the_right_reason(team, bank_small, own_queue,
                                                                            fast_lifecycle):
     """The worker's Postgres sessions are terminated mid-run (as a Postgres restart does to them): the run
     goes on over a new connection or fails saying the database went away, never "the worker died"."""
     if connection.vendor != "postgresql":
         pytest.skip("needs Postgres: pg_terminate_backend")
-    worker_factory(concurrency=1, extra_env=fast_lifecycle)
+    own_queue(concurrency=1, extra_env=fast_lifecycle)
     run = experiments.submit_run(team.workspace, team.bob, small_job(
         bank_small.dataset_id, limits={"max_trials": 6, "timeout_minutes": 3}))
     wait_for(lambda: Trial.objects.filter(run_id=run.pk).exists(), 90, message="a first trial")
@@ -126,7 +126,7 @@ def test_a_run_whose_database_connection_is_cut_ends_with_the_right_reason(team,
 
 
 def test_a_broker_outage_delays_submissions_and_loses_nothing(team, bank_small, api_for, private_broker,
-                                                              worker_factory, control_worker, fast_lifecycle,
+                                                              own_queue, control_worker, fast_lifecycle,
                                                               storage_dir):
     env = {**fast_lifecycle, "CELERY_BROKER_URL": private_broker.url}
     control_worker(env)
@@ -155,7 +155,7 @@ def test_a_broker_outage_delays_submissions_and_loses_nothing(team, bank_small, 
 
     private_broker.start()  # empty: nothing it held survived
     back = time.monotonic()
-    worker_factory(concurrency=1, extra_env=env)
+    own_queue(concurrency=1, extra_env=env)
     versions = [queued_version.pk, version.pk]
     runs = [queued_run.pk, outage_run]
     wait_for(lambda: all(_status(DatasetVersion, pk) == "ready" for pk in versions)
