@@ -116,9 +116,9 @@ def add_error_responses(result, generator, request, public):
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
             responses = operation.setdefault("responses", {})
+            if operation.get("security") == [{"endpointKey": []}]:
+                continue  # the scoring route documents its own errors (studio/serving/openapi.py)
             for code, (description, schema) in ERROR_RESPONSES.items():
-                if code == "401" and operation.get("security") == [{"endpointKey": []}]:
-                    continue  # the scoring route documents its own
                 responses.setdefault(code, {"description": description, "content": {
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}})
     return result
