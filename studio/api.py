@@ -56,3 +56,58 @@ class WorkspaceScopedMixin:
 
     def scope(self, queryset):
         return queryset.filter(**{self.workspace_field: self.request.workspace})
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus a JSON 503 for a database that does not answer (a restart, a full connection
+    pool): an API client gets something it can retry, never Django's HTML 500 page."""
+    from django.db import InterfaceError, OperationalError
+    from rest_framework.response import Response
+    from rest_framework.views import exception_handler as drf_handler
+
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        import logging
+
+        logging.getLogger(__name__).error("database unavailable during %s: %s", context["request"].path, exc)
+        return Response({"detail": "The database is not answering right now; nothing was saved. Try again in a "
+                                   "minute."}, status=503, headers={"Retry-After": "30"})
+    if isinstance(exc, ValueError) and "NUL (0x00)" in str(exc):  # psycopg refuses text holding \u0000
+        return Response({"detail": "A value contains the NUL character (\\u0000), which text here may not hold; "
+                                   "remove it."}, status=400)
+    return drf_handler(exc, context)
+
+
+# --- Error responses in the OpenAPI schema -------------------------------------------------------------------
+
+_DETAIL = {"type": "object", "required": ["detail"], "additionalProperties": True,
+           "properties": {"detail": {"type": "string", "description": "What went wrong and how to fix it."}}}
+_INVALID = {"type": "object", "additionalProperties": True,
+            "description": "Either `detail`, or the invalid fields, each with its message(s); `errors` maps field "
+                           "paths (`limits.max_trials`) to messages."}
+ERROR_RESPONSES = {
+    "400": ("The request is invalid: the body names each problem and its fix.", "ValidationError"),
+    "401": ("No valid credentials: send a session cookie or `Authorization: Token <key>`.", "Error"),
+    "403": ("Your role in the workspace does not allow this.", "Error"),
+    "404": ("No such object in your workspaces (objects of other workspaces are not found either).", "Error"),
+    "429": ("Too many failed secrets from your address or for your account; see `Retry-After`.", "Error"),
+    "503": ("The database or the broker is not answering; try again in a minute.", "Error"),
+}
+
+
+def add_error_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every API operation documents the error answers any view can give
+    (400, 401, 403, 404, 429, 503) with their bodies, so clients and schemathesis know what to expect."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("Error", _DETAIL)
+    schemas.setdefault("ValidationError", _INVALID)
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            if operation.get("security") == [{"endpointKey": []}]:
+                continue  # the scoring route documents its own errors (studio/serving/openapi.py)
+            for code, (description, schema) in ERROR_RESPONSES.items():
+                responses.setdefault(code, {"description": description, "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}})
+    return result

@@ -1,10 +1,18 @@
-"""Liveness of the studio's dependencies, for load balancers and the compose healthcheck."""
+"""Liveness of the studio's dependencies, for load balancers and the compose healthcheck.
+
+The answer says only "ok" or "unavailable" per dependency: it is public, and a driver's error names hosts,
+ports and users. The details go to the log.
+"""
+import logging
+
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
 from studio.celery import app as celery_app
+
+log = logging.getLogger(__name__)
 
 
 def _database() -> str:
@@ -14,7 +22,8 @@ def _database() -> str:
             cursor.fetchone()
         return "ok"
     except Exception as error:  # any driver error means unreachable
-        return f"error: {error.__class__.__name__}: {error}"
+        log.error("healthz: database unavailable: %s: %s", error.__class__.__name__, error)
+        return "unavailable"
 
 
 def _broker() -> str:
@@ -24,12 +33,13 @@ def _broker() -> str:
             conn.ensure_connection(max_retries=1, timeout=2)
         return "ok"
     except Exception as error:
-        return f"error: {error.__class__.__name__}: {error}"
+        log.error("healthz: broker unavailable: %s: %s", error.__class__.__name__, error)
+        return "unavailable"
 
 
 @never_cache
 def healthz(request):
-    """200 with ``{"database": "ok", "broker": "ok"}`` when both answer, 503 naming what failed otherwise."""
+    """200 with ``{"database": "ok", "broker": "ok"}`` when both answer, 503 naming what is unavailable otherwise."""
     report = {"database": _database(), "broker": _broker()}
     report["status"] = "ok" if all(v == "ok" for v in report.values()) else "unavailable"
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)

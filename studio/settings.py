@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "studio.jobs",
     "studio.accounts",
     "studio.datasets",
     "studio.experiments",
@@ -57,6 +58,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "studio.security.RejectNulMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -136,6 +139,11 @@ FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 STUDIO_MAX_UPLOAD_BYTES = env_int("STUDIO_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)
 STUDIO_MAX_COLUMNS = env_int("STUDIO_MAX_COLUMNS", 2000, minimum=1)
+# Limits checked while an upload is read: bytes after decompression (a small gzip can expand a thousandfold),
+# rows, and bytes of one value.
+STUDIO_MAX_DATA_BYTES = env_int("STUDIO_MAX_DATA_BYTES", STUDIO_MAX_UPLOAD_BYTES, minimum=1)
+STUDIO_MAX_ROWS = env_int("STUDIO_MAX_ROWS", 50_000_000, minimum=1)
+STUDIO_MAX_FIELD_BYTES = env_int("STUDIO_MAX_FIELD_BYTES", 1024 * 1024, minimum=1024)
 # Threads one scoring prediction may use. One: each gunicorn worker is a process, so the workers already use
 # the cores, and more threads per prediction only oversubscribe them.
 STUDIO_SERVING_PREDICT_THREADS = env_int("STUDIO_SERVING_PREDICT_THREADS", 1, minimum=1)
@@ -150,18 +158,35 @@ SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", BEHIND_HTTPS_PROXY)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Behind the HTTPS proxy, browsers are told to use HTTPS only for a year (SecurityMiddleware sends HSTS on
+# secure requests only, so a plain-HTTP embedded setup never locks itself out).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if BEHIND_HTTPS_PROXY else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy: scripts, fonts, images and XHR from the studio itself only (every asset is
+# vendored under static/), no inline script and no plugin or frame. Styles allow inline attributes because
+# templates size bars with style="width: ..." and Plotly and htmx insert <style> rules; scripts, the
+# dangerous half, do not.
+from csp.constants import NONE, SELF, UNSAFE_INLINE  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": {
+    "default-src": [SELF], "script-src": [SELF], "style-src": [SELF, UNSAFE_INLINE],
+    "img-src": [SELF, "data:", "blob:"], "font-src": [SELF, "data:"], "connect-src": [SELF],
+    "object-src": [NONE], "base-uri": [SELF], "form-action": [SELF], "frame-ancestors": [NONE],
+}}
 
 # --- REST API ---------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so that a script without valid credentials gets 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        "studio.accounts.authentication.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "studio.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "AutoML Studio API",
@@ -171,13 +196,16 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Scripts authenticate with a token; the browser's session works too but is not an API client's scheme,
+    # and listing both as alternatives made every operation look as if it ignored a bad credential.
+    "AUTHENTICATION_WHITELIST": ["studio.accounts.authentication.ThrottledTokenAuthentication"],
     # Served from static/, never a CDN: the studio works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # The scoring route is a plain Django view; this hook describes it in the schema.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "studio.serving.openapi.add_scoring_route"],
+                             "studio.serving.openapi.add_scoring_route", "studio.api.add_error_responses"],
 }
 
 # --- Celery ------------------------------------------------------------------------------------------------
@@ -209,9 +237,43 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 REDIS_URL = env_str("REDIS_URL")
 
-# How long a run may go without a heartbeat before the reaper marks it failed, and how often it looks.
+# --- Throttling -------------------------------------------------------------------------------------------
+# Failed secrets per window: sign-ins per account and per client address, API tokens and scoring keys per
+# address. Past the limit even the right secret is refused until the window ends.
+STUDIO_THROTTLE_WINDOW_SECONDS = env_int("STUDIO_THROTTLE_WINDOW_SECONDS", 900, minimum=1)
+STUDIO_LOGIN_FAILURES_PER_USER = env_int("STUDIO_LOGIN_FAILURES_PER_USER", 5, minimum=1)
+STUDIO_LOGIN_FAILURES_PER_IP = env_int("STUDIO_LOGIN_FAILURES_PER_IP", 20, minimum=1)
+STUDIO_AUTH_FAILURES_PER_IP = env_int("STUDIO_AUTH_FAILURES_PER_IP", 30, minimum=1)
+# The counters are shared by every web process: Redis when the studio has it, else files in the data folder.
+_CACHE_REDIS = REDIS_URL or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_REDIS,
+                      "KEY_PREFIX": "studio"} if _CACHE_REDIS else
+          {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(DATA_DIR / "cache")}}
+
+# A publish to a broker that is down gives up within about a second: the job row is committed and the
+# dispatcher sends it again, so a request never hangs on an outage.
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
+
+# --- Background jobs (studio.jobs) -------------------------------------------------------------------------
+# A job beats its heartbeat at most this often while it makes progress; one without a beat for
+# STUDIO_STALE_AFTER_SECONDS is stale: the reaper requeues it (profiles, importance, batch scoring) up to
+# STUDIO_JOB_MAX_ATTEMPTS claims, or fails it with a reason (runs, trials).
 STUDIO_HEARTBEAT_SECONDS = env_int("STUDIO_HEARTBEAT_SECONDS", 10, minimum=1)
-STUDIO_STALE_AFTER_SECONDS = env_int("STUDIO_STALE_AFTER_SECONDS", 90, minimum=5)
+STUDIO_STALE_AFTER_SECONDS = env_int("STUDIO_STALE_AFTER_SECONDS", 60, minimum=3)
+STUDIO_JOB_MAX_ATTEMPTS = env_int("STUDIO_JOB_MAX_ATTEMPTS", 3, minimum=1)
+# Queued jobs whose message is older than this are sent again (the broker lost it or was down).
+STUDIO_REDISPATCH_SECONDS = env_int("STUDIO_REDISPATCH_SECONDS", 60, minimum=1)
+# How often Celery beat runs the reaper and the dispatcher on the control queue.
+STUDIO_CHORES_SECONDS = env_int("STUDIO_CHORES_SECONDS", 10, minimum=1)
+# Celery soft time limits: profiles, importance and batch jobs; runs and their trials (the engine keeps
+# each run's own timeout_minutes; this is the backstop for a hung one).
+STUDIO_JOB_TIME_LIMIT_SECONDS = env_int("STUDIO_JOB_TIME_LIMIT_SECONDS", 3600, minimum=10)
+STUDIO_RUN_TIME_LIMIT_SECONDS = env_int("STUDIO_RUN_TIME_LIMIT_SECONDS", 24 * 3600, minimum=10)
+# How long a failing job keeps trying to record its failure while the database is unreachable.
+STUDIO_DB_RETRY_SECONDS = env_int("STUDIO_DB_RETRY_SECONDS", 60, minimum=0)
+# The reaper and the dispatcher run on a queue of their own, served by a small worker of its own.
+CELERY_CONTROL_QUEUE = env_str("CELERY_CONTROL_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-control")
 
 LOGGING = {
     "version": 1,
@@ -222,13 +284,17 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# --- Experiments (issue 5) --------------------------------------------------------------------------------
-# Celery beat runs the reaper that fails runs whose worker stopped beating (see STUDIO_STALE_AFTER_SECONDS).
+# Celery beat sends the lifecycle's chores to the control queue (see studio/jobs/tasks.py).
 CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "experiments-reap-stale-runs": {"task": "experiments.reap_stale_runs",
-                                    "schedule": float(max(5, STUDIO_STALE_AFTER_SECONDS // 3))},
+    "jobs-reap-stale": {"task": "jobs.reap_stale", "schedule": float(STUDIO_CHORES_SECONDS),
+                        "options": {"queue": CELERY_CONTROL_QUEUE, "expires": 60}},
+    "jobs-dispatch-queued": {"task": "jobs.dispatch_queued", "schedule": float(STUDIO_CHORES_SECONDS),
+                             "options": {"queue": CELERY_CONTROL_QUEUE, "expires": 60}},
+    "datasets-sweep-orphans": {"task": "datasets.sweep_orphans", "schedule": 600.0,
+                               "options": {"queue": CELERY_CONTROL_QUEUE, "expires": 600}},
 }
+# Files a killed upload left behind (no row points to them) are deleted once this old, in seconds.
+STUDIO_ORPHAN_AGE_SECONDS = env_int("STUDIO_ORPHAN_AGE_SECONDS", 6 * 3600, minimum=60)
 
 # --- Pipelines (issue 15) ------------------------------------------------------------------------------------
 # Celery beat looks for due pipeline schedules this often (a schedule fires at most once per look).

@@ -1,5 +1,5 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from studio import health, views
 from studio.accounts import api as accounts_api
@@ -14,7 +14,8 @@ api_v1 = [
     path("", include("studio.pipelines.api_urls")),
     path("", include("studio.codefirst.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its start-up script as a file: the CSP allows no inline script.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 urlpatterns = [
@@ -29,3 +30,6 @@ urlpatterns = [
     path("pipelines/", include("studio.pipelines.urls")),
     path("api/v1/", include(api_v1)),
 ]
+
+handler404 = "studio.views.page_not_found"
+handler500 = "studio.views.server_error"

@@ -44,3 +44,24 @@ def _recent(workspace, n: int = 5) -> dict:
             continue
         recent[key] = list(model.objects.filter(**where).select_related(*related).order_by("-created_at")[:n])
     return recent
+
+
+def page_not_found(request, exception=None):
+    """404: JSON under /api/ (a client parses it like every other API error), the site's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found as html_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "No such URL in the API; see /api/v1/docs/ for the routes."}, status=404)
+    return html_not_found(request, exception)
+
+
+def server_error(request):
+    """500: JSON under /api/, the site's page elsewhere; the details go to the log, never to the client."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as html_server_error
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "The studio failed to answer; the error is logged. Try again, and tell an "
+                                       "administrator if it persists."}, status=500)
+    return html_server_error(request)

@@ -48,6 +48,13 @@ def _isolated_storage(request, storage_dir):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(settings):
+    """A fresh in-memory cache per test, so that throttling counters never carry over from another test."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": uuid.uuid4().hex}}
+
+
 @pytest.fixture
 def team(db) -> Team:
     from studio.accounts import services
@@ -109,9 +116,11 @@ def _database_url() -> str:
 class WorkerProcess:
     """A `celery worker` subprocess on the test database, the configured broker and the test storage."""
 
-    def __init__(self, queue: str, storage: Path, concurrency: int = 1, extra_env: dict | None = None):
+    def __init__(self, queue: str, storage: Path, concurrency: int = 1, extra_env: dict | None = None,
+                 extra_args: list[str] | None = None):
         self.queue, self.storage, self.concurrency = queue, storage, concurrency
         self.extra_env = extra_env or {}
+        self.extra_args = extra_args or []
         self.process: subprocess.Popen | None = None
         self.log_path = storage.parent / f"worker-{uuid.uuid4().hex[:6]}.log"
 
@@ -122,7 +131,7 @@ class WorkerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "studio", "worker", "--loglevel", "INFO", "--pool", "prefork",
              "--concurrency", str(self.concurrency), "--queues", self.queue, "--without-gossip", "--without-mingle",
-             "-n", f"test-{uuid.uuid4().hex[:8]}@%h"],
+             "-n", f"test-{uuid.uuid4().hex[:8]}@%h", *self.extra_args],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 60
@@ -184,8 +193,8 @@ def worker_factory(django_db_setup, _route_to_test_queue, storage_dir):
     """Start extra workers a test can kill; all are stopped at the end of the test."""
     started = []
 
-    def make(**kwargs) -> WorkerProcess:
-        worker = WorkerProcess(_route_to_test_queue, storage_dir, **kwargs).start()
+    def make(queue: str | None = None, **kwargs) -> WorkerProcess:
+        worker = WorkerProcess(queue or _route_to_test_queue, storage_dir, **kwargs).start()
         started.append(worker)
         return worker
 
@@ -226,7 +235,9 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
+    # Playwright's wait_for_function and evaluate compile strings in the page, which the studio's CSP
+    # forbids; the test's own scripts bypass it. tests/e2e/test_csp.py drives the pages with it enforced.
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900}, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(20_000)
     yield page

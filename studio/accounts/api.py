@@ -57,3 +57,4 @@ class WorkspaceListView(APIView):
         current_workspace_for(request.user)
         memberships = Membership.objects.filter(user=request.user).select_related("workspace")
         return Response(MembershipSerializer(memberships, many=True).data)
+

@@ -1,15 +1,18 @@
 """Pages for signing in, first-run setup, user management, workspaces and API tokens."""
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
-from studio.accounts import services
+from studio.accounts import services, throttle
 from studio.accounts.access import require_role
 from studio.accounts.forms import MemberForm, NewUserForm, SetupForm, WorkspaceForm
 from studio.accounts.models import Membership, Role, User, Workspace
@@ -132,3 +135,67 @@ def token_settings(request):
             messages.success(request, "Revoked your API token; scripts using it are now refused.")
     token = Token.objects.filter(user=request.user).first()
     return render(request, "accounts/tokens.html", {"token": token, "new_key": new_key})
+
+
+class ThrottledLoginView(auth_views.LoginView):
+    """Sign-in with failures counted per account and per client address: past
+    ``STUDIO_LOGIN_FAILURES_PER_USER`` (or ``_PER_IP``) within the window every attempt is refused with a
+    429, the right password included, so guessing a password gains nothing."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        username = (request.POST.get("username") or "").strip().lower()
+        address = throttle.client_address(request)
+        if throttle.is_blocked("login-user", username, settings.STUDIO_LOGIN_FAILURES_PER_USER) or \
+                throttle.is_blocked("login-ip", address, settings.STUDIO_LOGIN_FAILURES_PER_IP):
+            form = self.get_form()
+            response = self.render_to_response(self.get_context_data(form=form, throttled=True,
+                                                                     retry_minutes=throttle.retry_after_minutes()))
+            response.status_code = 429
+            response["Retry-After"] = str(settings.STUDIO_THROTTLE_WINDOW_SECONDS)
+            return response
+        response = super().post(request, *args, **kwargs)
+        if request.user.is_authenticated:
+            throttle.reset("login-user", username)
+        else:
+            throttle.record_failure("login-user", username)
+            throttle.record_failure("login-ip", address)
+        return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Change your own password (the old one first); other sessions of the account are signed out."""
+
+    template_name = "accounts/password_change.html"
+
+    def get_success_url(self):
+        return reverse("home")
+
+    def form_valid(self, form):
+        messages.success(self.request, "Your password is changed.")
+        return super().form_valid(form)
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        for field in form.fields.values():
+            field.widget.attrs["class"] = "form-control"
+        return form
+
+
+@staff_member_required(login_url="accounts:login")
+def user_set_password(request, user_id):
+    """An administrator sets a new password for someone who forgot theirs (the studio sends no email)."""
+    from django.contrib.auth.forms import SetPasswordForm
+
+    target = get_object_or_404(User, pk=user_id)
+    form = SetPasswordForm(target, request.POST or None)
+    for field in form.fields.values():
+        field.widget.attrs["class"] = "form-control"
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        throttle.reset("login-user", target.username.lower())
+        messages.success(request, f"Set a new password for {target.username}; give it to them in person.")
+        return redirect("accounts:users")
+    return render(request, "accounts/user_password.html", {"form": form, "target": target})

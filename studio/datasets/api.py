@@ -69,7 +69,8 @@ class EarlyConversionHandler(FileUploadHandler):
         self.feeding = field_name == "file" and self.conversion is None
         if self.feeding:
             out = Path(settings.FILE_UPLOAD_TEMP_DIR) / f"{uuid.uuid4().hex}.early.parquet"
-            self.conversion = parsing.EarlyConversion(file_name, out, settings.STUDIO_MAX_COLUMNS)
+            self.conversion = parsing.EarlyConversion(file_name, out, settings.STUDIO_MAX_COLUMNS,
+                                                      services.upload_limits())
 
     def receive_data_chunk(self, raw_data, start):
         if self.feeding:
@@ -288,6 +289,17 @@ class DatasetProfileView(_DatasetScoped):
                                  "started_at": job.started_at.isoformat() if job and job.started_at else None,
                                  "finished_at": job.finished_at.isoformat() if job and job.finished_at else None},
                          "profile": profile})
+
+    @extend_schema(operation_id="datasets_profile_again", request=None, responses={202: OpenApiTypes.OBJECT})
+    def post(self, request, pk):
+        """Profile a version again after its profile failed (editors); 400 when it did not fail."""
+        version = self.get_version(pk)
+        try:
+            job = services.profile_again(version)
+        except DataError as exc:
+            return Response({"detail": exc.message}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"id": version.dataset_id, "version": version.version, "status": "profiling",
+                         "job": {"status": job.status, "error": ""}}, status=status.HTTP_202_ACCEPTED)
 
 
 class DatasetPreviewView(_DatasetScoped):

@@ -5,6 +5,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from studio.jobs.models import BackgroundJob
+
 
 class ColumnType(models.TextChoices):
     """How the studio and the engine treat a column; detection proposes one, the user may override it."""
@@ -86,21 +88,13 @@ class DatasetVersion(models.Model):
         return self.profile_jobs.order_by("-created_at", "-id").first()
 
 
-class ProfileJob(models.Model):
+class ProfileJob(BackgroundJob):
     """One background profiling of a dataset version; the page and the API read this row, never Celery."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
+    task_name = "datasets.profile_version"
+    job_label = "profile"
 
     version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="profile_jobs")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
     profile = models.JSONField(null=True, blank=True)
 
     class Meta:
@@ -109,15 +103,12 @@ class ProfileJob(models.Model):
     def __str__(self):
         return f"profile of {self.version} ({self.status})"
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.COMPLETED, self.Status.FAILED)
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if not self.started_at:
-            return None
-        return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
+    @classmethod
+    def on_failed(cls, job_id: int, reason: str) -> None:
+        """The version cannot be used without its profile: it shows the reason and offers "Profile again"."""
+        version_id = cls.objects.filter(pk=job_id).values_list("version_id", flat=True).first()
+        DatasetVersion.objects.filter(pk=version_id, status=DatasetVersion.Status.PROFILING).update(
+            status=DatasetVersion.Status.FAILED, error=reason)
 
 
 class StagedUpload(models.Model):

@@ -83,6 +83,62 @@ class DataError(ValueError):
         self.message, self.field, self.line = message, field, line
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How much one upload may hold once it is read, checked while it streams: bytes after decompression,
+    rows, and bytes of a single value. None is no limit."""
+
+    max_data_bytes: int | None = None
+    max_rows: int | None = None
+    max_field_bytes: int | None = None
+
+    def data_too_large(self) -> DataError:
+        return DataError(f"The file decompresses to more than {human_bytes(self.max_data_bytes)}, the most the "
+                         "studio reads from one upload; split it, or drop columns or rows you do not need. An "
+                         "administrator can raise STUDIO_MAX_DATA_BYTES.", field="file")
+
+    def too_many_rows(self) -> DataError:
+        return DataError(f"The file has more than {self.max_rows:,} rows, the most the studio reads from one "
+                         "upload; sample or split it. An administrator can raise STUDIO_MAX_ROWS.", field="file")
+
+    def field_too_large(self, column: str | None = None) -> DataError:
+        where = f" in column {column!r}" if column else ""
+        limit = human_bytes(self.max_field_bytes) if self.max_field_bytes else "one read block"
+        return DataError(f"The file has a value longer than {limit}{where}; a table cell that long is usually a "
+                         "missing closing quote or a file that is not a table. Fix the quoting, or drop that column. "
+                         "An administrator can raise STUDIO_MAX_FIELD_BYTES.", field="file")
+
+
+class _CappedStream:
+    """A readable stream that raises ``Limits.data_too_large`` once more than ``max_data_bytes`` came out of
+    it, so a small gzip that expands to gigabytes is refused while it is read, not after."""
+
+    def __init__(self, stream, limits: Limits):
+        self.stream, self.limits, self.total = stream, limits, 0
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n)
+        self.total += len(data)
+        if self.total > self.limits.max_data_bytes:
+            raise self.limits.data_too_large()
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def damaged_compression(exc: BaseException) -> DataError:
+    return DataError(f"The compressed file is damaged and cannot be decompressed ({exc}); compress it again with "
+                     "gzip, or upload it uncompressed.", field="file")
+
+
+_DAMAGED = (OSError, EOFError, zlib.error)
+
+
 @dataclass
 class ParseSettings:
     """How to read one file. ``file_format`` is ``delimited`` or ``parquet``; ``compression`` ``gzip`` or ``""``."""
@@ -296,7 +352,12 @@ def inspect_file(open_raw: Opener, file_name: str) -> ParseSettings:
     text = _decode_sample(sample, encoding)
     delimiter = detect_delimiter(text, file_name)
     settings = ParseSettings(compression=compression, delimiter=delimiter, encoding=encoding)
-    rows = list(_iter_rows_text(text, settings, limit=6))
+    try:
+        rows = list(_iter_rows_text(text, settings, limit=6))
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise Limits(max_field_bytes=csv.field_size_limit()).field_too_large() from None
+        rows = []  # only the header guess needs them; converting reports the problem with its line
     if len(rows) >= 2 and all(_looks_numeric(v) for v in rows[0] if v) and any(v for v in rows[0]):
         settings.header = False
     return settings
@@ -390,10 +451,14 @@ def read_preview(open_raw: Opener, settings: ParseSettings, max_columns: int, ro
     """The column names and the first ``rows`` rows as strings, checking what can be checked on them."""
     if settings.file_format == "parquet":
         with open_raw() as raw:
-            pf = pq.ParquetFile(raw)
+            pf = _parquet_file(raw)
             names = pf.schema_arrow.names
             column_names(names, True, max_columns)
-            batch = next(pf.iter_batches(batch_size=max(rows, 1)), None)
+            check_parquet(pf, None)
+            try:
+                batch = next(pf.iter_batches(batch_size=max(rows, 1)), None)
+            except (OSError, pa.ArrowException) as exc:
+                raise damaged_parquet(exc) from None
             table = pa.Table.from_batches([batch]) if batch is not None else pf.schema_arrow.empty_table()
         data = [[None if v is None else str(v) for v in row.values()] for row in table.slice(0, rows).to_pylist()]
         if not data:
@@ -433,8 +498,12 @@ def read_preview(open_raw: Opener, settings: ParseSettings, max_columns: int, ro
                         f"{undecodable_detail(head, settings.encoding)}. Choose the encoding the file was saved in.",
                         field="encoding")
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise Limits(max_field_bytes=csv.field_size_limit()).field_too_large() from None
         raise DataError(f"The file is not valid delimited text near line {counter.line + settings.skip_rows}: {exc}. "
                         "Check the quote character setting.", field="quote_char")
+    except _DAMAGED as exc:
+        raise damaged_compression(exc) from None
     if not out:
         raise DataError("The file has a header row but no data rows; add data rows below the header, or turn off "
                         "'first row is a header' if the first line is data.", field="file")
@@ -640,11 +709,68 @@ def _csv_reader(stream, settings: ParseSettings, names: list[str], column_types:
                           convert_options=convert_options)
 
 
-def _open_stream(open_raw: Opener, settings: ParseSettings):
+def _open_stream(open_raw: Opener, settings: ParseSettings, limits: Limits | None = None):
     raw = open_raw()
     if settings.compression == "gzip":
-        return raw, pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip")
+        stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip")
+        if limits is not None and limits.max_data_bytes:
+            stream = _CappedStream(stream, limits)
+        return raw, stream
     return raw, raw
+
+
+def _check_batch(batch: pa.RecordBatch, n_rows: int, limits: Limits | None) -> None:
+    """Refuse, while streaming, a file past the row limit or with a value past the field limit."""
+    if limits is None:
+        return
+    if limits.max_rows and n_rows > limits.max_rows:
+        raise limits.too_many_rows()
+    if limits.max_field_bytes:
+        for name, column in zip(batch.schema.names, batch.columns):
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                longest = pc.max(pc.binary_length(column)).as_py()
+                if longest is not None and longest > limits.max_field_bytes:
+                    raise limits.field_too_large(name)
+
+
+# Parquet column types the studio reads: one plain value per cell.
+def _plain_type(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return _plain_type(t.value_type)
+    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_string(t)
+            or pa.types.is_large_string(t) or pa.types.is_timestamp(t) or pa.types.is_date(t)
+            or pa.types.is_null(t) or pa.types.is_decimal(t))
+
+
+def _parquet_file(raw) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(raw)
+    except (OSError, pa.ArrowException) as exc:
+        raise damaged_parquet(exc) from None
+
+
+def damaged_parquet(exc: BaseException) -> DataError:
+    return DataError(f"The Parquet file is damaged and cannot be read ({exc}); export it again, or upload it as "
+                     "CSV.", field="file")
+
+
+def check_parquet(pf: pq.ParquetFile, limits: Limits | None) -> None:
+    """Refuse a Parquet file whose columns are not plain values (binary, lists, structs, maps), or whose
+    rows or decompressed size pass the limits, from its metadata alone."""
+    odd = [(f.name, str(f.type)) for f in pf.schema_arrow if not _plain_type(f.type)]
+    if odd:
+        listed = ", ".join(f"{name!r} ({kind})" for name, kind in odd[:5])
+        raise DataError(f"Column {listed} holds values the studio cannot use; it reads columns of plain values "
+                        "(numbers, text, true/false, dates and times). Drop those columns or convert them to text, "
+                        "and upload again.", field="file")
+    if limits is None:
+        return
+    meta = pf.metadata
+    if limits.max_rows and meta.num_rows > limits.max_rows:
+        raise limits.too_many_rows()
+    size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if limits.max_data_bytes and size > limits.max_data_bytes:
+        raise limits.data_too_large()
 
 
 _CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+)")
@@ -672,17 +798,17 @@ def _settled_types(schema: pa.Schema, skip=()) -> dict[str, pa.DataType]:
 
 
 def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO, max_columns: int,
-                       forced: dict[str, pa.DataType] | None = None) -> IngestResult:
+                       forced: dict[str, pa.DataType] | None = None, limits: Limits | None = None) -> IngestResult:
     """Stream the file into Parquet with a type per column, in bounded memory (one block at a time), and
     summarise each column (missing, distinct, detected type) in the same pass.
 
     Types are those pyarrow infers from the first block. If a later block holds a value that does not fit
     (``1.5`` in an integer column, ``n/a`` in a date column), that column is widened and the file is read
     again from the start: a rare second pass instead of a slow first one for every file. ``forced`` types
-    are used from the first pass on.
+    are used from the first pass on. ``limits`` are enforced while the file streams.
     """
     if settings.file_format == "parquet":
-        return _copy_parquet(open_raw, out, max_columns)
+        return _copy_parquet(open_raw, out, max_columns, limits)
     preview = read_preview(open_raw, settings, max_columns, rows=1)
     names = preview.columns
     forced = dict(forced or {})
@@ -696,7 +822,7 @@ def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO,
             return "skip"
 
         n_rows = 0
-        raw, stream = _open_stream(open_raw, settings)
+        raw, stream = _open_stream(open_raw, settings, limits)
         writer = None
         write_pool = ThreadPoolExecutor(1, thread_name_prefix="parquet-writer")
         try:
@@ -716,6 +842,7 @@ def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO,
                 if invalid:
                     break
                 n_rows += batch.num_rows
+                _check_batch(batch, n_rows, limits)
                 if writing is not None:
                     writing.result()
                 writing = write_pool.submit(writer.write_batch, batch)
@@ -724,7 +851,13 @@ def convert_to_parquet(open_raw: Opener, settings: ParseSettings, out: BinaryIO,
                 writing.result()
         except UnicodeDecodeError:
             raise _encoding_error(open_raw, settings)
+        except _DAMAGED as exc:  # pyarrow raises OSError for a truncated or corrupt gzip stream
+            if settings.compression == "gzip":
+                raise damaged_compression(exc) from None
+            raise DataError(f"The file cannot be read ({exc}); upload it again.", field="file") from None
         except pa.ArrowInvalid as exc:
+            if "straddling object" in str(exc):  # one value larger than a whole read block
+                raise (limits or Limits()).field_too_large() from None
             match = _CONVERSION_ERROR.search(str(exc))
             if match and match.group(2) not in ("string", "large_string"):
                 column = names[int(match.group(1))]
@@ -766,11 +899,12 @@ def _encoding_error(open_raw: Opener, settings: ParseSettings) -> DataError:
                      "(often Windows-1252 or UTF-16 for spreadsheet exports).", field="encoding")
 
 
-def _copy_parquet(open_raw: Opener, out: BinaryIO, max_columns: int) -> IngestResult:
+def _copy_parquet(open_raw: Opener, out: BinaryIO, max_columns: int, limits: Limits | None = None) -> IngestResult:
     with open_raw() as raw:
-        pf = pq.ParquetFile(raw)
+        pf = _parquet_file(raw)
         names = pf.schema_arrow.names
         column_names(names, True, max_columns)
+        check_parquet(pf, limits)
         n_rows = pf.metadata.num_rows
         if n_rows == 0:
             raise DataError("The Parquet file has columns but no rows; upload a file that contains data.",
@@ -779,8 +913,11 @@ def _copy_parquet(open_raw: Opener, out: BinaryIO, max_columns: int) -> IngestRe
         try:
             with pq.ParquetWriter(out, pf.schema_arrow, compression="snappy") as writer:
                 for batch in pf.iter_batches(batch_size=256_000):
+                    _check_batch(batch, 0, limits)
                     writer.write_batch(batch)
                     summary.update(batch)
+        except (OSError, pa.ArrowException) as exc:
+            raise damaged_parquet(exc) from None
         finally:
             summary.close()
     return IngestResult(n_rows=n_rows, columns=summary.result(), summary=summary)
@@ -846,8 +983,9 @@ class EarlyConversion:
     file as usual, which gives the same result or the same error.
     """
 
-    def __init__(self, file_name: str, out_path, max_columns: int):
+    def __init__(self, file_name: str, out_path, max_columns: int, limits: Limits | None = None):
         self.file_name, self.out_path, self.max_columns = file_name, out_path, max_columns
+        self.limits = limits
         self.head = bytearray()
         self.settings: ParseSettings | None = None
         self.pipe: _ChunkPipe | None = None
@@ -924,7 +1062,8 @@ class EarlyConversion:
         try:
             forced = self._head_types(head)
             with open(self.out_path, "wb") as out:
-                self.result = convert_to_parquet(open_raw, self.settings, out, self.max_columns, forced)
+                self.result = convert_to_parquet(open_raw, self.settings, out, self.max_columns, forced,
+                                                 self.limits)
         except BaseException as exc:  # the caller converts the stored file instead, and reports any error then
             self.error = exc
         finally:

@@ -273,7 +273,8 @@ def _correlation_columns(names: list[str], by_name: dict) -> list[str]:
             and by_name[n].get("distinct", 2) > 1]
 
 
-def profile_parquet(open_parquet, columns: list[dict], threads: int = 2, pass_stats: dict | None = None) -> dict:
+def profile_parquet(open_parquet, columns: list[dict], threads: int = 2, pass_stats: dict | None = None,
+                    progress=None) -> dict:
     """The whole profile: table-level counts, per-column statistics and charts, numeric correlations.
 
     ``open_parquet()`` returns a fresh binary handle on the Parquet copy. Columns are profiled two at a time
@@ -281,7 +282,7 @@ def profile_parquet(open_parquet, columns: list[dict], threads: int = 2, pass_st
     the row hashes, so memory holds a few columns, never the table. Duplicate rows need no hashing at all
     when the conversion pass found a column with a different value in every row. Text columns the
     conversion pass summarised (``pass_stats``) are not read when the other columns already tell every row
-    apart.
+    apart. ``progress()`` is called after each column, so the job's heartbeat proves the work moves.
     """
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -299,6 +300,8 @@ def profile_parquet(open_parquet, columns: list[dict], threads: int = 2, pass_st
 
     def fold(result):
         nonlocal memory
+        if progress is not None:
+            progress()
         stats, codes, nbytes = result
         if codes is not None:
             _fold_codes(row_hash, codes)

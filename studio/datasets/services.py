@@ -30,6 +30,7 @@ from django.utils import timezone
 from studio.datasets import parsing, profiling
 from studio.datasets.models import ColumnType, Dataset, DatasetVersion, ProfileJob, StagedUpload
 from studio.datasets.parsing import DataError, ParseSettings, Preview
+from studio.jobs import lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,14 @@ def save_stream(name: str, chunks: Iterable[bytes], limit: int) -> int:
     return size
 
 
+def upload_limits() -> parsing.Limits:
+    """The limits an upload is read under, from settings (STUDIO_MAX_DATA_BYTES, _ROWS, _FIELD_BYTES)."""
+    # Python's csv module (previews, error locations) has a process-wide cap of its own: keep it in step.
+    csv.field_size_limit(settings.STUDIO_MAX_FIELD_BYTES)
+    return parsing.Limits(max_data_bytes=settings.STUDIO_MAX_DATA_BYTES, max_rows=settings.STUDIO_MAX_ROWS,
+                          max_field_bytes=settings.STUDIO_MAX_FIELD_BYTES)
+
+
 def too_large_message(size: int, limit: int) -> str:
     return (f"The file is larger than the upload limit of {parsing.human_bytes(limit)} (it has at least "
             f"{parsing.human_bytes(size)}); compress it with gzip, convert it to Parquet, or drop columns or "
@@ -169,6 +178,41 @@ def purge_stale_uploads() -> int:
     return len(stale)
 
 
+def sweep_orphan_files(now=None) -> list[str]:
+    """Delete what killed uploads leave behind, once older than ``STUDIO_ORPHAN_AGE_SECONDS``: dataset
+    folders no version or wizard upload points to (a raw file stored before its row was committed), and
+    temporary uploads and early Parquet copies in ``FILE_UPLOAD_TEMP_DIR``. A folder a row points to is
+    never touched, whatever its age. Logs and returns the storage-relative names removed."""
+    import time as _time
+
+    purge_stale_uploads()
+    cutoff = (now or _time.time()) - settings.STUDIO_ORPHAN_AGE_SECONDS
+    removed: list[str] = []
+    root = _local_path("datasets")
+    if root is not None and root.is_dir():
+        referenced = {name.rsplit("/", 1)[0] for name in DatasetVersion.objects.values_list("raw_file", flat=True)}
+        referenced |= {name.rsplit("/", 1)[0] for name in StagedUpload.objects.values_list("file", flat=True)}
+        for folder in root.iterdir():
+            name = f"datasets/{folder.name}"
+            if name in referenced or not folder.is_dir():
+                continue
+            newest = max([folder.stat().st_mtime] + [f.stat().st_mtime for f in folder.rglob("*")])
+            # Checked again right before deleting: an upload may have committed its row meanwhile.
+            if newest < cutoff and not DatasetVersion.objects.filter(raw_file__startswith=name + "/").exists() \
+                    and not StagedUpload.objects.filter(file__startswith=name + "/").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(name)
+    temp = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    if temp.is_dir():
+        for path in temp.iterdir():
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed.append(f"tmp/{path.name}")
+    if removed:
+        log.info("swept %d orphaned upload file(s)/folder(s): %s", len(removed), ", ".join(removed[:20]))
+    return removed
+
+
 def stage_upload(*, workspace, user, file_name: str, chunks: Iterable[bytes]) -> StagedUpload:
     """Stream a wizard upload into its own storage folder and detect how to read it.
 
@@ -199,6 +243,7 @@ def preview_upload(upload: StagedUpload, parse_settings: ParseSettings) -> Previ
     """The first rows of a wizard upload read with ``parse_settings``, with types guessed from the first
     ``parsing.TYPE_SAMPLE_ROWS`` rows (a few milliseconds) so that the guess rarely differs from the full
     file's decision on creation; the wizard shows the first ``parsing.PREVIEW_ROWS``."""
+    upload_limits()
     preview = parsing.read_preview(lambda: _open(upload.file.name), parse_settings, settings.STUDIO_MAX_COLUMNS,
                                    rows=parsing.TYPE_SAMPLE_ROWS)
     preview.column_types = parsing.sample_column_types(preview)
@@ -277,8 +322,16 @@ def _create_version(*, workspace, user, name, description, tags, raw_name, origi
             _store_parquet(parquet_name, converted[0])
             result.append(converted[1])
         else:
-            _write_parquet(parquet_name, lambda out: result.append(parsing.convert_to_parquet(
-                lambda: _open(raw_name), parse_settings, out, settings.STUDIO_MAX_COLUMNS)))
+            limits = upload_limits()
+            try:
+                _write_parquet(parquet_name, lambda out: result.append(parsing.convert_to_parquet(
+                    lambda: _open(raw_name), parse_settings, out, settings.STUDIO_MAX_COLUMNS, limits=limits)))
+            except (DataError, MemoryError):
+                raise
+            except Exception as exc:  # whatever else a hostile file makes a parser raise is still a 400
+                log.warning("could not convert %s", original_name, exc_info=True)
+                raise DataError(f"The file cannot be read: {lifecycle.readable_error(exc)}. Check that it is "
+                                "CSV, TSV, gzip-compressed CSV or Parquet and upload it again.", field="file") from None
         n_rows = result[0].n_rows
         columns = apply_schema(result[0].columns, schema)
         _save_json(_pass_stats_name(parquet_name), profiling.pass_statistics(result.pop().summary))
@@ -439,35 +492,33 @@ def update_schema(version: DatasetVersion, schema: dict) -> DatasetVersion:
 
 def enqueue_profile(version: DatasetVersion) -> ProfileJob:
     """Create the profile job row and send it to a worker once the transaction commits."""
-    from studio.datasets.tasks import profile_version
-
     job = ProfileJob.objects.create(version=version)
-    transaction.on_commit(lambda: profile_version.delay(job.pk))
+    lifecycle.enqueue(job)
     return job
 
 
+def profile_again(version: DatasetVersion) -> ProfileJob:
+    """"Profile again" after a failed profile: the version goes back to profiling with a new job."""
+    with transaction.atomic():
+        version = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+        if version.status != DatasetVersion.Status.FAILED:
+            raise DataError(f"Version {version.version} is {version.status}; only a failed profile can be run "
+                            "again.", field="version")
+        DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.PROFILING, error="")
+        return enqueue_profile(version)
+
+
 def run_profile(job_id: int) -> None:
-    """Claim a queued profile job, compute the profile and mark the version ready (or failed, with the error)."""
-    claimed = ProfileJob.objects.filter(pk=job_id, status=ProfileJob.Status.QUEUED).update(
-        status=ProfileJob.Status.RUNNING, started_at=timezone.now())
-    if not claimed:
-        log.info("profile job %s is not queued any more; another worker has it", job_id)
-        return
-    job = ProfileJob.objects.select_related("version").get(pk=job_id)
-    version = job.version
-    try:
-        profile = profiling.profile_parquet(lambda: _open(version.parquet_file.name), version.columns,
-                                            pass_stats=_load_json(_pass_stats_name(version.parquet_file.name)))
-    except Exception as exc:
-        log.exception("profiling %s failed", version)
-        message = f"Profiling failed: {exc.__class__.__name__}: {exc}"
-        ProfileJob.objects.filter(pk=job.pk).update(status=ProfileJob.Status.FAILED, finished_at=timezone.now(),
-                                                    error=message)
-        DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.FAILED, error=message)
-        return
-    ProfileJob.objects.filter(pk=job.pk).update(status=ProfileJob.Status.COMPLETED, finished_at=timezone.now(),
-                                                profile=profile)
-    DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.READY, error="")
+    """Claim a profile job, compute the profile and mark the version ready (or failed, with the reason)."""
+    def body(job: ProfileJob, progress) -> dict:
+        version = job.version
+        name = version.parquet_file.name
+        profile = profiling.profile_parquet(lambda: _open(name), version.columns,
+                                            pass_stats=_load_json(_pass_stats_name(name)), progress=progress)
+        DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.READY, error="")
+        return {"profile": profile}
+
+    lifecycle.run_job(ProfileJob, job_id, body)
 
 
 def profile_of(version: DatasetVersion) -> dict | None:

@@ -8,3 +8,9 @@ from studio.datasets import services
 def profile_version(job_id: int) -> None:
     """Profile one dataset version: the job row ``job_id`` holds status, timestamps, error and result."""
     services.run_profile(job_id)
+
+
+@shared_task(name="datasets.sweep_orphans", ignore_result=True, expires=600)
+def sweep_orphans_task() -> None:
+    """Delete files that killed uploads left behind (run periodically by Celery beat on the control queue)."""
+    services.sweep_orphan_files()

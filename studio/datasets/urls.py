@@ -14,6 +14,7 @@ urlpatterns = [
     path("uploads/<uuid:upload_id>/discard/", views.upload_discard, name="upload-discard"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/profile/", views.profile_fragment, name="profile"),
+    path("<int:pk>/profile/again/", views.profile_again, name="profile-again"),
     path("<int:pk>/schema/", views.schema, name="schema"),
     path("<int:pk>/preview.csv", views.preview_csv, name="preview-csv"),
     path("<int:pk>/delete/", views.delete, name="delete"),

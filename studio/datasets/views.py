@@ -222,8 +222,23 @@ def profile_fragment(request, pk):
     """htmx: the profile section; while the job runs, the fragment asks to be fetched again."""
     dataset = dataset_for(request.user, pk, Role.VIEWER)
     version = _version_of(dataset, request.GET.get("version"))
-    return render(request, "datasets/partials/profile.html", {"dataset": dataset, "version": version,
-                                                              **_profile_context(version)})
+    return render(request, "datasets/partials/profile.html", {
+        "dataset": dataset, "version": version, **_profile_context(version),
+        "can_change": dataset.workspace.role_of(request.user) in (Role.EDITOR, Role.OWNER)})
+
+
+@login_required
+@require_POST
+def profile_again(request, pk):
+    """"Profile again" on a version whose profile failed (a worker died, the database went away)."""
+    dataset = dataset_for(request.user, pk, Role.EDITOR)
+    version = _version_of(dataset, request.GET.get("version"))
+    try:
+        services.profile_again(version)
+        messages.success(request, f"Profiling version {version.version} again.")
+    except DataError as exc:
+        messages.error(request, exc.message)
+    return redirect(reverse("datasets:detail", args=[dataset.pk]) + f"?version={version.version}")
 
 
 @login_required

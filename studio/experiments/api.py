@@ -133,6 +133,18 @@ class ExperimentCancelView(WorkspaceScopedMixin, APIView):
         return Response(run_data(_run(request, run.pk), request))
 
 
+class ExperimentRetryView(WorkspaceScopedMixin, APIView):
+    """Submit a failed or canceled experiment again, unchanged; returns the new experiment run (201)."""
+
+    @extend_schema(request=None, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, pk):
+        try:
+            run = services.retry_run(_run(request, pk), request.user)
+        except services.SubmissionError as exc:
+            return Response({"errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(run_data(run, request), status=status.HTTP_201_CREATED)
+
+
 class ExperimentLogView(WorkspaceScopedMixin, APIView):
     """The experiment's log lines."""
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from studio.experiments import services
 from studio.experiments.models import JobStatus, Run, TrialJob
+from studio.jobs import lifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +50,7 @@ class CeleryTrialExecutor:
         job = TrialJob.objects.create(run_id=self.run_id, number=task.number, task=data)
         self.remote.add(job.pk)
         self.queued_order.append(job.pk)
-        from studio.experiments.tasks import evaluate_trial_task
-
-        evaluate_trial_task.delay(job.pk)
+        lifecycle.send(TrialJob, job.pk)  # a broker outage leaves it queued: the dispatcher or this driver runs it
         return str(job.pk)
 
     def poll(self) -> list[tuple[str, dict]]:

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from studio.jobs.models import FINISHED_STATUSES, BackgroundJob, JobStatus
+
 
 class Experiment(models.Model):
     """A named group of runs in a workspace, created by the first run submitted under its name."""
@@ -26,25 +28,24 @@ class Experiment(models.Model):
         return self.name
 
 
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
+# Every kind of background job shares one status set (studio.jobs); the old names stay for readers.
+RunStatus = JobStatus
+FINISHED_RUN_STATUSES = FINISHED_STATUSES
 
 
-FINISHED_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED)
-
-
-class Run(models.Model):
+class Run(BackgroundJob):
     """One AutoML job: the engine configuration stored verbatim, its lifecycle and what it found.
 
-    A worker claims a queued run with a conditional UPDATE, beats ``heartbeat_at`` while it works and reads
-    ``cancel_requested`` to stop; the reaper fails runs whose heartbeat went stale.
+    A worker claims a queued run with a conditional UPDATE, beats ``heartbeat_at`` from the engine's
+    callbacks while it works and reads ``cancel_requested`` to stop; the reaper fails runs whose heartbeat
+    went stale (a training run is never retried blindly).
     """
 
     Status = RunStatus
+    task_name = "experiments.execute_run"
+    retry_on_death = False
+    job_label = "experiment run"
+    time_limit_setting = "STUDIO_RUN_TIME_LIMIT_SECONDS"
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="runs")
@@ -59,9 +60,7 @@ class Run(models.Model):
     task = models.CharField(max_length=30)
     primary_metric = models.CharField(max_length=60)
     greater_is_better = models.BooleanField(default=True)
-    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
     cancel_requested = models.BooleanField(default=False)
-    error = models.TextField(blank=True, help_text="why the run failed or stopped, in words for people")
     stop_reason = models.CharField(max_length=200, blank=True)
     trials_done = models.PositiveIntegerField(default=0)
     best_score = models.FloatField(null=True, blank=True)
@@ -70,13 +69,8 @@ class Run(models.Model):
     guardrails = models.JSONField(default=list, blank=True)
     featurization_summary = models.JSONField(default=list, blank=True)
     validation_method = models.JSONField(default=dict, blank=True)
-    worker = models.CharField(max_length=200, blank=True)
     workdir = models.CharField(max_length=300, blank=True, help_text="storage path of the engine's workdir")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -86,9 +80,22 @@ class Run(models.Model):
     def __str__(self):
         return f"{self.experiment.name} #{self.number}"
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED_RUN_STATUSES
+    @classmethod
+    def stale_reason(cls, *, worker: str, heartbeat, attempts: int) -> str:
+        from django.conf import settings as conf
+
+        when = f"{heartbeat:%Y-%m-%d %H:%M:%S} UTC" if heartbeat else "its start"
+        return (f"The worker running this experiment ({worker or 'unknown'}) stopped responding at {when} (no "
+                f"heartbeat for {conf.STUDIO_STALE_AFTER_SECONDS} s): it was probably killed, ran out of memory "
+                "or lost its machine. Finished trials are kept; resubmit to run again.")
+
+    @classmethod
+    def on_failed(cls, job_id: int, reason: str) -> None:
+        """A dead run's trials that were still waiting or running elsewhere are canceled, and its log says why."""
+        now = timezone.now()
+        TrialJob.objects.filter(run_id=job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
+            status=JobStatus.CANCELED, cancel_requested=True, finished_at=now, error="the run stopped")
+        RunLog.objects.create(run_id=job_id, level="error", message=reason[:5000])
 
     @property
     def limits(self) -> dict:
@@ -105,14 +112,6 @@ class Run(models.Model):
     @property
     def timeout_seconds(self) -> float:
         return float(self.limits.get("timeout_minutes") or 0) * 60
-
-    @property
-    def duration_seconds(self) -> float | None:
-        """Seconds from start to finish, or to now while running."""
-        if self.started_at is None:
-            return None
-        end = self.finished_at or timezone.now()
-        return max(0.0, (end - self.started_at).total_seconds())
 
     @property
     def progress_percent(self) -> int:
@@ -195,15 +194,7 @@ class RunLog(models.Model):
         ordering = ["id"]
 
 
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
-
-
-class TrialJob(models.Model):
+class TrialJob(BackgroundJob):
     """One trial sent to any Celery worker by a run with ``max_concurrent_trials`` > 1.
 
     The run's driver creates it (``task`` is the engine's JSON ``TrialTask``); whoever claims it first with
@@ -211,62 +202,51 @@ class TrialJob(models.Model):
     ``cancel_requested`` makes the evaluating worker kill the trial's process.
     """
 
-    Status = JobStatus
+    task_name = "experiments.evaluate_trial"
+    retry_on_death = False  # the run's driver records the failed trial and goes on with the next one
+    job_label = "trial"
+    time_limit_setting = "STUDIO_RUN_TIME_LIMIT_SECONDS"
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="trial_jobs")
     number = models.PositiveIntegerField()
     task = models.JSONField()
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     cancel_requested = models.BooleanField(default=False)
     outcome = models.JSONField(null=True, blank=True)
-    worker = models.CharField(max_length=200, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
 
 
-class ImportanceJob(models.Model):
+class ImportanceJob(BackgroundJob):
     """A request to compute feature importance for a trial that has none, done by a worker."""
 
-    Status = JobStatus
+    task_name = "experiments.compute_feature_importance"
+    job_label = "feature importance job"
 
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="importance_jobs")
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    error = models.TextField(blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                      related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
 
 
-class ModelTestJob(models.Model):
+class ModelTestJob(BackgroundJob):
     """A request to score a trial's model on a dataset version holding the target ("Test model"), done by a
-    worker: the test metrics and charts are kept on the row."""
+    worker: the test metrics and charts are kept on the row. Scoring is idempotent, so a test whose worker
+    died is queued again."""
 
-    Status = JobStatus
+    task_name = "experiments.test_model"
+    job_label = "model test"
 
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="test_jobs")
     dataset_version = models.ForeignKey("datasets.DatasetVersion", null=True, on_delete=models.SET_NULL,
                                         related_name="+")
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     metrics = models.JSONField(null=True, blank=True)
     charts = models.JSONField(null=True, blank=True)
     n_rows = models.PositiveIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                      related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -8,26 +8,23 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import threading
 import time
 import traceback
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
-from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from studio.experiments.bounds import limit_errors
-from studio.experiments.models import (FINISHED_RUN_STATUSES, Experiment, ImportanceJob, JobStatus, Run, RunLog,
-                                       RunStatus, Trial, TrialJob, TrialStatus)
+from studio.experiments.models import (Experiment, ImportanceJob, JobStatus, Run, RunLog, RunStatus, Trial,
+                                       TrialJob, TrialStatus)
+from studio.jobs import lifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -306,9 +303,7 @@ def submit_run(workspace, user, spec: dict) -> Run:
         run.workdir = f"{RUNS_DIR}/{run.pk}/work"
         run.save(update_fields=["workdir"])
         add_log(run, "info", f"submitted by {user.username if user else 'the API'}; waiting for a worker")
-        from studio.experiments.tasks import execute_run_task
-
-        transaction.on_commit(lambda: execute_run_task.delay(run.pk))
+        lifecycle.enqueue(run)
     return run
 
 
@@ -382,54 +377,38 @@ def relative_to_storage(path: str | Path) -> str:
 # Executing a run
 
 
-def worker_name() -> str:
-    import os
-
-    return f"{socket.gethostname()}:{os.getpid()}"
+worker_name = lifecycle.worker_name
 
 
-class RunMonitor(threading.Thread):
-    """Beats the run's heartbeat and watches its cancel flag from a thread of the driver's process, so the
-    heartbeat keeps going while the engine prepares data or builds ensembles."""
+class RunProgress(lifecycle.Progress):
+    """The engine's ``should_stop``: polled at least once a second by the search loop, it beats the run's
+    heartbeat and reads its cancel flag. The heartbeat comes from the engine's own loop, so a hung engine
+    goes stale and is reaped instead of looking alive."""
 
     def __init__(self, run_id: int):
-        super().__init__(name=f"run-{run_id}-monitor", daemon=True)
-        self.run_id = run_id
-        self.stop_requested = threading.Event()
-        self.finished = threading.Event()
-        self.lost = False
+        super().__init__(Run, run_id)
+        self.stop_requested = False
+        self.last_check = 0.0
 
-    def run(self):
-        beat_every = settings.STUDIO_HEARTBEAT_SECONDS
-        last_beat = time.monotonic()
-        try:
-            while not self.finished.wait(0.5):
-                try:
-                    state = Run.objects.filter(pk=self.run_id).values_list("status", "cancel_requested").first()
-                    if state is None or state[0] != RunStatus.RUNNING:
-                        self.lost = True
-                        self.stop_requested.set()
-                    elif state[1]:
-                        self.stop_requested.set()
-                    if time.monotonic() - last_beat >= beat_every:
-                        Run.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
-                        last_beat = time.monotonic()
-                except Exception:  # a busy database must not kill the heartbeat: try again next tick
-                    logger.exception("heartbeat of run %s failed", self.run_id)
-                    close_old_connections()
-        finally:
-            connection.close()
-
-    def stop(self):
-        self.finished.set()
-        self.join(timeout=10)
+    def should_stop(self) -> bool:
+        if time.monotonic() - self.last_check >= 1.0:
+            self.last_check = time.monotonic()
+            state = lifecycle.retry_db(
+                lambda: Run.objects.filter(pk=self.job_id).values_list("status", "cancel_requested").first())
+            if state is None or state[0] != RunStatus.RUNNING:
+                self.lost = self.stop_requested = True
+            elif state[1]:
+                self.stop_requested = True
+            self()
+        return self.stop_requested
 
 
 class RunRecorder:
     """The engine's callbacks for one run: writes each trial and log line as it arrives."""
 
-    def __init__(self, run: Run):
+    def __init__(self, run: Run, progress: RunProgress | None = None):
         self.run = run
+        self.progress = progress
         self.best: float | None = None
         self.best_trial_id: int | None = None
         self.trials_done = 0
@@ -437,6 +416,8 @@ class RunRecorder:
 
     def on_log(self, level: str, message: str) -> None:
         add_log(self.run, level, message)
+        if self.progress is not None:
+            self.progress()
 
     def on_prepared(self, prepared: dict) -> None:
         """The data has been checked: its guardrails are shown while the search runs."""
@@ -478,6 +459,8 @@ class RunRecorder:
                 changes.update(best_score=score, best_trial_id=trial.pk)
             if changes:
                 Run.objects.filter(pk=self.run.pk).update(**changes)
+        if self.progress is not None:
+            self.progress()
 
 
 def _jsonable(value):
@@ -514,18 +497,13 @@ def execute_run(run_id: int) -> None:
     Another worker holding it, or a run canceled before it started, is left alone."""
     import automl_engine
 
-    now = timezone.now()
-    claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name())
-    if not claimed:
-        logger.info("run %s is not queued any more (claimed elsewhere or canceled): skipping", run_id)
+    if lifecycle.claim(Run, run_id) is None:
         return
     run = Run.objects.select_related("experiment", "dataset_version__dataset", "validation_version",
                                      "test_version").get(pk=run_id)
     add_log(run, "info", f"started on worker {run.worker}")
-    monitor = RunMonitor(run.pk)
-    monitor.start()
-    recorder = RunRecorder(run)
+    progress = RunProgress(run.pk)
+    recorder = RunRecorder(run, progress)
     executor = None
     try:
         from studio.datasets.services import load_frame
@@ -548,23 +526,32 @@ def execute_run(run_id: int) -> None:
             add_log(run, "info", f"up to {run.max_concurrent_trials} trials at once on any available worker")
         workdir = storage_path(run.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
+        progress.last = 0.0  # loading the data was progress too: beat on the engine's first poll
         result = job.run(callbacks=automl_engine.Callbacks(
-            on_trial=recorder.on_trial, on_log=recorder.on_log, should_stop=monitor.stop_requested.is_set,
+            on_trial=recorder.on_trial, on_log=recorder.on_log, should_stop=progress.should_stop,
             on_prepared=recorder.on_prepared),
             executor=executor, workdir=workdir)
-        _finish(run, result, recorder, monitor)
+        _finish(run, result, recorder)
     except automl_engine.ConfigError as exc:
         _fail(run, f"Invalid setting {api_field_for(exc.setting)}: {_sentence(exc.message)} Edit and resubmit.")
-    except Exception as exc:
-        add_log(run, "error", traceback.format_exc(limit=8))
-        _fail(run, f"The run stopped with an error: {type(exc).__name__}: {exc}")
+    except BaseException as exc:
+        if not isinstance(exc, DatabaseError):
+            try:
+                add_log(run, "error", lifecycle.readable_error(Exception(traceback.format_exc(limit=8))))
+            except DatabaseError:
+                pass
+        _fail(run, lifecycle.describe_failure(Run, exc))
+        if not isinstance(exc, Exception):
+            raise
     finally:
         if executor is not None:
-            executor.shutdown()
-        monitor.stop()
+            try:
+                executor.shutdown()
+            except DatabaseError:  # the failure above already says the database went away
+                logger.warning("could not close the trial jobs of run %s", run.pk)
 
 
-def _finish(run: Run, result, recorder: RunRecorder, monitor: RunMonitor) -> None:
+def _finish(run: Run, result, recorder: RunRecorder) -> None:
     best = result.best_trial
     best_trial = Trial.objects.filter(run=run, number=best.number).first() if best is not None else None
     if best_trial is not None and result.explanation is not None and best_trial.feature_importance is None:
@@ -597,10 +584,17 @@ def _finish(run: Run, result, recorder: RunRecorder, monitor: RunMonitor) -> Non
 
 
 def _fail(run: Run, reason: str) -> None:
-    updated = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-        status=RunStatus.FAILED, error=reason[:4000], finished_at=timezone.now())
-    if updated:
-        add_log(run, "error", reason)
+    """Fail the run with ``reason``; the lifecycle's hook writes it to the log and cancels waiting trials."""
+    lifecycle.fail(Run, run.pk, reason)
+
+
+def retry_run(run: Run, user) -> Run:
+    """"Retry" a failed or canceled run: the same job on the same data version, as the experiment's next run.
+    Raises :class:`SubmissionError` for a run that has not ended that way, or whose data changed since."""
+    if run.status not in (RunStatus.FAILED, RunStatus.CANCELED):
+        raise SubmissionError({"status": f"Run {run.number} is {run.status}; only a failed or canceled run can be "
+                                         "retried."})
+    return submit_run(run.workspace, user, submission_spec_for(run))
 
 
 def cancel_run(run: Run, user) -> Run:
@@ -616,26 +610,6 @@ def cancel_run(run: Run, user) -> Run:
         add_log(run, "info", f"cancel requested by {who}")
     run.refresh_from_db()
     return run
-
-
-def reap_stale_runs(now=None) -> list[int]:
-    """Fail running runs whose heartbeat is older than ``STUDIO_STALE_AFTER_SECONDS`` (their worker died),
-    with a reason a person can act on; their finished trials are kept. Returns the ids reaped."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.STUDIO_STALE_AFTER_SECONDS)
-    reaped = []
-    stale = Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
-    for run_id, heartbeat, worker in stale.values_list("id", "heartbeat_at", "worker"):
-        reason = (f"The worker running this experiment ({worker or 'unknown'}) stopped responding at "
-                  f"{heartbeat:%Y-%m-%d %H:%M:%S} UTC (no heartbeat for {settings.STUDIO_STALE_AFTER_SECONDS} s): it "
-                  "was probably killed or lost its machine. Finished trials are kept; resubmit to run again.")
-        if Run.objects.filter(pk=run_id, status=RunStatus.RUNNING, heartbeat_at=heartbeat).update(
-                status=RunStatus.FAILED, error=reason, finished_at=now):
-            TrialJob.objects.filter(run_id=run_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
-                status=JobStatus.CANCELED, cancel_requested=True, finished_at=now, error="the run's worker died")
-            add_log(run_id, "error", reason)
-            reaped.append(run_id)
-    return reaped
 
 
 # --------------------------------------------------------------------------------------------------
@@ -685,10 +659,7 @@ def evaluate_trial_job(job_id: int) -> None:
     driver cancels the trial, the run stops, or the trial outlives its timeout."""
     from automl_engine import TrialTask
 
-    now = timezone.now()
-    if not TrialJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-            status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name()):
-        logger.info("trial job %s is not queued any more: skipping", job_id)
+    if lifecycle.claim(TrialJob, job_id) is None:
         return
     job = TrialJob.objects.select_related("run").get(pk=job_id)
     if job.cancel_requested or job.run.status != RunStatus.RUNNING:
@@ -812,33 +783,27 @@ def request_feature_importance(trial: Trial, user) -> ImportanceJob:
         job = trial.importance_jobs.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).first()
         if job is None:
             job = ImportanceJob.objects.create(trial=trial, requested_by=user)
-            from studio.experiments.tasks import compute_feature_importance_task
-
-            transaction.on_commit(lambda: compute_feature_importance_task.delay(job.pk))
+            lifecycle.enqueue(job)
     return job
 
 
 def compute_feature_importance(job_id: int) -> None:
     """Claim an importance job and explain the trial's model on the run's training data."""
-    import automl_engine
-
-    if not ImportanceJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-            status=JobStatus.RUNNING, started_at=timezone.now()):
-        return
-    job = ImportanceJob.objects.select_related("trial__run__dataset_version").get(pk=job_id)
-    trial = job.trial
-    try:
+    def body(job: ImportanceJob, progress) -> dict:
+        import automl_engine
         from studio.datasets.services import load_frame
 
+        trial = job.trial
         pipeline = automl_engine.load_model(trial_model_path(trial), expected_sha256=trial.sha256)
+        progress()
         target = trial.run.config["target_column_name"]
         frame = load_frame(trial.run.dataset_version, labels=target if trial.run.task == "classification" else None)
         drop = [target] + ([trial.run.config["weight_column_name"]] if trial.run.config.get("weight_column_name")
                            else [])
-        explanation = automl_engine.explain(pipeline, frame.drop(columns=drop, errors="ignore"), frame[target],
-                                            random_state=trial.run.config.get("random_state", 0))
+        with lifecycle.beating(progress):  # the engine's explain has no callbacks; its time limit bounds a hang
+            explanation = automl_engine.explain(pipeline, frame.drop(columns=drop, errors="ignore"), frame[target],
+                                                random_state=trial.run.config.get("random_state", 0))
         Trial.objects.filter(pk=trial.pk).update(feature_importance=_jsonable(explanation))
-        ImportanceJob.objects.filter(pk=job_id).update(status=JobStatus.COMPLETED, finished_at=timezone.now())
-    except Exception as exc:
-        ImportanceJob.objects.filter(pk=job_id).update(status=JobStatus.FAILED, finished_at=timezone.now(),
-                                                       error=f"{type(exc).__name__}: {exc}")
+        return {}
+
+    lifecycle.run_job(ImportanceJob, job_id, body)

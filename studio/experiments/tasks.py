@@ -16,12 +16,6 @@ def evaluate_trial_task(job_id: int) -> None:
     services.evaluate_trial_job(job_id)
 
 
-@shared_task(name="experiments.reap_stale_runs")
-def reap_stale_runs_task() -> None:
-    """Fail runs whose worker stopped beating (run periodically by Celery beat)."""
-    services.reap_stale_runs()
-
-
 @shared_task(name="experiments.compute_feature_importance", acks_late=True)
 def compute_feature_importance_task(job_id: int) -> None:
     """Compute feature importance for one trial."""

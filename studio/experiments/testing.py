@@ -2,14 +2,8 @@
 job that scores every row and keeps the test metrics and charts."""
 from __future__ import annotations
 
-import logging
-
-from django.db import transaction
-from django.utils import timezone
-
-from studio.experiments.models import JobStatus, ModelTestJob, Trial
-
-log = logging.getLogger(__name__)
+from studio.experiments.models import ModelTestJob, Trial
+from studio.jobs import lifecycle
 
 
 class ModelTestError(ValueError):
@@ -37,62 +31,53 @@ def request_model_test(trial: Trial, dataset_version, user) -> ModelTestJob:
         raise ModelTestError(f"Choose a ready dataset version of this workspace with the column "
                              f"{trial.run.config['target_column_name']!r}.")
     job = ModelTestJob.objects.create(trial=trial, dataset_version=dataset_version, requested_by=user)
-    from studio.experiments.tasks import test_model_task
-
-    transaction.on_commit(lambda: test_model_task.delay(job.pk))
+    lifecycle.enqueue(job)
     return job
 
 
 def run_model_test(job_id: int) -> None:
     """Claim a test job, score the dataset version with the trial's model and store metrics and charts."""
-    import automl_engine
-    from automl_engine.metrics import compute_charts, compute_metrics
-    from automl_engine.trial import predict_scores
 
-    from studio.datasets.services import load_frame
-    from studio.experiments.services import trial_model_path
+    def body(job: ModelTestJob, progress) -> dict:
+        import automl_engine
+        from automl_engine.metrics import compute_charts, compute_metrics
+        from automl_engine.trial import predict_scores
 
-    if not ModelTestJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-            status=JobStatus.RUNNING, started_at=timezone.now()):
-        log.info("model test %s is not queued any more: skipping", job_id)
-        return
-    job = ModelTestJob.objects.select_related("trial__run", "dataset_version").get(pk=job_id)
-    trial, run = job.trial, job.trial.run
-    try:
-        if job.dataset_version is None:
-            raise ModelTestError("The dataset version was deleted before the test started.")
-        config = run.config
-        target, task = config["target_column_name"], run.task
-        frame = load_frame(job.dataset_version, labels=target if task == "classification" else None)
-        frame = frame[frame[target].notna()]
-        if frame.empty:
-            raise ModelTestError(f"{job.dataset_version} has no row with a value of {target!r}.")
-        pipeline = automl_engine.load_model(trial_model_path(trial), expected_sha256=trial.sha256)
-        X = frame.drop(columns=[c for c in (target, config.get("weight_column_name")) if c])
-        y = frame[target].to_numpy()
-        classes = list(getattr(pipeline, "classes_", [])) if task == "classification" else None
-        if classes is not None:
-            unknown = sorted({str(v) for v in y} - {str(c) for c in classes})
-            if unknown:
-                raise ModelTestError(f"{target!r} has values the model never saw: {', '.join(unknown[:5])}; the "
-                                     f"model knows {', '.join(str(c) for c in classes)}.")
-            y = _as_model_labels(y, classes)
-        pred = predict_scores(pipeline, X, task, classes)
-        positive = config.get("positive_label")
-        metrics = compute_metrics(task, y, pred, classes)
-        charts = compute_charts(task, y, pred, classes, positive)
-    except Exception as exc:  # noqa: BLE001 - the job row records why; a mismatching dataset is the usual cause
-        if not isinstance(exc, (ModelTestError, ValueError, KeyError)):
-            log.exception("model test %s failed", job_id)
-        message = str(exc) if isinstance(exc, ModelTestError) else f"{type(exc).__name__}: {exc}"
-        ModelTestJob.objects.filter(pk=job_id).update(status=JobStatus.FAILED, error=message,
-                                                      finished_at=timezone.now())
-        return
-    from studio.experiments.services import _jsonable
+        from studio.datasets.services import load_frame
+        from studio.experiments.services import _jsonable, trial_model_path
 
-    ModelTestJob.objects.filter(pk=job_id).update(
-        status=JobStatus.COMPLETED, metrics=_jsonable(metrics), charts=_jsonable(charts), n_rows=len(frame),
-        finished_at=timezone.now())
+        trial, run = job.trial, job.trial.run
+        try:
+            if job.dataset_version is None:
+                raise ModelTestError("The dataset version was deleted before the test started.")
+            config = run.config
+            target, task = config["target_column_name"], run.task
+            frame = load_frame(job.dataset_version, labels=target if task == "classification" else None)
+            frame = frame[frame[target].notna()]
+            if frame.empty:
+                raise ModelTestError(f"{job.dataset_version} has no row with a value of {target!r}.")
+            progress()
+            pipeline = automl_engine.load_model(trial_model_path(trial), expected_sha256=trial.sha256)
+            X = frame.drop(columns=[c for c in (target, config.get("weight_column_name")) if c])
+            y = frame[target].to_numpy()
+            classes = list(getattr(pipeline, "classes_", [])) if task == "classification" else None
+            if classes is not None:
+                unknown = sorted({str(v) for v in y} - {str(c) for c in classes})
+                if unknown:
+                    raise ModelTestError(f"{target!r} has values the model never saw: {', '.join(unknown[:5])}; "
+                                         f"the model knows {', '.join(str(c) for c in classes)}.")
+                y = _as_model_labels(y, classes)
+            pred = predict_scores(pipeline, X, task, classes)
+            progress()
+            metrics = compute_metrics(task, y, pred, classes)
+            charts = compute_charts(task, y, pred, classes, config.get("positive_label"))
+        except ModelTestError as exc:
+            raise lifecycle.JobFailed(str(exc)) from None
+        except (ValueError, KeyError) as exc:  # a dataset that does not fit the model is the usual cause
+            raise lifecycle.JobFailed(f"{type(exc).__name__}: {exc}") from None
+        return {"metrics": _jsonable(metrics), "charts": _jsonable(charts), "n_rows": len(frame)}
+
+    lifecycle.run_job(ModelTestJob, job_id, body)
 
 
 def _as_model_labels(y, classes: list):

@@ -16,6 +16,7 @@ urlpatterns = [
     path("runs/<int:pk>/config.yml", views.run_config, name="run_config"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
     path("runs/<int:pk>/resubmit/", views.run_resubmit, name="run_resubmit"),
+    path("runs/<int:pk>/retry/", views.run_retry, name="run_retry"),
     path("runs/<int:pk>/compare/", views.run_compare, name="run_compare"),
     path("trials/<int:pk>/", views.trial_detail, name="trial"),
     path("trials/<int:pk>/importance/", views.trial_importance, name="trial_importance"),

@@ -215,6 +215,20 @@ def run_cancel(request, pk):
 
 
 @login_required
+@require_POST
+def run_retry(request, pk):
+    """Submit a failed or canceled run again, unchanged, and show the new run."""
+    run = run_for(request.user, pk, Role.EDITOR)
+    try:
+        new = services.retry_run(run, request.user)
+    except services.SubmissionError as exc:
+        messages.error(request, " ".join(exc.errors.values()))
+        return redirect("experiments:run", pk=run.pk)
+    messages.success(request, f"Submitted {new} again as run {new.number}.")
+    return redirect("experiments:run", pk=new.pk)
+
+
+@login_required
 def run_compare(request, pk):
     """Two or more trials of a run side by side, optionally only what differs."""
     run = run_for(request.user, pk)

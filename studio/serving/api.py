@@ -3,6 +3,7 @@ scoring route itself, which authenticates with the endpoint's own Bearer key ins
 import json
 
 import orjson
+from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
@@ -12,6 +13,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from studio.accounts import throttle
 from studio.api import WorkspaceScopedMixin
 from studio.registry.models import RegisteredModel
 from studio.registry.services import RegistryError, resolve_version
@@ -165,12 +167,20 @@ def score(request, name):
         return HttpResponse(json.dumps({"detail": f"The body is {length:,} bytes, above the {limit:,}-byte limit; split "
                                                   "the rows into several requests or use batch scoring."}),
                             status=413, content_type="application/json")
+    address = throttle.client_address(request)
+    if throttle.is_blocked("scoring-key", address, settings.STUDIO_AUTH_FAILURES_PER_IP):
+        return HttpResponse(json.dumps({"detail": "Too many requests with a missing or invalid endpoint key from your "
+                                                  f"address; try again in {throttle.retry_after_minutes()} minutes."}),
+                            status=429, content_type="application/json",
+                            headers={"Retry-After": str(settings.STUDIO_THROTTLE_WINDOW_SECONDS)})
     body = request.read(limit + 1)
     with runtime.collector_paused():  # from the parsed rows to the rendered predictions
         outcome = services.score_with_key(name, request.headers.get("Authorization", ""), body,
                                           request_id=request.headers.get("X-Request-ID", "")[:64],
                                           deployment_name=request.headers.get("X-Deployment", ""))
         content = orjson.dumps(outcome.body)
+    if outcome.status == 401:
+        throttle.record_failure("scoring-key", address)
     response = HttpResponse(content, status=outcome.status, content_type="application/json")
     for header, value in outcome.headers.items():
         response[header] = value

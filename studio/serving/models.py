@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from studio.jobs.models import BackgroundJob
+
 # Endpoint names are unique across the whole studio (as Azure's are within a region), because the scoring
 # URL /api/v1/endpoints/<name>/score/ is called with only a key, without a workspace.
 ENDPOINT_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
@@ -106,30 +108,22 @@ class ScoringError(models.Model):
         ordering = ["-created_at", "-id"]
 
 
-class BatchJob(models.Model):
+class BatchJob(BackgroundJob):
     """A CSV scored in the background against one deployment; the output is a formula-safe CSV."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
+    task_name = "serving.run_batch_job"
+    job_label = "batch scoring job"
 
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="batch_jobs")
     model_version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, related_name="+")
     deployment_name = models.CharField(max_length=32)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     input_file = models.CharField(max_length=500)
     input_name = models.CharField(max_length=255)
     output_file = models.CharField(max_length=500, blank=True)
     rows_total = models.PositiveBigIntegerField(default=0)
     rows_done = models.PositiveBigIntegerField(default=0)
-    error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -144,7 +138,3 @@ class BatchJob(models.Model):
         if not self.rows_total:
             return 0
         return min(99, int(100 * self.rows_done / self.rows_total))
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.COMPLETED, self.Status.FAILED)

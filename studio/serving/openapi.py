@@ -52,10 +52,13 @@ def _operation() -> dict:
                                    "`X-Model-Version` say which model answered.",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScoringResult"}}}},
             "400": _error_response("The body is not JSON."),
-            "401": _error_response("Missing or invalid endpoint key."),
-            "404": _error_response("No endpoint (or deployment, with `X-Deployment`) of that name."),
+            "401": _error_response("Missing or invalid endpoint key, or no endpoint of that name (the same answer, so "
+                                   "names cannot be found by trying them)."),
+            "404": _error_response("No deployment of the name given in `X-Deployment`."),
             "413": _error_response("The body is larger than the scoring limit; split the rows or use batch scoring."),
             "422": _error_response("The rows do not match the model's input schema; `errors` lists each problem."),
+            "429": _error_response("Too many requests with a missing or invalid key from your address; see "
+                                   "`Retry-After`."),
             "503": _error_response("No deployment takes traffic, or the model file is missing or fails its "
                                    "integrity check."),
         },

@@ -135,12 +135,14 @@ class ModelCache:
         from threadpoolctl import ThreadpoolController
 
         if not os.path.exists(path):
-            raise ModelUnavailable(f"the model file of this version is missing from storage ({path}); "
-                                   "register the trial again to restore it")
+            raise ModelUnavailable("the model file of this version is missing from storage; register the trial "
+                                   "again to restore it")
         try:
             pipeline = load_model(path, expected_sha256=sha256)
         except ModelIntegrityError as exc:
-            raise ModelUnavailable(f"model file failed its integrity check and was not loaded: {exc}. "
+            # The engine names the file by its absolute path; people see its name, never the server's folders.
+            reason = str(exc).replace(str(path), os.path.basename(str(path)))
+            raise ModelUnavailable(f"model file failed its integrity check and was not loaded: {reason}. "
                                    "Register the trial again to get an intact copy.") from None
         limit_threads(pipeline, self.predict_threads)
         self.loads += 1
@@ -183,7 +185,23 @@ def parse_json(body: bytes):
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
-        return json.loads(body)
+        pass
+    try:
+        return json.loads(body, parse_int=_bounded_int)
+    except RecursionError:
+        raise ValueError("it is nested too deeply; rows are objects of plain values") from None
+
+
+# A row's values are plain numbers: an integer of more digits than a float can hold is a mistake or an attack
+# (int() of a few hundred thousand digits takes seconds), and it gets a message, not a 5xx.
+MAX_INTEGER_DIGITS = 40
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise ValueError(f"a number has {len(text.lstrip('-'))} digits, more than the {MAX_INTEGER_DIGITS} a "
+                         "value may have")
+    return int(text)
 
 
 def columns_from_body(body: bytes, model: LoadedModel, max_rows: int) -> Columns:
@@ -232,8 +250,11 @@ class RecordsDecoder:
         if not rows or len(rows) > max_rows:
             return None
         values = zip(*map(msgspec.structs.astuple, rows))
-        return _typed_columns({spec["name"]: column for spec, column in zip(self.schema, values)}, self.schema,
-                              len(rows), types_checked=True)
+        try:
+            return _typed_columns({spec["name"]: column for spec, column in zip(self.schema, values)}, self.schema,
+                                  len(rows), types_checked=True)
+        except OverflowError:  # an integer too large for a float: the slow path names it
+            return None
 
 
 def _type_name(value) -> str:

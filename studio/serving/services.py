@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from studio.jobs import lifecycle
 from studio.serving import runtime
 from studio.serving.models import (DEPLOYMENT_NAME_RE, ENDPOINT_NAME_RE, LATENCY_BUCKETS_MS, BatchJob, Deployment,
                                    Endpoint, EndpointMinute, ScoringError, hash_key)
@@ -300,13 +301,13 @@ def score_with_key(name: str, authorization: str, body: bytes, *, request_id: st
     """Score a request to ``/api/v1/endpoints/<name>/score/``: check the Bearer key, then route, read the
     JSON body's rows for the chosen model and predict (see :func:`_score`)."""
     endpoint, deployments = _endpoint_for_scoring(name)
-    if endpoint is None:
-        return ScoreOutcome(404, {"detail": f"No endpoint named {name!r}; check the scoring URL."})
     scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not endpoint.key_matches(key.strip()):
+    # An unknown name gets the answer of a wrong key, so that names cannot be found by trying them.
+    if endpoint is None or scheme.lower() != "bearer" or not endpoint.key_matches(key.strip()):
         detail = ("Missing endpoint key: send the header 'Authorization: Bearer <key>'." if not authorization else
                   "The endpoint key is not valid (keys stop working when rotated); use the current key.")
-        runtime.metrics_buffer().record(endpoint.id, "", 401, 0.0, 0, detail, request_id)
+        if endpoint is not None:
+            runtime.metrics_buffer().record(endpoint.id, "", 401, 0.0, 0, detail, request_id)
         return ScoreOutcome(401, {"detail": detail}, {"WWW-Authenticate": 'Bearer realm="scoring"'})
     return _score(endpoint, lambda model: runtime.columns_from_body(body, model, max_rows()), request_id=request_id,
                   deployment_name=deployment_name, deployments=deployments)
@@ -508,14 +509,12 @@ def start_batch_job(endpoint: Endpoint, upload, *, user, deployment_name: str = 
     if upload.size > limit:
         raise ServingError(f"{upload.name} is {upload.size:,} bytes, above the {limit:,}-byte limit.", "file")
     stored = default_storage.save(f"serving/batch/{endpoint.id}/{uuid.uuid4().hex}/input.csv", upload)
-    from studio.serving.tasks import run_batch_job_task
-
     with transaction.atomic():
         job = BatchJob.objects.create(workspace_id=endpoint.workspace_id, endpoint=endpoint,
                                       model_version=deployment.model_version, deployment_name=deployment.name,
                                       input_file=stored, input_name=os.path.basename(upload.name)[:255],
                                       created_by=user)
-        transaction.on_commit(lambda: run_batch_job_task.delay(job.pk))
+        lifecycle.enqueue(job)
     return job
 
 
@@ -537,66 +536,62 @@ def run_batch_job(job_id: int) -> None:
     input columns, then ``prediction`` and, for classifiers, ``probability_<class>``)."""
     import pandas as pd
 
-    claimed = BatchJob.objects.filter(pk=job_id, status=BatchJob.Status.QUEUED).update(
-        status=BatchJob.Status.RUNNING, started_at=timezone.now())
-    if not claimed:
-        log.info("batch job %s is not queued any more; another worker has it", job_id)
-        return
-    job = BatchJob.objects.select_related("model_version").get(pk=job_id)
-    source = default_storage.path(job.input_file)
-    output_name = str(Path(job.input_file).with_name("predictions.csv"))
-    target = Path(default_storage.path(output_name))
-    partial = target.with_suffix(".csv.part")
-    chunk_rows = getattr(settings, "STUDIO_BATCH_CHUNK_ROWS", 5000)
-    try:
-        total = _count_rows(source)
-        BatchJob.objects.filter(pk=job_id).update(rows_total=total)
-        model = load_version(job.model_version)
-        names = [c["name"] for c in model.schema]
-        done = 0
-        with open(partial, "w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
-            reader = pd.read_csv(source, chunksize=chunk_rows, dtype=_csv_dtypes(model.schema),
-                                 keep_default_na=True, encoding_errors="replace")
-            header_written = False
-            for chunk in reader:
-                missing = [n for n in names if n not in chunk.columns]
-                if missing:
-                    raise ServingError(f"The CSV lacks the model's input column(s) {', '.join(missing)}; "
-                                       f"its header must name all of: {', '.join(names)}.")
-                frame = _coerce_csv_chunk(chunk, model.schema, done)
-                result = runtime.predict(model, frame, job.model_version.decision_threshold)
-                extra_headers = ["prediction"]
-                if "probabilities" in result:
-                    extra_headers += [f"probability_{c}" for c in result["classes"]]
+    def body(job: BatchJob, progress) -> dict:
+        source = default_storage.path(job.input_file)
+        output_name = str(Path(job.input_file).with_name("predictions.csv"))
+        target = Path(default_storage.path(output_name))
+        partial = target.with_suffix(".csv.part")
+        chunk_rows = getattr(settings, "STUDIO_BATCH_CHUNK_ROWS", 5000)
+        try:
+            partial.unlink(missing_ok=True)  # left by an attempt whose worker died
+            total = _count_rows(source)
+            BatchJob.objects.filter(pk=job_id).update(rows_total=total)
+            model = load_version(job.model_version)
+            names = [c["name"] for c in model.schema]
+            done = 0
+            with open(partial, "w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out)
+                reader = pd.read_csv(source, chunksize=chunk_rows, dtype=_csv_dtypes(model.schema),
+                                     keep_default_na=True, encoding_errors="replace")
+                header_written = False
+                for chunk in reader:
+                    missing = [n for n in names if n not in chunk.columns]
+                    if missing:
+                        raise ServingError(f"The CSV lacks the model's input column(s) {', '.join(missing)}; "
+                                           f"its header must name all of: {', '.join(names)}.")
+                    frame = _coerce_csv_chunk(chunk, model.schema, done)
+                    result = runtime.predict(model, frame, job.model_version.decision_threshold)
+                    extra_headers = ["prediction"]
+                    if "probabilities" in result:
+                        extra_headers += [f"probability_{c}" for c in result["classes"]]
+                    if not header_written:
+                        writer.writerow([formula_safe(str(c)) for c in chunk.columns] + extra_headers)
+                        header_written = True
+                    keys = [str(c) for c in result.get("classes", [])]
+                    for i, row in enumerate(chunk.itertuples(index=False, name=None)):
+                        cells = [formula_safe(_cell(v)) for v in row]
+                        cells.append(formula_safe(result["predictions"][i]))
+                        if keys:
+                            probs = result["probabilities"][i]
+                            cells.extend(probs[k] for k in keys)
+                        writer.writerow(cells)
+                    done += len(chunk)
+                    BatchJob.objects.filter(pk=job_id).update(rows_done=done)
+                    progress()
                 if not header_written:
-                    writer.writerow([formula_safe(str(c)) for c in chunk.columns] + extra_headers)
-                    header_written = True
-                keys = [str(c) for c in result.get("classes", [])]
-                for i, row in enumerate(chunk.itertuples(index=False, name=None)):
-                    cells = [formula_safe(_cell(v)) for v in row]
-                    cells.append(formula_safe(result["predictions"][i]))
-                    if keys:
-                        probs = result["probabilities"][i]
-                        cells.extend(probs[k] for k in keys)
-                    writer.writerow(cells)
-                done += len(chunk)
-                BatchJob.objects.filter(pk=job_id).update(rows_done=done)
-            if not header_written:
-                raise ServingError("The CSV has a header but no rows to score.")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, target)
-        BatchJob.objects.filter(pk=job_id).update(status=BatchJob.Status.COMPLETED, output_file=output_name,
-                                                  rows_done=done, rows_total=done, finished_at=timezone.now())
-    except Exception as exc:  # noqa: BLE001 - the job row records why; a bad file is the common cause
-        if not isinstance(exc, (ServingError, ValueError, runtime.ModelUnavailable)):
-            log.exception("batch job %s failed", job_id)
-        partial.unlink(missing_ok=True)
-        message = str(exc) if isinstance(exc, (ServingError, ValueError, runtime.ModelUnavailable)) else \
-            f"{type(exc).__name__}: {exc}"
-        BatchJob.objects.filter(pk=job_id).update(status=BatchJob.Status.FAILED, error=message[:4000],
-                                                  finished_at=timezone.now())
+                    raise ServingError("The CSV has a header but no rows to score.")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, target)
+            return {"output_file": output_name, "rows_done": done, "rows_total": done}
+        except (ServingError, ValueError, runtime.ModelUnavailable) as exc:  # a bad file is the common cause
+            partial.unlink(missing_ok=True)
+            raise lifecycle.JobFailed(str(exc)) from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+
+    lifecycle.run_job(BatchJob, job_id, body)
 
 
 def _csv_dtypes(schema: list[dict]) -> dict:

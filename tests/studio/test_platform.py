@@ -26,8 +26,36 @@ def test_healthz_503_when_broker_unreachable(client, settings):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     response = client.get("/healthz")
     assert response.status_code == 503
-    body = response.json()
-    assert body["database"] == "ok" and body["broker"].startswith("error: ") and body["status"] == "unavailable"
+    # No driver message: it would tell anyone the broker's host and port.
+    assert response.json() == {"database": "ok", "broker": "unavailable", "status": "unavailable"}
+
+
+@pytest.mark.django_db
+def test_pages_carry_a_content_security_policy_without_inline_script(client, team, settings):
+    client.force_login(team.alice)
+    response = client.get("/datasets/")
+    policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
+    assert policy["script-src"] == "'self'" and policy["default-src"] == "'self'"
+    assert policy["object-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert "Strict-Transport-Security" not in response  # plain HTTP: no HSTS that would lock people out
+    import re
+    from pathlib import Path
+
+    templates = Path(settings.BASE_DIR) / "templates"
+    inline = [str(p) for p in templates.rglob("*.html")
+              if re.search(r"<script(?![^>]*\b(src|type=\"application/json\")=?)[^>]*>", p.read_text())
+              or re.search(r"\son(submit|click|change|load|input)=", p.read_text())]
+    assert inline == []
+    assert client.get("/api/v1/docs/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_hsts_is_sent_behind_the_https_proxy(client, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_HSTS_SECONDS = 31536000
+    response = client.get("/accounts/login/", HTTP_X_FORWARDED_PROTO="https")
+    assert response["Strict-Transport-Security"] == "max-age=31536000"
 
 
 def test_security_defaults():
@@ -58,3 +86,16 @@ def test_embedded_sqlite_runs_in_wal_mode_with_busy_timeout():
         assert cursor.fetchone()[0] == "wal"
         cursor.execute("PRAGMA busy_timeout")
         assert cursor.fetchone()[0] == 30000
+
+
+@pytest.mark.django_db
+def test_nul_characters_and_unknown_api_urls_get_json_4xx_not_500(client, team):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=team.alice).key
+    auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    r = client.get("/api/v1/endpoints/%00/", **auth)
+    assert (r.status_code, r["Content-Type"]) == (400, "application/json")
+    assert client.get("/api/v1/workspaces/", HTTP_COOKIE="sessionid=abc\x00def").status_code == 400
+    r = client.get("/api/v1/trials/-1/onnx", **auth)
+    assert (r.status_code, r.json()) == (404, {"detail": "No such URL in the API; see /api/v1/docs/ for the routes."})

@@ -179,7 +179,9 @@ def test_openapi_schema_and_docs(client_for, team):
     assert "/api/v1/workspaces/" in schema.json()["paths"]
     scoring = schema.json()["paths"]["/api/v1/endpoints/{name}/score/"]["post"]
     assert scoring["security"] == [{"endpointKey": []}]
-    assert sorted(scoring["responses"]) == ["200", "400", "401", "404", "413", "422", "503"]
+    assert sorted(scoring["responses"]) == ["200", "400", "401", "404", "413", "422", "429", "503"]
+    experiments = schema.json()["paths"]["/api/v1/experiments/"]["post"]
+    assert {"400", "401", "403", "404", "429", "503"} <= set(experiments["responses"])
     assert schema.json()["components"]["securitySchemes"]["endpointKey"]["scheme"] == "bearer"
     docs = c.get("/api/v1/docs/").content.decode()
     assert "cdn" not in docs.lower() and "/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs

@@ -60,7 +60,8 @@ def test_failed_profile_is_recorded_on_job_and_version(team, upload, settings):
     services.run_profile(job.pk)
     job.refresh_from_db()
     version.refresh_from_db()
-    assert job.status == "failed" and job.error.startswith("Profiling failed: FileNotFoundError")
+    assert job.status == "failed" and job.error.startswith("The profile failed: FileNotFoundError")
+    assert str(settings.MEDIA_ROOT) not in job.error and "<storage>/datasets/" in job.error  # no server paths
     assert version.status == "failed" and version.error == job.error
     # A second delivery of the same task finds the job taken and does nothing.
     services.run_profile(job.pk)

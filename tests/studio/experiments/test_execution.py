@@ -7,6 +7,7 @@ from django.test import override_settings
 
 from studio.experiments import services
 from studio.experiments.models import Run, Trial, TrialJob
+from studio.jobs import lifecycle
 from tests.conftest import wait_for
 from tests.studio.experiments.conftest import small_job
 
@@ -105,8 +106,9 @@ def test_a_worker_killed_mid_run_leaves_a_failed_run_with_a_reason(team, bank_sm
     killed_at = time.monotonic()
     # Judged at its last heartbeat the run is fresh (the wall clock would race a loaded machine here).
     last_beat = _run(run.pk).heartbeat_at
-    assert services.reap_stale_runs(now=last_beat + timedelta(seconds=5)) == []
-    wait_for(lambda: services.reap_stale_runs() or _run(run.pk).status == "failed", 30, message="the reaper to fail the run")
+    assert lifecycle.reap_stale_jobs(now=last_beat + timedelta(seconds=5)) == []
+    wait_for(lambda: lifecycle.reap_stale_jobs() or _run(run.pk).status == "failed", 30,
+             message="the reaper to fail the run")
     run = _run(run.pk)
     assert run.status == "failed"
     assert run.error.startswith(f"The worker running this experiment ({run.worker}) stopped responding at ")

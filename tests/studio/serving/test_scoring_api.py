@@ -120,7 +120,14 @@ def test_key_auth_missing_wrong_and_rotated(team, api_for, bank_run, bank_models
     r = client.post("/api/v1/endpoints/bank-ep/score/", data=json.dumps(body), content_type="application/json",
                     HTTP_AUTHORIZATION=f"Token {key}")
     assert r.status_code == 401
-    assert _score(client, "nope-ep", key, body).status_code == 404
+    # An unknown name answers as an existing one does without its key, so names cannot be enumerated.
+    for name in ("nope-ep", "bank-ep"):
+        r = _score(client, name, "guess", body)
+        assert (r.status_code, r.json()) == (401, {"detail": "The endpoint key is not valid (keys stop working when "
+                                                             "rotated); use the current key."})
+        r = _score(client, name, None, body)
+        assert (r.status_code, r.json()["detail"]) == (401, "Missing endpoint key: send the header "
+                                                            "'Authorization: Bearer <key>'.")
     assert api_for(team.carol).post("/api/v1/endpoints/bank-ep/key/").status_code == 403
     new = api_for(team.bob).post("/api/v1/endpoints/bank-ep/key/").json()["key"]
     assert new != key
@@ -198,6 +205,22 @@ def test_what_orjson_refuses_is_parsed_as_before(team, api_for, bank_run, bank_m
         "The body is not valid JSON (Expecting property name enclosed in double quotes")
 
 
+def test_hostile_bodies_get_a_400_with_a_message_never_a_5xx(team, api_for, bank_run, bank_models, client):
+    _register(bank_run, team.alice)
+    key = _deploy(api_for(team.alice))["key"]
+    row = json.dumps(sample_rows(bank_models, 1)[0])
+    r = _score(client, "bank-ep", key, '{"data": [' + row[:-1] + ', "age": ' + "9" * 400 + '}]}')
+    assert r.status_code == 400
+    assert r.json()["detail"] == ("The body is not valid JSON (a number has 400 digits, more than the 40 a value "
+                                  'may have); send {"data": [{"column": value}]}.')
+    r = _score(client, "bank-ep", key, '{"data": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert r.status_code == 400
+    assert r.json()["detail"] == ("The body is not valid JSON (it is nested too deeply; rows are objects of plain "
+                                  'values); send {"data": [{"column": value}]}.')
+    r = _score(client, "bank-ep", key, {"data": [{**json.loads(row), "age": [[[[1]]]]}]})
+    assert r.status_code == 422
+
+
 def test_traffic_split_routes_deterministically_and_sums_to_100(team, api_for, bank_run, bank_models, client):
     _register(bank_run, team.alice, index=0)
     _register(bank_run, team.alice, index=1)
@@ -252,6 +275,7 @@ def test_tampered_registry_artifact_is_refused_with_a_clear_error(team, api_for,
     assert detail.startswith("Deployment bank-v1 cannot serve: model file failed its integrity check and was not "
                              "loaded:")
     assert f"expected {version.sha256}" in detail and "Register the trial again" in detail
+    assert "model.pkl has sha256" in detail and str(storage_dir) not in detail  # no server paths
     assert ScoringError.objects.get(status_code=503).message == detail
     r = api_for(team.alice).post("/api/v1/endpoints/", {"name": "second-ep", "model": "bank", "version": "1"},
                                  format="json")

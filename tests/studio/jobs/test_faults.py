@@ -1,0 +1,165 @@
+"""Faults on the real stack: workers SIGKILLed mid-job, a broker that goes away and loses its messages, a
+database connection cut mid-run. Every job must end completed or failed with a reason people can read,
+within two minutes, while a long run keeps another worker busy."""
+import io
+import time
+
+import pandas as pd
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+
+from studio.datasets import services as datasets
+from studio.datasets.models import DatasetVersion, ProfileJob
+from studio.experiments import services as experiments
+from studio.experiments.models import ImportanceJob, Run, Trial
+from studio.jobs import lifecycle
+from studio.registry import services as registry
+from studio.serving import services as serving
+from studio.serving.models import BatchJob
+from tests.conftest import SAMPLES, wait_for
+from tests.studio.experiments.conftest import small_job
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+
+def _csv_upload(name: str, rows: int = 300) -> SimpleUploadedFile:
+    frame = pd.read_csv(SAMPLES / "bank_marketing_validation_data.csv").head(rows)
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return SimpleUploadedFile(name, buffer.getvalue().encode())
+
+
+def _status(model, pk):
+    return model.objects.values_list("status", flat=True).get(pk=pk)
+
+
+def test_jobs_of_a_killed_worker_end_within_two_minutes_while_a_long_run_occupies_another(
+        team, bank_small, bank_run, own_queue, control_worker, fast_lifecycle):
+    control_worker()
+    busy = own_queue(concurrency=1, extra_env=fast_lifecycle)
+    long_run = experiments.submit_run(team.workspace, team.bob, small_job(
+        bank_small.dataset_id, name="long", limits={"max_trials": 500, "timeout_minutes": 10}))
+    wait_for(lambda: _status(Run, long_run.pk) == "running", 60, message="the long run to start")
+
+    doomed = own_queue(concurrency=1, extra_env=fast_lifecycle)
+    run = experiments.submit_run(team.workspace, team.bob, small_job(
+        bank_small.dataset_id, limits={"max_trials": 500, "timeout_minutes": 10}))
+    wait_for(lambda: Trial.objects.filter(run_id=run.pk).exists(), 90, message="a first trial of the doomed run")
+    doomed.kill()
+    killed_at = time.monotonic()
+
+    # A profile, a feature-importance job and a batch job each claimed by a worker that then died the same
+    # way: the row says running, the message is gone, nobody beats.
+    version = datasets.create_dataset_version(workspace=team.workspace, user=team.alice, name="orphaned",
+                                              uploaded=_csv_upload("orphaned.csv"), file_name="orphaned.csv")
+    profile = ProfileJob.objects.get(version=version)
+    trial = bank_run.trials.filter(is_ensemble=False).first()
+    importance = experiments.request_feature_importance(trial, team.alice)
+    model_version = registry.register_version(trial=trial, name="bank", user=team.alice)
+    endpoint, _key = serving.create_endpoint(workspace=team.workspace, user=team.alice, name="bank-batch",
+                                             model_version=model_version)
+    rows = bank_run.dataset_version
+    frame = datasets.load_frame(rows).drop(columns=["y"]).head(50)
+    batch = serving.start_batch_job(endpoint, SimpleUploadedFile("in.csv", frame.to_csv(index=False).encode()),
+                                    user=team.alice)
+    for model, job in ((ProfileJob, profile), (ImportanceJob, importance), (BatchJob, batch)):
+        assert lifecycle.claim(model, job.pk) is not None  # claimed here; this process never beats for it
+
+    own_queue(concurrency=1, extra_env=fast_lifecycle)  # the worker that picks up what was requeued
+    jobs = [(Run, run.pk), (ProfileJob, profile.pk), (ImportanceJob, importance.pk), (BatchJob, batch.pk)]
+    wait_for(lambda: all(_status(m, pk) in ("completed", "failed") for m, pk in jobs), 120,
+             message="every job of the dead workers to end")
+    assert time.monotonic() - killed_at < 120
+
+    run = Run.objects.get(pk=run.pk)
+    assert run.status == "failed"
+    assert run.error.startswith(f"The worker running this experiment ({run.worker}) stopped responding at ")
+    assert "Finished trials are kept" in run.error and run.trials.filter(status="completed").exists()
+    for model, pk in jobs[1:]:
+        job = model.objects.get(pk=pk)
+        assert (job.status, job.attempts) == ("completed", 2), (model.__name__, job.status, job.error)
+    assert DatasetVersion.objects.get(pk=version.pk).status == "ready"
+    assert Trial.objects.get(pk=trial.pk).feature_importance
+    assert BatchJob.objects.get(pk=batch.pk).rows_done == 50
+    # The reaper did all that on its own queue while the long run kept its worker busy.
+    assert _status(Run, long_run.pk) == "running" and busy.process.poll() is None
+    experiments.cancel_run(Run.objects.get(pk=long_run.pk), team.bob)
+    wait_for(lambda: _status(Run, long_run.pk) == "canceled", 60, message="the long run to stop")
+
+
+def test_a_profile_redelivered_after_its_worker_died_is_run_not_refused(team, fast_lifecycle, settings):
+    """Late acks redeliver the message of a job whose worker died; the claim takes it once it is stale."""
+    version = datasets.create_dataset_version(workspace=team.workspace, user=team.alice, name="redelivered",
+                                              uploaded=_csv_upload("r.csv", 50), file_name="r.csv", enqueue=False)
+    job = ProfileJob.objects.get(version=version)
+    assert lifecycle.claim(ProfileJob, job.pk) is not None
+    datasets.run_profile(job.pk)  # a duplicate while the first claim is alive: refused
+    assert _status(ProfileJob, job.pk) == "running"
+    ProfileJob.objects.filter(pk=job.pk).update(heartbeat_at=job.created_at.replace(year=2000))
+    datasets.run_profile(job.pk)  # the same message after the worker died: run
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("completed", 2)
+    assert DatasetVersion.objects.get(pk=version.pk).status == "ready"
+
+
+def test_a_run_whose_database_connection_is_cut_ends_with_the_right_reason(team, bank_small, own_queue,
+                                                                           fast_lifecycle):
+    """The worker's Postgres sessions are terminated mid-run (as a Postgres restart does to them): the run
+    goes on over a new connection or fails saying the database went away, never "the worker died"."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs Postgres: pg_terminate_backend")
+    own_queue(concurrency=1, extra_env=fast_lifecycle)
+    run = experiments.submit_run(team.workspace, team.bob, small_job(
+        bank_small.dataset_id, limits={"max_trials": 6, "timeout_minutes": 3}))
+    wait_for(lambda: Trial.objects.filter(run_id=run.pk).exists(), 90, message="a first trial")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid()")
+        assert cursor.fetchall(), "the worker had no session to cut"
+    wait_for(lambda: _status(Run, run.pk) in ("completed", "failed"), 120, message="the run to end")
+    run = Run.objects.get(pk=run.pk)
+    assert run.status == "completed" or (
+        run.status == "failed" and run.error.startswith("The experiment run lost its connection to the database")), \
+        (run.status, run.error)
+    assert "stopped responding" not in run.error
+
+
+def test_a_broker_outage_delays_submissions_and_loses_nothing(team, bank_small, api_for, private_broker,
+                                                              own_queue, control_worker, fast_lifecycle,
+                                                              storage_dir):
+    env = {**fast_lifecycle, "CELERY_BROKER_URL": private_broker.url}
+    control_worker(env)
+    # Work queued while the broker is up but no worker listens; then the broker dies and its messages with it.
+    queued_version = datasets.create_dataset_version(workspace=team.workspace, user=team.alice, name="queued",
+                                                     uploaded=_csv_upload("queued.csv", 80), file_name="queued.csv")
+    queued_run = experiments.submit_run(team.workspace, team.bob, small_job(
+        bank_small.dataset_id, name="queued", limits={"max_trials": 2}))
+    private_broker.kill()
+
+    # Submissions during the outage are accepted as queued, quickly, with their files in place.
+    api = api_for(team.bob)
+    started = time.monotonic()
+    response = api.post("/api/v1/datasets/", {"name": "during-outage", "file": _csv_upload("outage.csv", 80)},
+                        format="multipart")
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] == "profiling"
+    version = DatasetVersion.objects.get(pk=response.json()["version_id"])
+    assert (storage_dir / version.raw_file.name).is_file() and (storage_dir / version.parquet_file.name).is_file()
+    response = api.post("/api/v1/experiments/", small_job(bank_small.dataset_id, name="outage",
+                                                          limits={"max_trials": 2}), format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] == "queued"
+    outage_run = response.json()["id"]
+    assert time.monotonic() - started < 15
+
+    private_broker.start()  # empty: nothing it held survived
+    back = time.monotonic()
+    own_queue(concurrency=1, extra_env=env)
+    versions = [queued_version.pk, version.pk]
+    runs = [queued_run.pk, outage_run]
+    wait_for(lambda: all(_status(DatasetVersion, pk) == "ready" for pk in versions)
+             and all(_status(Run, pk) == "completed" for pk in runs), 120,
+             message="the lost and the unsent work to run once the broker is back")
+    assert time.monotonic() - back < 120
+    assert (storage_dir / version.raw_file.name).is_file()
