@@ -168,54 +168,23 @@ def describe_frequency(alias: str | None) -> str:
 
 
 def infer_frequency(frame: pd.DataFrame) -> Frequency:
-    """The frequency of long-format series (columns ``series`` and ``time``).
+    """The frequency of long-format series (columns ``series`` and ``time``), inferred by the engine exactly
+    as a forecasting run will infer it, so that the page and the run agree."""
+    from automl_engine.config import ConfigError
+    from automl_engine.forecasting.prep import DS, ID
+    from automl_engine.forecasting.prep import infer_frequency as engine_infer_frequency
 
-    The one place the page asks for a frequency, so that the engine's inference can replace this one without
-    touching the view: the most common step between consecutive timestamps of a series, named as a calendar
-    frequency when the timestamps fall on one (month starts, weeks anchored on a weekday)."""
-    ordered = frame[["series", "time"]].drop_duplicates().sort_values(["series", "time"])
-    steps = ordered["time"].diff()[ordered["series"].eq(ordered["series"].shift())]
-    steps = steps[steps > pd.Timedelta(0)]
-    if steps.empty:
-        return Frequency(None, "not enough timestamps", "Each series needs at least two distinct timestamps.")
-    step = steps.mode().iloc[0]
-    longest = ordered["series"].value_counts().index[0]
-    sample = ordered["time"][ordered["series"].eq(longest)].head(400)
-    alias = None
+    long = frame[["series", "time"]].drop_duplicates().rename(columns={"series": ID, "time": DS})
     try:
-        alias = pd.infer_freq(pd.DatetimeIndex(sample)) if len(sample) >= 3 else None
-    except (TypeError, ValueError):
-        alias = None
-    if alias is None:
-        alias = _calendar_alias(ordered["time"], step) or pd.tseries.frequencies.to_offset(step).freqstr
-    share = float((steps == step).mean())
-    note = "" if share > 0.99 else f"{share:.0%} of consecutive timestamps are {_span(step)} apart."
-    return Frequency(alias, describe_frequency(alias), note)
+        alias, how = engine_infer_frequency(long)
+    except ConfigError as exc:
+        return Frequency(None, "not regular", _sentence(exc.message))
+    return Frequency(alias, describe_frequency(alias), _sentence(how))
 
 
-def _calendar_alias(times: pd.Series, step: pd.Timedelta) -> str | None:
-    """Weeks anchored on the weekday every timestamp falls on, and months starting or ending on the 1st or the
-    last day: calendar frequencies that gaps hide from ``pd.infer_freq``."""
-    midnight = bool((times.dt.normalize() == times).all())
-    if step == pd.Timedelta(days=1) and midnight:
-        return "D"
-    if step == pd.Timedelta(days=7) and times.dt.day_of_week.nunique() == 1:
-        return "W-" + ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")[int(times.iloc[0].day_of_week)]
-    if pd.Timedelta(days=28) <= step <= pd.Timedelta(days=31) and midnight:
-        if (times.dt.day == 1).all():
-            return "MS"
-        if times.dt.is_month_end.all():
-            return "ME"
-    return None
-
-
-def _span(delta: pd.Timedelta) -> str:
-    seconds = delta.total_seconds()
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            n = int(seconds // size)
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return str(delta)
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 # --- Summary -----------------------------------------------------------------------------------------------

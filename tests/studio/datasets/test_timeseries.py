@@ -45,7 +45,9 @@ def orange_juice(make_version):
 def test_hourly_energy_demand_is_one_series_with_two_missing_hours(energy):
     summary = timeseries.summarize(energy, SeriesColumns("timeStamp"))
     assert {k: v for k, v in summary.items() if k != "series"} == {
-        "frequency": "h", "frequency_label": "hourly", "frequency_note": "", "series_count": 1, "rows": 49108,
+        "frequency": "h", "frequency_label": "hourly",
+        "frequency_note": "Inferred 'h' from the most common step between timestamps (100% of steps; the others "
+                          "are gaps).", "series_count": 1, "rows": 49108,
         "unreadable_times": 0, "length_min": 49108, "length_median": 49108.0, "length_max": 49108,
         "first_time": "2012-01-01T00:00:00", "last_time": "2017-08-08T05:00:00",
         "span_label": "2012-01-01 → 2017-08-08 05:00", "duplicate_timestamps": 0, "series_with_duplicates": 0,
@@ -58,6 +60,8 @@ def test_hourly_energy_demand_is_one_series_with_two_missing_hours(energy):
 def test_orange_juice_is_nine_weekly_series_by_store_and_brand(orange_juice):
     summary = timeseries.summarize(orange_juice, SeriesColumns("WeekStarting", ("Store", "Brand")))
     assert summary["frequency"] == "W-THU" and summary["frequency_label"] == "weekly (Thursdays)"
+    assert summary["frequency_note"] == ("Inferred 'W-THU' from the most common step between timestamps (96% of "
+                                         "steps; the others are gaps).")
     assert summary["series_count"] == 9 and summary["rows"] == 972
     assert (summary["length_min"], summary["length_median"], summary["length_max"]) == (103, 109.0, 112)
     assert summary["duplicate_timestamps"] == 0 and summary["aligned"] is False
