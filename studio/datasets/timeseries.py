@@ -87,6 +87,23 @@ def _read(version: DatasetVersion, names: list[str]) -> pd.DataFrame:
         return pq.read_table(f, columns=list(dict.fromkeys(names))).to_pandas()
 
 
+def read_columns(version: DatasetVersion, names: list[str]) -> pd.DataFrame:
+    """Only ``names`` of a version, typed as the studio's schema says (dates as datetimes, numbers as numbers,
+    categories as strings): what a forecasting check needs, without loading the rest of the table."""
+    from studio.datasets.services import _as_type
+
+    columns = {c["name"]: c for c in version.columns}
+    frame = _read(version, names)
+    for name in frame.columns:
+        column = columns[name]
+        if column["type"] == ColumnType.DATETIME:
+            frame[name] = _as_time(frame[name], column)
+        elif column["type"] != column.get("detected_type") or column["type"] in (ColumnType.CATEGORICAL,
+                                                                                 ColumnType.BOOLEAN):
+            frame[name] = _as_type(frame[name], column["type"])
+    return frame
+
+
 def _as_time(values: pd.Series, column: dict) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values

@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 
 RUNS_DIR = "experiments/runs"
 API_FIELDS = ("name", "description", "tags", "dataset", "dataset_version", "task", "target_column",
-              "positive_label", "primary_metric", "validation", "test", "featurization", "training", "limits")
+              "positive_label", "primary_metric", "validation", "test", "featurization", "training", "limits",
+              "forecasting")
 VALIDATION_KEYS = ("n_cross_validations", "validation_data_size", "validation_data")
 TEST_KEYS = ("test_data_size", "test_data")
 # A line for each primary metric on when it fits, from the seed's guidance.
@@ -165,8 +166,10 @@ def validate_submission(workspace, spec: dict) -> Submission:
     elif len(name) > 120:
         errors["name"] = f"{len(name)} characters is too long; keep the name to 120."
     task = spec.get("task")
-    if task not in PROBLEM_TYPES:
-        errors["task"] = f"{task!r} is not a task; use one of {', '.join(PROBLEM_TYPES)}."
+    from studio.experiments import forecasting
+
+    if task not in forecasting.studio_tasks():
+        errors["task"] = f"{task!r} is not a task; use one of {', '.join(forecasting.studio_tasks())}."
     try:
         version = _ready_version(workspace, spec.get("dataset"), spec.get("dataset_version"), "dataset")
     except SubmissionError as exc:
@@ -214,7 +217,7 @@ def validate_submission(workspace, spec: dict) -> Submission:
             if task == "regression" and kind != "numeric":
                 errors["task"] = (f"Regression needs a numeric target, but {target!r} is {kind}. Choose "
                                   "classification, or a numeric target column.")
-            if column.get("missing"):
+            if column.get("missing") and task != "forecasting":  # forecasting imputes them, and says so
                 errors["target_column"] = (f"{target!r} has {column['missing']:,} missing values; fill or drop "
                                            "those rows in the dataset, or pick another target.")
             elif task == "classification" and column.get("distinct") is not None and column["distinct"] < 2:
@@ -235,6 +238,7 @@ def validate_submission(workspace, spec: dict) -> Submission:
                 positive = next(v for v in labels if str(v) == str(positive))
     else:
         positive = None
+    forecast = forecasting.check_submission(spec, task, version, target, columns, validation, errors)
     metric = spec.get("primary_metric") or (DEFAULT_PRIMARY_METRIC.get(task) if task in PROBLEM_TYPES else None)
     if errors:
         raise SubmissionError(errors)
@@ -252,6 +256,9 @@ def validate_submission(workspace, spec: dict) -> Submission:
         "test_data_size": test.get("test_data_size"), "positive_label": positive,
         "limits": limits, "training": training, "featurization": featurization,
     }
+    if forecast is not None:
+        config["forecasting"] = forecast
+    forecasting.require_engine_task(task)
     try:
         parsed = automl_engine.validate_config(config, columns=list(columns), n_rows=n_rows)
     except automl_engine.ConfigError as exc:
@@ -331,6 +338,7 @@ def submission_spec_for(run: Run) -> dict:
         "positive_label": config.get("positive_label"), "primary_metric": config["primary_metric"],
         "validation": validation, "test": test, "featurization": config.get("featurization") or {},
         "training": config.get("training") or {}, "limits": config.get("limits") or {},
+        **({"forecasting": config["forecasting"]} if config.get("forecasting") else {}),
     }
 
 

@@ -73,12 +73,14 @@ def wizard(request, step):
     state = forms.WizardState(request.session)
     if step == "review":
         return _review(request, state)
+    if step not in dict(forms.steps_for(state.spec)):  # a step of another task (forecast settings)
+        return redirect("experiments:wizard", step=forms.next_step(step, state.spec))
     form_class = forms.FORMS[step]
     if request.method == "POST":
         form = form_class(request.POST, spec=state.spec, workspace=request.workspace)
         if form.is_valid():
             state.spec = form.merged
-            next_step = forms.STEP_NAMES[forms.STEP_NAMES.index(step) + 1]
+            next_step = forms.next_step(step, state.spec)
             state.reach(next_step)
             state.save()
             return redirect("experiments:wizard", step=next_step)
@@ -89,10 +91,12 @@ def wizard(request, step):
 
 def _wizard_context(state, step, **extra):
     index = forms.STEP_NAMES.index(step)
+    task_steps = forms.steps_for(state.spec)
     steps = [{"name": n, "title": t, "state": "active" if n == step else
               "done" if forms.STEP_NAMES.index(n) < index or forms.STEP_NAMES.index(n) <= forms.STEP_NAMES.index(
-                  state.reached) else "todo"} for n, t in forms.STEPS]
-    previous = forms.STEP_NAMES[index - 1] if index else None
+                  state.reached) else "todo"} for n, t in task_steps]
+    names = [n for n, _ in task_steps]
+    previous = names[names.index(step) - 1] if step in names and names.index(step) else None
     return {"steps": steps, "step": step, "previous": previous, "spec": state.spec,
             "source_run": state.source_run, **extra}
 
