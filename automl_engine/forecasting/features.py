@@ -22,7 +22,7 @@ ACF_THRESHOLD = 0.2
 
 
 def _base(freq: str) -> str:
-    code = pd.tseries.frequencies.to_offset(freq).name  # "W-THU" -> "W-THU", "MS" -> "MS", "h" -> "h"
+    code = pd.tseries.frequencies.to_offset(freq).rule_code  # "W-THU" -> "W-THU", "MS" -> "MS", "h" -> "h"
     for prefix in ("min", "h", "D", "B", "W", "M", "Q", "Y", "s"):
         if code.startswith(prefix) or code.lstrip("0123456789").startswith(prefix):
             return prefix
@@ -40,9 +40,9 @@ def season_candidates(freq: str) -> list[int]:
 
 
 def detect_seasonality(frame: pd.DataFrame, freq: str, max_series: int = 20) -> tuple[int, str]:
-    """The season length (periods) with the strongest autocorrelation among the frequency's candidates,
-    measured on the first difference of up to ``max_series`` of the longest series; 1 when none reaches
-    ``ACF_THRESHOLD``. Returns it with a sentence saying why."""
+    """The shortest of the frequency's candidate season lengths (periods) whose autocorrelation reaches
+    ``ACF_THRESHOLD``, measured on the first difference of up to ``max_series`` of the longest series; 1
+    when none does. Returns it with a sentence saying why."""
     cands = season_candidates(freq)
     lengths = frame.groupby(ID, sort=False).size().sort_values(ascending=False)
     best, best_acf = 1, ACF_THRESHOLD
@@ -62,7 +62,9 @@ def detect_seasonality(frame: pd.DataFrame, freq: str, max_series: int = 20) -> 
                 acfs.append(float(d[m:] @ d[:-m]) / denom)
         if acfs:
             scores[m] = float(np.mean(acfs))
-            if scores[m] > best_acf:
+            # The shortest season that is clearly there wins (hourly load: the day, not the week): longer
+            # ones come in through the lags, and the per-series models stay fast.
+            if best == 1 and scores[m] > ACF_THRESHOLD:
                 best, best_acf = m, scores[m]
     if best == 1:
         return 1, f"no seasonal autocorrelation above {ACF_THRESHOLD} at {cands} periods; no season"
@@ -175,14 +177,14 @@ def calendar_features(ds: pd.Series | pd.DatetimeIndex, freq: str) -> pd.DataFra
     if base in ("min", "s", "h"):
         out["hour"] = ds.hour.to_numpy()
     if base in ("min", "s", "h", "D", "B"):
-        out["dayofweek"] = ds.dayofweek.to_numpy()
+        out["dayofweek"] = ds.day_of_week.to_numpy()
         out["dayofmonth"] = ds.day.to_numpy()
     if base in ("min", "s", "h", "D", "B", "W"):
         out["weekofyear"] = ds.isocalendar().week.to_numpy(dtype=int)
-        out["dayofyear"] = ds.dayofyear.to_numpy()
+        out["dayofyear"] = ds.day_of_year.to_numpy()
     if base not in ("Y",):
         out["month"] = ds.month.to_numpy()
-    out["year_fraction"] = (ds.year + (ds.dayofyear - 1) / 366.0).to_numpy(dtype=float)
+    out["year_fraction"] = (ds.year + (ds.day_of_year - 1) / 366.0).to_numpy(dtype=float)
     return pd.DataFrame(out)
 
 

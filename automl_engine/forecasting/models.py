@@ -38,6 +38,7 @@ GLOBAL_ALGORITHMS = ("LightGBM", "XGBoostRegressor", "ElasticNet", "GradientBoos
                      "LassoLars", "SGD", "RandomForest", "ExtremeRandomTrees")
 FORECASTING_ALGORITHMS = STATS_ALGORITHMS + (PROPHET,) + GLOBAL_ALGORITHMS
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
+PROPHET_MAX_POINTS = 2000
 
 
 def _statsforecast_model(name: str, m: int, params: dict[str, Any], n_points: int):
@@ -91,8 +92,13 @@ class StatsCore:
         if cap is not None and len(g) > cap:
             g = g.iloc[-cap:]
         y = g[Y].to_numpy(dtype=float)
-        X = g[self.exog].to_numpy(dtype=float) if self.exog else None
+        exog = self._series_exog(g)
+        X = g[exog].to_numpy(dtype=float) if exog else None
         return y, X
+
+    def _series_exog(self, g: pd.DataFrame) -> list[str]:
+        # Covariates constant within a series (a store's demographics) are collinear with ARIMA's mean.
+        return [c for c in self.exog if g[c].nunique() > 1]
 
     def _fit_one(self, g: pd.DataFrame):
         y, X = self._arrays(g)
@@ -100,12 +106,15 @@ class StatsCore:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                return model.fit(y, X) if X is not None else model.fit(y)
+                fitted = model.fit(y, X) if X is not None else model.fit(y)
+                fitted._automl_exog = self._series_exog(g) if X is not None else []
             except Exception:
                 if X is None:
                     raise
-                # Collinear or constant regressors: ARIMA without them rather than no forecast.
-                return _statsforecast_model(self.algorithm, self.m, self.params, len(y)).fit(y)
+                # Collinear regressors: ARIMA without them rather than no forecast.
+                fitted = _statsforecast_model(self.algorithm, self.m, self.params, len(y)).fit(y)
+                fitted._automl_exog = []
+            return fitted
 
     def fit(self, frame: pd.DataFrame, context: dict[str, Any]) -> "StatsCore":
         self.models_ = {sid: self._fit_one(g) for sid, g in frame.groupby(ID, sort=False)}
@@ -120,12 +129,13 @@ class StatsCore:
         for sid, h in steps.items():
             h = int(h)
             Xf = None
-            if self.exog:
-                fut = future[future[ID] == sid].sort_values(DS).iloc[:h]
-                Xf = fut[self.exog].to_numpy(dtype=float)
             model = self.models_.get(sid)
+            g = groups.get(sid)
+            exog = self._series_exog(g) if (self.exog and g is not None) else []
+            if exog and (model is None or getattr(model, "_automl_exog", None) == exog):
+                fut = future[future[ID] == sid].sort_values(DS).iloc[:h]
+                Xf = fut[exog].to_numpy(dtype=float)
             if model is None or sid in refit_series:
-                g = groups.get(sid)
                 if g is None:
                     raise ValueError(f"series {sid!r} was not in the training data: the per-series model "
                                      f"{self.algorithm} cannot forecast it; pass its recent actuals with "
@@ -135,7 +145,7 @@ class StatsCore:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         try:
-                            res = model.forward(y=y, h=h, X=X, X_future=Xf) if self.exog else \
+                            res = model.forward(y=y, h=h, X=X, X_future=Xf) if Xf is not None else \
                                 model.forward(y=y, h=h)
                         except Exception:
                             res = None
@@ -145,7 +155,7 @@ class StatsCore:
                 model = self._fit_one(g)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                res = model.predict(h=h, X=Xf) if self.exog else model.predict(h=h)
+                res = model.predict(h=h, X=Xf) if Xf is not None else model.predict(h=h)
             out[sid] = np.asarray(res["mean"], dtype=float)
         return out
 
@@ -178,7 +188,8 @@ class ProphetCore:
         exog = [c for c in self.exog if g[c].nunique() > 1]
         for c in exog:
             model.add_regressor(c)
-        model.fit(g[[DS, Y] + exog].rename(columns={}))
+        # Prophet's fit grows with the points; two thousand (three months of hours) set its curve as well.
+        model.fit(g[[DS, Y] + exog].iloc[-PROPHET_MAX_POINTS:])
         model._automl_exog = exog
         return model
 
@@ -520,14 +531,11 @@ class ForecastModel:
         orig_pos = grid_positions(grid, pd.DatetimeIndex(pd.Series(steps.index).map(last).fillna(global_last)))
         path = pd.DataFrame({ID: ids, DS: grid[np.repeat(orig_pos, n) + st], "__step__": st})
         path = path.merge(rows.drop(columns="__step__").drop_duplicates([ID, DS]), on=[ID, DS], how="left")
-        if self.uses_covariates_:
-            gaps = path[self.known_covariates_].isna().any(axis=1) & ~path.set_index([ID, DS]).index.isin(
-                rows.set_index([ID, DS]).index)
-            if gaps.any():
-                g = path.loc[gaps].iloc[0]
-                raise ValueError(f"the future frame has no row for series {g[ID]!r} at {g[DS]}: this model needs the "
-                                 "known covariates for every period from the end of the history up to the last "
-                                 "forecast time")
+        if self.uses_covariates_ and len(path) > len(rows):
+            # Periods between the history and a requested time that the frame skips (a week without sales):
+            # their covariates are carried from the nearest given period of the same series.
+            filled = path.groupby(ID, sort=False)[self.known_covariates_].transform(lambda c: c.ffill().bfill())
+            path[self.known_covariates_] = filled
         return hist, refit, rows, path, steps
 
     def _point(self, X_future: pd.DataFrame, history: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -582,7 +590,7 @@ class ForecastModel:
 
         H = self.settings.forecast_horizon
         frame = self.history_
-        folds = rolling_origin_folds(frame, H, n_folds=3, step=H, freq=self.freq_)
+        folds = rolling_origin_folds(frame, H, self.freq_, n_folds=3, step=H)
         parts = []
         for train_idx, valid_idx in folds:
             model = ForecastModel(self.settings, self.algorithm, self.params, self.target_column_name,

@@ -6,6 +6,7 @@ forecasting guardrails. Everything is vectorised over rows; the only per-series 
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +88,9 @@ def infer_frequency(frame: pd.DataFrame) -> tuple[str, str]:
     lengths = frame.groupby(ID, sort=False).size()
     longest = frame.loc[frame[ID] == lengths.idxmax(), DS]
     if len(longest) >= 3:
-        inferred = pd.infer_freq(pd.DatetimeIndex(longest.sort_values()))
+        with warnings.catch_warnings():  # pandas 3 warns that infer_freq will return an offset; either works
+            warnings.simplefilter("ignore")
+            inferred = pd.infer_freq(pd.DatetimeIndex(longest.sort_values()))
         if inferred is not None:
             return _canonical(inferred), f"inferred {_canonical(inferred)!r} from the timestamps"
     diffs = frame.sort_values([ID, DS])[DS].groupby(frame[ID]).diff().dropna()

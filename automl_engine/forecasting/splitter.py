@@ -75,10 +75,9 @@ def plan_rolling_origin(frame: pd.DataFrame, freq: str, horizon: int, n_folds: A
     return RollingOrigin(horizon=horizon, n_folds=n_folds, step=step, origins=origins, ends=ends, reason=reason)
 
 
-def rolling_origin_folds(frame: pd.DataFrame, horizon: int, n_folds: int = 3, step: int | None = None,
-                         freq: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def rolling_origin_folds(frame: pd.DataFrame, horizon: int, freq: str, n_folds: int = 3,
+                         step: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """As many of ``n_folds`` origins as the data allows (at least one), for back-testing a fitted model."""
-    freq = freq or pd.infer_freq(pd.DatetimeIndex(np.unique(frame[DS].to_numpy())[-5:])) or "D"
     grid = pd.date_range(frame[DS].min(), frame[DS].max(), freq=freq)
     step = step or horizon
     room = len(grid) - horizon - max(2 * horizon, 8)
