@@ -300,6 +300,10 @@ def trial_figures(task: str, charts: dict | None, prefix: str = "fig") -> list[d
 
 
 def _trial_figures(task: str, charts: dict) -> list[dict]:
+    if task == "forecasting":
+        from studio.experiments.forecast_reports import trial_figures as forecast_figures
+
+        return forecast_figures(charts)
     out = []
     if task == "classification":
         cm = charts.get("confusion_matrix")

@@ -242,7 +242,19 @@ def trial_detail(request, pk):
         "registered_versions": trials_by_lineage(trial),
         "can_change": _can(request.user, run, Role.EDITOR), "primary": run.primary_metric,
         "metrics": sorted((trial.metrics or {}).items()),
-        "test_metrics": sorted((trial.test_metrics or {}).items()) if trial.test_metrics else None})
+        "test_metrics": sorted((trial.test_metrics or {}).items()) if trial.test_metrics else None,
+        **_forecast_context(run, trial)})
+
+
+def _forecast_context(run, trial) -> dict:
+    """The forecast chart and per-series table of a forecasting trial (nothing for other tasks)."""
+    if run.task != "forecasting":
+        return {}
+    from studio.experiments import forecast_reports
+
+    return {"forecast_panel": forecast_reports.forecast_panel(trial.charts, trial.test_charts),
+            "series_table": forecast_reports.series_table(trial.charts),
+            "series_metrics": forecast_reports.SERIES_METRICS}
 
 
 @login_required

@@ -254,3 +254,43 @@ def test_the_forecast_step_shows_engine_errors_next_to_their_fields(team, orange
                                    "time_series_id_column_names": ["Store", "Brand"], "target_lags": [1, 2, 52],
                                    "features_unknown_at_forecast_time": ["Price"]}
     assert spec["validation"] == {}
+
+
+# --- The trial page ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def forecast_run(team, orange_juice):
+    from tests.studio.experiments.conftest import SAMPLES
+    from tests.studio.experiments.forecast_factories import make_forecast_run
+
+    return make_forecast_run(team.workspace, team.alice, orange_juice, SAMPLES / "dominicks_OJ_2_5_8_train.csv")
+
+
+@pytest.mark.parametrize("role,expected", [("owner", 200), ("editor", 200), ("viewer", 200), ("outsider", 404)])
+def test_a_forecasting_trial_page_by_role(team, client_for, forecast_run, role, expected):
+    trial = forecast_run.best_trial
+    response = client_for(team.by_role(role)).get(f"/experiments/trials/{trial.pk}/")
+    assert response.status_code == expected
+    if expected == 200:
+        panel = response.context["forecast_panel"]
+        assert panel["series"] == [f"{store}|{brand}" for store in (2, 5, 8)
+                                   for brand in ("dominicks", "minute.maid", "tropicana")]
+        # 3 rolling origins per series plus the test window, each one horizon long, with the interval band
+        assert len(panel["windows"]) == 9 * 4 and panel["has_test"] and panel["has_interval"]
+        assert all(len(w["time"]) == len(w["forecast"]) == len(w["lower"]) == 8 for w in panel["windows"])
+        assert [f["key"] for f in response.context["figures"]] == ["error_by_horizon", "residuals_over_time"]
+        html = response.content.decode()
+        assert 'data-testid="forecast-panel"' in html and 'id="fc-data"' in html and "forecast_trial.js" in html
+
+
+def test_the_series_table_puts_the_worst_series_first(team, client_for, forecast_run):
+    response = client_for(team.carol).get(f"/experiments/trials/{forecast_run.best_trial.pk}/")
+    table = response.context["series_table"]
+    assert table["sort"] == "mase" and len(table["rows"]) == 9
+    mase = [row["mase"] for row in table["rows"]]
+    assert mase == sorted(mase, reverse=True)
+    expected = {r["series"]: r["mase"] for r in forecast_run.best_trial.charts["per_series"]}
+    assert table["rows"][0]["mase"] == max(expected.values())
+    first = table["rows"][0]["series"]
+    assert f'<tr data-series="{first}" role="button"><td class="mono">{first}</td>' in response.content.decode()
