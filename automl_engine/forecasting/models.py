@@ -574,6 +574,15 @@ class ForecastModel:
                 frame[f"q{q:g}"] = frame["prediction"].to_numpy() + cal.offset(q, out["__step__"].to_numpy()) * scale
         return frame
 
+    # -- description ---------------------------------------------------------------------------------
+    def input_schema(self) -> list[dict[str, str]]:
+        """The columns a future frame holds: time, series ids, known covariates (with their kinds)."""
+        return forecast_input_schema(self)
+
+    def manifest(self) -> dict[str, Any]:
+        """What a saved model's manifest records about it (see :func:`forecast_manifest`)."""
+        return forecast_manifest(self)
+
     # -- intervals -----------------------------------------------------------------------------------
     def calibrate(self, residuals: pd.DataFrame) -> "ForecastModel":
         """Prediction intervals from out-of-sample residuals: a frame with ``unique_id``, ``step`` and
@@ -649,3 +658,39 @@ class ResidualIntervals:
     def offset(self, q: float, steps: np.ndarray) -> np.ndarray:
         zq = float(np.quantile(self.z_, q)) if len(self.z_) else 0.0
         return zq * self.spread_[np.clip(np.asarray(steps, dtype=int), 1, self.horizon) - 1]
+
+
+def _base_model(model: Any) -> ForecastModel:
+    return model.models[0] if hasattr(model, "models") else model
+
+
+def forecast_input_schema(model: Any) -> list[dict[str, str]]:
+    """Input columns of a fitted forecaster (or ensemble): the time column (DateTime), the series id
+    columns (Categorical) and the known covariates (Numeric or Categorical)."""
+    base = _base_model(model)
+    s = base.settings
+    hist = base.history_
+    out = [{"name": s.time_column_name, "type": "DateTime", "role": "time"}]
+    out += [{"name": c, "type": "Categorical", "role": "series_id"} for c in s.id_columns]
+    for c in base.known_covariates_:
+        kind = "Numeric" if pd.api.types.is_numeric_dtype(hist[c]) and not pd.api.types.is_bool_dtype(hist[c]) \
+            else "Categorical"
+        out.append({"name": c, "type": kind, "role": "known_covariate"})
+    return out
+
+
+def forecast_manifest(model: Any) -> dict[str, Any]:
+    """The forecasting part of a saved model's manifest: settings, frequency, season, the series seen with
+    their last timestamps (the origin a forecast starts from) and the input schema."""
+    base = _base_model(model)
+    ids = base.series_ids_.set_index(ID)
+    series = []
+    for sid, last in base.last_times_.items():
+        entry = {"series": str(sid), "last_timestamp": str(last)}
+        for c in base.settings.id_columns:
+            value = ids.loc[sid, c]
+            entry[c] = value.item() if hasattr(value, "item") else value
+        series.append(entry)
+    return {"forecast_settings": base.settings.to_dict(), "frequency": base.freq_, "season": base.season_,
+            "forecast_horizon": base.settings.forecast_horizon, "series": series,
+            "input_schema": forecast_input_schema(model)}

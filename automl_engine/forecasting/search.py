@@ -176,6 +176,15 @@ class ForecastEnsemble:
                     q, out["__step__"].to_numpy()) * scale
         return frame
 
+    def input_schema(self) -> list[dict[str, str]]:
+        """The columns a future frame holds (those of the first member; all members share them)."""
+        return self.models[0].input_schema()
+
+    def manifest(self) -> dict[str, Any]:
+        """As :meth:`ForecastModel.manifest`, with the members and their weights."""
+        return {**self.models[0].manifest(), "ensemble": {"kind": self.kind, "members": [m.algorithm for m in self.models],
+                                                         "weights": self.weights.tolist(), "intercept": self.intercept}}
+
     def calibrate(self, residuals: pd.DataFrame) -> "ForecastEnsemble":
         from .models import ResidualIntervals
 

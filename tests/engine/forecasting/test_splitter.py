@@ -18,8 +18,9 @@ def beer_frame(beer):
 
 def test_auto_folds_one_horizon_apart_ending_a_horizon_before_the_end(beer_frame):
     plan = plan_rolling_origin(beer_frame, "MS", 12)
-    assert [str(o.date()) for o in plan.origins] == ["2013-12-01", "2014-12-01", "2015-12-01"]
-    assert plan.reason.startswith("Rolling-origin validation (chosen automatically): 3 origin(s) 12 period(s) apart")
+    assert [str(o.date()) for o in plan.origins] == ["2011-12-01", "2012-12-01", "2013-12-01", "2014-12-01",
+                                                  "2015-12-01"]
+    assert plan.reason.startswith("Rolling-origin validation (chosen automatically): 5 origin(s) 12 period(s) apart")
     folds = list(plan.split(beer_frame))
     for (train, valid), origin in zip(folds, plan.origins):
         assert beer_frame["ds"].iloc[train].max() == origin
