@@ -88,6 +88,12 @@ class LoadedModel:
         self.decoder = RecordsDecoder(self.schema)
 
     @property
+    def is_forecaster(self) -> bool:
+        from studio.serving.forecasting import is_forecaster
+
+        return is_forecaster(self.pipeline)
+
+    @property
     def is_classifier(self) -> bool:
         return self.class_labels is not None and hasattr(self.pipeline, "predict_proba")
 
@@ -191,6 +197,10 @@ def columns_from_body(body: bytes, model: LoadedModel, max_rows: int) -> Columns
     other is parsed as plain JSON and checked by :func:`columns_from_records`, which reports every problem
     per row and column. Raises :class:`MalformedBody` (not JSON) or :class:`PayloadError`.
     """
+    if model.is_forecaster:  # future rows and newer actuals, checked against the series' origins
+        from studio.serving.forecasting import parse_body
+
+        return parse_body(body, model.pipeline, max_rows)
     columns = model.decoder.columns(body, max_rows)
     if columns is not None:
         return columns
@@ -391,6 +401,10 @@ def predict(model: LoadedModel, frame: pd.DataFrame | Columns) -> dict:
     (numpy input checks and featurization, no intermediate frames).
     """
     with _thread_budget(model):
+        if model.is_forecaster:
+            from studio.serving.forecasting import forecast
+
+            return forecast(model.pipeline, frame)
         return _predict(model, frame)
 
 

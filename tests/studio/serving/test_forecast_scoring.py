@@ -1,0 +1,129 @@
+"""Scoring a forecasting model: future rows in, point forecasts with their 10%/90% quantiles, times and
+series out; newer actuals in "history" move the origin; every bad row is answered with its row and column.
+
+Models are the engine's own forecasters fitted on the real Dominick's orange juice series (stores 2, 5, 8)
+with a 4-week horizon: Naive (per series) and DecisionTree (one global model on lags and covariates).
+"""
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from studio.serving import forecasting, runtime
+
+OJ = Path(__file__).resolve().parents[3] / "examples" / "data" / "dominicks_OJ_2_5_8_train.csv"
+
+
+@pytest.fixture(scope="module")
+def sales():
+    return pd.read_csv(OJ, parse_dates=["WeekStarting"])
+
+
+def _fit(sales, algorithm):
+    from automl_engine.forecasting.models import ForecastModel
+    from automl_engine.forecasting.settings import make_forecast_settings
+
+    settings = make_forecast_settings(time_column_name="WeekStarting", forecast_horizon=4,
+                                      time_series_id_column_names=["Store", "Brand"])
+    X = sales[["WeekStarting", "Store", "Brand", "Price", "Advert"]]
+    return ForecastModel(settings, algorithm, target_column_name="Quantity").fit(X, sales["Quantity"])
+
+
+@pytest.fixture(scope="module")
+def naive(sales):
+    return _fit(sales, "Naive")
+
+
+@pytest.fixture(scope="module")
+def tree(sales):
+    return _fit(sales, "DecisionTree")
+
+
+def row(week, store=2, brand="dominicks", **extra):
+    return {"WeekStarting": week, "Store": store, "Brand": brand, **extra}
+
+
+def score(model, payload):
+    loaded = runtime.LoadedModel(1, "x", model, model.input_schema(), None)
+    assert loaded.is_forecaster
+    request = runtime.columns_from_body(runtime.orjson.dumps(payload), loaded, 1000)
+    return runtime.predict(loaded, request)
+
+
+def errors_of(model, payload) -> list[dict]:
+    with pytest.raises(runtime.PayloadError) as caught:
+        score(model, payload)
+    return caught.value.errors
+
+
+def test_naive_forecasts_carry_each_series_last_value(naive, sales):
+    last = sales.sort_values("WeekStarting").groupby(["Store", "Brand"]).last()["Quantity"]
+    # Store 2's Dominick's ends on 1992-08-20, its Tropicana on 1992-08-13: their next weeks differ.
+    result = score(naive, {"data": [row("1992-08-27"), row("1992-09-17"), row("1992-08-20", 2, "tropicana")]})
+    assert result["predictions"] == [float(last[(2, "dominicks")])] * 2 + [float(last[(2, "tropicana")])]
+    assert result["time"] == ["1992-08-27T00:00:00", "1992-09-17T00:00:00", "1992-08-20T00:00:00"]
+    assert result["series"] == ["2|dominicks", "2|dominicks", "2|tropicana"]
+    assert list(result["quantiles"]) == ["0.1", "0.9"]
+    for low, point, high in zip(result["quantiles"]["0.1"], result["predictions"], result["quantiles"]["0.9"]):
+        assert low < point < high
+
+
+def test_history_moves_the_origin_without_retraining(naive):
+    # Two newer weeks of actuals (the engine prepares history like training data, so one week alone is refused
+    # as shorter than a horizon of 1: reported to the engine).
+    history = [row("1992-08-27", Quantity=7000.0, Price=2.0, Advert=1),
+               row("1992-09-03", Quantity=5000.0, Price=2.0, Advert=1)]
+    result = score(naive, {"data": [row("1992-09-10"), row("1992-10-01")], "history": history})
+    assert result["predictions"] == [5000.0, 5000.0]
+    # From the new origin, four weeks ahead ends on 1992-10-01; the weeks of the newest actuals are history now.
+    assert errors_of(naive, {"data": [row("1992-09-03")], "history": history}) == [{
+        "row": 0, "column": "WeekStarting", "message": "1992-09-03 00:00:00 is not after the end of series "
+        "'2|dominicks' (1992-09-03 00:00:00); forecasts start one period later (send newer actuals in \"history\" "
+        "to move the origin)"}]
+    assert errors_of(naive, {"data": [row("1992-09-10")], "history": [{"WeekStarting": "1992-09-03"}]}) == [
+        {"row": None, "column": "Store", "in": "history", "message": "missing column in history; history rows "
+         "have the training data's columns, target included"},
+        {"row": None, "column": "Brand", "in": "history", "message": "missing column in history; history rows "
+         "have the training data's columns, target included"},
+        {"row": None, "column": "Quantity", "in": "history", "message": "missing column in history; history rows "
+         "have the training data's columns, target included"}]
+
+
+def test_every_bad_row_is_named_with_its_column(naive, tree):
+    assert errors_of(naive, {"data": [row("next week"), row(None), {"Store": 5}]}) == [
+        {"row": 0, "column": "WeekStarting",
+         "message": "'next week' is not a date or time; use ISO 8601 such as 2017-08-08T06:00:00"},
+        {"row": 1, "column": "WeekStarting", "message": "missing time; give each row's timestamp"},
+        {"row": 2, "column": "WeekStarting", "message": "missing time; give each row's timestamp"},
+        {"row": 2, "column": "Brand", "message": "missing series id"}]
+    assert errors_of(naive, {"data": [row("1992-08-27"), row("1992-09-24"), row("1992-08-27", 9, "dominicks"),
+                                      row("1992-08-28")]}) == [
+        {"row": 1, "column": "WeekStarting", "message": "1992-09-24 00:00:00 is 5 periods after the end of series "
+         "'2|dominicks' (1992-08-20 00:00:00), beyond the forecast horizon of 4; forecast at most 4 periods ahead "
+         "(or send newer actuals in \"history\")"},
+        {"row": 2, "column": "Store, Brand", "message": "series '9|dominicks' was not in the training data and "
+         "Naive forecasts each series from its own history; send its recent actuals in \"history\" or use a "
+         "global model"},
+        {"row": 3, "column": "WeekStarting", "message": "1992-08-28 00:00:00 is not on the model's 'W-THU' grid; "
+         "use one of the periods after 1992-08-20 00:00:00"}]
+    # The global model reads the known covariates at forecast time: each row must give them.
+    assert errors_of(tree, {"data": [row("1992-08-27", Price=1.99), row("1992-09-03", Advert=0)]}) == [
+        {"row": 0, "column": "Advert",
+         "message": "missing known covariate; give its planned value for every forecast time"},
+        {"row": 1, "column": "Price",
+         "message": "missing known covariate; give its planned value for every forecast time"}]
+
+
+def test_a_global_model_forecasts_a_series_it_has_not_seen(tree):
+    result = score(tree, {"data": [row("1992-08-27", 9, "dominicks", Price=2.09, Advert=1)]})
+    assert result["series"] == ["9|dominicks"] and result["predictions"][0] > 0
+
+
+def test_bodies_that_are_not_forecast_requests(naive):
+    assert errors_of(naive, {"rows": []}) == [{"row": None, "column": None, "message": 'missing "data"'}]
+    assert errors_of(naive, {"data": [row("1992-08-27")], "horizon": 2}) == [
+        {"row": None, "column": None, "message": "unknown field 'horizon'"}]
+    with pytest.raises(runtime.PayloadError, match='"data" is empty'):
+        score(naive, {"data": []})
+    with pytest.raises(runtime.MalformedBody):
+        runtime.columns_from_body(b"{not json", runtime.LoadedModel(1, "x", naive, naive.input_schema(), None), 10)
