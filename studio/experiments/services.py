@@ -752,15 +752,22 @@ def trial_manifest(trial: Trial) -> dict:
     pipeline = automl_engine.load_model(path, expected_sha256=trial.sha256)
     classes = getattr(pipeline, "classes_", None)
     run = trial.run
+    # A forecaster describes itself: its future frame's columns, settings, frequency and series origins.
+    forecast = pipeline.manifest() if callable(getattr(pipeline, "forecast", None)) else None
+    if forecast:
+        from studio.serving.forecasting import example_rows
+
+        forecast["example_rows"] = example_rows(pipeline)  # the sample a deployment is checked with
     manifest = {
         "format": "automl_engine.model/1", "model_file": MODEL_FILE, "sha256": trial.sha256,
-        "input_schema": input_schema(pipeline),
+        "input_schema": forecast["input_schema"] if forecast else input_schema(pipeline),
         "class_labels": _jsonable([c.item() if hasattr(c, "item") else c for c in classes])
         if classes is not None else None,
         "library_versions": library_versions(), "task": run.task, "primary_metric": run.primary_metric,
         "trial": trial.number, "pipeline_name": trial.pipeline_name, "algorithm": trial.algorithm,
         "hyperparameters": trial.hyperparameters, "metrics": trial.metrics, "test_metrics": trial.test_metrics,
         "target_column_name": run.config.get("target_column_name"), "run": run.pk,
+        **({"forecasting": forecast} if forecast else {}),
     }
     (path.parent / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
     Trial.objects.filter(pk=trial.pk).update(manifest=manifest)

@@ -99,7 +99,7 @@ def parse_payload(payload, pipeline, max_rows: int) -> ForecastRequest:
         for i in np.flatnonzero(missing):
             errors.add(int(i), name, what)
     if hist is not None:
-        for name in [time_column, *ids, model.target_column_name]:
+        for name in [time_column, *ids, model.target_column_name, *model.covariates_]:
             if name not in hist:
                 errors.add(None, name, "missing column in history; history rows have the training data's columns, "
                                        "target included", "history")
@@ -191,6 +191,37 @@ def _check_horizon(future: pd.DataFrame, times: pd.Series, hist: pd.DataFrame | 
         else:
             errors.add(int(i), settings.time_column_name,
                        f"{t} is not on the model's {model.freq_!r} grid; use one of the periods after {start}")
+
+
+def example_rows(pipeline, periods: int = 1, series: str | None = None) -> list[dict]:
+    """Future rows a forecaster accepts: the ``periods`` after the last time of ``series`` (default: the first
+    series), with its id values and the covariates of its last known period; JSON-ready values."""
+    model = _base(pipeline)
+    settings = model.settings
+    last = model.last_times_
+    key = series if series is not None else str(last.index[0])
+    if key not in last.index:
+        raise KeyError(key)
+    offset = pd.tseries.frequencies.to_offset(model.freq_)
+    times = pd.date_range(last[key], periods=periods + 1, freq=offset)[1:]
+    ids = model.series_ids_.set_index("unique_id").loc[key] if settings.id_columns else {}
+    history = model.history_[model.history_["unique_id"] == key]
+    covariates = {c: history[c].iloc[-1] for c in model.known_covariates_ if c in history}
+    rows = []
+    for t in times:
+        row = {settings.time_column_name: t.isoformat()}
+        row.update({c: _plain(ids[c]) for c in settings.id_columns})
+        row.update({c: _plain(v) for c, v in covariates.items()})
+        rows.append(row)
+    return rows
+
+
+def _plain(value):
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def forecast(pipeline, request: ForecastRequest) -> dict:

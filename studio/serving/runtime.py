@@ -249,6 +249,16 @@ def _type_name(value) -> str:
             type(None): "null"}.get(type(value), type(value).__name__)
 
 
+def records_for(model: LoadedModel, data, max_rows: int, history=None):
+    """The input of ``model`` from already parsed rows: columns (:func:`columns_from_records`), or for a
+    forecaster the checked future rows and newer actuals (``history``)."""
+    if model.is_forecaster:
+        from studio.serving.forecasting import parse_payload
+
+        return parse_payload({"data": data, **({"history": history} if history else {})}, model.pipeline, max_rows)
+    return columns_from_records(data, model.schema, max_rows)
+
+
 def columns_from_records(data, schema: list[dict], max_rows: int) -> Columns:
     """Check ``data`` (a list of ``{column: value}`` objects) against ``schema`` and build the input columns
     (float64 arrays for Numeric, object arrays of the values sent otherwise), without a DataFrame: engine

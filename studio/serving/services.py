@@ -113,7 +113,7 @@ def verify_servable(model_version) -> runtime.LoadedModel:
     try:
         model = load_version(model_version)
         if model_version.sample_input:
-            runtime.predict(model, runtime.columns_from_records([model_version.sample_input], model.schema, 1))
+            runtime.predict(model, runtime.records_for(model, [model_version.sample_input], 1))
     except runtime.ModelUnavailable as exc:
         raise ServingError(f"{model_version} cannot be deployed: {exc}") from None
     except (runtime.PayloadError, ValueError) as exc:
@@ -318,10 +318,11 @@ def score_with_key(name: str, authorization: str, body: bytes, *, request_id: st
                   deployment_name=deployment_name, deployments=deployments)
 
 
-def score_rows(endpoint: Endpoint, data, *, request_id: str = "", deployment_name: str = "") -> ScoreOutcome:
+def score_rows(endpoint: Endpoint, data, *, request_id: str = "", deployment_name: str = "",
+               history=None) -> ScoreOutcome:
     """Score ``data``, already parsed rows (``[{column: value}, ...]``), as :func:`score_with_key` scores a
-    request's body."""
-    return _score(endpoint, lambda model: runtime.columns_from_records(data, model.schema, max_rows()),
+    request's body; ``history``: a forecaster's newer actuals."""
+    return _score(endpoint, lambda model: runtime.records_for(model, data, max_rows(), history),
                   request_id=request_id, deployment_name=deployment_name)
 
 

@@ -108,7 +108,8 @@ def test_score(request, pk):
         return JsonResponse({"detail": f"The JSON is not valid: {exc}"}, status=400)
     if not isinstance(payload, dict) or "data" not in payload:
         return JsonResponse({"detail": 'Send an object with "data": a list of rows.'}, status=422)
-    outcome = services.score_rows(endpoint, payload["data"], deployment_name=payload.get("deployment") or "")
+    outcome = services.score_rows(endpoint, payload["data"], deployment_name=payload.get("deployment") or "",
+                                  history=payload.get("history"))
     response = JsonResponse(outcome.body, status=outcome.status)
     for header, value in outcome.headers.items():
         response[header] = value

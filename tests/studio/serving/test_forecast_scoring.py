@@ -86,6 +86,10 @@ def test_history_moves_the_origin_without_retraining(naive):
         {"row": None, "column": "Brand", "in": "history", "message": "missing column in history; history rows "
          "have the training data's columns, target included"},
         {"row": None, "column": "Quantity", "in": "history", "message": "missing column in history; history rows "
+         "have the training data's columns, target included"},
+        {"row": None, "column": "Price", "in": "history", "message": "missing column in history; history rows "
+         "have the training data's columns, target included"},
+        {"row": None, "column": "Advert", "in": "history", "message": "missing column in history; history rows "
          "have the training data's columns, target included"}]
 
 
@@ -127,3 +131,79 @@ def test_bodies_that_are_not_forecast_requests(naive):
         score(naive, {"data": []})
     with pytest.raises(runtime.MalformedBody):
         runtime.columns_from_body(b"{not json", runtime.LoadedModel(1, "x", naive, naive.input_schema(), None), 10)
+
+
+# --- Through the registry and a deployed endpoint ----------------------------------------------------------
+
+
+@pytest.fixture
+def deployed(team, api_for, naive, storage_dir):
+    """The Naive forecaster as a forecasting trial's model, registered and deployed as endpoint oj-ep."""
+    import joblib
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from automl_engine.artifacts import sha256_file
+    from studio.datasets.services import create_dataset_version
+    from studio.registry import services as registry
+    from tests.studio.experiments.forecast_factories import make_forecast_run
+
+    version = create_dataset_version(workspace=team.workspace, user=team.alice, name="oj",
+                                     uploaded=SimpleUploadedFile("oj.csv", OJ.read_bytes()), file_name="oj.csv",
+                                     enqueue=False)
+    run = make_forecast_run(team.workspace, team.alice, version, OJ)
+    trial = run.best_trial
+    trial.model_file = f"experiments/forecast-{run.pk}/model.pkl"
+    path = storage_dir / trial.model_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(naive, path)
+    trial.sha256 = sha256_file(path)
+    trial.save(update_fields=["model_file", "sha256"])
+    model_version = registry.register_version(trial=trial, name="oj-sales", user=team.alice)
+    response = api_for(team.bob).post("/api/v1/endpoints/", {"name": "oj-ep", "model": "oj-sales", "version": "1"},
+                                      format="json")
+    assert response.status_code == 201, response.content
+    return model_version, response.json()["key"]
+
+
+def _post(client, key, body):
+    import json
+
+    return client.post("/api/v1/endpoints/oj-ep/score/", data=json.dumps(body), content_type="application/json",
+                       HTTP_AUTHORIZATION=f"Bearer {key}")
+
+
+@pytest.mark.django_db
+def test_a_registered_forecaster_describes_its_future_frame(deployed):
+    version, _ = deployed
+    assert version.problem_type == "forecasting"
+    assert version.input_schema == [
+        {"name": "WeekStarting", "type": "DateTime", "role": "time"},
+        {"name": "Store", "type": "Categorical", "role": "series_id"},
+        {"name": "Brand", "type": "Categorical", "role": "series_id"},
+        {"name": "Price", "type": "Numeric", "role": "known_covariate"},
+        {"name": "Advert", "type": "Numeric", "role": "known_covariate"}]
+    forecast = version.manifest["forecasting"]
+    assert forecast["frequency"] == "W-THU" and forecast["forecast_horizon"] == 4
+    assert {"series": "2|dominicks", "last_timestamp": "1992-08-20 00:00:00", "Store": 2,
+            "Brand": "dominicks"} in forecast["series"]
+
+
+@pytest.mark.django_db
+def test_the_endpoint_forecasts_with_and_without_history(deployed, client, sales):
+    _, key = deployed
+    last = sales[(sales.Store == 5) & (sales.Brand == "tropicana")].sort_values("WeekStarting")["Quantity"].iloc[-1]
+    response = _post(client, key, {"data": [row("1992-08-27", 5, "tropicana")]})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["predictions"] == [float(last)] and body["series"] == ["5|tropicana"]
+    assert body["time"] == ["1992-08-27T00:00:00"] and set(body["quantiles"]) == {"0.1", "0.9"}
+    history = [row("1992-08-27", 5, "tropicana", Quantity=900.0, Price=2.5, Advert=0),
+               row("1992-09-03", 5, "tropicana", Quantity=1000.0, Price=2.5, Advert=0)]
+    response = _post(client, key, {"data": [row("1992-09-10", 5, "tropicana")], "history": history})
+    assert response.status_code == 200 and response.json()["predictions"] == [1000.0]
+    response = _post(client, key, {"data": [row("1992-08-27", 5, "tropicana"), row("1992-10-29", 5, "tropicana")]})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{
+        "row": 1, "column": "WeekStarting", "message": "1992-10-29 00:00:00 is 11 periods after the end of series "
+        "'5|tropicana' (1992-08-13 00:00:00), beyond the forecast horizon of 4; forecast at most 4 periods ahead "
+        "(or send newer actuals in \"history\")"}]
