@@ -39,6 +39,7 @@ GLOBAL_ALGORITHMS = ("LightGBM", "XGBoostRegressor", "ElasticNet", "GradientBoos
 FORECASTING_ALGORITHMS = STATS_ALGORITHMS + (PROPHET,) + GLOBAL_ALGORITHMS
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 PROPHET_MAX_POINTS = 2000
+GLOBAL_MAX_HISTORY = 10000
 
 
 def _statsforecast_model(name: str, m: int, params: dict[str, Any], n_points: int):
@@ -288,8 +289,8 @@ class GlobalCore:
         c = self.context
         self.target_mode = self.params.pop("target_mode", "level")
         min_len = int(frame.groupby(ID, sort=False).size().min())
-        self.lags_ = resolve_target_lags(c["target_lags"], self.m, c["horizon"], min_len)
-        self.windows_ = resolve_windows(c["windows"], self.m, min_len)
+        self.lags_ = resolve_target_lags(c["target_lags"], self.m, c["horizon"], min_len, c["freq"])
+        self.windows_ = resolve_windows(c["windows"], self.m, min_len, c["freq"])
         self.level_window_ = max(self.m, 2) if self.target_mode == "level" else None
         self.feature_lags_ = resolve_feature_lags(c["feature_lags"])
         self.unknown_ = list(c["unknown"])
@@ -302,6 +303,10 @@ class GlobalCore:
         for col in self.exog + self.unknown_:
             if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
                 self.categories_[col] = {v: i for i, v in enumerate(pd.unique(frame[col].astype(object)))}
+        # Global learners fit on the latest GLOBAL_MAX_HISTORY periods of each series: more years of hours
+        # cost minutes and add little to a 48-hour forecast.
+        limit = int(self.params.pop("max_history", GLOBAL_MAX_HISTORY))
+        frame = frame.groupby(ID, sort=False).tail(limit).reset_index(drop=True)
         scale = frame.groupby(ID, sort=False)[Y].apply(lambda s: float(np.mean(np.abs(s))))
         self.scale_ = scale.where(scale > 1e-9, 1.0)
         self.default_scale_ = float(self.scale_.median())
@@ -417,13 +422,15 @@ class ForecastModel:
 
     def __init__(self, settings: ForecastSettings, algorithm: str = "SeasonalNaive",
                  params: dict[str, Any] | None = None, target_column_name: str = "y", random_state: int = 0,
-                 n_jobs: int = 1):
+                 n_jobs: int = 1, season: int | None = None, frequency: str | None = None):
         self.settings = settings
         self.algorithm = algorithm
         self.params = params
         self.target_column_name = target_column_name
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.season = season
+        self.frequency = frequency
 
     # -- fitting -------------------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: Any = None, prepared: PreparedData | None = None,
@@ -436,9 +443,12 @@ class ForecastModel:
         if prepared is None:
             data = X.copy()
             data[self.target_column_name] = np.asarray(y, dtype=float) if y is not None else data[self.target_column_name]
-            prepared = prepare_training(data, self.target_column_name, s)
+            # A run passes the frequency found on all the data, so every fold's model uses the same grid.
+            prep_settings = s if self.frequency is None else s.__class__(**{**s.__dict__, "frequency": self.frequency})
+            prepared = prepare_training(data, self.target_column_name, prep_settings)
         self.freq_ = prepared.freq
         frame = prepared.frame
+        season = season if season is not None else self.season
         if season is None:
             season = s.seasonality if s.seasonality != "auto" else detect_seasonality(frame, self.freq_)[0]
         self.season_ = int(season)
@@ -538,8 +548,10 @@ class ForecastModel:
             path[self.known_covariates_] = filled
         return hist, refit, rows, path, steps
 
-    def _point(self, X_future: pd.DataFrame, history: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        hist, refit, rows, path, steps = self._future(X_future, history)
+    def _point(self, X_future: pd.DataFrame, history: pd.DataFrame | None,
+               future: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # ``future``: the parsed future frame, when an ensemble parsed it once for all its members
+        hist, refit, rows, path, steps = future if future is not None else self._future(X_future, history)
         paths = self.core_.predict_paths(hist, path, steps, refit)
         values = np.concatenate([paths[sid] for sid in steps.index])
         pred = pd.DataFrame({ID: np.repeat(steps.index.to_numpy(), steps.to_numpy()),

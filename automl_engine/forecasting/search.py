@@ -29,6 +29,7 @@ from .settings import ForecastSettings
 from .splitter import RollingOrigin
 
 ENSEMBLE_TOP = 8
+ENSEMBLE_RESERVE = 0.03
 VOTING_MAX_MODELS = 6
 VOTING_ITERATIONS = 20
 
@@ -155,19 +156,31 @@ class ForecastEnsemble:
         stacked = np.column_stack([f for f in frames])
         return stacked @ self.weights + self.intercept
 
+    def _parse(self, X_future: pd.DataFrame, history: pd.DataFrame | None) -> tuple:
+        # Members share the training data, so the future frame is parsed once, by a member that needs the
+        # covariates when any does (its checks are the strictest).
+        # (An unknown series still raises in a per-series member's core.)
+        base = next((m for m in self.models if m.uses_covariates_), self.models[0])
+        return base._future(X_future, history)
+
+    def _points(self, X_future: pd.DataFrame, history: pd.DataFrame | None) -> tuple[np.ndarray, pd.DataFrame,
+                                                                                       pd.DataFrame]:
+        future = self._parse(X_future, history)
+        outs = [m._point(X_future, history, future=future)[0] for m in self.models]
+        return self._combine([o["prediction"].to_numpy(dtype=float) for o in outs]), outs[0], future[0]
+
     def predict(self, X_future: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
         """One point forecast per row of ``X_future`` (see :meth:`ForecastModel.predict`)."""
-        return self._combine([m.predict(X_future, history=history) for m in self.models])
+        return self._points(X_future, history)[0]
 
     def forecast(self, X_future: pd.DataFrame, quantiles: Sequence[float] = (0.1, 0.5, 0.9),
                  history: pd.DataFrame | None = None) -> pd.DataFrame:
         """As :meth:`ForecastModel.forecast`; intervals from the ensemble's own rolling-origin residuals."""
-        base = self.models[0]
-        out, hist = base._point(X_future, history)
+        prediction, out, hist = self._points(X_future, history)
         frame = pd.DataFrame({self.settings.time_column_name: out[DS].to_numpy()})
         for c in self.settings.id_columns:
             frame[c] = X_future[c].to_numpy()
-        frame["prediction"] = self.predict(X_future, history=history)
+        frame["prediction"] = prediction
         if quantiles:
             scale = out[ID].map(hist.groupby(ID, sort=False)[Y].apply(lambda s: float(np.mean(np.abs(s)))))
             scale = scale.fillna(float(np.nanmedian(scale)) if scale.notna().any() else 1.0).to_numpy()
@@ -195,10 +208,27 @@ class ForecastEnsemble:
         return self
 
 
+def primary_score(y: np.ndarray, p: np.ndarray, primary: str) -> float:
+    """Just the primary metric (as :func:`forecast_metrics` computes it), for the ensemble selection's many
+    evaluations."""
+    ok = np.isfinite(y) & np.isfinite(p)
+    y, p = y[ok], p[ok]
+    span = float(np.max(y) - np.min(y)) or 1.0
+    if primary == "normalized_root_mean_squared_error":
+        return float(np.sqrt(np.mean((y - p) ** 2)) / span)
+    if primary == "normalized_mean_absolute_error":
+        return float(np.mean(np.abs(y - p)) / span)
+    if primary == "r2_score":
+        return float(1 - np.sum((y - p) ** 2) / (np.sum((y - np.mean(y)) ** 2) or 1.0))
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(y, p).statistic) if np.std(p) > 0 else 0.0
+
+
 def caruana(cands: list[Candidate], primary: str, greater: bool, scales: pd.Series) -> tuple[list[int], list[float]]:
     """Greedy ensemble selection with replacement (Caruana et al. 2004), sorted initialisation with the best."""
     preds = np.column_stack([c.oof["prediction"].to_numpy() for c in cands])
-    base = cands[0].oof
+    y = cands[0].oof[Y].to_numpy(dtype=float)
     counts = np.zeros(len(cands))
     counts[0] = 1
     best_score = cands[0].score
@@ -210,7 +240,7 @@ def caruana(cands: list[Candidate], primary: str, greater: bool, scales: pd.Seri
             if (trial > 0).sum() > VOTING_MAX_MODELS:
                 continue
             p = preds @ (trial / trial.sum())
-            s, _ = _score(base.assign(prediction=p), primary, scales)
+            s = primary_score(y, p, primary)
             if is_better(s, best_s, greater):
                 best_j, best_s = j, s
         if best_j is None:
@@ -222,7 +252,8 @@ def caruana(cands: list[Candidate], primary: str, greater: bool, scales: pd.Seri
 
 
 def stack(cands: list[Candidate]) -> tuple[list[int], list[float], float, pd.Series]:
-    """ElasticNet meta-learner (non-negative weights) on the out-of-sample forecasts; its own forecasts are
+    """ElasticNet meta-learner (non-negative weights, no intercept: a blend, which held up better than a
+    shifted one on a few origins) on the out-of-sample forecasts; its own forecasts are
     leave-one-origin-out, so its score is out of sample too."""
     from sklearn.linear_model import ElasticNetCV
 
@@ -235,7 +266,7 @@ def stack(cands: list[Candidate]) -> tuple[list[int], list[float], float, pd.Ser
 
     def fit(Xa, ya):
         return ElasticNetCV(l1_ratio=[0.1, 0.5, 0.9, 1.0], cv=min(3, max(2, len(ya) // 10)), positive=True,
-                            max_iter=5000).fit(Xa / scale, ya / scale)
+                            fit_intercept=False, max_iter=5000).fit(Xa / scale, ya / scale)
 
     if len(uniq) > 1:
         for o in uniq:
@@ -371,7 +402,7 @@ def run_forecast_search(training_data: pd.DataFrame, target: str, settings: Fore
     number = 0
     for algorithm, params in candidates:
         elapsed = time.monotonic() - start
-        left = timeout_seconds - elapsed
+        left = timeout_seconds * (1 - ENSEMBLE_RESERVE) - elapsed  # the ensembles are built in the time kept back
         if number >= max_trials or left <= 0 or (should_stop and should_stop()):
             break
         if best is not None and exit_score is not None and is_better(best.score, exit_score, greater) or (

@@ -88,3 +88,30 @@ def test_intervals_cover_held_back_weeks(oj_many):
     inside = (y >= fc["q0.1"].to_numpy()) & (y <= fc["q0.9"].to_numpy())
     assert 0.7 <= inside.mean() <= 0.95, inside.mean()
     assert (fc["q0.9"] > fc["q0.1"]).all()
+
+
+def test_saved_forecaster_has_its_manifest_and_loads_with_the_hash_check(oj_many, tmp_path):
+    from automl_engine.artifacts import ModelIntegrityError, load_model, save_model
+
+    train, test = _oj(oj_many, 2)
+    model = ForecastModel(_oj_settings(), "LightGBM", {"n_estimators": 30}, target_column_name="Quantity")
+    model.fit(train.drop(columns=["Quantity"]), train["Quantity"])
+    manifest = save_model(model, tmp_path)
+    fc = manifest["forecasting"]
+    assert fc["frequency"] == "W-THU" and fc["forecast_horizon"] == 6
+    assert fc["forecast_settings"]["time_series_id_column_names"] == ["Store", "Brand"]
+    assert fc["series"][0] == {"series": "1000|dominicks", "last_timestamp": "1992-08-20 00:00:00", "Store": 1000,
+                               "Brand": "dominicks"}
+    assert len(fc["series"]) == 6
+    assert manifest["input_schema"] == [
+        {"name": "WeekStarting", "type": "DateTime", "role": "time"},
+        {"name": "Store", "type": "Categorical", "role": "series_id"},
+        {"name": "Brand", "type": "Categorical", "role": "series_id"},
+        {"name": "Advert", "type": "Numeric", "role": "known_covariate"},
+        {"name": "Price", "type": "Numeric", "role": "known_covariate"}]
+    loaded = load_model(tmp_path)
+    X = test.drop(columns=["Quantity"])
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    (tmp_path / "model.pkl").write_bytes((tmp_path / "model.pkl").read_bytes() + b"x")
+    with pytest.raises(ModelIntegrityError):
+        load_model(tmp_path)
