@@ -112,7 +112,11 @@ def verify_servable(model_version) -> runtime.LoadedModel:
     serve is refused at deploy time rather than on the first request."""
     try:
         model = load_version(model_version)
-        if model_version.sample_input:
+        if model.is_forecaster:  # its own next period: a training row lies before the forecast origin
+            from studio.serving.forecasting import example_rows
+
+            runtime.predict(model, runtime.records_for(model, example_rows(model.pipeline), 1))
+        elif model_version.sample_input:
             runtime.predict(model, runtime.records_for(model, [model_version.sample_input], 1))
     except runtime.ModelUnavailable as exc:
         raise ServingError(f"{model_version} cannot be deployed: {exc}") from None
