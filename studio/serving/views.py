@@ -12,6 +12,7 @@ from studio.accounts.models import Role
 from studio.registry.access import version_for
 from studio.serving import services
 from studio.serving.access import batch_job_for, endpoint_for
+from studio.serving.forecast_views import forecast_test_context
 from studio.serving.forms import BatchForm, DeployForm
 from studio.serving.models import Endpoint
 
@@ -81,7 +82,7 @@ def endpoint_detail(request, pk):
         "batch_form": BatchForm(deployments=deployments, initial={"deployment": main.name if main else ""}),
         "batch_jobs": endpoint.batch_jobs.select_related("model_version__model")[:10],
         "snippets": _snippets(scoring_url, example),
-        "tab": request.GET.get("tab", "overview")})
+        "tab": request.GET.get("tab", "overview"), **forecast_test_context(main)})
 
 
 def _snippets(url: str, example: dict) -> dict:

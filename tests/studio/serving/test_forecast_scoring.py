@@ -207,3 +207,33 @@ def test_the_endpoint_forecasts_with_and_without_history(deployed, client, sales
         "row": 1, "column": "WeekStarting", "message": "1992-10-29 00:00:00 is 11 periods after the end of series "
         "'5|tropicana' (1992-08-13 00:00:00), beyond the forecast horizon of 4; forecast at most 4 periods ahead "
         "(or send newer actuals in \"history\")"}]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role,expected", [("owner", 200), ("editor", 200), ("viewer", 200), ("outsider", 404)])
+def test_the_test_tab_forecasts_a_series_after_its_history(team, client_for, deployed, role, expected):
+    from studio.serving.models import Endpoint
+
+    endpoint = Endpoint.objects.get(name="oj-ep")
+    client = client_for(team.by_role(role))
+    page = client.get(f"/endpoints/{endpoint.pk}/?tab=test")
+    assert page.status_code == expected
+    response = client.post(f"/endpoints/{endpoint.pk}/test/forecast/", {"series": "8|minute.maid", "periods": 3,
+                                                                       "covariates": {"Price": 1.99}},
+                           content_type="application/json")
+    assert response.status_code == expected
+    if expected != 200:
+        return
+    assert page.context["forecast_test"]["horizon"] == 4 and "8|minute.maid" in page.context["forecast_test"]["series"]
+    assert [c["name"] for c in page.context["forecast_test"]["covariates"]] == ["Price", "Advert"]
+    assert 'data-testid="fc-test-form"' in page.content.decode()
+    body = response.json()
+    # 8|minute.maid's last week is 1992-08-13
+    assert [r["WeekStarting"] for r in body["rows"]] == ["1992-08-20T00:00:00", "1992-08-27T00:00:00",
+                                                         "1992-09-03T00:00:00"]
+    assert all(r["Price"] == 1.99 and r["Store"] == 8 and r["Brand"] == "minute.maid" for r in body["rows"])
+    assert body["result"]["series"] == ["8|minute.maid"] * 3 and len(body["result"]["predictions"]) == 3
+    assert len(body["history"]["time"]) == 12 and body["history"]["time"][-1] == "1992-08-13T00:00:00"
+    too_far = client.post(f"/endpoints/{endpoint.pk}/test/forecast/", {"series": "8|minute.maid", "periods": 9},
+                          content_type="application/json")
+    assert too_far.status_code == 422 and too_far.json() == {"detail": "Forecast 1 to 4 periods (the model's horizon)."}
