@@ -193,6 +193,19 @@ def _check_horizon(future: pd.DataFrame, times: pd.Series, hist: pd.DataFrame | 
                        f"{t} is not on the model's {model.freq_!r} grid; use one of the periods after {start}")
 
 
+def batch_request(frame: pd.DataFrame, pipeline, offset: int) -> ForecastRequest:
+    """A chunk of a batch CSV (rows ``offset + 1`` ...) as a checked request; a ``ValueError`` names the first
+    bad rows by their line in the file's data (1-based, header excluded) and column."""
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    try:
+        return parse_payload({"data": records}, pipeline, len(records))
+    except PayloadError as exc:
+        where = "; ".join(f"row {offset + e['row'] + 1:,}, column {e['column']}: {e['message']}" if e["row"] is not None
+                          else f"column {e['column']}: {e['message']}" for e in exc.errors[:3])
+        more = f" (and {exc.total - 3:,} more)" if exc.total > 3 else ""
+        raise ValueError(f"{where}{more}.") from None
+
+
 def example_rows(pipeline, periods: int = 1, series: str | None = None) -> list[dict]:
     """Future rows a forecaster accepts: the ``periods`` after the last time of ``series`` (default: the first
     series), with its id values and the covariates of its last known period; JSON-ready values."""

@@ -576,10 +576,16 @@ def run_batch_job(job_id: int) -> None:
                     raise ServingError(f"The CSV lacks the model's input column(s) {', '.join(missing)}; "
                                        f"its header must name all of: {', '.join(names)}.")
                 frame = _coerce_csv_chunk(chunk, model.schema, done)
+                if model.is_forecaster:  # future rows: checked against the series' origins, with intervals
+                    from studio.serving.forecasting import batch_request
+
+                    frame = batch_request(frame, model.pipeline, done)
                 result = runtime.predict(model, frame)
                 extra_headers = ["prediction"]
                 if "probabilities" in result:
                     extra_headers += [f"probability_{c}" for c in result["classes"]]
+                quantiles = list(result.get("quantiles") or {})
+                extra_headers += [f"quantile_{q}" for q in quantiles]
                 if not header_written:
                     writer.writerow([formula_safe(str(c)) for c in chunk.columns] + extra_headers)
                     header_written = True
@@ -590,6 +596,7 @@ def run_batch_job(job_id: int) -> None:
                     if keys:
                         probs = result["probabilities"][i]
                         cells.extend(probs[k] for k in keys)
+                    cells.extend(result["quantiles"][q][i] for q in quantiles)
                     writer.writerow(cells)
                 done += len(chunk)
                 BatchJob.objects.filter(pk=job_id).update(rows_done=done)

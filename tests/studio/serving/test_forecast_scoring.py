@@ -237,3 +237,36 @@ def test_the_test_tab_forecasts_a_series_after_its_history(team, client_for, dep
     too_far = client.post(f"/endpoints/{endpoint.pk}/test/forecast/", {"series": "8|minute.maid", "periods": 9},
                           content_type="application/json")
     assert too_far.status_code == 422 and too_far.json() == {"detail": "Forecast 1 to 4 periods (the model's horizon)."}
+
+
+@pytest.mark.django_db
+def test_batch_forecasting_writes_forecasts_with_intervals(team, deployed, sales, storage_dir):
+    import csv
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from studio.serving import services
+    from studio.serving.models import BatchJob, Endpoint
+
+    endpoint = Endpoint.objects.get(name="oj-ep")
+    future = "WeekStarting,Store,Brand,Price,Advert\n1992-08-27,2,dominicks,1.99,1\n1992-09-03,2,dominicks,1.99,0\n" \
+             "1992-08-20,8,tropicana,2.49,0\n"
+    job = services.start_batch_job(endpoint, SimpleUploadedFile("future.csv", future.encode()), user=team.bob)
+    services.run_batch_job(job.pk)
+    job = BatchJob.objects.get(pk=job.pk)
+    assert job.status == "completed", job.error
+    rows = list(csv.DictReader(io.StringIO((storage_dir / job.output_file).read_text())))
+    assert list(rows[0]) == ["WeekStarting", "Store", "Brand", "Price", "Advert", "prediction", "quantile_0.1",
+                             "quantile_0.9"]
+    last = sales.sort_values("WeekStarting").groupby(["Store", "Brand"]).last()["Quantity"]
+    assert [float(r["prediction"]) for r in rows] == [float(last[(2, "dominicks")])] * 2 + [float(last[(8, "tropicana")])]
+    assert all(float(r["quantile_0.1"]) < float(r["prediction"]) < float(r["quantile_0.9"]) for r in rows)
+    bad = services.start_batch_job(endpoint, SimpleUploadedFile("bad.csv", (future + "1993-01-07,2,dominicks,1.99,0\n")
+                                                                .encode()), user=team.bob)
+    services.run_batch_job(bad.pk)
+    bad = BatchJob.objects.get(pk=bad.pk)
+    assert bad.status == "failed" and bad.error == (
+        "row 4, column WeekStarting: 1993-01-07 00:00:00 is 20 periods after the end of series '2|dominicks' "
+        "(1992-08-20 00:00:00), beyond the forecast horizon of 4; forecast at most 4 periods ahead (or send newer "
+        "actuals in \"history\").")
