@@ -39,7 +39,7 @@ GLOBAL_ALGORITHMS = ("LightGBM", "XGBoostRegressor", "ElasticNet", "GradientBoos
 FORECASTING_ALGORITHMS = STATS_ALGORITHMS + (PROPHET,) + GLOBAL_ALGORITHMS
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 PROPHET_MAX_POINTS = 2000
-GLOBAL_MAX_HISTORY = 10000
+GLOBAL_MAX_HISTORY = 6000
 
 
 def _statsforecast_model(name: str, m: int, params: dict[str, Any], n_points: int):
@@ -268,7 +268,8 @@ class GlobalCore:
             return pd.to_numeric(values, errors="coerce").astype(float)
         return values.map(cats).astype(float)
 
-    def _target_features(self, matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    def _target_features(self, matrix: np.ndarray, rows: np.ndarray,
+                         cols: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
         feats = target_feature_matrix(matrix, self.lags_, self.windows_, self.level_window_)
         level = feats.pop("level", None)
         level_at = level[rows, cols] if level is not None else np.zeros(len(rows))
@@ -303,8 +304,8 @@ class GlobalCore:
         for col in self.exog + self.unknown_:
             if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
                 self.categories_[col] = {v: i for i, v in enumerate(pd.unique(frame[col].astype(object)))}
-        # Global learners fit on the latest GLOBAL_MAX_HISTORY periods of each series: more years of hours
-        # cost minutes and add little to a 48-hour forecast.
+        # Global learners fit on the latest GLOBAL_MAX_HISTORY periods of each series (eight months of hours):
+        # more years of hours cost minutes and add little to a 48-hour forecast.
         limit = int(self.params.pop("max_history", GLOBAL_MAX_HISTORY))
         frame = frame.groupby(ID, sort=False).tail(limit).reset_index(drop=True)
         scale = frame.groupby(ID, sort=False)[Y].apply(lambda s: float(np.mean(np.abs(s))))
@@ -442,7 +443,8 @@ class ForecastModel:
         s = self.settings
         if prepared is None:
             data = X.copy()
-            data[self.target_column_name] = np.asarray(y, dtype=float) if y is not None else data[self.target_column_name]
+            if y is not None:
+                data[self.target_column_name] = np.asarray(y, dtype=float)
             # A run passes the frequency found on all the data, so every fold's model uses the same grid.
             prep_settings = s if self.frequency is None else s.__class__(**{**s.__dict__, "frequency": self.frequency})
             prepared = prepare_training(data, self.target_column_name, prep_settings)

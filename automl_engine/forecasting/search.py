@@ -45,7 +45,8 @@ def portfolio(n_points: int, n_series: int, season: int, has_covariates: bool) -
         configs = get_algorithm(REGRESSION, name).portfolio.get(REGRESSION, [])
         return dict(configs[min(i, len(configs) - 1)]) if configs else {}
 
-    lgb_small = {**default("LightGBM", 2), "n_estimators": 300}
+    lgb_small = {"n_estimators": 150, "learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 10,
+                 "colsample_bytree": 0.7, "subsample": 1.0, "reg_lambda": 1.0, "reg_alpha": 1e-3}
     out: list[tuple[str, dict[str, Any]]] = [
         ("SeasonalNaive", {}),
         ("LightGBM", {**lgb_small, "target_mode": "level"}),
@@ -195,7 +196,8 @@ class ForecastEnsemble:
 
     def manifest(self) -> dict[str, Any]:
         """As :meth:`ForecastModel.manifest`, with the members and their weights."""
-        return {**self.models[0].manifest(), "ensemble": {"kind": self.kind, "members": [m.algorithm for m in self.models],
+        return {**self.models[0].manifest(), "ensemble": {"kind": self.kind,
+                                                         "members": [m.algorithm for m in self.models],
                                                          "weights": self.weights.tolist(), "intercept": self.intercept}}
 
     def calibrate(self, residuals: pd.DataFrame) -> "ForecastEnsemble":

@@ -239,7 +239,8 @@ class ForecastingTask(Task):
 
         def fit(rows: np.ndarray) -> LinearStacker:
             net = ElasticNetCV(l1_ratio=[0.1, 0.5, 0.9, 1.0], cv=min(3, max(2, int(rows.sum()) // 10)), positive=True,
-                               fit_intercept=False, max_iter=5000, random_state=random_state).fit(Z[rows] / scale, y[rows] / scale)
+                               fit_intercept=False, max_iter=5000, random_state=random_state)
+            net.fit(Z[rows] / scale, y[rows] / scale)
             return LinearStacker(net.coef_, float(net.intercept_) * scale)
 
         pred = np.empty(len(y))
