@@ -11,6 +11,7 @@ from studio.experiments import forecasting
 from studio.experiments.forms import WizardForm, version_for_spec
 
 AUTO_HELP = "auto, a number n (1..n), a list such as 1, 2, 24, or none"
+LAGS_HELP = "Empty or auto: chosen from the seasonality. n means 1..n; or a list such as 1, 2, 24; none turns them off."
 
 
 def parse_lags(value: str, *, empty=None, field_name: str):
@@ -65,9 +66,9 @@ class ForecastForm(WizardForm):
                                           help_text="How many periods ahead to forecast.")
     frequency = forms.CharField(required=False, label="Frequency",
                                 help_text="Empty: detected from the timestamps. Or a pandas alias: h, D, W-MON, MS.")
-    target_lags = forms.CharField(required=False, label="Target lags", help_text=f"Empty: auto. {AUTO_HELP}.")
+    target_lags = forms.CharField(required=False, label="Target lags", help_text=LAGS_HELP)
     target_rolling_window_size = forms.CharField(required=False, label="Target rolling window size",
-                                                 help_text=f"Empty: auto. {AUTO_HELP}.")
+                                                 help_text=LAGS_HELP)
     feature_lags = forms.CharField(required=False, label="Feature lags",
                                    help_text="Empty: none. auto (lag 1 of each numeric covariate), n or a list.")
     seasonality = forms.CharField(required=False, label="Seasonality", help_text="auto, or periods per season.")
@@ -105,8 +106,10 @@ class ForecastForm(WizardForm):
         columns = self.version.included_columns() if self.version else []
         self.fields["time_column_name"].choices = [("", "Choose the time column…")] + [(c, c) for c in roles["time"]]
         self.fields["time_series_id_column_names"].choices = [(c, c) for c in roles["id"] if c != target]
+        ids = set((self.spec.get("forecasting") or {}).get("time_series_id_column_names") or [])
         self.fields["features_unknown_at_forecast_time"].choices = [
-            (c["name"], c["name"]) for c in columns if c["name"] != target and c["type"] != "datetime"]
+            (c["name"], c["name"]) for c in columns
+            if c["name"] != target and c["name"] not in ids and c["type"] != "datetime"]
         self.fields["country_or_region_for_holidays"].choices = [("", "None")] + [
             (code, code) for code in sorted(holidays.list_supported_countries())]
         self.hints: dict[str, str] = {}
