@@ -33,7 +33,8 @@ def experiment_list(request):
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
     return render(request, "experiments/list.html", {
         "page": page, "filters": filters, "statuses": RunStatus.choices, "datasets": datasets, "query": query,
-        "tasks": [("classification", "Classification"), ("regression", "Regression")]})
+        "tasks": [("classification", "Classification"), ("regression", "Regression"),
+                  ("forecasting", "Forecasting")]})
 
 
 # --- Wizard ----------------------------------------------------------------------------------------------
