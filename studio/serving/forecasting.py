@@ -29,6 +29,11 @@ def _base(pipeline):
     return pipeline.models[0] if hasattr(pipeline, "models") else pipeline
 
 
+def _members(pipeline) -> list:
+    """The forecasters a prediction runs (an ensemble's members, or the model itself)."""
+    return list(pipeline.models) if hasattr(pipeline, "models") else [pipeline]
+
+
 @dataclass
 class ForecastRequest:
     """A checked request: the future frame, the newer actuals (or None) and the quantiles asked for."""
@@ -90,7 +95,8 @@ def parse_payload(payload, pipeline, max_rows: int) -> ForecastRequest:
     future = _frame(data, "data", errors)
     hist = _frame(history, "history", errors) if history else None
     time_column, ids = settings.time_column_name, settings.id_columns
-    required = [time_column, *ids] + (list(model.known_covariates_) if model.uses_covariates_ else [])
+    uses_covariates = any(m.uses_covariates_ for m in _members(pipeline))
+    required = [time_column, *ids] + (list(model.known_covariates_) if uses_covariates else [])
     for name in required:
         missing = future[name].isna().to_numpy() if name in future else np.ones(len(future), bool)
         what = ("missing time; give each row's timestamp" if name == time_column else
@@ -108,7 +114,10 @@ def parse_payload(payload, pipeline, max_rows: int) -> ForecastRequest:
         _times(hist, time_column, errors, "history")
     if errors.total:
         raise PayloadError(_summary(errors.total, "value"), errors.sorted(), errors.total)
-    _check_horizon(future, times, hist, model, errors)
+    members = _members(pipeline)
+    per_series = [m.algorithm for m in members if m.core_.per_series]
+    who = (per_series[0] if len(members) == 1 else f"the ensemble's member {per_series[0]}") if per_series else None
+    _check_horizon(future, times, hist, model, errors, per_series_model=who)
     if errors.total:
         raise PayloadError(_summary(errors.total, "row"), errors.sorted(), errors.total)
     return ForecastRequest(future=future, history=hist)
@@ -146,7 +155,8 @@ def _times(frame: pd.DataFrame, column: str, errors: _Errors, where: str) -> pd.
     return parsed
 
 
-def _check_horizon(future: pd.DataFrame, times: pd.Series, hist: pd.DataFrame | None, model, errors: _Errors):
+def _check_horizon(future: pd.DataFrame, times: pd.Series, hist: pd.DataFrame | None, model, errors: _Errors,
+                   per_series_model: str | None):
     """Each row's time must be 1..horizon periods after its series' last time (the history's when given), on
     the model's frequency; a series the model has not seen needs a global model or history."""
     from automl_engine.forecasting.prep import series_key
@@ -163,11 +173,12 @@ def _check_horizon(future: pd.DataFrame, times: pd.Series, hist: pd.DataFrame | 
     horizon = settings.forecast_horizon
     ids = ", ".join(settings.id_columns) or "series"
     unseen = origin.isna().to_numpy()
-    if unseen.any() and model.core_.per_series:
+    per_series = per_series_model is not None
+    if unseen.any() and per_series:
         for i in np.flatnonzero(unseen):
-            errors.add(int(i), ids, f"series {keys.iloc[i]!r} was not in the training data and {model.algorithm} "
-                                    "forecasts each series from its own history; send its recent actuals in "
-                                    '"history" or use a global model')
+            errors.add(int(i), ids, f"series {keys.iloc[i]!r} was not in the training data and "
+                                    f"{per_series_model} forecasts each series from its own history; "
+                                    'send its recent actuals in "history" or use a global model')
     origin = origin.fillna(model.last_times_.max())  # a global model forecasts a new series from the common origin
     # Steps after the origin, one grid per distinct origin (series usually share a few).
     steps = np.full(len(future), -1, dtype=np.int64)
@@ -175,7 +186,7 @@ def _check_horizon(future: pd.DataFrame, times: pd.Series, hist: pd.DataFrame | 
         rows = np.flatnonzero((origin == start).to_numpy())
         grid = pd.date_range(start, max(times.iloc[rows].max(), start) + offset, freq=offset)
         steps[rows] = grid.get_indexer(pd.DatetimeIndex(times.iloc[rows]))
-    for i in np.flatnonzero(~unseen | ~model.core_.per_series):
+    for i in np.flatnonzero(~unseen | (not per_series)):
         t, start, step = times.iloc[i], origin.iloc[i], int(steps[i])
         if 1 <= step <= horizon:
             continue

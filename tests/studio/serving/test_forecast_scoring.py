@@ -270,3 +270,25 @@ def test_batch_forecasting_writes_forecasts_with_intervals(team, deployed, sales
         "row 4, column WeekStarting: 1993-01-07 00:00:00 is 20 periods after the end of series '2|dominicks' "
         "(1992-08-20 00:00:00), beyond the forecast horizon of 4; forecast at most 4 periods ahead (or send newer "
         "actuals in \"history\").")
+
+
+def test_an_ensemble_is_as_strict_as_its_strictest_member(naive, tree):
+    from automl_engine.forecasting.search import ForecastEnsemble
+
+    ensemble = ForecastEnsemble([tree, naive], [0.5, 0.5])
+    # The run calibrates an ensemble's intervals on its rolling-origin residuals; here a few made-up ones.
+    ensemble.calibrate(pd.DataFrame({"unique_id": "2|dominicks", "step": [1, 2, 3, 4] * 3,
+                                     "residual": [-900.0, 400.0, 1200.0, -300.0] * 3}))
+    assert errors_of(ensemble, {"data": [row("1992-08-27", 9, "dominicks")]}) == [
+        {"row": 0, "column": "Price", "message": "missing known covariate; give its planned value for every "
+                                                 "forecast time"},
+        {"row": 0, "column": "Advert", "message": "missing known covariate; give its planned value for every "
+                                                  "forecast time"}]
+    assert errors_of(ensemble, {"data": [row("1992-08-27", 9, "dominicks", Price=2.0, Advert=0)]}) == [
+        {"row": 0, "column": "Store, Brand", "message": "series '9|dominicks' was not in the training data and the "
+         "ensemble's member Naive forecasts each series from its own history; send its recent actuals in \"history\" "
+         "or use a global model"}]
+    result = score(ensemble, {"data": [row("1992-08-27", 2, "dominicks", Price=2.0, Advert=0)]})
+    assert result["predictions"] == [pytest.approx(0.5 * score(tree, {"data": [
+        row("1992-08-27", 2, "dominicks", Price=2.0, Advert=0)]})["predictions"][0] + 0.5 * score(naive, {"data": [
+            row("1992-08-27")]})["predictions"][0], rel=1e-6)]
