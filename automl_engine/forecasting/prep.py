@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..guardrails import ALERTED, DONE, PASSED, _entry
 from .settings import ForecastSettings
 

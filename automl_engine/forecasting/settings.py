@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from ..config import ConfigError
+from ..errors import ConfigError
 
 SHORT_SERIES_HANDLING = ("auto", "pad", "drop")
 AGGREGATE_FUNCTIONS = ("sum", "mean", "min", "max")

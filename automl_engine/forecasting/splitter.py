@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from .prep import DS, ID
 
 # "auto" validates on up to 5 origins when the data is small (a 12-month window is a noisy judge of a

@@ -254,7 +254,7 @@ class ForecastingTask(Task):
         return meta, pred
 
     def assemble_ensemble(self, kind: str, members: Sequence[Any], weights: Sequence[float] | None = None,
-                          meta_learner: Any = None) -> Any:
+                          meta_learner: Any = None, classes: Sequence[Any] | None = None) -> Any:
         """A :class:`~automl_engine.forecasting.search.ForecastEnsemble`: the forecasting API
         (``predict``, ``forecast``, ``history=``) over its members."""
         from ..forecasting.search import ForecastEnsemble
@@ -264,6 +264,34 @@ class ForecastingTask(Task):
         return ForecastEnsemble(members, weights, 0.0, kind="voting")
 
     # ------------------------------------------------------------------------------------------ reporting
+    def featurization_summary(self, meta: Mapping[str, Any], plans: list[Any], X: pd.DataFrame,
+                              random_state: int = 0) -> list[dict[str, Any]]:
+        """One entry per input column: the time column becomes calendar (and holiday) features, the series
+        ids a series category, known covariates enter at the forecast time (and lagged by feature_lags),
+        unknown ones only lagged by the horizon; the target gives the lags and rolling means."""
+        from ..forecasting.features import AUTO_LAGS, _base
+        from ..forecasting.settings import ForecastSettings
+
+        s = ForecastSettings.from_dict(meta["forecast_settings"])
+        out = [{"column": s.time_column_name, "detected_type": "DateTime", "dropped": False,
+                "transformations": ["calendar parts"] + (["holidays " + s.country_or_region_for_holidays]
+                                                         if s.country_or_region_for_holidays else [])}]
+        out += [{"column": c, "detected_type": "Categorical", "dropped": False,
+                 "transformations": ["series id", "series category (tree models)"]} for c in s.id_columns]
+        unknown = set(s.unknown_features)
+        for c in meta.get("covariates", []):
+            out.append({"column": c, "detected_type": "Numeric" if pd.api.types.is_numeric_dtype(X[c]) else
+                        "Categorical", "dropped": False,
+                        "transformations": [f"lag {s.forecast_horizon}+ only (unknown at forecast time)"]
+                        if c in unknown else ["value at the forecast time"] +
+                        ([f"lags {s.feature_lags}"] if s.feature_lags else [])})
+        lags, windows = AUTO_LAGS.get(_base(meta["frequency"]), ([], []))
+        lag_text = s.target_lags if s.target_lags not in (None, "auto") else f"auto ({len(lags)} by default)"
+        win_text = s.target_rolling_window_size if s.target_rolling_window_size not in (None, "auto") else windows
+        out.append({"column": meta["target"], "detected_type": "Numeric", "dropped": False, "transformations": [
+            f"lags {lag_text}", f"rolling means {win_text}", *(["STL " + s.use_stl] if s.use_stl else [])]})
+        return out
+
     def explain(self, model: Any, X: pd.DataFrame, y: np.ndarray, random_state: int = 0) -> dict[str, Any]:
         """Split-gain importances of a global tree model's features (lags, calendar, covariates); per-series
         statistical models have no feature importances."""
@@ -271,10 +299,12 @@ class ForecastingTask(Task):
 
         core = getattr(model, "core_", None)
         est = getattr(core, "model_", None)
+        est = est.steps[-1][1] if hasattr(est, "steps") else est  # imputer (and scaler) before the learner
         if not isinstance(core, GlobalCore) or not hasattr(est, "feature_importances_"):
-            return {"method": "none", "reason": f"{getattr(model, 'algorithm', type(model).__name__)} forecasts "
-                                                "each series from its own history; it has no feature importances",
-                    "global_importance": []}
+            name = getattr(model, "algorithm", type(model).__name__)
+            why = ("forecasts each series from its own history" if not isinstance(core, GlobalCore)
+                   else "has no per-feature importances")
+            return {"method": "none", "reason": f"{name} {why}", "global_importance": []}
         values = np.asarray(est.feature_importances_, dtype=float)
         total = values.sum() or 1.0
         order = np.argsort(-values)
