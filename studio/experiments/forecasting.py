@@ -21,40 +21,6 @@ LIST_SETTINGS = ("time_series_id_column_names", "features_unknown_at_forecast_ti
 MAIN_SETTINGS = ("time_column_name", "time_series_id_column_names", "forecast_horizon", "frequency")
 
 
-def studio_tasks() -> tuple[str, ...]:
-    """The tasks a job may name: the engine's, and forecasting as soon as the engine has its forecasting
-    package, so that the wizard and the API check forecast settings while the engine's run path for the task
-    is still being wired in (``require_engine_task`` then refuses to submit)."""
-    from automl_engine.config import PROBLEM_TYPES
-
-    return tuple(dict.fromkeys((*PROBLEM_TYPES, TASK)))
-
-
-def algorithm_names(task: str = TASK) -> list[str]:
-    """The forecasting algorithms by their seed names: the engine's registry once the task is registered there,
-    until then the engine's forecasting model list."""
-    from automl_engine.algorithms import algorithm_names as registered
-
-    try:
-        return list(registered(task))
-    except KeyError:
-        from automl_engine.forecasting.models import FORECASTING_ALGORITHMS
-
-        return list(FORECASTING_ALGORITHMS)
-
-
-def require_engine_task(task: str) -> None:
-    """Refuse a job whose task the engine cannot run yet, after every other check passed."""
-    from automl_engine.config import PROBLEM_TYPES
-
-    from studio.experiments.services import SubmissionError
-
-    if task not in PROBLEM_TYPES:
-        raise SubmissionError({"non_field_errors": f"This engine build cannot run {task} jobs yet (its tasks are "
-                                                   f"{', '.join(PROBLEM_TYPES)}); the settings are valid and kept, "
-                                                   "submit again once the engine is updated."})
-
-
 def setting_names() -> list[str]:
     """The SDK v2 names of the forecast settings, from the engine's ``ForecastSettings``."""
     from automl_engine.forecasting.settings import ForecastSettings

@@ -39,9 +39,9 @@ TASK_LABELS = {"classification": "Classification: predict a category (yes/no, on
 
 def task_choices() -> list[tuple[str, str]]:
     """The engine's tasks; tasks the engine adds later appear here by their name."""
-    from studio.experiments.forecasting import studio_tasks
+    from automl_engine.config import PROBLEM_TYPES
 
-    return [(t, TASK_LABELS.get(t, t.replace("_", " ").capitalize())) for t in studio_tasks()]
+    return [(t, TASK_LABELS.get(t, t.replace("_", " ").capitalize())) for t in PROBLEM_TYPES]
 COLUMN_TYPES = [("", "(detected)"), ("Numeric", "Numeric"), ("Categorical", "Categorical"),
                 ("DateTime", "Date/time"), ("Text", "Text")]
 IMPUTERS = [("", "(default)"), ("mean", "mean"), ("median", "median"), ("most_frequent", "most frequent"),
@@ -237,9 +237,6 @@ def metric_choices() -> list:
 
 def algorithm_choices(task: str) -> list[tuple[str, str]]:
     from automl_engine.algorithms import algorithm_names
-
-    if task == "forecasting":
-        from studio.experiments.forecasting import algorithm_names
 
     return [(n, n) for n in algorithm_names(task)]
 

@@ -166,10 +166,8 @@ def validate_submission(workspace, spec: dict) -> Submission:
     elif len(name) > 120:
         errors["name"] = f"{len(name)} characters is too long; keep the name to 120."
     task = spec.get("task")
-    from studio.experiments import forecasting
-
-    if task not in forecasting.studio_tasks():
-        errors["task"] = f"{task!r} is not a task; use one of {', '.join(forecasting.studio_tasks())}."
+    if task not in PROBLEM_TYPES:
+        errors["task"] = f"{task!r} is not a task; use one of {', '.join(PROBLEM_TYPES)}."
     try:
         version = _ready_version(workspace, spec.get("dataset"), spec.get("dataset_version"), "dataset")
     except SubmissionError as exc:
@@ -238,6 +236,8 @@ def validate_submission(workspace, spec: dict) -> Submission:
                 positive = next(v for v in labels if str(v) == str(positive))
     else:
         positive = None
+    from studio.experiments import forecasting
+
     forecast = forecasting.check_submission(spec, task, version, target, columns, validation, errors)
     metric = spec.get("primary_metric") or (DEFAULT_PRIMARY_METRIC.get(task) if task in PROBLEM_TYPES else None)
     if errors:
@@ -258,7 +258,6 @@ def validate_submission(workspace, spec: dict) -> Submission:
     }
     if forecast is not None:
         config["forecasting"] = forecast
-    forecasting.require_engine_task(task)
     try:
         parsed = automl_engine.validate_config(config, columns=list(columns), n_rows=n_rows)
     except automl_engine.ConfigError as exc:

@@ -6,7 +6,6 @@ from pathlib import Path
 import joblib
 import pandas as pd
 import pytest
-from automl_engine.config import PROBLEM_TYPES
 
 from tests.conftest import sign_in
 
@@ -80,11 +79,9 @@ def test_time_series_view_and_the_forecast_step(page, team, orange_juice, screen
     page.click("[data-testid=wizard-next]")
     page.click("[data-testid=wizard-next]")
     page.wait_for_url("**/experiments/new/review/")
-    if "forecasting" in PROBLEM_TYPES:
-        yaml = page.locator("[data-testid=job-yaml]").inner_text()
-        assert "forecasting:" in yaml and "forecast_horizon: 8" in yaml
-    else:  # until the engine registers the task, the review says so instead of submitting
-        assert "cannot run forecasting jobs yet" in page.locator("[data-testid=review-problems]").inner_text()
+    yaml = page.locator("[data-testid=job-yaml]").inner_text()
+    assert "task: forecasting" in yaml and "forecast_horizon: 8" in yaml
+    assert "time_series_id_column_names:\n  - Store\n  - Brand" in yaml
     page.screenshot(path=screenshots_dir / "forecasting-review.png", full_page=True)
 
 

@@ -2,14 +2,9 @@
 energy demand, Dominick's orange juice for stores 2, 5 and 8), each bad setting answered under its own field,
 and the wizard's forecast step saying what "auto" does on the chosen data."""
 import pytest
-from automl_engine.config import PROBLEM_TYPES
-
 from studio.experiments.models import Run
 
 pytestmark = pytest.mark.django_db
-
-ENGINE_RUNS_FORECASTING = "forecasting" in PROBLEM_TYPES
-
 
 @pytest.fixture
 def energy(make_version):
@@ -118,7 +113,8 @@ def test_forecasting_needs_a_numeric_target_but_not_a_complete_one(team, energy,
     assert response.json()["target_column"] == [
         "Forecasting needs a numeric target, but 'Brand' is categorical; choose a numeric column."]
     # The energy sample misses some demand values; forecasting imputes them (reported as a guardrail).
-    assert "target_column" not in post(api_for, team.bob, job(energy)).json()
+    response = post(api_for, team.bob, job(energy))
+    assert response.status_code == 201 and response.json()["target_column"] == "demand"
 
 
 def test_a_valid_forecasting_job(team, orange_juice, api_for):
@@ -127,11 +123,6 @@ def test_a_valid_forecasting_job(team, orange_juice, api_for):
                   country_or_region_for_holidays="US", features_unknown_at_forecast_time=["Price"]),
             "validation": {"n_cross_validations": 3}}
     response = post(api_for, team.alice, body)
-    if not ENGINE_RUNS_FORECASTING:  # until the engine's forecasting task is wired in, only the run is refused
-        assert response.status_code == 400
-        assert list(response.json()) == ["non_field_errors"]
-        assert "cannot run forecasting jobs yet" in response.json()["non_field_errors"][0]
-        return
     assert response.status_code == 201, response.content
     config = Run.objects.get(pk=response.json()["id"]).config
     assert config["task"] == "forecasting"
