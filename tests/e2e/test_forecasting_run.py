@@ -85,3 +85,48 @@ def test_from_hourly_demand_to_a_deployed_forecast(page, team, energy, screensho
     page.click("[data-testid=fc-test-run]")
     page.wait_for_selector("#fc-test-chart[data-points='48']", timeout=60_000)
     page.screenshot(path=screenshots_dir / "forecasting-deployed-test.png", full_page=True)
+
+
+@pytest.fixture
+def orange_juice(team, celery_worker):
+    from studio.datasets import services as datasets
+    from studio.datasets.models import DatasetVersion
+
+    path = SAMPLES / "dominicks_OJ_2_5_8_train.csv"
+    version = datasets.create_dataset_version(
+        workspace=team.workspace, user=team.alice, name="oj-sales",
+        uploaded=SimpleUploadedFile(path.name, path.read_bytes()), file_name=path.name)
+    wait_for(lambda: DatasetVersion.objects.get(pk=version.pk).status == "ready", 120, message="the profile")
+    return version
+
+
+def test_nine_orange_juice_series_picked_and_ranked(page, team, orange_juice, api_for, screenshots_dir):
+    response = api_for(team.bob).post("/api/v1/experiments/", {
+        "name": "oj-forecast", "dataset": orange_juice.dataset_id, "task": "forecasting", "target_column": "Quantity",
+        "forecasting": {"time_column_name": "WeekStarting", "forecast_horizon": 8,
+                        "time_series_id_column_names": ["Store", "Brand"]},
+        "training": {"allowed_training_algorithms": ["SeasonalNaive", "LightGBM"], "enable_stack_ensemble": False,
+                     "enable_model_explainability": False},
+        "limits": {"timeout_minutes": 5, "max_trials": 2}}, format="json")
+    assert response.status_code == 201, response.content
+    run = Run.objects.get(pk=response.json()["id"])
+    wait_for(lambda: Run.objects.get(pk=run.pk).is_finished, 300, interval=1, message="the run")
+    run.refresh_from_db()
+    assert run.status == "completed", run.error
+    sign_in(page, "carol", "carol-pass-123")
+    page.goto(f"/experiments/trials/{run.best_trial_id}/")
+    page.wait_for_selector("#fc-chart[data-series]")
+    assert page.locator("#fc-picker .ts-item").count() == 9
+    page.fill("[data-testid=fc-search]", "minute")
+    assert page.locator("#fc-picker .ts-item").count() == 3
+    page.click("#fc-picker .ts-item[data-key='5|minute.maid']")
+    page.wait_for_selector("#fc-chart[data-series='5|minute.maid']")
+    rows = page.locator("#fc-series-table tbody tr")
+    assert rows.count() == 9
+    mase = [float(v) for v in page.locator("#fc-series-table tbody td:nth-child(2)").evaluate_all(
+        "cells => cells.map(c => c.dataset.value)")]
+    assert mase == sorted(mase, reverse=True)  # the worst series first
+    worst = rows.first.get_attribute("data-series")
+    rows.first.click()
+    page.wait_for_selector(f"#fc-chart[data-series='{worst}']")
+    page.screenshot(path=screenshots_dir / "forecasting-oj-trial.png", full_page=True)
