@@ -103,6 +103,7 @@
         var row = e.target.closest("tr[data-series]");
         if (!row) return;
         state.series = row.dataset.series;
+        search.value = "";  // show the drawn series in the picker, whatever was searched before
         renderPicker();
         draw();
         document.getElementById("fc-chart").scrollIntoView({behavior: "smooth", block: "center"});
