@@ -185,11 +185,13 @@ def test_the_forecast_step_is_only_in_a_forecasting_wizard(team, energy, bank_sm
     client.post("/experiments/new/data/", {"dataset": bank_small.dataset_id, "task": "classification",
                                            "target_column": "y"})
     page = client.get("/experiments/new/settings/").content.decode()
-    assert "Forecast settings" not in page and "5. Review" in page
+    assert "Forecast settings" not in page and "5. Review" in page and 'value="kfold"' in page
     assert client.get("/experiments/new/forecast/")["Location"] == "/experiments/new/limits/"
     _to_forecast(client, energy, "demand")
     page = client.get("/experiments/new/forecast/").content.decode()
     assert "4. Forecast settings" in page and "6. Review" in page
+    settings = client.get("/experiments/new/settings/").content.decode()
+    assert 'data-testid="forecast-validation-note"' in settings and 'value="kfold"' not in settings
 
 
 def test_the_forecast_step_says_what_auto_does_on_this_data(team, energy, client_for):
