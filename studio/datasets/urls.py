@@ -16,6 +16,8 @@ urlpatterns = [
     path("<int:pk>/profile/", views.profile_fragment, name="profile"),
     path("<int:pk>/profile/again/", views.profile_again, name="profile-again"),
     path("<int:pk>/schema/", views.schema, name="schema"),
+    path("<int:pk>/timeseries/", views.timeseries_view, name="timeseries"),
+    path("<int:pk>/timeseries/points/", views.timeseries_points, name="timeseries-points"),
     path("<int:pk>/preview.csv", views.preview_csv, name="preview-csv"),
     path("<int:pk>/delete/", views.delete, name="delete"),
 ]

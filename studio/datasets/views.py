@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from studio.accounts.access import require_role
 from studio.accounts.models import Role
-from studio.datasets import charts, services
+from studio.datasets import charts, services, timeseries
 from studio.datasets.access import dataset_for, staged_upload_for
 from studio.datasets.forms import TYPE_CHOICES, BasicInfoForm, ParseSettingsForm, schema_from_post
 from studio.datasets.models import Dataset, DatasetVersion
@@ -197,6 +197,7 @@ def detail(request, pk):
         "parse_settings": ParseSettings.from_dict(version.parse_settings).describe(),
         "can_change": dataset.workspace.role_of(request.user) in (Role.EDITOR, Role.OWNER),
         "schema_locked": bool(usage.get(version.pk)), "raw_size": human_bytes(version.raw_size),
+        "has_time_column": bool(timeseries.column_roles(version)["time"]),
         **_profile_context(version),
     })
 
@@ -279,3 +280,48 @@ def delete(request, pk):
         return redirect("datasets:detail", pk=dataset.pk)
     messages.success(request, f"Deleted {dataset.name} and all its versions.")
     return redirect("datasets:list")
+
+
+# --- Time-series view ------------------------------------------------------------------------------------
+
+
+def _series_columns(request, version) -> "timeseries.SeriesColumns":
+    """The roles chosen in the query string (``time``, ``ids`` repeated, ``target``), with defaults: the first
+    date/time column and the first numeric column that is not a series id."""
+    roles = timeseries.column_roles(version)
+    ids = tuple(c for c in request.GET.getlist("ids") if c)
+    time = request.GET.get("time") or (roles["time"][0] if roles["time"] else "")
+    target = request.GET.get("target") or next((c for c in roles["target"] if c not in ids), None)
+    return timeseries.SeriesColumns(time_column=time, id_columns=ids, target=target)
+
+
+@login_required
+@require_GET
+def timeseries_view(request, pk):
+    """A version read as time series: its frequency, series, gaps and duplicates, and a chart of chosen series."""
+    dataset = dataset_for(request.user, pk, Role.VIEWER)
+    version = _version_of(dataset, request.GET.get("version"))
+    roles = timeseries.column_roles(version)
+    context = {"dataset": dataset, "version": version, "roles": roles, "summary": None, "error": None}
+    chosen = _series_columns(request, version)
+    context["chosen"] = chosen
+    try:
+        context["summary"] = timeseries.summarize(version, chosen)
+    except timeseries.TimeSeriesError as exc:
+        context["error"] = exc
+    context["points_url"] = reverse("datasets:timeseries-points", args=[dataset.pk])
+    return render(request, "datasets/timeseries.html", context)
+
+
+@login_required
+@require_GET
+def timeseries_points(request, pk):
+    """JSON: the target over time of the series named by ``series`` (repeated), for the chart."""
+    dataset = dataset_for(request.user, pk, Role.VIEWER)
+    version = _version_of(dataset, request.GET.get("version"))
+    chosen = _series_columns(request, version)
+    try:
+        series = timeseries.series_points(version, chosen, request.GET.getlist("series"))
+    except timeseries.TimeSeriesError as exc:
+        return JsonResponse({"error": exc.message, "field": exc.field}, status=400)
+    return JsonResponse({"series": series, "target": chosen.target, "time_column": chosen.time_column})

@@ -15,6 +15,7 @@ from studio.accounts.models import Role
 from studio.api import WorkspaceScopedMixin
 from studio.experiments import services
 from studio.experiments.models import Run, Trial
+from studio.experiments.schema import ExperimentSubmissionSerializer
 
 
 def run_data(run: Run, request) -> dict:
@@ -94,7 +95,7 @@ class ExperimentListView(WorkspaceScopedMixin, APIView):
         page = paginator.paginate_queryset(runs, request, view=self)
         return paginator.get_paginated_response([run_data(r, request) for r in page])
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=ExperimentSubmissionSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         if not isinstance(request.data, dict):
             raise ValidationError({"non_field_errors": ["Send a JSON object with name, dataset, task, target_column."]})

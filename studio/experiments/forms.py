@@ -15,12 +15,27 @@ from studio.experiments.bounds import LIMIT_RANGES, range_text
 from studio.forms import StyledFormMixin
 
 STEPS = [("basics", "Basic settings"), ("data", "Data and task"), ("settings", "Task settings"),
-         ("limits", "Limits"), ("review", "Review")]
+         ("forecast", "Forecast settings"), ("limits", "Limits"), ("review", "Review")]
 STEP_NAMES = [s for s, _ in STEPS]
+# Steps that only some tasks have.
+TASK_STEPS = {"forecast": "forecasting"}
+
+
+def steps_for(spec: dict) -> list[tuple[str, str]]:
+    """The wizard's steps for the job's task (the forecast step only for forecasting)."""
+    return [(name, title) for name, title in STEPS if TASK_STEPS.get(name, spec.get("task")) == spec.get("task")]
+
+
+def next_step(step: str, spec: dict) -> str:
+    """The step after ``step`` for the job's task."""
+    names = [name for name, _ in steps_for(spec)]
+    later = [name for name in STEP_NAMES[STEP_NAMES.index(step) + 1:] if name in names]
+    return later[0]
 SESSION_KEY = "experiment_wizard"
 
 TASK_LABELS = {"classification": "Classification: predict a category (yes/no, one of several labels)",
-               "regression": "Regression: predict a number"}
+               "regression": "Regression: predict a number",
+               "forecasting": "Time-series forecasting: predict the next values of one or many series"}
 
 
 def task_choices() -> list[tuple[str, str]]:
@@ -70,6 +85,8 @@ def field_for(api_field: str) -> tuple[str, str]:
                             "blocked_training_algorithms": "blocked_algorithms"}.get(tail, tail or "allowed_algorithms")
     if head == "limits":
         return "limits", tail or "timeout_minutes"
+    if head == "forecasting":
+        return "forecast", tail or "__all__"
     return "review", "__all__"
 
 
@@ -90,6 +107,10 @@ class WizardForm(StyledFormMixin, forms.Form):
         """The job with this step's cleaned values written into it."""
         raise NotImplementedError
 
+    def route(self, api_field: str) -> tuple[str, str]:
+        """(step, form field) showing an error of ``api_field``; a step may claim fields of another."""
+        return field_for(api_field)
+
     def clean(self):
         cleaned = super().clean()
         if self.errors:
@@ -99,7 +120,7 @@ class WizardForm(StyledFormMixin, forms.Form):
             services.validate_submission(self.workspace, merged)
         except services.SubmissionError as exc:
             for api_field, message in exc.errors.items():
-                step, name = field_for(api_field)
+                step, name = self.route(api_field)
                 if step == self.step:
                     self.add_error(name if name in self.fields else None, message)
                 elif STEP_NAMES.index(step) < STEP_NAMES.index(self.step):
@@ -203,6 +224,8 @@ class DataForm(WizardForm):
                     if data.get("dataset_version") else None,
                     task=data["task"], target_column=data["target_column"],
                     positive_label=data["positive_label"] or None)
+        if data["task"] != "forecasting":
+            spec.pop("forecasting", None)  # forecast settings belong to the forecasting task only
         if spec.get("primary_metric") and not _metric_fits(spec["primary_metric"], data["task"]):
             spec["primary_metric"] = None  # a new task starts from its own default metric
         return spec
@@ -403,6 +426,15 @@ class LimitsForm(WizardForm):
 
 
 FORMS = {"basics": BasicsForm, "data": DataForm, "settings": SettingsForm, "limits": LimitsForm}
+
+
+def _register_forecast_step():
+    from studio.experiments.forecast_wizard import ForecastForm
+
+    FORMS["forecast"] = ForecastForm
+
+
+_register_forecast_step()
 
 
 class WizardState:

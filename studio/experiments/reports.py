@@ -372,6 +372,10 @@ def readable_axes(figure: dict) -> dict:
 
 
 def _trial_figures(task: str, charts: dict) -> list[dict]:
+    if task == "forecasting":
+        from studio.experiments.forecast_reports import trial_figures as forecast_figures
+
+        return forecast_figures(charts)
     out = []
     if task == "classification":
         cm = charts.get("confusion_matrix")

@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 RUNS_DIR = "experiments/runs"
 API_FIELDS = ("name", "description", "tags", "dataset", "dataset_version", "task", "target_column",
-              "positive_label", "primary_metric", "validation", "test", "featurization", "training", "limits")
+              "positive_label", "primary_metric", "validation", "test", "featurization", "training", "limits",
+              "forecasting")
 VALIDATION_KEYS = ("n_cross_validations", "validation_data_size", "validation_data")
 TEST_KEYS = ("test_data_size", "test_data")
 # A line for each primary metric on when it fits, from the seed's guidance.
@@ -214,7 +215,7 @@ def validate_submission(workspace, spec: dict) -> Submission:
             if task == "regression" and kind != "numeric":
                 errors["task"] = (f"Regression needs a numeric target, but {target!r} is {kind}. Choose "
                                   "classification, or a numeric target column.")
-            if column.get("missing"):
+            if column.get("missing") and task != "forecasting":  # forecasting imputes them, and says so
                 errors["target_column"] = (f"{target!r} has {column['missing']:,} missing values; fill or drop "
                                            "those rows in the dataset, or pick another target.")
             elif task == "classification" and column.get("distinct") is not None and column["distinct"] < 2:
@@ -235,6 +236,9 @@ def validate_submission(workspace, spec: dict) -> Submission:
                 positive = next(v for v in labels if str(v) == str(positive))
     else:
         positive = None
+    from studio.experiments import forecasting
+
+    forecast = forecasting.check_submission(spec, task, version, target, columns, validation, errors)
     metric = spec.get("primary_metric") or (DEFAULT_PRIMARY_METRIC.get(task) if task in PROBLEM_TYPES else None)
     errors.update(limit_errors(limits, metric))
     if errors:
@@ -253,6 +257,8 @@ def validate_submission(workspace, spec: dict) -> Submission:
         "test_data_size": test.get("test_data_size"), "positive_label": positive,
         "limits": limits, "training": training, "featurization": featurization,
     }
+    if forecast is not None:
+        config["forecasting"] = forecast
     try:
         parsed = automl_engine.validate_config(config, columns=list(columns), n_rows=n_rows)
     except automl_engine.ConfigError as exc:
@@ -330,6 +336,7 @@ def submission_spec_for(run: Run) -> dict:
         "positive_label": config.get("positive_label"), "primary_metric": config["primary_metric"],
         "validation": validation, "test": test, "featurization": config.get("featurization") or {},
         "training": config.get("training") or {}, "limits": config.get("limits") or {},
+        **({"forecasting": config["forecasting"]} if config.get("forecasting") else {}),
     }
 
 
@@ -728,15 +735,22 @@ def trial_manifest(trial: Trial) -> dict:
     pipeline = automl_engine.load_model(path, expected_sha256=trial.sha256)
     classes = getattr(pipeline, "classes_", None)
     run = trial.run
+    # A forecaster describes itself: its future frame's columns, settings, frequency and series origins.
+    forecast = pipeline.manifest() if callable(getattr(pipeline, "forecast", None)) else None
+    if forecast:
+        from studio.serving.forecasting import example_rows
+
+        forecast["example_rows"] = example_rows(pipeline)  # the sample a deployment is checked with
     manifest = {
         "format": "automl_engine.model/1", "model_file": MODEL_FILE, "sha256": trial.sha256,
-        "input_schema": input_schema(pipeline),
+        "input_schema": forecast["input_schema"] if forecast else input_schema(pipeline),
         "class_labels": _jsonable([c.item() if hasattr(c, "item") else c for c in classes])
         if classes is not None else None,
         "library_versions": library_versions(), "task": run.task, "primary_metric": run.primary_metric,
         "trial": trial.number, "pipeline_name": trial.pipeline_name, "algorithm": trial.algorithm,
         "hyperparameters": trial.hyperparameters, "metrics": trial.metrics, "test_metrics": trial.test_metrics,
         "target_column_name": run.config.get("target_column_name"), "run": run.pk,
+        **({"forecasting": forecast} if forecast else {}),
     }
     (path.parent / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
     Trial.objects.filter(pk=trial.pk).update(manifest=manifest)

@@ -37,7 +37,8 @@ def experiment_list(request):
         "sorts": [(k, label) for k, (label, _) in reports.RUN_SORTS.items()],
         "tags": sorted({f"{k}={v}" if v else k for tags in request.workspace.experiments.values_list("tags", flat=True)
                         for k, v in (tags or {}).items()}),
-        "tasks": [("classification", "Classification"), ("regression", "Regression")]})
+        "tasks": [("classification", "Classification"), ("regression", "Regression"),
+                  ("forecasting", "Forecasting")]})
 
 
 # --- Wizard ----------------------------------------------------------------------------------------------
@@ -77,12 +78,14 @@ def wizard(request, step):
     state = forms.WizardState(request.session)
     if step == "review":
         return _review(request, state)
+    if step not in dict(forms.steps_for(state.spec)):  # a step of another task (forecast settings)
+        return redirect("experiments:wizard", step=forms.next_step(step, state.spec))
     form_class = forms.FORMS[step]
     if request.method == "POST":
         form = form_class(request.POST, spec=state.spec, workspace=request.workspace)
         if form.is_valid():
             state.spec = form.merged
-            next_step = forms.STEP_NAMES[forms.STEP_NAMES.index(step) + 1]
+            next_step = forms.next_step(step, state.spec)
             state.reach(next_step)
             state.save()
             return redirect("experiments:wizard", step=next_step)
@@ -93,10 +96,12 @@ def wizard(request, step):
 
 def _wizard_context(state, step, **extra):
     index = forms.STEP_NAMES.index(step)
+    task_steps = forms.steps_for(state.spec)
     steps = [{"name": n, "title": t, "state": "active" if n == step else
               "done" if forms.STEP_NAMES.index(n) < index or forms.STEP_NAMES.index(n) <= forms.STEP_NAMES.index(
-                  state.reached) else "todo"} for n, t in forms.STEPS]
-    previous = forms.STEP_NAMES[index - 1] if index else None
+                  state.reached) else "todo"} for n, t in task_steps]
+    names = [n for n, _ in task_steps]
+    previous = names[names.index(step) - 1] if step in names and names.index(step) else None
     return {"steps": steps, "step": step, "previous": previous, "spec": state.spec,
             "source_run": state.source_run, **extra}
 
@@ -263,7 +268,19 @@ def trial_detail(request, pk):
         # The engine names a trial in its log lines as "trial <n> ": those are this trial's log.
         "log_lines": run.log_lines.filter(message__startswith=f"trial {trial.number} ")[:200],
         **_model_test_context(request, trial),
-        "test_metrics": sorted((trial.test_metrics or {}).items()) if trial.test_metrics else None})
+        "test_metrics": sorted((trial.test_metrics or {}).items()) if trial.test_metrics else None,
+        **_forecast_context(run, trial)})
+
+
+def _forecast_context(run, trial) -> dict:
+    """The forecast chart and per-series table of a forecasting trial (nothing for other tasks)."""
+    if run.task != "forecasting":
+        return {}
+    from studio.experiments import forecast_reports
+
+    return {"forecast_panel": forecast_reports.forecast_panel(trial.charts, trial.test_charts),
+            "series_table": forecast_reports.series_table(trial.charts),
+            "series_metrics": forecast_reports.SERIES_METRICS}
 
 
 def _model_test_context(request, trial, error: str = "") -> dict:

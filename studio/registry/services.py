@@ -158,8 +158,12 @@ def verified_artifact(version: ModelVersion) -> Path:
 # --- Registration ----------------------------------------------------------------------------------------------------
 
 
-def _sample_input(trial, schema: list[dict]) -> dict:
-    """One row of the run's training data restricted to the model's input columns (None for missing values)."""
+def _sample_input(trial, schema: list[dict], manifest: dict | None = None) -> dict:
+    """One row of the run's training data restricted to the model's input columns (None for missing values);
+    for a forecaster, its first future row (training rows lie before the forecast origin)."""
+    future = ((manifest or {}).get("forecasting") or {}).get("example_rows")
+    if future:
+        return dict(future[0])
     run = trial.run
     if run.dataset_version_id is None or not schema:
         return {}
@@ -241,7 +245,7 @@ def register_version(*, trial, name: str, user, description: str = "", tags=None
         size_bytes=target.stat().st_size, manifest=manifest, problem_type=run.task,
         primary_metric=run.primary_metric, primary_score=trial.score, metrics=trial.metrics or {},
         pipeline_name=trial.pipeline_name, algorithm=trial.algorithm, is_ensemble=trial.is_ensemble,
-        sample_input=_sample_input(trial, manifest.get("input_schema") or []), created_by=user)
+        sample_input=_sample_input(trial, manifest.get("input_schema") or [], manifest), created_by=user)
     try:
         for attempt in range(3):
             try:

@@ -15,6 +15,8 @@ _ERROR = {"type": "object", "required": ["detail"], "properties": {
                "items": {"type": "object", "properties": {
                    "row": {"type": "integer", "nullable": True, "description": "0-based row of `data`."},
                    "column": {"type": "string", "nullable": True},
+                   "in": {"type": "string", "enum": ["history"],
+                          "description": "Forecasting: present when the problem is in `history`, not `data`."},
                    "message": {"type": "string"}}}},
     "errors_total": {"type": "integer", "description": "Number of problems, when more than the errors listed."}}}
 
@@ -46,7 +48,14 @@ def _operation() -> dict:
         ],
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["data"],
-            "properties": {"data": {"type": "array", "minItems": 1, "items": row}}}}}},
+            "properties": {"data": {"type": "array", "minItems": 1, "items": row,
+                                    "description": "The rows to score. Forecasting: the future rows (time, series "
+                                                   "ids and the covariates known at forecast time), each at most "
+                                                   "the horizon after its series' last time."},
+                           "history": {"type": "array", "items": row,
+                                       "description": "Forecasting only: newer actuals (the training data's columns, "
+                                                      "target included) that move each series' origin to its "
+                                                      "newest time without retraining."}}}}}},
         "responses": {
             "200": {"description": "Predictions, in the order of the rows sent. Headers `X-Deployment` and "
                                    "`X-Model-Version` say which model answered.",
@@ -75,7 +84,15 @@ def add_scoring_route(result: dict, generator, request, public) -> dict:
                         "description": "A class label per row (classification) or a number (regression)."},
         "probabilities": {"type": "array", "description": "Classification: per row, the probability of each class.",
                           "items": {"type": "object", "additionalProperties": {"type": "number"}}},
-        "classes": {"type": "array", "items": {}, "description": "Classification: the class labels."}}}
+        "classes": {"type": "array", "items": {}, "description": "Classification: the class labels."},
+        "quantiles": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "number"}},
+                      "description": "Forecasting: per quantile (\"0.1\", \"0.9\"), the bound of the prediction "
+                                     "interval for each row."},
+        "time": {"type": "array", "items": {"type": "string", "format": "date-time"},
+                 "description": "Forecasting: the time of each row."},
+        "series": {"type": "array", "items": {"type": "string", "nullable": True},
+                   "description": "Forecasting: the series of each row (its id values joined by |; null for a "
+                                  "single-series model)."}}}
     components.setdefault("securitySchemes", {})["endpointKey"] = {
         "type": "http", "scheme": "bearer",
         "description": "The endpoint's key, shown once when the endpoint is created or its key rotated."}

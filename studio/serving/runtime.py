@@ -88,6 +88,12 @@ class LoadedModel:
         self.decoder = RecordsDecoder(self.schema)
 
     @property
+    def is_forecaster(self) -> bool:
+        from studio.serving.forecasting import is_forecaster
+
+        return is_forecaster(self.pipeline)
+
+    @property
     def is_classifier(self) -> bool:
         return self.class_labels is not None and hasattr(self.pipeline, "predict_proba")
 
@@ -211,6 +217,10 @@ def columns_from_body(body: bytes, model: LoadedModel, max_rows: int) -> Columns
     other is parsed as plain JSON and checked by :func:`columns_from_records`, which reports every problem
     per row and column. Raises :class:`MalformedBody` (not JSON) or :class:`PayloadError`.
     """
+    if model.is_forecaster:  # future rows and newer actuals, checked against the series' origins
+        from studio.serving.forecasting import parse_body
+
+        return parse_body(body, model.pipeline, max_rows)
     columns = model.decoder.columns(body, max_rows)
     if columns is not None:
         return columns
@@ -260,6 +270,16 @@ class RecordsDecoder:
 def _type_name(value) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number",
             type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def records_for(model: LoadedModel, data, max_rows: int, history=None):
+    """The input of ``model`` from already parsed rows: columns (:func:`columns_from_records`), or for a
+    forecaster the checked future rows and newer actuals (``history``)."""
+    if model.is_forecaster:
+        from studio.serving.forecasting import parse_payload
+
+        return parse_payload({"data": data, **({"history": history} if history else {})}, model.pipeline, max_rows)
+    return columns_from_records(data, model.schema, max_rows)
 
 
 def columns_from_records(data, schema: list[dict], max_rows: int) -> Columns:
@@ -427,6 +447,10 @@ def predict(model: LoadedModel, frame: pd.DataFrame | Columns, threshold: dict |
     its probability is at least ``value``, and the answer says so in ``"threshold"``.
     """
     with _thread_budget(model):
+        if model.is_forecaster:
+            from studio.serving.forecasting import forecast
+
+            return forecast(model.pipeline, frame)
         result = _predict(model, frame)
     if threshold is not None and "classes" in result and len(result["classes"]) == 2 \
             and threshold.get("positive_class") in result["classes"]:

@@ -113,8 +113,12 @@ def verify_servable(model_version) -> runtime.LoadedModel:
     serve is refused at deploy time rather than on the first request."""
     try:
         model = load_version(model_version)
-        if model_version.sample_input:
-            runtime.predict(model, runtime.columns_from_records([model_version.sample_input], model.schema, 1))
+        if model.is_forecaster:  # its own next period: a training row lies before the forecast origin
+            from studio.serving.forecasting import example_rows
+
+            runtime.predict(model, runtime.records_for(model, example_rows(model.pipeline), 1))
+        elif model_version.sample_input:
+            runtime.predict(model, runtime.records_for(model, [model_version.sample_input], 1))
     except runtime.ModelUnavailable as exc:
         raise ServingError(f"{model_version} cannot be deployed: {exc}") from None
     except (runtime.PayloadError, ValueError) as exc:
@@ -313,10 +317,11 @@ def score_with_key(name: str, authorization: str, body: bytes, *, request_id: st
                   deployment_name=deployment_name, deployments=deployments)
 
 
-def score_rows(endpoint: Endpoint, data, *, request_id: str = "", deployment_name: str = "") -> ScoreOutcome:
+def score_rows(endpoint: Endpoint, data, *, request_id: str = "", deployment_name: str = "",
+               history=None) -> ScoreOutcome:
     """Score ``data``, already parsed rows (``[{column: value}, ...]``), as :func:`score_with_key` scores a
-    request's body."""
-    return _score(endpoint, lambda model: runtime.columns_from_records(data, model.schema, max_rows()),
+    request's body; ``history``: a forecaster's newer actuals."""
+    return _score(endpoint, lambda model: runtime.records_for(model, data, max_rows(), history),
                   request_id=request_id, deployment_name=deployment_name)
 
 
@@ -560,10 +565,16 @@ def run_batch_job(job_id: int) -> None:
                         raise ServingError(f"The CSV lacks the model's input column(s) {', '.join(missing)}; "
                                            f"its header must name all of: {', '.join(names)}.")
                     frame = _coerce_csv_chunk(chunk, model.schema, done)
+                    if model.is_forecaster:  # future rows: checked against the series' origins, with intervals
+                        from studio.serving.forecasting import batch_request
+
+                        frame = batch_request(frame, model.pipeline, done)
                     result = runtime.predict(model, frame, job.model_version.decision_threshold)
                     extra_headers = ["prediction"]
                     if "probabilities" in result:
                         extra_headers += [f"probability_{c}" for c in result["classes"]]
+                    quantiles = list(result.get("quantiles") or {})
+                    extra_headers += [f"quantile_{q}" for q in quantiles]
                     if not header_written:
                         writer.writerow([formula_safe(str(c)) for c in chunk.columns] + extra_headers)
                         header_written = True
@@ -574,6 +585,7 @@ def run_batch_job(job_id: int) -> None:
                         if keys:
                             probs = result["probabilities"][i]
                             cells.extend(probs[k] for k in keys)
+                        cells.extend(result["quantiles"][q][i] for q in quantiles)
                         writer.writerow(cells)
                     done += len(chunk)
                     BatchJob.objects.filter(pk=job_id).update(rows_done=done)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from studio.serving import views
+from studio.serving import forecast_views, views
 
 app_name = "serving"
 
@@ -9,6 +9,7 @@ urlpatterns = [
     path("deploy/<int:model_pk>/<int:number>/", views.deploy, name="deploy"),
     path("<int:pk>/", views.endpoint_detail, name="detail"),
     path("<int:pk>/test/", views.test_score, name="test"),
+    path("<int:pk>/test/forecast/", forecast_views.forecast_test, name="forecast_test"),
     path("<int:pk>/traffic/", views.traffic, name="traffic"),
     path("<int:pk>/deployments/<str:name>/delete/", views.deployment_delete, name="deployment_delete"),
     path("<int:pk>/key/", views.rotate_key, name="rotate_key"),

@@ -14,6 +14,7 @@ from studio.accounts.models import Role
 from studio.registry.access import version_for
 from studio.serving import services
 from studio.serving.access import batch_job_for, endpoint_for
+from studio.serving.forecast_views import forecast_test_context
 from studio.serving.forms import BatchForm, DeployForm
 from studio.serving.models import Endpoint
 
@@ -83,7 +84,7 @@ def endpoint_detail(request, pk):
         "batch_form": BatchForm(deployments=deployments, initial={"deployment": main.name if main else ""}),
         "batch_jobs": endpoint.batch_jobs.select_related("model_version__model")[:10],
         "snippets": _snippets(scoring_url, example),
-        "tab": request.GET.get("tab", "overview")})
+        "tab": request.GET.get("tab", "overview"), **forecast_test_context(main)})
 
 
 def _snippets(url: str, example: dict) -> dict:
@@ -121,7 +122,8 @@ def test_score(request, pk):
         return JsonResponse({"detail": f"The JSON is not valid: {exc}"}, status=400)
     if not isinstance(payload, dict) or "data" not in payload:
         return JsonResponse({"detail": 'Send an object with "data": a list of rows.'}, status=422)
-    outcome = services.score_rows(endpoint, payload["data"], deployment_name=payload.get("deployment") or "")
+    outcome = services.score_rows(endpoint, payload["data"], deployment_name=payload.get("deployment") or "",
+                                  history=payload.get("history"))
     response = JsonResponse(outcome.body, status=outcome.status)
     for header, value in outcome.headers.items():
         response[header] = value
