@@ -290,3 +290,10 @@ def test_the_series_table_puts_the_worst_series_first(team, client_for, forecast
     assert table["rows"][0]["mase"] == max(expected.values())
     first = table["rows"][0]["series"]
     assert f'<tr data-series="{first}" role="button"><td class="mono">{first}</td>' in response.content.decode()
+
+
+def test_forecasting_offers_only_its_four_primary_metrics():
+    from studio.experiments.forms import metric_choices
+
+    assert [name for name, _ in metric_choices("forecasting")] == [
+        "normalized_root_mean_squared_error", "r2_score", "normalized_mean_absolute_error", "spearman_correlation"]
