@@ -182,6 +182,8 @@ def run_ours(train, test, entry, steps, budget, n_jobs, workdir):
         from automl_engine import forecasting
     except ImportError as exc:
         raise Unavailable(f"automl_engine.forecasting not importable: {exc}"[:120]) from None
+    if not callable(forecasting):  # the forecasting package exists but the task's entry point not yet
+        raise Unavailable("automl_engine.forecasting is a package without the forecasting(...) entry point yet")
     import automl_engine
 
     time_col, ids, target = entry["time_column"], entry["series_id_columns"], entry["target"]
