@@ -212,7 +212,8 @@ def report(agg: dict, datasets: list[str], systems: list[str], sources: dict, bu
             for col, label in rows:
                 m = a["metrics"].get(col)
                 if col == "prediction":
-                    tail = f"{a['status']}  [{sources[s]}]"
+                    short = "now" if sources[s] == "measured now" else "saved " + a["source"].split(" ", 2)[-1]
+                    tail = f"{a['status'][:90]}  [{short}]"
                     print_(f"{ds:<16} {label:<16} {fmt(m and m['mase']):>7} {fmt(m and m['mase'] / ref):>7} "
                            f"{fmt(m and m['smape'], '.2f'):>7} {fmt(m and m['nrmse'], '.4f'):>7} "
                            f"{fmt(a['fit'], '.1f'):>7} {fmt(a['predict'], '.2f'):>7} {fmt(a['wall'], '.1f'):>7} "
@@ -361,7 +362,9 @@ def main() -> None:
         when = saved["started"][:16].replace("T", " ")
         for r in saved["runs"]:
             if r["system"] not in labels and r["dataset"] in datasets:
-                runs.append({**r, "source": f"saved {when}"})
+                # a row a merged file itself took from an older file keeps that file's time
+                source = r["source"] if r.get("source", "now") != "now" else f"saved {when[11:]}"
+                runs.append({**r, "source": source})
                 if r["system"] not in sources:
                     sources[r["system"]] = (f"saved {args.anchors.name}, {when} UTC, load "
                                             f"{saved['load_start'][0]:.1f}->{saved['load_end'][0]:.1f}")
