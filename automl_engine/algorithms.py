@@ -6,7 +6,9 @@ only ever talks to the registry, never to a particular algorithm.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from .config import CLASSIFICATION, REGRESSION
@@ -30,6 +32,14 @@ class Algorithm:
     grows with the number of classes of a multiclass problem: boosting grows a tree per class in each
     round, one-vs-rest and multinomial linear models fit a weight vector per class; a forest (one tree
     for all classes) or a naive Bayes model does not.
+
+    ``portfolio_rank[i]`` places portfolio configuration ``i`` (of any task) in the run-wide order in which
+    portfolio configurations are tried, lowest first; configurations without a rank (a plugin that gives
+    none) follow every ranked one, in registration order. ``log_target_twins[task]`` lists the indices of
+    portfolio configurations also tried on log1p(target) right after their raw-scale twin when the task
+    flags a log-scale target. ``is_tree``: explanations use SHAP's TreeExplainer on the fitted estimator.
+    ``param_prefix``: the prefix of its Optuna parameter names when several plugins share one search space
+    (the XGBoost classifier and regressor); the name by default.
     """
 
     name: str
@@ -46,20 +56,37 @@ class Algorithm:
     is_tree: bool = False
     standardize_target: bool = False
     cost_per_class: bool = False
+    portfolio_rank: tuple[int, ...] = ()
+    log_target_twins: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    param_prefix: str = ""
+
+    @property
+    def prefix(self) -> str:
+        return self.param_prefix or self.name
 
 
-_REGISTRY: dict[str, dict[str, Algorithm]] = {CLASSIFICATION: {}, REGRESSION: {}}
+_REGISTRY: dict[str, dict[str, Algorithm]] = {}
+# Where each registered algorithm was registered from: trial workers (other processes, other machines)
+# import that module before evaluating, so a plugin registered from user code exists there too.
+_ORIGINS: dict[tuple[str, str], str] = {}
 
 
-def register(algorithm: Algorithm, name: str | None = None) -> Algorithm:
-    """Add an algorithm to the registry (optionally under a per-task display name)."""
+def register(algorithm: Algorithm, name: str | None = None, module: str | None = None) -> Algorithm:
+    """Add an algorithm to the registry (optionally under a per-task display name).
+
+    ``module`` is the importable module whose import registers it (by default the caller's module); a trial
+    worker imports it before evaluating a trial. Register plugins at the top level of an importable module,
+    not in a script run as ``__main__`` or a notebook cell: workers cannot import those."""
+    if module is None:
+        module = sys._getframe(1).f_globals.get("__name__", "__main__")
     for problem_type in algorithm.problem_types:
-        _REGISTRY[problem_type][name or algorithm.name] = algorithm
+        _REGISTRY.setdefault(problem_type, {})[name or algorithm.name] = algorithm
+        _ORIGINS[(problem_type, name or algorithm.name)] = module
     return algorithm
 
 
 def algorithm_names(problem_type: str) -> list[str]:
-    return list(_REGISTRY[problem_type])
+    return list(_REGISTRY.get(problem_type, {}))
 
 
 def get_algorithm(problem_type: str, name: str) -> Algorithm:
@@ -67,6 +94,48 @@ def get_algorithm(problem_type: str, name: str) -> Algorithm:
         return _REGISTRY[problem_type][name]
     except KeyError:
         raise KeyError(f"unknown algorithm {name!r} for {problem_type}") from None
+
+
+def plugin_origin(problem_type: str, name: str) -> dict[str, str] | None:
+    """``{"module", "path"}`` to import in a worker for a plugin registered outside the engine (None for a
+    built-in one); ``path`` is the folder the module was imported from, added to the worker's sys.path."""
+    module = _ORIGINS.get((problem_type, name), "automl_engine")
+    if module == "automl_engine" or module.startswith("automl_engine."):
+        return None
+    return module_origin(module)
+
+
+def module_origin(module: str) -> dict[str, str]:
+    """``{"module", "path"}`` of an imported module (path: the sys.path entry it was found under, "" if none)."""
+    loaded = sys.modules.get(module)
+    file = getattr(loaded, "__file__", None)
+    path = ""
+    if file:
+        root = Path(file).resolve().parent
+        if Path(file).name == "__init__.py":
+            root = root.parent
+        for _ in module.split(".")[1:]:
+            root = root.parent
+        path = str(root)
+    return {"module": module, "path": path}
+
+
+def import_plugins(origins: list[dict[str, str]]) -> None:
+    """Import the modules that register a run's plugins (see :func:`plugin_origin`), in a trial worker."""
+    import importlib
+
+    for origin in origins:
+        module = origin["module"]
+        if module in sys.modules:
+            continue
+        if origin.get("path") and origin["path"] not in sys.path:
+            sys.path.append(origin["path"])
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ImportError(f"the plugin module {module!r} registered for this run cannot be imported in the "
+                              f"trial worker ({exc}); install it or put its folder on the workers' PYTHONPATH"
+                              ) from exc
 
 
 def _p(name: str, key: str) -> str:
@@ -133,7 +202,8 @@ _LGB_LONG = {"n_estimators": 1000, "learning_rate": 0.05, "num_leaves": 31, "min
 register(Algorithm(
     name="LightGBM", problem_types=(CLASSIFICATION, REGRESSION), build=_build_lightgbm,
     suggest=_suggest_lightgbm, portfolio={CLASSIFICATION: _LGB_DEFAULTS, REGRESSION: _LGB_DEFAULTS + [_LGB_LONG]},
-    cost=1.0, supports_class_weight=True, is_tree=True, cost_per_class=True))
+    cost=1.0, supports_class_weight=True, is_tree=True, cost_per_class=True,
+    portfolio_rank=(0, 3, 6, 10, 13, 14), log_target_twins={REGRESSION: (1, 3)}))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -227,7 +297,8 @@ for _name, _pt in (("XGBoostClassifier", CLASSIFICATION), ("XGBoostRegressor", R
         cost_per_class=True,
         # onnxmltools converts XGBClassifier only with integer labels; our label-encoding subclass is not
         # registered with it, so ONNX mode keeps XGBoost for regression only.
-        onnx_convertible=_pt == REGRESSION))
+        onnx_convertible=_pt == REGRESSION,
+        portfolio_rank=(5, 12, 15) if _pt == REGRESSION else (4, 11), param_prefix="XGBoost"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -269,7 +340,7 @@ for _name, _kind in (("RandomForest", "rf"), ("ExtremeRandomTrees", "et")):
         name=_name, problem_types=(CLASSIFICATION, REGRESSION), build=_build_forest(_kind),
         suggest=_suggest_forest(_name),
         portfolio={CLASSIFICATION: _FOREST_DEFAULTS, REGRESSION: _FOREST_DEFAULTS},
-        cost=15.0, supports_class_weight=True, is_tree=True))
+        cost=15.0, supports_class_weight=True, is_tree=True, portfolio_rank=(8,) if _kind == "rf" else (7,)))
 
 
 def _build_hgb(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -298,7 +369,7 @@ register(Algorithm(
     suggest=_suggest_hgb,
     portfolio={pt: [{"max_iter": 200, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20,
                      "l2_regularization": 1e-4}] for pt in (CLASSIFICATION, REGRESSION)},
-    cost=1.5, supports_class_weight=True, is_tree=True, cost_per_class=True))
+    cost=1.5, supports_class_weight=True, is_tree=True, cost_per_class=True, portfolio_rank=(9,)))
 
 
 def _build_tree(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -320,7 +391,7 @@ def _suggest_tree(trial, n_rows: int) -> Params:
 register(Algorithm(
     name="DecisionTree", problem_types=(CLASSIFICATION, REGRESSION), build=_build_tree, suggest=_suggest_tree,
     portfolio={pt: [{"max_depth": 8, "min_samples_leaf": 5}] for pt in (CLASSIFICATION, REGRESSION)},
-    cost=0.2, supports_class_weight=True, is_tree=True))
+    cost=0.2, supports_class_weight=True, is_tree=True, portfolio_rank=(19,)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -340,7 +411,7 @@ def _suggest_logreg(trial, n_rows: int) -> Params:
 register(Algorithm(
     name="LogisticRegression", problem_types=(CLASSIFICATION,), build=_build_logreg, suggest=_suggest_logreg,
     portfolio={CLASSIFICATION: [{"C": 1.0}]}, cost=0.3, needs_scaling=True, supports_class_weight=True,
-    cost_per_class=True))
+    cost_per_class=True, portfolio_rank=(1,)))
 
 
 def _build_sgd(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -361,7 +432,8 @@ def _suggest_sgd(trial, n_rows: int) -> Params:
 register(Algorithm(
     name="SGD", problem_types=(CLASSIFICATION, REGRESSION), build=_build_sgd, suggest=_suggest_sgd,
     portfolio={pt: [{"alpha": 1e-4, "penalty": "l2"}] for pt in (CLASSIFICATION, REGRESSION)},
-    cost=0.2, needs_scaling=True, supports_class_weight=True, standardize_target=True, cost_per_class=True))
+    cost=0.2, needs_scaling=True, supports_class_weight=True, standardize_target=True, cost_per_class=True,
+    portfolio_rank=(21,)))
 
 
 def _build_knn(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -379,7 +451,7 @@ def _suggest_knn(trial, n_rows: int) -> Params:
 register(Algorithm(
     name="KNN", problem_types=(CLASSIFICATION, REGRESSION), build=_build_knn, suggest=_suggest_knn,
     portfolio={pt: [{"n_neighbors": 10, "weights": "distance"}] for pt in (CLASSIFICATION, REGRESSION)},
-    cost=0.5, needs_scaling=True, max_rows=5000, supports_sample_weight=False))
+    cost=0.5, needs_scaling=True, max_rows=5000, supports_sample_weight=False, portfolio_rank=(16,)))
 
 
 def _build_linear_svm(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -398,7 +470,7 @@ def _suggest_linear_svm(trial, n_rows: int) -> Params:
 register(Algorithm(
     name="LinearSVM", problem_types=(CLASSIFICATION,), build=_build_linear_svm, suggest=_suggest_linear_svm,
     portfolio={CLASSIFICATION: [{"C": 0.1}]}, cost=0.5, needs_scaling=True, supports_class_weight=True,
-    cost_per_class=True))
+    cost_per_class=True, portfolio_rank=(17,)))
 
 
 def _build_svm(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -415,7 +487,7 @@ def _suggest_svm(trial, n_rows: int) -> Params:
 register(Algorithm(
     name="SVM", problem_types=(CLASSIFICATION,), build=_build_svm, suggest=_suggest_svm,
     portfolio={CLASSIFICATION: [{"C": 1.0, "gamma": "scale"}]}, cost=4.0, needs_scaling=True, max_rows=5000,
-    supports_class_weight=True))
+    supports_class_weight=True, portfolio_rank=(18,)))
 
 
 def _build_nb(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -430,7 +502,7 @@ def _suggest_nb(trial, n_rows: int) -> Params:
 
 register(Algorithm(
     name="NaiveBayes", problem_types=(CLASSIFICATION,), build=_build_nb, suggest=_suggest_nb,
-    portfolio={CLASSIFICATION: [{"var_smoothing": 1e-9}]}, cost=0.05))
+    portfolio={CLASSIFICATION: [{"var_smoothing": 1e-9}]}, cost=0.05, portfolio_rank=(20,)))
 
 
 def _build_elasticnet(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -454,7 +526,7 @@ def _suggest_elasticnet(trial, n_rows: int) -> Params:
 register(Algorithm(
     name="ElasticNet", problem_types=(REGRESSION,), build=_build_elasticnet, suggest=_suggest_elasticnet,
     portfolio={REGRESSION: [{"alpha": 1e-3, "l1_ratio": 0.5}]}, cost=0.3, needs_scaling=True,
-    standardize_target=True))
+    standardize_target=True, portfolio_rank=(2,)))
 
 
 def _build_lassolars(params: Params, problem_type: str, n_jobs: int, random_state: int):
@@ -470,7 +542,8 @@ def _suggest_lassolars(trial, n_rows: int) -> Params:
 register(Algorithm(
     name="LassoLars", problem_types=(REGRESSION,), build=_build_lassolars, suggest=_suggest_lassolars,
     portfolio={REGRESSION: [{"alpha": 1e-3}]}, cost=0.2, needs_scaling=True, standardize_target=True,
-    supports_sample_weight=False))  # LassoLars.fit takes no sample_weight
+    supports_sample_weight=False,  # LassoLars.fit takes no sample_weight
+    portfolio_rank=(22,)))
 
 
 def strip_prefix(name: str, params: Params) -> Params:
@@ -478,28 +551,21 @@ def strip_prefix(name: str, params: Params) -> Params:
     return _strip(name, params)
 
 
-# Portfolio configurations also tried on log1p(target) when the regression target is eligible
-# (target.log_target_eligible), each right after its raw-scale twin: two cheap, strong LightGBM defaults
-# decide early whether the log scale pays, and TPE then samples the choice for every tree algorithm.
-_LOG_TARGET_TWINS = {("LightGBM", 1), ("LightGBM", 3)}
-
-
 def portfolio_order(problem_type: str, log_target: bool = False) -> list[tuple[str, Params]]:
-    """The cheap-strong-defaults-first order in which portfolio configurations are tried; with
-    ``log_target`` the twins above follow their raw-scale configurations."""
-    order = [("LightGBM", 0), ("LogisticRegression", 0), ("ElasticNet", 0), ("LightGBM", 1),
-             ("XGBoostClassifier", 0), ("XGBoostRegressor", 0), ("LightGBM", 2), ("ExtremeRandomTrees", 0),
-             ("RandomForest", 0), ("GradientBoosting", 0), ("LightGBM", 3), ("XGBoostClassifier", 1),
-             ("XGBoostRegressor", 1), ("LightGBM", 4), ("LightGBM", 5), ("XGBoostRegressor", 2), ("KNN", 0),
-             ("LinearSVM", 0), ("SVM", 0), ("DecisionTree", 0), ("NaiveBayes", 0), ("SGD", 0), ("LassoLars", 0)]
+    """The order in which portfolio configurations are tried, from the declarations: by
+    ``Algorithm.portfolio_rank`` (cheap strong defaults first), unranked configurations after, in
+    registration order; with ``log_target`` each configuration listed in ``log_target_twins`` for this task
+    is followed by its log1p(target) twin."""
+    entries = []
+    for position, (name, algo) in enumerate(_REGISTRY.get(problem_type, {}).items()):
+        for index, params in enumerate(algo.portfolio.get(problem_type, [])):
+            rank = algo.portfolio_rank[index] if index < len(algo.portfolio_rank) else None
+            key = (0, rank, 0, 0) if rank is not None else (1, 0, position, index)
+            entries.append((key, name, index, params, algo))
+    entries.sort(key=lambda e: e[0])
     out = []
-    for name, index in order:
-        algo = _REGISTRY[problem_type].get(name)
-        if algo is None:
-            continue
-        configs = algo.portfolio.get(problem_type, [])
-        if index < len(configs):
-            out.append((name, dict(configs[index])))
-            if log_target and problem_type == REGRESSION and (name, index) in _LOG_TARGET_TWINS:
-                out.append((name, {**configs[index], "target_transform": LOG1P}))
+    for _, name, index, params, algo in entries:
+        out.append((name, dict(params)))
+        if log_target and index in algo.log_target_twins.get(problem_type, ()):
+            out.append((name, {**params, "target_transform": LOG1P}))
     return out

@@ -10,43 +10,22 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from .errors import ConfigError
+from .tasks import get_task, task_names
+
+# The task names, primary metrics (name -> greater is better) and default primary metric of every built-in
+# task, read from the task objects (automl_engine.tasks); kept here because the studio imports them.
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
-PROBLEM_TYPES = (CLASSIFICATION, REGRESSION)
-
-# Primary metrics of the seed, with whether larger is better.
-PRIMARY_METRICS: dict[str, dict[str, bool]] = {
-    CLASSIFICATION: {
-        "accuracy": True,
-        "AUC_weighted": True,
-        "average_precision_score_weighted": True,
-        "norm_macro_recall": True,
-        "precision_score_weighted": True,
-    },
-    REGRESSION: {
-        "spearman_correlation": True,
-        "normalized_root_mean_squared_error": False,
-        "r2_score": True,
-        "normalized_mean_absolute_error": False,
-    },
-}
-DEFAULT_PRIMARY_METRIC = {CLASSIFICATION: "accuracy", REGRESSION: "normalized_root_mean_squared_error"}
+PROBLEM_TYPES = tuple(task_names())
+PRIMARY_METRICS: dict[str, dict[str, bool]] = {name: dict(get_task(name).primary_metrics) for name in PROBLEM_TYPES}
+DEFAULT_PRIMARY_METRIC = {name: get_task(name).default_primary_metric for name in PROBLEM_TYPES}
 
 FEATURIZATION_MODES = ("auto", "custom", "off")
 COLUMN_TYPES = ("Numeric", "Categorical", "DateTime", "Text", "Ignore")
 TRANSFORMERS = ("imputer", "one_hot_encoder", "count_encoder", "hashing_encoder", "tfidf", "datetime",
                 "missing_indicator")
 IMPUTER_STRATEGIES = ("mean", "median", "most_frequent", "constant")
-
-
-class ConfigError(ValueError):
-    """An invalid job setting. ``setting`` names it (e.g. ``"limits.timeout_minutes"``) so a UI can show
-    the message next to that field; the message says what is wrong and how to fix it."""
-
-    def __init__(self, setting: str, message: str):
-        super().__init__(f"{setting}: {message}")
-        self.setting = setting
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -120,6 +99,9 @@ class JobConfig:
     limits: Limits = field(default_factory=Limits)
     training: Training = field(default_factory=Training)
     featurization: Featurization = field(default_factory=Featurization)
+    # A task's own settings block (e.g. ``forecasting:``), parsed by the task (``Task.parse_settings``) and
+    # serialised under ``Task.settings_key``; None for tasks without one (classification, regression).
+    task_settings: Any = None
 
     @property
     def problem_type(self) -> str:
@@ -127,12 +109,12 @@ class JobConfig:
 
     @property
     def greater_is_better(self) -> bool:
-        return PRIMARY_METRICS[self.task][self.primary_metric]
+        return get_task(self.task).greater_is_better(self.primary_metric)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict; :meth:`from_dict` inverts it."""
         f = self.featurization
-        return {
+        out = {
             "type": "automl",
             "task": self.task,
             "target_column_name": self.target_column_name,
@@ -164,25 +146,36 @@ class JobConfig:
                 "blocked_transformers": list(f.blocked_transformers),
             },
         }
+        task = get_task(self.task)
+        if task.settings_key:
+            out[task.settings_key] = task.settings_to_dict(self.task_settings)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "JobConfig":
         """Build a config from :meth:`to_dict` output or a CLI v2 style mapping (unknown keys rejected)."""
         data = dict(data)
         data.pop("type", None)
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} - {"task_settings"}
+        settings_key = None
+        try:
+            settings_key = get_task(data.get("task")).settings_key
+        except ConfigError:
+            pass  # reported below, after unknown keys and missing required settings as before
+        if settings_key:
+            known.add(settings_key)
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(unknown[0], f"unknown setting {unknown[0]!r}; known settings: {sorted(known)}")
         for required in ("task", "target_column_name"):
             if not data.get(required):
                 raise ConfigError(required, f"{required} is required")
-        task = data["task"]
-        if task not in PROBLEM_TYPES:
-            raise ConfigError("task", f"unknown task {task!r}; use one of {list(PROBLEM_TYPES)}")
+        task = get_task(data["task"])
+        if settings_key:
+            data["task_settings"] = task.parse_settings(data.pop(settings_key, None))
         data.setdefault("primary_metric", None)
         if data["primary_metric"] is None:
-            data["primary_metric"] = DEFAULT_PRIMARY_METRIC[task]
+            data["primary_metric"] = task.default_primary_metric
         data["limits"] = make_limits(**(data.get("limits") or {}))
         data["training"] = make_training(**(data.get("training") or {}))
         data["featurization"] = make_featurization(**(data.get("featurization") or {}))
@@ -248,12 +241,11 @@ def validate_config(config: JobConfig | Mapping[str, Any], columns: Sequence[str
 
     if not isinstance(config, JobConfig):
         config = JobConfig.from_dict(config)
-    task = config.task
-    if task not in PROBLEM_TYPES:
-        raise ConfigError("task", f"unknown task {task!r}; use one of {list(PROBLEM_TYPES)}")
-    if config.primary_metric not in PRIMARY_METRICS[task]:
+    task_object = get_task(config.task)
+    task = task_object.name
+    if config.primary_metric not in task_object.primary_metrics:
         raise ConfigError("primary_metric", f"{config.primary_metric!r} is not a primary metric for {task}; "
-                                            f"use one of {sorted(PRIMARY_METRICS[task])}")
+                                            f"use one of {sorted(task_object.primary_metrics)}")
     limits = config.limits
     if not _positive(limits.timeout_minutes):
         raise ConfigError("limits.timeout_minutes", "must be a number greater than 0")
@@ -318,27 +310,15 @@ def validate_config(config: JobConfig | Mapping[str, Any], columns: Sequence[str
                                                     f"training data; columns are {list(columns)[:20]}")
         if config.weight_column_name is not None and config.weight_column_name not in columns:
             raise ConfigError("weight_column_name", f"column {config.weight_column_name!r} is not in the data")
+    task_object.validate_settings(config, columns)
     json.dumps(config.to_dict(), default=str)
     return config
 
 
 def validate_target(config: JobConfig, y) -> None:
-    """Checks on the target values themselves: present, not missing, enough classes, numeric for regression."""
-    import pandas as pd
-
-    setting = "target_column_name"
-    n_missing = int(pd.isna(y).sum())
-    if n_missing:
-        raise ConfigError(setting, f"target column {config.target_column_name!r} has {n_missing} missing "
-                                   "values; drop or fill those rows")
-    if config.task == CLASSIFICATION:
-        if pd.Series(y).nunique() < 2:
-            raise ConfigError(setting, f"target column {config.target_column_name!r} has a single class; "
-                                       "classification needs at least two")
-    else:
-        if not pd.api.types.is_numeric_dtype(pd.Series(y)) or pd.api.types.is_bool_dtype(pd.Series(y)):
-            raise ConfigError(setting, f"target column {config.target_column_name!r} is not numeric; "
-                                       "regression needs a numeric target (use classification for labels)")
+    """Checks on the target values themselves (present, not missing, enough classes, numeric for
+    regression): the task's :meth:`~automl_engine.tasks.Task.validate_target`."""
+    get_task(config.task).validate_target(config, y)
 
 
 def _positive(value: Any) -> bool:

@@ -1,4 +1,7 @@
-"""Loading data, holding out test data, choosing the validation method (the seed's rules) and folds."""
+"""Loading data, holding out test data, choosing the validation method (the seed's rules) and folds.
+
+The splits themselves come from the task's splitter (:mod:`automl_engine.tasks.splits`); :func:`make_folds`
+is their fold-number-per-row view for tabular tasks."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import CLASSIFICATION, ConfigError, JobConfig
+from .errors import ConfigError
 
 SMALL_DATA_ROWS = 1_000
 LARGE_DATA_ROWS = 20_000
@@ -36,20 +39,26 @@ def load_frame(data: Any, setting: str = "training_data", base_dir: Path | None 
     return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
 
 
-def split_test(df: pd.DataFrame, config: JobConfig, test_df: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Hold out the test data before anything else looks at the training data."""
+def split_test(df: pd.DataFrame, config: Any, test_df: pd.DataFrame | None,
+               stratify: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Hold out the test data before anything else looks at the training data; ``stratify`` (by default:
+    the task has classes) stratifies by the target when every class has two rows."""
     if test_df is not None or not config.test_data_size:
         return df, test_df
     from sklearn.model_selection import train_test_split
 
+    from .tasks import get_task
+
+    if stratify is None:
+        stratify = get_task(config.task).has_classes
     y = df[config.target_column_name]
-    stratify = y if config.task == CLASSIFICATION and y.value_counts().min() >= 2 else None
+    stratify = y if stratify and y.value_counts().min() >= 2 else None
     train, test = train_test_split(df, test_size=config.test_data_size, random_state=config.random_state,
                                    stratify=stratify)
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-def choose_validation(n_rows: int, config: JobConfig, has_validation_data: bool) -> dict[str, Any]:
+def choose_validation(n_rows: int, config: Any, has_validation_data: bool) -> dict[str, Any]:
     """The seed's rules: user settings win; otherwise <1,000 rows 10-fold CV, up to 20,000 rows 3-fold
     CV, above that a 10% holdout."""
     if has_validation_data:
@@ -73,27 +82,10 @@ def choose_validation(n_rows: int, config: JobConfig, has_validation_data: bool)
 
 def make_folds(y: np.ndarray, validation: dict[str, Any], problem_type: str, random_state: int,
                n_validation_rows: int = 0) -> np.ndarray:
-    """Fold id of every training row (``-1`` = train only). With separate validation data its rows come
-    last and form fold 0."""
-    n = len(y)
-    if validation["source"] == "validation_data":
-        folds = np.full(n, -1, dtype=np.int64)
-        folds[n - n_validation_rows:] = 0
-        return folds
-    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+    """Fold id of every training row (``-1`` = train only) from the task's splitter. With separate
+    validation data its rows come last and form fold 0."""
+    from .tasks import get_task, make_splits
+    from .tasks.splits import folds_of
 
-    stratified = problem_type == CLASSIFICATION and pd.Series(y).value_counts().min() >= validation["n_folds"]
-    if validation["method"] == "cv":
-        k = validation["n_folds"]
-        splitter = (StratifiedKFold(k, shuffle=True, random_state=random_state) if stratified
-                    else KFold(k, shuffle=True, random_state=random_state))
-        folds = np.empty(n, dtype=np.int64)
-        for fold, (_, valid) in enumerate(splitter.split(np.zeros(n), y if stratified else None)):
-            folds[valid] = fold
-        return folds
-    can_stratify = problem_type == CLASSIFICATION and pd.Series(y).value_counts().min() >= 2
-    _, valid = train_test_split(np.arange(n), test_size=validation["validation_size"], random_state=random_state,
-                                stratify=y if can_stratify else None)
-    folds = np.full(n, -1, dtype=np.int64)
-    folds[valid] = 0
-    return folds
+    splitter = get_task(problem_type).splitter(validation, random_state, n_validation_rows)
+    return folds_of(make_splits(splitter, None, np.asarray(y)), len(y))

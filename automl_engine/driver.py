@@ -14,15 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .algorithms import Algorithm, algorithm_names, get_algorithm, portfolio_order
-from .config import CLASSIFICATION, REGRESSION, ConfigError, JobConfig, validate_config, validate_target
-from .data import choose_validation, load_frame, make_folds, split_test
-from .featurize import Featurizer, build_onnx_featurizer, featurization_summary, plan_columns
-from .guardrails import run_guardrails
-from .metrics import compute_charts, compute_metrics, is_better, primary_scorer
+from .algorithms import Algorithm, get_algorithm, module_origin, plugin_origin
+from .config import ConfigError, JobConfig
+from .featurize import Featurizer, build_onnx_featurizer, featurization_summary
+from .metrics import is_better
 from .results import AutoMLResult, Callbacks, TrialResult
-from .target import TARGET_TRANSFORMS, log_target_eligible
-from .trial import COMPLETED, FAILED, TIMED_OUT, TrialOutcome, TrialTask, now_iso, predict_scores, write_prepared
+from .target import TARGET_TRANSFORMS
+from .tasks import ScoringContext, get_task
+from .trial import COMPLETED, FAILED, TIMED_OUT, PreparedData, TrialOutcome, TrialTask, now_iso, write_prepared
 
 EARLY_TERMINATION_MIN_TRIALS = 20
 EARLY_TERMINATION_PATIENCE = 10
@@ -41,24 +40,10 @@ def _cost_units(params: dict[str, Any]) -> float:
     return 1.0
 
 
-def _param_prefix(name: str) -> str:
-    return "XGBoost" if name.startswith("XGBoost") else name
-
-
-
 def target_array(y: np.ndarray, problem_type: str) -> np.ndarray:
-    """Target values as the estimators and metrics need them; training and test targets both pass here.
+    """Target values as the estimators and metrics need them: the task's :meth:`Task.target_array`."""
+    return get_task(problem_type).target_array(y)
 
-    sklearn needs a native label dtype (bool/int/float) or strings: an object array of Python bools (what a
-    yes/no column read as boolean gives) is "unknown" to its metrics, so it is rebuilt with a native dtype.
-    """
-    if problem_type != CLASSIFICATION:
-        return y.astype(float)
-    if y.dtype.kind not in "biuf":
-        y = np.asarray(y.tolist())
-    if y.dtype.kind not in "biuf":
-        y = y.astype(str).astype(object)
-    return y
 
 class Driver:
     """Runs one :class:`AutoMLJob`. Not reusable: create one per run."""
@@ -66,6 +51,7 @@ class Driver:
     def __init__(self, job, callbacks: Callbacks, executor: Any, workdir: str | Path | None):
         self.job = job
         self.config: JobConfig = job.config
+        self.task = get_task(self.config.task)
         self.callbacks = callbacks
         self.user_executor = executor
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="automl-"))
@@ -87,74 +73,51 @@ class Driver:
 
     # ------------------------------------------------------------------------------------------ data
     def prepare(self) -> None:
-        config = self.config
-        base = self.job.base_dir
-        train = load_frame(self.job.training_data, "training_data", base)
-        if train is None:
-            raise ConfigError("training_data", "training data is required")
-        validate_config(config, columns=list(train.columns), n_rows=len(train))
-        valid = load_frame(self.job.validation_data, "validation_data", base)
-        test = load_frame(self.job.test_data, "test_data", base)
-        target = config.target_column_name
-        for name, frame in (("validation_data", valid), ("test_data", test)):
-            if frame is not None and target not in frame.columns:
-                raise ConfigError(name, f"target column {target!r} is missing from {name}")
-        validate_target(config, train[target])
-        if valid is not None:
-            validate_target(config, valid[target])
-        train, test = split_test(train, config, test)
-        drop = [c for c in (target, config.weight_column_name) if c]
-        X = train.drop(columns=drop)
-        y = train[target].to_numpy()
-        n_train_only = len(X)
-        if valid is not None:
-            X = pd.concat([X, valid[X.columns]], ignore_index=True)
-            y = np.concatenate([y, valid[target].to_numpy()])
-        weights = None
-        if config.weight_column_name:
-            parts = [train[config.weight_column_name]] + ([valid[config.weight_column_name]] if valid is not None else [])
-            weights = pd.concat(parts, ignore_index=True).to_numpy(float)
-        problem_type = config.task
-        y = target_array(y, problem_type)
-        classes = sorted(pd.unique(y).tolist()) if problem_type == CLASSIFICATION else None
-        self.validation = choose_validation(n_train_only, config, valid is not None)
-        if self.validation["method"] == "cv" and self.validation["n_folds"] > n_train_only:
-            raise ConfigError("n_cross_validations", f"{self.validation['n_folds']} folds but only {n_train_only} rows")
-        folds = make_folds(y, self.validation, problem_type, config.random_state,
-                           n_validation_rows=len(X) - n_train_only)
-        onnx = config.training.enable_onnx_compatible_models
-        self.plans = plan_columns(X, config.featurization, onnx_compatible=onnx)
-        if all(p.dropped for p in self.plans):
-            raise ConfigError("featurization", "every feature column was dropped: " +
-                              "; ".join(f"{p.column}: {p.drop_reason}" for p in self.plans))
-        self.guardrails = run_guardrails(config, X, y, self.plans, self.validation,
-                                         test.drop(columns=drop, errors="ignore") if test is not None else None)
-        imbalance = next((g for g in self.guardrails if g["name"] == "class_imbalance"), None)
-        self.imbalanced = bool(imbalance and imbalance["status"] == "alerted")
-        # ONNX mode keeps to models the converters know; the log-target wrapper is not one of them.
-        self.log_target = problem_type == REGRESSION and not onnx and log_target_eligible(y)
-        if self.log_target:
-            self.log("info", "the target is non-negative and right-skewed: the search also fits models on log1p(target)")
-        positive = config.positive_label
-        if problem_type == CLASSIFICATION and positive is None and len(classes) == 2:
-            positive = classes[1]
-        self.meta = {
-            "problem_type": problem_type, "target": target, "classes": classes, "positive_label": positive,
-            "primary_metric": config.primary_metric, "validation": self.validation,
-            "plan": [p.to_dict() for p in self.plans], "featurization_mode": config.featurization.mode,
-            "onnx_compatible": onnx, "random_state": config.random_state,
-        }
-        write_prepared(self.workdir, X, y, folds, weights, self.meta)
-        self.X, self.y, self.folds, self.classes = X, y, folds, classes
-        self.test = test
-        self.drop = drop
-        self.log("info", f"prepared {len(X)} training rows, {X.shape[1]} columns; validation: "
+        """The task prepares the data (:meth:`Task.prepare`); the driver writes it for the trials, with the
+        modules that register the run's plugins so that workers in other processes import them first."""
+        prepared = self.task.prepare(self.job, self.log)
+        for level, message in prepared.messages:
+            self.log(level, message)
+        self.prepared = prepared
+        self.X, self.y, self.classes, self.meta = prepared.X, prepared.y, prepared.classes, prepared.meta
+        self.validation, self.plans, self.guardrails = prepared.validation, prepared.plans, prepared.guardrails
+        self.test, self.drop = prepared.test, prepared.drop
+        self.imbalanced = bool(prepared.flags.get("imbalanced"))
+        self.log_target = bool(prepared.flags.get("log_target"))
+        self.algorithms = self.candidate_algorithms()
+        self.meta["plugins"] = self._plugins(self.algorithms)
+        write_prepared(self.workdir, prepared.X, prepared.y, prepared.splits, prepared.weights, self.meta)
+        self.data = PreparedData(X=prepared.X, y=prepared.y, splits=prepared.splits, weights=prepared.weights,
+                                 meta=self.meta)
+        test = prepared.test
+        self.log("info", f"prepared {len(self.X)} training rows, {self.X.shape[1]} columns; validation: "
                          f"{self.validation['reason']}; test rows: {0 if test is None else len(test)}")
+
+    def _plugins(self, algos: list[Algorithm]) -> list[dict[str, str]]:
+        """Modules a trial worker imports before evaluating: the task's and the plugins' (built-ins need none)."""
+        from .executor import InlineExecutor
+
+        origins = []
+        task_module = type(self.task).__module__
+        if not task_module.startswith("automl_engine."):
+            origins.append(module_origin(task_module))
+        for algo in algos:
+            origin = plugin_origin(self.task.name, algo.name)
+            if origin is not None:
+                origins.append(origin)
+        for origin in origins:
+            if origin["module"] == "__main__" and not isinstance(self.executor, InlineExecutor):
+                raise ConfigError("training.allowed_training_algorithms", (
+                    "a plugin is registered in __main__ (a script or notebook): trial workers run in other "
+                    "processes and cannot import it; define and register it in an importable module and import "
+                    "that module, or block the algorithm"))
+        unique = {o["module"]: o for o in origins}
+        return list(unique.values())
 
     def candidate_algorithms(self) -> list[Algorithm]:
         config = self.config
         allowed = config.training.allowed_training_algorithms
-        names = list(allowed) if allowed is not None else algorithm_names(config.task)
+        names = list(allowed) if allowed is not None else self.task.algorithm_names()
         out = []
         n_rows = len(self.X)
         for name in names:
@@ -178,7 +141,7 @@ class Driver:
 
     # ------------------------------------------------------------------------------------------ search
     def _class_weight(self, algo: Algorithm) -> dict[str, Any]:
-        if self.config.task == CLASSIFICATION and self.imbalanced and algo.supports_class_weight and \
+        if self.imbalanced and algo.supports_class_weight and \
                 self.config.primary_metric == "norm_macro_recall":
             return {"class_weight": "balanced"}
         return {}
@@ -187,13 +150,13 @@ class Driver:
         name = study_trial.suggest_categorical("algorithm", algo_names)
         algo = get_algorithm(self.config.task, name)
         params = algo.suggest(study_trial, len(self.X))
-        if self.config.task == CLASSIFICATION and self.imbalanced and algo.supports_class_weight:
-            params["class_weight"] = study_trial.suggest_categorical(f"{_param_prefix(name)}.class_weight",
+        if self.imbalanced and algo.supports_class_weight:
+            params["class_weight"] = study_trial.suggest_categorical(f"{algo.prefix}.class_weight",
                                                                      [None, "balanced"])
         if self.log_target and algo.is_tree:
             # Trees predict within the range of the targets they saw, so expm1 of their output stays sane; a
             # linear model on log1p(y) is multiplicative, and its extrapolation grows exponentially.
-            params["target_transform"] = study_trial.suggest_categorical(f"{_param_prefix(name)}.target_transform",
+            params["target_transform"] = study_trial.suggest_categorical(f"{algo.prefix}.target_transform",
                                                                          list(TARGET_TRANSFORMS))
         return name, params
 
@@ -226,10 +189,9 @@ class Driver:
         config = self.config
         limits = config.limits
         greater = config.greater_is_better
-        algos = self.candidate_algorithms()
-        names = [a.name for a in algos]
+        names = [a.name for a in self.algorithms]
         queue = [(n, {**p, **self._class_weight(get_algorithm(config.task, n))})
-                 for n, p in portfolio_order(config.task, self.log_target) if n in names]
+                 for n, p in self.task.portfolio(self.prepared.flags) if n in names]
         concurrency = limits.max_concurrent_trials
         n_threads = self.n_threads
         executor = self.executor
@@ -375,7 +337,7 @@ class Driver:
             for t in self.trials:
                 if t.algorithm in tpe_names and t.status == COMPLETED and t.score is not None \
                         and not math.isnan(t.score):
-                    prefix = _param_prefix(t.algorithm)
+                    prefix = get_algorithm(self.config.task, t.algorithm).prefix
                     fixed = {"algorithm": t.algorithm,
                              **{f"{prefix}.{k}": v for k, v in t.hyperparameters.items()}}
                     if self.imbalanced and get_algorithm(self.config.task, t.algorithm).supports_class_weight:
@@ -413,34 +375,38 @@ class Driver:
         import joblib
         from sklearn.pipeline import Pipeline
 
-        from .ensemble import StackEnsemble, VotingEnsemble, caruana_selection, fit_stacker, distinct_predictions
+        from .ensemble import StackEnsemble, VotingEnsemble, distinct_predictions
 
         config = self.config
         greater = config.greater_is_better
         done = [t for t in self.trials if t.status == COMPLETED and t.score is not None and not math.isnan(t.score)]
         done.sort(key=lambda t: (-t.score if greater else t.score, t.number))
-        mask = self.folds >= 0
+        task = self.task
+        rows = self.data.oof_rows
         # Trials that predict the same as a better one (a search revisiting a configuration, or hyperparameters
         # that do not change the fit: LassoLars alphas below the end of its LARS path) add nothing to an
         # ensemble; kept, each copy took a seat among the candidates and a vote in the sorted initialisation,
         # so one model could fill the stack and most of the vote.
-        distinct = distinct_predictions((np.load(t.oof_path)[mask] for t in done), ENSEMBLE_CANDIDATES)
+        distinct = distinct_predictions((np.load(t.oof_path) for t in done), ENSEMBLE_CANDIDATES)
         candidates, oofs = [done[i] for i, _ in distinct], [oof for _, oof in distinct]
         if len(candidates) < 2:
             return []
-        y = self.y[mask]
+        y = self.y[rows]
+        context = self.data.context()
         # Selection scores many candidate blends: a fixed random subset keeps that cheap on big data.
         pick = np.arange(len(y))
         if len(y) > SELECTION_MAX_ROWS:
             pick = np.sort(np.random.RandomState(config.random_state).choice(len(y), SELECTION_MAX_ROWS, replace=False))
-        scorer_on_pick = primary_scorer(config.task, config.primary_metric, y[pick], self.classes)
+        pick_context = ScoringContext(meta=self.meta, X=self.X, rows=rows[pick], splits=self.data.oof_splits[pick],
+                                      history=self.data)
+        scorer_on_pick = task.primary_scorer(config.primary_metric, y[pick], pick_context)
         scorer = lambda pred: scorer_on_pick(pred[pick])  # noqa: E731
         problem_type = config.task
         out = []
         number = max(t.number for t in self.trials) + 1
         if config.training.enable_vote_ensemble and time.time() < self.final_deadline:
             start = time.time()
-            weights = caruana_selection(oofs, scorer, greater)
+            weights = task.vote_weights(oofs, scorer, greater)
             members = [(t, w, o) for t, w, o in zip(candidates, weights, oofs) if w > 0]
             pred = sum(w * o for _, w, o in members)
             model = Pipeline([("ensemble", VotingEnsemble(
@@ -452,12 +418,12 @@ class Driver:
         if config.training.enable_stack_ensemble and time.time() < self.final_deadline:
             start = time.time()
             members = candidates[:STACK_MEMBERS]
-            meta, cv_pred = fit_stacker(oofs[:STACK_MEMBERS], y, problem_type, self.classes, config.random_state)
+            meta, cv_pred = task.fit_stacker(oofs[:STACK_MEMBERS], y, context, config.random_state)
             model = Pipeline([("ensemble", StackEnsemble(
                 [joblib.load(t.model_path) for t in members], meta, problem_type, self.classes))])
             out.append(self._ensemble_trial(number, "StackEnsemble", model, cv_pred, y, start, {
                 "members": [t.number for t in members],
-                "meta_learner": "LogisticRegression" if problem_type == CLASSIFICATION else "ElasticNet"}))
+                "meta_learner": task.meta_learner_name}))
         return out
 
     def _ensemble_trial(self, number: int, name: str, model, pred, y, start: float, params) -> TrialResult:
@@ -467,14 +433,13 @@ class Driver:
         trial_dir.mkdir(parents=True, exist_ok=True)
         model_path = trial_dir / "model.pkl"
         joblib.dump(model, model_path)
-        full = np.full((len(self.y),) + np.shape(pred)[1:], np.nan)
-        full[self.folds >= 0] = pred
-        np.save(trial_dir / "oof.npy", full)
-        metrics = compute_metrics(self.config.task, y, pred, self.classes)
+        np.save(trial_dir / "oof.npy", pred)
+        context = self.data.context()
+        metrics = self.task.compute_metrics(y, pred, context)
         trial = TrialResult(
             number=number, algorithm=name, pipeline_name=name, featurization="per member",
             hyperparameters=params, metrics=metrics, score=metrics.get(self.config.primary_metric),
-            charts=compute_charts(self.config.task, y, pred, self.classes, self.meta["positive_label"]),
+            charts=self.task.compute_charts(y, pred, context),
             test_metrics=None, test_charts=None, duration_seconds=round(time.time() - start, 3), status=COMPLETED,
             error=None, is_ensemble=True, model_path=str(model_path), started_at=now_iso(), finished_at=now_iso())
         trial.oof_path = str(trial_dir / "oof.npy")  # type: ignore[attr-defined]
@@ -529,12 +494,14 @@ class Driver:
         best_model = joblib.load(best.model_path) if best is not None else None
         if self.test is not None:
             X_test = self.test.drop(columns=self.drop, errors="ignore")
-            y_test = target_array(self.test[config.target_column_name].to_numpy(), config.task)
+            y_test = self.task.target_array(self.test[config.target_column_name].to_numpy())
+            test_context = ScoringContext(meta=self.meta, X=X_test, rows=np.arange(len(X_test)), splits=None,
+                                          history=self.data)
             for t in ensembles + ([best] if best is not None and not best.is_ensemble else []):
                 model = best_model if t is best else joblib.load(t.model_path)
-                pred = predict_scores(model, X_test, config.task, self.classes)
-                t.test_metrics = compute_metrics(config.task, y_test, pred, self.classes)
-                t.test_charts = compute_charts(config.task, y_test, pred, self.classes, self.meta["positive_label"])
+                pred = self.task.predict_scores(model, X_test, self.classes)
+                t.test_metrics = self.task.compute_metrics(y_test, pred, test_context)
+                t.test_charts = self.task.compute_charts(y_test, pred, test_context)
         for t in ensembles:
             self.trials.append(t)
             self._emit(t)
@@ -552,9 +519,7 @@ class Driver:
         explanation = None
         if config.training.enable_model_explainability and best_model is not None and time.time() < self.deadline:
             try:
-                from .explain import explain
-
-                explanation = explain(best_model, self.X, self.y, random_state=config.random_state)
+                explanation = self.task.explain(best_model, self.X, self.y, random_state=config.random_state)
             except Exception as exc:
                 self.log("warning", f"explanation failed: {type(exc).__name__}: {exc}")
         if best is None and self.status == "completed":

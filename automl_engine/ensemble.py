@@ -2,8 +2,12 @@
 
 - Voting: Caruana et al. ensemble selection (sorted initialisation with up to 5 models within 5% of
   the best, then greedy forward selection with replacement); weights are selection counts.
-- Stacking: a LogisticRegression (classification) or ElasticNet (regression) meta-learner on the members'
-  out-of-fold predictions; its own score is cross-validated on those predictions.
+- Stacking: the task's meta-learner (LogisticRegression for classification, ElasticNet for regression) on
+  the members' out-of-fold predictions; its own score is cross-validated on those predictions.
+
+Both work on the stored out-of-fold predictions as they are (one entry per validated row and split, see
+:meth:`automl_engine.tasks.Splits.scored`), so they need no fold layout. The task supplies the combiner:
+``Task.vote_weights``, ``Task.meta_features`` and ``Task.fit_stacker``.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .config import CLASSIFICATION
+from .tasks import ScoringContext, get_task
 
 ENSEMBLE_ITERATIONS = 25
 META_MAX_ROWS = 4000  # a low-dimensional meta-learner needs few rows; keeps stacking cheap on big data
@@ -25,8 +29,8 @@ class _AssembledEnsemble(BaseEstimator):
 
     @property
     def classes_(self):
-        if self.problem_type != CLASSIFICATION:
-            raise AttributeError("a regression ensemble has no classes_")
+        if not get_task(self.problem_type).has_classes:
+            raise AttributeError(f"a {self.problem_type} ensemble has no classes_")
         return np.asarray(self.classes)
 
     def fit(self, X, y=None):
@@ -39,7 +43,7 @@ class _AssembledEnsemble(BaseEstimator):
 class VotingEnsemble(_AssembledEnsemble):
     """Weighted average of fitted pipelines' probabilities (classification) or predictions."""
 
-    def __init__(self, estimators: Sequence[Any] = (), weights: Sequence[float] = (), problem_type: str = CLASSIFICATION,
+    def __init__(self, estimators: Sequence[Any] = (), weights: Sequence[float] = (), problem_type: str = "classification",
                  classes: Sequence[Any] | None = None):
         self.estimators = estimators
         self.weights = weights
@@ -59,7 +63,7 @@ class VotingEnsemble(_AssembledEnsemble):
 
     def predict(self, X):
         scores = self._scores(X)
-        if self.problem_type == CLASSIFICATION:
+        if get_task(self.problem_type).has_classes:
             return self.classes_[np.argmax(scores, axis=1)]
         return scores
 
@@ -67,7 +71,7 @@ class VotingEnsemble(_AssembledEnsemble):
 class StackEnsemble(_AssembledEnsemble):
     """Members' predictions fed to a fitted meta-learner."""
 
-    def __init__(self, estimators: Sequence[Any] = (), meta_learner: Any = None, problem_type: str = CLASSIFICATION,
+    def __init__(self, estimators: Sequence[Any] = (), meta_learner: Any = None, problem_type: str = "classification",
                  classes: Sequence[Any] | None = None):
         self.estimators = estimators
         self.meta_learner = meta_learner
@@ -87,7 +91,7 @@ class StackEnsemble(_AssembledEnsemble):
         return predict_scores(self.meta_learner, self._meta_features(X), self.problem_type, self.classes)
 
     def predict(self, X):
-        if self.problem_type == CLASSIFICATION:
+        if get_task(self.problem_type).has_classes:
             return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
         return np.asarray(self.meta_learner.predict(self._meta_features(X)), dtype=float)
 
@@ -102,21 +106,8 @@ def _feature_cache(X):
 
 
 def meta_features(predictions: Sequence[np.ndarray], problem_type: str) -> np.ndarray:
-    """Stack members' predictions; binary classification keeps only the positive column (the other is
-    redundant) as a logit so a linear meta-learner can weigh confident members."""
-    cols = []
-    for p in predictions:
-        if problem_type == CLASSIFICATION:
-            if p.shape[1] == 2:
-                p = np.clip(p[:, 1:], 1e-6, 1 - 1e-6)
-                cols.append(np.log(p / (1 - p)))
-            else:
-                # Many classes: raw probabilities keep the meta-problem well conditioned (logits of
-                # near-0/1 probabilities made lbfgs crawl: 77 s on letter).
-                cols.append(p)
-        else:
-            cols.append(np.asarray(p, dtype=float)[:, None])
-    return np.hstack(cols)
+    """The meta-learner's input from members' predictions: the task's :meth:`Task.meta_features`."""
+    return get_task(problem_type).meta_features(predictions)
 
 
 def distinct_predictions(predictions: Iterable[np.ndarray], limit: int) -> list[tuple[int, np.ndarray]]:
@@ -165,36 +156,18 @@ def caruana_selection(oofs: Sequence[np.ndarray], scorer: Callable[[np.ndarray],
     return (counts / counts.sum()).tolist()
 
 
-def fit_stacker(oofs: Sequence[np.ndarray], y: np.ndarray, problem_type: str, classes, random_state: int = 0):
-    """Fit the meta-learner on members' out-of-fold predictions; return it and its cross-validated
-    predictions (the honest estimate of the stack's score)."""
-    from sklearn.linear_model import ElasticNet, LogisticRegression
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+def stack_rows(n: int, n_features: int, random_state: int) -> np.ndarray:
+    """The entries a meta-learner is fitted on: all, or a fixed random subset on big data (a
+    low-dimensional meta-learner needs few rows)."""
+    max_rows = META_MAX_ROWS if n_features <= 20 else META_MAX_ROWS // 2
+    if n > max_rows:
+        return np.sort(np.random.RandomState(random_state).choice(n, max_rows, replace=False))
+    return np.arange(n)
 
-    Z = meta_features(oofs, problem_type)
-    y = np.asarray(y)
-    max_rows = META_MAX_ROWS if Z.shape[1] <= 20 else META_MAX_ROWS // 2
-    if len(y) > max_rows:
-        keep = np.sort(np.random.RandomState(random_state).choice(len(y), max_rows, replace=False))
-        Z_fit, y_fit = Z[keep], y[keep]
-    else:
-        keep, Z_fit, y_fit = np.arange(len(y)), Z, y
-    if problem_type == CLASSIFICATION:
-        meta = LogisticRegression(C=1.0, max_iter=200, tol=1e-3)
-        stratify = np.min(np.unique(y, return_counts=True)[1]) >= 5
-        cv = StratifiedKFold(3, shuffle=True, random_state=random_state) if stratify else \
-            KFold(3, shuffle=True, random_state=random_state)
-        meta.fit(Z_fit, y_fit)
-        # Honest estimate: every row predicted by a meta-learner that did not see it (rows outside the
-        # subsample never did; rows inside get cross-validated predictions).
-        pred = meta.predict_proba(Z)
-        pred[keep] = cross_val_predict(meta, Z_fit, y_fit, cv=cv, method="predict_proba")
-        aligned = np.zeros((len(y), len(classes)))
-        for j, c in enumerate(meta.classes_):
-            aligned[:, list(classes).index(c)] = pred[:, j]
-        return meta, aligned
-    meta = ElasticNet(alpha=1e-4, l1_ratio=0.5, positive=True, max_iter=5000)
-    meta.fit(Z_fit, y_fit)
-    pred = np.asarray(meta.predict(Z), dtype=float)
-    pred[keep] = cross_val_predict(meta, Z_fit, y_fit, cv=KFold(5, shuffle=True, random_state=random_state))
-    return meta, pred
+
+def fit_stacker(oofs: Sequence[np.ndarray], y: np.ndarray, problem_type: str, classes, random_state: int = 0,
+                context: ScoringContext | None = None):
+    """Fit the task's meta-learner on members' out-of-fold predictions; return it and its cross-validated
+    predictions (the honest estimate of the stack's score)."""
+    context = context or ScoringContext({"classes": classes})
+    return get_task(problem_type).fit_stacker(oofs, y, context, random_state)

@@ -50,7 +50,7 @@ def _engineered(pipeline, X: pd.DataFrame, y, random_state: int) -> tuple[dict[s
     # A tree fitted on log1p(target) is explained on the scale it was fitted on: importances are normalised
     # shares of what drives its predictions, so they read the same although effects multiply on the original scale.
     tree = inner_estimator(estimator)
-    if _is_tree(tree):
+    if _is_tree(pipeline, tree):
         try:
             import shap
 
@@ -70,7 +70,13 @@ def _engineered(pipeline, X: pd.DataFrame, y, random_state: int) -> tuple[dict[s
     return {n: float(v) for n, v in zip(names, values)}, method
 
 
-def _is_tree(estimator) -> bool:
+def _is_tree(pipeline, estimator) -> bool:
+    """Whether the pipeline's algorithm plugin declares a tree model (``Algorithm.is_tree``), recorded on the
+    pipeline when it was built. Models saved before pipelines carried it are recognised by their estimator's
+    library, as then."""
+    declared = getattr(pipeline, "automl_is_tree", None)
+    if declared is not None:
+        return bool(declared)
     module = type(estimator).__module__
     return any(m in module for m in ("lightgbm", "xgboost", "sklearn.ensemble._forest", "sklearn.tree",
                                      "automl_engine.algorithms"))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import CLASSIFICATION, JobConfig
+from .config import JobConfig
 from .featurize import ColumnPlan
 
 PASSED, DONE, ALERTED = "passed", "done", "alerted"
@@ -24,8 +24,14 @@ def _entry(name: str, status: str, description: str, parameters: Any) -> dict[st
 
 
 def run_guardrails(config: JobConfig, X: pd.DataFrame, y: np.ndarray, plans: list[ColumnPlan],
-                   validation: dict[str, Any], test_X: pd.DataFrame | None) -> list[dict[str, Any]]:
-    """All guardrails, in a fixed order."""
+                   validation: dict[str, Any], test_X: pd.DataFrame | None,
+                   has_classes: bool | None = None) -> list[dict[str, Any]]:
+    """All guardrails, in a fixed order. ``has_classes`` (by default the task's): the target is labels,
+    so class balance is checked and leakage is measured by balanced accuracy."""
+    if has_classes is None:
+        from .tasks import get_task
+
+        has_classes = get_task(config.task).has_classes
     out = []
     imputed = [{"column": p.column, "missing": p.n_missing, "strategy": p.imputer}
                for p in plans if not p.dropped and p.n_missing]
@@ -37,7 +43,7 @@ def run_guardrails(config: JobConfig, X: pd.DataFrame, y: np.ndarray, plans: lis
     out.append(_entry("high_cardinality_features", DONE if high else PASSED,
                       f"{len(high)} high-cardinality categorical column(s) encoded without one-hot expansion."
                       if high else "No high-cardinality categorical features.", high))
-    if config.task == CLASSIFICATION:
+    if has_classes:
         counts = pd.Series(y).value_counts()
         ratio = float(counts.min() / counts.max())
         params = {"class_counts": {str(k): int(v) for k, v in counts.items()}, "ratio": round(ratio, 4),
@@ -48,7 +54,7 @@ def run_guardrails(config: JobConfig, X: pd.DataFrame, y: np.ndarray, plans: lis
                           "are searched." if ratio <= IMBALANCE_RATIO else
                           f"Classes are balanced enough (smallest/largest {ratio:.3f}).", params))
     out.append(_entry("validation_method", DONE, validation["reason"], dict(validation)))
-    out.append(_target_leakage(config, X, y, plans))
+    out.append(_target_leakage(config, X, y, plans, has_classes))
     dup = int(pd.concat([X, pd.Series(y, name="__target__", index=X.index)], axis=1).duplicated().sum())
     out.append(_entry("duplicate_rows", ALERTED if dup else PASSED,
                       f"{dup} duplicate training row(s) (features and target); with cross-validation a copy can "
@@ -67,7 +73,8 @@ def run_guardrails(config: JobConfig, X: pd.DataFrame, y: np.ndarray, plans: lis
     return out
 
 
-def _target_leakage(config: JobConfig, X: pd.DataFrame, y: np.ndarray, plans: list[ColumnPlan]) -> dict[str, Any]:
+def _target_leakage(config: JobConfig, X: pd.DataFrame, y: np.ndarray, plans: list[ColumnPlan],
+                    has_classes: bool) -> dict[str, Any]:
     """Flag a feature that alone almost determines the target: a shallow tree on that one feature, fitted
     on two thirds of (at most 3,000) rows and scored on the rest by balanced accuracy or R²."""
     from sklearn.metrics import balanced_accuracy_score, r2_score
@@ -78,7 +85,7 @@ def _target_leakage(config: JobConfig, X: pd.DataFrame, y: np.ndarray, plans: li
     ys = np.asarray(y)[idx]
     cut = (2 * len(idx)) // 3
     fit_rows, score_rows = np.arange(cut), np.arange(cut, len(idx))
-    classification = config.task == CLASSIFICATION
+    classification = has_classes
     if len(score_rows) < 10 or (classification and pd.Series(ys[fit_rows]).nunique() < 2):
         return _entry("target_leakage", PASSED, "Too few rows to test for leakage.", [])
     metric = "balanced_accuracy" if classification else "r2"

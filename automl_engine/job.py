@@ -16,9 +16,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import (CLASSIFICATION, DEFAULT_PRIMARY_METRIC, REGRESSION, ConfigError, JobConfig, make_featurization,
+from .config import (CLASSIFICATION, REGRESSION, ConfigError, JobConfig, make_featurization,
                      make_limits, make_training, validate_config, validate_target)
 from .results import AutoMLResult, Callbacks, TrialResult
+from .tasks import get_task
 
 
 class AutoMLJob:
@@ -87,7 +88,7 @@ def _factory(task: str, training_data: Any, target_column_name: str, primary_met
         data_refs[key] = value if isinstance(value, (str, os.PathLike)) else None
     config = JobConfig(
         task=task, target_column_name=target_column_name,
-        primary_metric=primary_metric or DEFAULT_PRIMARY_METRIC[task],
+        primary_metric=primary_metric or get_task(task).default_primary_metric,
         training_data=str(training_data) if isinstance(training_data, (str, os.PathLike)) else None,
         validation_data=str(data_refs["validation_data"]) if data_refs["validation_data"] else None,
         test_data=str(data_refs["test_data"]) if data_refs["test_data"] else None,

@@ -12,7 +12,6 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn import metrics as skm
 
-from .config import CLASSIFICATION, PRIMARY_METRICS
 
 MAX_CURVE_POINTS = 101
 
@@ -108,9 +107,11 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
 
 
 def compute_metrics(problem_type: str, y_true, pred, classes=None) -> dict[str, float]:
-    if problem_type == CLASSIFICATION:
-        return classification_metrics(y_true, pred, classes)
-    return regression_metrics(y_true, pred)
+    """Every metric of task ``problem_type`` for row-wise predictions (a task needing more context, such as a
+    time series' ids and times, is called through :meth:`Task.compute_metrics` with a ScoringContext)."""
+    from .tasks import ScoringContext, get_task
+
+    return get_task(problem_type).compute_metrics(y_true, pred, ScoringContext({"classes": classes}))
 
 
 def _downsample(*arrays: np.ndarray) -> list[list[float]]:
@@ -191,9 +192,11 @@ def regression_charts(y_true, y_pred) -> dict[str, Any]:
 
 
 def compute_charts(problem_type: str, y_true, pred, classes=None, positive_label=None) -> dict[str, Any]:
-    if problem_type == CLASSIFICATION:
-        return classification_charts(y_true, pred, classes, positive_label)
-    return regression_charts(y_true, pred)
+    """Chart data of task ``problem_type`` for row-wise predictions (see :func:`compute_metrics`)."""
+    from .tasks import ScoringContext, get_task
+
+    context = ScoringContext({"classes": classes, "positive_label": positive_label})
+    return get_task(problem_type).compute_charts(y_true, pred, context)
 
 
 def _jsonable(value: Any) -> Any:
@@ -203,23 +206,35 @@ def _jsonable(value: Any) -> Any:
 
 
 def metric_names(problem_type: str) -> list[str]:
-    return sorted(PRIMARY_METRICS[problem_type])
+    from .tasks import get_task
+
+    return sorted(get_task(problem_type).primary_metrics)
 
 
 def primary_scorer(problem_type: str, metric: str, y_true, classes=None):
     """A fast function ``pred -> score`` for one primary metric (used many times by ensemble selection)."""
+    from .tasks import ScoringContext, get_task
+
+    return get_task(problem_type).primary_scorer(metric, y_true, ScoringContext({"classes": classes}))
+
+
+def regression_scorer(metric: str, y_true):
+    """Fast ``pred -> score`` for a regression primary metric."""
+    y = np.asarray(y_true).astype(float)
+    span = float(np.max(y) - np.min(y)) or 1.0
+    if metric == "r2_score":
+        denom = float(np.sum((y - y.mean()) ** 2)) or 1.0
+        return lambda p: 1.0 - float(np.sum((y - p) ** 2)) / denom
+    if metric == "normalized_root_mean_squared_error":
+        return lambda p: math.sqrt(float(np.mean((y - p) ** 2))) / span
+    if metric == "normalized_mean_absolute_error":
+        return lambda p: float(np.mean(np.abs(y - p))) / span
+    return lambda p: regression_metrics(y, p)[metric]
+
+
+def classification_scorer(metric: str, y_true, classes):
+    """Fast ``pred -> score`` for a classification primary metric (probability matrix in)."""
     y_true = np.asarray(y_true)
-    if problem_type != CLASSIFICATION:
-        y = y_true.astype(float)
-        span = float(np.max(y) - np.min(y)) or 1.0
-        if metric == "r2_score":
-            denom = float(np.sum((y - y.mean()) ** 2)) or 1.0
-            return lambda p: 1.0 - float(np.sum((y - p) ** 2)) / denom
-        if metric == "normalized_root_mean_squared_error":
-            return lambda p: math.sqrt(float(np.mean((y - p) ** 2))) / span
-        if metric == "normalized_mean_absolute_error":
-            return lambda p: float(np.mean(np.abs(y - p))) / span
-        return lambda p: regression_metrics(y, p)[metric]
     classes = np.asarray(classes)
     onehot = (y_true[:, None] == classes[None, :]).astype(int)
     present = (onehot.sum(axis=0) > 0) & (onehot.sum(axis=0) < len(y_true))

@@ -1,9 +1,11 @@
 """One trial: a JSON-serialisable task, the pipeline it builds, and ``evaluate_trial``, the pure top-level
 function a worker (a local child process or a Celery worker on another machine) calls.
 
-The driver writes the prepared training data once under ``workdir/data/``; ``evaluate_trial`` reads it
-from there, fits the pipeline inside every fold, writes ``model.pkl`` and ``oof.npy`` under
-``workdir/trials/<number>/`` and returns a plain dict.
+The driver writes the prepared training data once under ``workdir/data/`` (features, target, weights, the
+splits as (train rows, validation rows) pairs, metadata); ``evaluate_trial`` reads it from there, fits the
+task's pipeline on the training rows of every split and predicts its validation rows, writes ``model.pkl``
+and ``oof.npy`` (the validation predictions of all splits, entry ``i`` for row ``PreparedData.oof_rows[i]``)
+under ``workdir/trials/<number>/`` and returns a plain dict.
 """
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .algorithms import get_algorithm
-from .config import CLASSIFICATION, REGRESSION
+from .algorithms import get_algorithm, import_plugins
+from .tasks import ScoringContext, Splits, get_task
 
 COMPLETED, FAILED, TIMED_OUT = "completed", "failed", "timed_out"
 
@@ -83,38 +85,57 @@ def now_iso() -> str:
 
 @dataclass
 class PreparedData:
-    """Training features, target, fold assignment and run metadata as loaded from ``workdir/data``.
+    """Training features, target, splits and run metadata as loaded from ``workdir/data``.
 
-    ``folds[i]`` is the validation fold of row ``i`` (0..k-1); ``-1`` marks rows that are only ever
-    trained on (the training part of a holdout split)."""
+    ``splits`` holds the (train rows, validation rows) pairs; ``oof_rows``/``oof_splits`` give, for each
+    stored out-of-fold prediction, its row and the split it was predicted in (see :meth:`Splits.scored`)."""
 
     X: pd.DataFrame
     y: np.ndarray
-    folds: np.ndarray
+    splits: Splits
     weights: np.ndarray | None
     meta: dict[str, Any]
 
+    def __post_init__(self):
+        self.oof_rows, self.oof_splits = self.splits.scored()
+
     @property
     def is_cv(self) -> bool:
-        return self.meta["validation"]["method"] == "cv"
+        return self.splits.refit
 
     @property
     def classes(self):
         return self.meta.get("classes")
 
+    @property
+    def task(self):
+        return get_task(self.meta["problem_type"])
 
-def write_prepared(workdir: Path, X: pd.DataFrame, y: np.ndarray, folds: np.ndarray,
+    def context(self) -> ScoringContext:
+        """The scoring context of the stored out-of-fold predictions."""
+        return ScoringContext(meta=self.meta, X=self.X, rows=self.oof_rows, splits=self.oof_splits, history=self)
+
+
+def write_prepared(workdir: Path, X: pd.DataFrame, y: np.ndarray, splits: Splits | np.ndarray,
                    weights: np.ndarray | None, meta: dict[str, Any]) -> None:
-    """Write the prepared training data once, for any worker that shares ``workdir``."""
+    """Write the prepared training data once, for any worker that shares ``workdir``.
+
+    ``splits`` is a :class:`Splits`, or a fold number per row (``-1``: train only) read as cross-validation
+    when ``meta["validation"]["method"] == "cv"`` and as a holdout otherwise."""
+    if not isinstance(splits, Splits):
+        splits = Splits.from_folds(np.asarray(splits), refit=meta.get("validation", {}).get("method") == "cv")
+    from .tasks.splits import stack_pairs
+
     data_dir = Path(workdir) / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     frame = X.copy()
     frame.columns = [str(c) for c in frame.columns]
     frame.to_pickle(data_dir / "X.pkl")
     np.save(data_dir / "y.npy", np.asarray(y), allow_pickle=True)
-    np.save(data_dir / "folds.npy", np.asarray(folds, dtype=np.int64))
+    np.savez(data_dir / "splits.npz", **stack_pairs(splits.pairs))
     if weights is not None:
         np.save(data_dir / "weights.npy", np.asarray(weights, dtype=float))
+    meta = {**meta, "splits": {"n_splits": splits.n_splits, "refit": splits.refit}}
     (data_dir / "meta.json").write_text(json.dumps(meta, default=_json_default, indent=1))
 
 
@@ -123,6 +144,8 @@ _CACHE: dict[str, tuple[float, PreparedData]] = {}
 
 def load_prepared(workdir: str | Path) -> PreparedData:
     """Load (and cache per process) the prepared data written by :func:`write_prepared`."""
+    from .tasks.splits import unstack_pairs
+
     data_dir = Path(workdir) / "data"
     meta_path = data_dir / "meta.json"
     stamp = meta_path.stat().st_mtime
@@ -133,9 +156,10 @@ def load_prepared(workdir: str | Path) -> PreparedData:
     meta = json.loads(meta_path.read_text())
     X = pd.read_pickle(data_dir / "X.pkl")
     y = np.load(data_dir / "y.npy", allow_pickle=True)
-    folds = np.load(data_dir / "folds.npy")
+    with np.load(data_dir / "splits.npz") as arrays:
+        splits = Splits(unstack_pairs(arrays, meta["splits"]["n_splits"]), meta["splits"]["refit"])
     weights = np.load(data_dir / "weights.npy") if (data_dir / "weights.npy").exists() else None
-    data = PreparedData(X=X, y=y, folds=folds, weights=weights, meta=meta)
+    data = PreparedData(X=X, y=y, splits=splits, weights=weights, meta=meta)
     _CACHE.clear()
     _CACHE[key] = (stamp, data)
     return data
@@ -162,6 +186,7 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
     from .target import wrap_target
 
     problem_type = meta["problem_type"]
+    task = get_task(problem_type)
     algo = get_algorithm(problem_type, algorithm)
     plan = meta["plan"]
     onnx = meta.get("onnx_compatible", False)
@@ -169,7 +194,7 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
     schema = InputSchema(columns=[p["column"] for p in kept], kinds={p["column"]: p["detected_type"] for p in kept},
                          categorical_missing="__missing__" if onnx else None)
     featurizer = build_onnx_featurizer(plan) if onnx else Featurizer(plan=plan, random_state=random_state)
-    steps = [("input", schema), ("featurize", featurizer), *_scaling_steps(algo, problem_type)]
+    steps = [("input", schema), ("featurize", featurizer), *task.scaling_steps(algo)]
     if onnx:
         from skl2onnx.sklapi import CastTransformer
 
@@ -177,37 +202,21 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
         steps.append(("cast", CastTransformer(dtype=np.float32)))
     params = dict(hyperparameters)
     target_transform = params.pop("target_transform", None)
-    standardize = algo.standardize_target and problem_type == REGRESSION
+    standardize = task.standardize_target(algo)
     steps.append(("model", wrap_target(algo.build(params, problem_type, n_jobs, random_state), target_transform,
                                        standardize)))
-    return Pipeline(steps)
-
-
-def _scaling_steps(algo, problem_type: str) -> list[tuple[str, Any]]:
-    """The steps between featurization and the model for ``algo`` (unfitted).
-
-    Linear models extrapolate without limit and neighbours measure distances across the excess: for
-    regression, one input far outside the training range (a house twice the largest sold) must not decide a
-    prediction alone, nor one rare category inflated by standardisation (see IndicatorScaler).
-    Classification keeps raw inputs and plain standardisation: its link function already bounds the
-    output, clipping would tie the extreme rows that ranking metrics tell apart, and it was not benchmarked
-    without them."""
-    from sklearn.preprocessing import StandardScaler
-
-    from .featurize import IndicatorScaler, RangeClipper
-
-    if not algo.needs_scaling:
-        return []
-    if problem_type == REGRESSION:
-        return [("clip", RangeClipper()), ("scale", IndicatorScaler())]
-    return [("scale", StandardScaler())]
+    pipeline = Pipeline(steps)
+    # The plugin's declaration travels with the fitted model: explanations pick SHAP's tree explainer from it.
+    pipeline.automl_is_tree = algo.is_tree
+    return pipeline
 
 
 def pipeline_name(meta: dict[str, Any], algorithm: str, hyperparameters: dict[str, Any] | None = None) -> str:
     """Leaderboard name: the preprocessing steps (as :func:`build_pipeline` adds them), the algorithm and,
     when one is used, the target transform."""
     algo = get_algorithm(meta["problem_type"], algorithm)
-    name = ", ".join([type(step).__name__ for _, step in _scaling_steps(algo, meta["problem_type"])] + [algorithm])
+    steps = get_task(meta["problem_type"]).scaling_steps(algo)
+    name = ", ".join([type(step).__name__ for _, step in steps] + [algorithm])
     target_transform = (hyperparameters or {}).get("target_transform")
     return f"{name}, {target_transform} target" if target_transform else name
 
@@ -220,23 +229,12 @@ def featurization_text(meta: dict[str, Any]) -> str:
 
 
 def predict_scores(model, X: pd.DataFrame, problem_type: str, classes, cache=None) -> np.ndarray:
-    """Probability matrix aligned to ``classes`` (classification) or predictions (regression).
+    """Probability matrix aligned to ``classes`` (classification) or predictions (regression): the task's
+    :meth:`~automl_engine.tasks.Task.predict_scores`.
 
     ``cache`` (a :class:`automl_engine.predict.FeatureCache` of ``X``) lets several models share one
     validation and featurization of ``X``."""
-    from .predict import call
-
-    if problem_type != CLASSIFICATION:
-        return np.asarray(call(model, X, "predict", cache), dtype=float)
-    proba = np.asarray(call(model, X, "predict_proba", cache), dtype=float)
-    model_classes = list(model.classes_)
-    classes = list(classes)
-    if model_classes == classes:
-        return proba
-    out = np.zeros((len(X), len(classes)))
-    for j, c in enumerate(model_classes):
-        out[:, classes.index(c)] = proba[:, j]
-    return out
+    return get_task(problem_type).predict_scores(model, X, classes, cache)
 
 
 def _fit(pipe, X, y, weights, supports_weight: bool):
@@ -250,12 +248,12 @@ def _fit(pipe, X, y, weights, supports_weight: bool):
 def evaluate_trial(task_dict: dict[str, Any]) -> dict[str, Any]:
     """Evaluate one trial from a JSON task dict and return a JSON-serialisable outcome dict.
 
-    Fits the pipeline on each training fold and predicts the held-out fold (featurization included, so no
-    statistic ever sees validation rows), scores the out-of-fold predictions, then refits on all training
-    rows for cross-validation (the holdout model is the final model for a holdout split)."""
+    For every split: fit the task's pipeline on the training rows and predict the validation rows
+    (featurization is inside the pipeline, so no statistic ever sees validation rows). The validation
+    predictions of all splits are stored together (``oof.npy``, ordered as ``PreparedData.oof_rows``) and
+    scored by the task with the prepared data as context. The final model is refitted on all rows when the
+    splits ask for it (cross-validation), otherwise it is the last split's model (holdout)."""
     from threadpoolctl import threadpool_limits
-
-    from .metrics import compute_charts, compute_metrics
 
     task = TrialTask.from_dict(task_dict)
     started = time.time()
@@ -267,30 +265,35 @@ def evaluate_trial(task_dict: dict[str, Any]) -> dict[str, Any]:
     try:
         data = load_prepared(task.workdir)
         meta = data.meta
-        problem_type = meta["problem_type"]
-        algo = get_algorithm(problem_type, task.algorithm)
+        import_plugins(meta.get("plugins", []))
+        ml_task = get_task(meta["problem_type"])
+        algo = get_algorithm(ml_task.name, task.algorithm)
         outcome.pipeline_name = pipeline_name(meta, task.algorithm, task.hyperparameters)
         outcome.featurization = featurization_text(meta)
         classes = data.classes
-        n = len(data.y)
-        oof = np.full((n, len(classes)) if problem_type == CLASSIFICATION else n, np.nan)
+
+        def fitted(rows):
+            pipe = ml_task.build_pipeline(meta, task.algorithm, task.hyperparameters, task.n_jobs, task.random_state)
+            X = data.X if rows is None else data.X.iloc[rows]
+            y = data.y if rows is None else data.y[rows]
+            w = data.weights if rows is None or data.weights is None else data.weights[rows]
+            return _fit(pipe, X, y, w, algo.supports_sample_weight)
+
+        predictions: list[np.ndarray] = []
         final = None
         with threadpool_limits(limits=max(1, task.n_jobs)):
-            for fold in sorted(int(f) for f in np.unique(data.folds) if f >= 0):
-                valid = data.folds == fold
-                train = ~valid if data.is_cv else data.folds == -1
-                pipe = build_pipeline(meta, task.algorithm, task.hyperparameters, task.n_jobs, task.random_state)
-                w = data.weights[train] if data.weights is not None else None
-                _fit(pipe, data.X.loc[train], data.y[train], w, algo.supports_sample_weight)
-                oof[valid] = predict_scores(pipe, data.X.loc[valid], problem_type, classes)
-                final = pipe
-            if data.is_cv:
-                final = build_pipeline(meta, task.algorithm, task.hyperparameters, task.n_jobs, task.random_state)
-                _fit(final, data.X, data.y, data.weights, algo.supports_sample_weight)
-        scored = data.folds >= 0
-        outcome.metrics = compute_metrics(problem_type, data.y[scored], oof[scored], classes)
-        outcome.charts = compute_charts(problem_type, data.y[scored], oof[scored], classes,
-                                        meta.get("positive_label"))
+            for train, valid in data.splits.pairs:
+                final = fitted(train)
+                predictions.append(ml_task.predict_scores(final, data.X.iloc[valid], classes))
+            if data.splits.refit:
+                final = fitted(None)
+        # Entries in split order, then stably sorted by row: the order of PreparedData.oof_rows.
+        rows = np.concatenate([valid for _, valid in data.splits.pairs])
+        oof = np.concatenate(predictions)[np.argsort(rows, kind="stable")]
+        y_scored = data.y[data.oof_rows]
+        context = data.context()
+        outcome.metrics = ml_task.compute_metrics(y_scored, oof, context)
+        outcome.charts = ml_task.compute_charts(y_scored, oof, context)
         import joblib
 
         outcome.model_path = str(trial_dir / "model.pkl")

@@ -1,0 +1,87 @@
+"""What classification and regression share: one row per example, the seed's validation rules (k-fold
+or holdout), column-wise featurization and the tabular guardrails."""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from .base import PreparedRun, Task
+from .splits import HoldoutSplitter, KFoldSplitter, PredefinedHoldout, make_splits
+
+
+class TabularTask(Task):
+    """A task on independent rows; subclasses give metrics, target handling and the meta-learner."""
+
+    def splitter(self, validation: Mapping[str, Any], random_state: int, n_validation_rows: int = 0):
+        if validation["source"] == "validation_data":
+            return PredefinedHoldout(n_validation_rows)
+        if validation["method"] == "cv":
+            return KFoldSplitter(validation["n_folds"], self.has_classes, random_state)
+        return HoldoutSplitter(validation["validation_size"], self.has_classes, random_state)
+
+    def prepare(self, job: Any, log: Callable[[str, str], None]) -> PreparedRun:
+        from ..config import validate_config
+        from ..data import choose_validation, load_frame, split_test
+        from ..featurize import plan_columns
+
+        config = job.config
+        base = job.base_dir
+        train = load_frame(job.training_data, "training_data", base)
+        if train is None:
+            raise ConfigError("training_data", "training data is required")
+        validate_config(config, columns=list(train.columns), n_rows=len(train))
+        valid = load_frame(job.validation_data, "validation_data", base)
+        test = load_frame(job.test_data, "test_data", base)
+        target = config.target_column_name
+        for name, frame in (("validation_data", valid), ("test_data", test)):
+            if frame is not None and target not in frame.columns:
+                raise ConfigError(name, f"target column {target!r} is missing from {name}")
+        self.validate_target(config, train[target])
+        if valid is not None:
+            self.validate_target(config, valid[target])
+        train, test = split_test(train, config, test, stratify=self.has_classes)
+        drop = [c for c in (target, config.weight_column_name) if c]
+        X = train.drop(columns=drop)
+        y = train[target].to_numpy()
+        n_train_only = len(X)
+        if valid is not None:
+            X = pd.concat([X, valid[X.columns]], ignore_index=True)
+            y = np.concatenate([y, valid[target].to_numpy()])
+        weights = None
+        if config.weight_column_name:
+            parts = [train[config.weight_column_name]] + ([valid[config.weight_column_name]] if valid is not None else [])
+            weights = pd.concat(parts, ignore_index=True).to_numpy(float)
+        y = self.target_array(y)
+        classes = self.classes_of(y)
+        validation = choose_validation(n_train_only, config, valid is not None)
+        if validation["method"] == "cv" and validation["n_folds"] > n_train_only:
+            raise ConfigError("n_cross_validations", f"{validation['n_folds']} folds but only {n_train_only} rows")
+        splits = make_splits(self.splitter(validation, config.random_state, len(X) - n_train_only), X, y)
+        onnx = config.training.enable_onnx_compatible_models
+        plans = plan_columns(X, config.featurization, onnx_compatible=onnx)
+        if all(p.dropped for p in plans):
+            raise ConfigError("featurization", "every feature column was dropped: " +
+                              "; ".join(f"{p.column}: {p.drop_reason}" for p in plans))
+        guardrails = self.guardrails(config, X, y, plans, validation,
+                                     test.drop(columns=drop, errors="ignore") if test is not None else None)
+        meta = {
+            "problem_type": self.name, "target": target, "classes": classes,
+            "positive_label": self.positive_label(config, classes),
+            "primary_metric": config.primary_metric, "validation": validation,
+            "plan": [p.to_dict() for p in plans], "featurization_mode": config.featurization.mode,
+            "onnx_compatible": onnx, "random_state": config.random_state,
+        }
+        prepared = PreparedRun(X=X, y=y, weights=weights, splits=splits, meta=meta, validation=validation,
+                               plans=plans, guardrails=guardrails, test=test, drop=drop)
+        prepared.flags = self.search_flags(config, prepared)
+        return prepared
+
+    def positive_label(self, config: Any, classes: list | None) -> Any:
+        return None
+
+    def search_flags(self, config: Any, prepared: PreparedRun) -> dict[str, Any]:
+        """Hints for the search derived from the data (class imbalance, a log-scale target)."""
+        return {"imbalanced": False, "log_target": False}
