@@ -569,3 +569,9 @@ def portfolio_order(problem_type: str, log_target: bool = False) -> list[tuple[s
         if log_target and index in algo.log_target_twins.get(problem_type, ()):
             out.append((name, {**params, "target_transform": LOG1P}))
     return out
+
+
+# The forecasting task's plugins (the statistical models, Prophet, and the learners above as global models on
+# lag features) live with the rest of forecasting; importing them here keeps this registry the one place that
+# knows every algorithm, in the driver's process and in every trial worker alike.
+from .forecasting import plugins as _forecasting_plugins  # noqa: E402,F401

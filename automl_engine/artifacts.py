@@ -16,7 +16,7 @@ import pandas as pd
 MODEL_FILE = "model.pkl"
 MANIFEST_FILE = "manifest.json"
 LIBRARIES = ("automl-engine", "scikit-learn", "numpy", "pandas", "lightgbm", "xgboost", "joblib", "onnx",
-             "skl2onnx", "onnxmltools", "onnxruntime")
+             "skl2onnx", "onnxmltools", "onnxruntime", "statsforecast", "prophet", "holidays")
 
 
 class ModelIntegrityError(ValueError):
@@ -42,7 +42,10 @@ def library_versions() -> dict[str, str]:
 
 
 def input_schema(pipeline) -> list[dict[str, str]]:
-    """The raw input columns a pipeline needs and their kinds (from its ``input`` step)."""
+    """The raw input columns a pipeline needs and their kinds (from its ``input`` step, or the model's own
+    ``input_schema()``: a forecaster's time, series id and known covariate columns)."""
+    if callable(getattr(pipeline, "input_schema", None)):
+        return pipeline.input_schema()
     step = _input_step(pipeline)
     if step is None:
         return []
@@ -81,6 +84,8 @@ def save_model(pipeline, path: str | Path, manifest_extra: dict[str, Any] | None
         "input_schema": input_schema(pipeline),
         "class_labels": [c.item() if isinstance(c, np.generic) else c for c in classes] if classes is not None else None,
         "library_versions": library_versions(),
+        # a forecaster records its settings, frequency, season and the series it knows with their last times
+        **({"forecasting": pipeline.manifest()} if callable(getattr(pipeline, "manifest", None)) else {}),
         **(manifest_extra or {}),
     }
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))

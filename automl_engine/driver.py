@@ -16,7 +16,6 @@ import pandas as pd
 
 from .algorithms import Algorithm, get_algorithm, module_origin, plugin_origin
 from .config import ConfigError, JobConfig
-from .featurize import Featurizer, build_onnx_featurizer, featurization_summary
 from .metrics import is_better
 from .results import AutoMLResult, Callbacks, TrialResult
 from .target import TARGET_TRANSFORMS
@@ -373,9 +372,7 @@ class Driver:
     # ------------------------------------------------------------------------------------------ ensembles
     def ensembles(self) -> list[TrialResult]:
         import joblib
-        from sklearn.pipeline import Pipeline
-
-        from .ensemble import StackEnsemble, VotingEnsemble, distinct_predictions
+        from .ensemble import distinct_predictions
 
         config = self.config
         greater = config.greater_is_better
@@ -401,7 +398,6 @@ class Driver:
                                       history=self.data)
         scorer_on_pick = task.primary_scorer(config.primary_metric, y[pick], pick_context)
         scorer = lambda pred: scorer_on_pick(pred[pick])  # noqa: E731
-        problem_type = config.task
         out = []
         number = max(t.number for t in self.trials) + 1
         if config.training.enable_vote_ensemble and time.time() < self.final_deadline:
@@ -409,9 +405,9 @@ class Driver:
             weights = task.vote_weights(oofs, scorer, greater)
             members = [(t, w, o) for t, w, o in zip(candidates, weights, oofs) if w > 0]
             pred = sum(w * o for _, w, o in members)
-            model = Pipeline([("ensemble", VotingEnsemble(
-                [joblib.load(t.model_path) for t, _, _ in members], [w for _, w, _ in members], problem_type,
-                self.classes))])
+            model = task.assemble_ensemble("voting", [joblib.load(t.model_path) for t, _, _ in members],
+                                           weights=[w for _, w, _ in members], classes=self.classes)
+            model = task.finish_model(model, y, pred, context)
             out.append(self._ensemble_trial(number, "VotingEnsemble", model, pred, y, start, {
                 "members": [t.number for t, _, _ in members], "weights": [round(w, 4) for _, w, _ in members]}))
             number += 1
@@ -419,8 +415,9 @@ class Driver:
             start = time.time()
             members = candidates[:STACK_MEMBERS]
             meta, cv_pred = task.fit_stacker(oofs[:STACK_MEMBERS], y, context, config.random_state)
-            model = Pipeline([("ensemble", StackEnsemble(
-                [joblib.load(t.model_path) for t in members], meta, problem_type, self.classes))])
+            model = task.assemble_ensemble("stacking", [joblib.load(t.model_path) for t in members],
+                                           meta_learner=meta, classes=self.classes)
+            model = task.finish_model(model, y, cv_pred, context)
             out.append(self._ensemble_trial(number, "StackEnsemble", model, cv_pred, y, start, {
                 "members": [t.number for t in members],
                 "meta_learner": task.meta_learner_name}))
@@ -507,15 +504,7 @@ class Driver:
             self._emit(t)
         if best is not None and not best.is_ensemble and best.test_metrics is not None:
             self._emit(best)  # the studio upserts by number: this adds the test scores
-        featurizer = (build_onnx_featurizer(self.meta["plan"]) if self.meta["onnx_compatible"]
-                      else Featurizer(self.meta["plan"], config.random_state))
-        from .featurize import InputSchema
-
-        kept = [p for p in self.meta["plan"] if not p["dropped"]]
-        schema = InputSchema([p["column"] for p in kept], {p["column"]: p["detected_type"] for p in kept},
-                             "__missing__" if self.meta["onnx_compatible"] else None).fit(self.X)
-        featurizer.fit(schema.transform(self.X))
-        summary = featurization_summary(self.plans, featurizer)
+        summary = self.task.featurization_summary(self.meta, self.plans, self.X, config.random_state)
         explanation = None
         if config.training.enable_model_explainability and best_model is not None and time.time() < self.deadline:
             try:

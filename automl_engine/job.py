@@ -1,4 +1,4 @@
-"""The job: factories mirroring the Azure SDK v2 (``classification``, ``regression``), its setters, and the
+"""The job: factories mirroring the Azure SDK v2 (``classification``, ``regression``, ``forecasting``), its setters, and the
 driver that prepares data, runs the search through an executor, builds the ensembles and scores the
 test data."""
 from __future__ import annotations
@@ -20,6 +20,7 @@ from .config import (CLASSIFICATION, REGRESSION, ConfigError, JobConfig, make_fe
                      make_limits, make_training, validate_config, validate_target)
 from .results import AutoMLResult, Callbacks, TrialResult
 from .tasks import get_task
+from .tasks.forecasting import FORECASTING
 
 
 class AutoMLJob:
@@ -62,6 +63,20 @@ class AutoMLJob:
         column, blocked transformers."""
         self._replace(featurization=make_featurization(mode, column_name_and_types, transformer_params,
                                                        blocked_transformers))
+        return self
+
+    def set_forecast_settings(self, **kwargs: Any) -> "AutoMLJob":
+        """Azure ``set_forecast_settings`` (forecasting jobs): time_column_name, forecast_horizon,
+        time_series_id_column_names, frequency, target_lags, feature_lags, target_rolling_window_size,
+        seasonality, use_stl, short_series_handling_config, target_aggregate_function,
+        country_or_region_for_holidays, cv_step_size, features_unknown_at_forecast_time. Later calls
+        update the settings given."""
+        task = get_task(self.config.task)
+        if task.settings_key != "forecasting":
+            raise ConfigError("forecasting", f"set_forecast_settings applies to forecasting jobs, not {task.name}")
+        current = task.settings_to_dict(self.config.task_settings) or {}
+        current.update(kwargs)
+        self._replace(task_settings=task.parse_settings(current))
         return self
 
     def to_config(self) -> dict[str, Any]:
@@ -118,6 +133,20 @@ def regression(training_data: Any = None, target_column_name: str = "", primary_
     return _factory(REGRESSION, training_data, target_column_name, primary_metric, dict(
         n_cross_validations=n_cross_validations, validation_data=validation_data,
         validation_data_size=validation_data_size, test_data=test_data, test_data_size=test_data_size,
+        weight_column_name=weight_column_name, random_state=random_state))
+
+
+def forecasting(training_data: Any = None, target_column_name: str = "", primary_metric: str | None = None,
+                n_cross_validations: Any = "auto", validation_data: Any = None, test_data: Any = None,
+                test_data_size: float | None = None, weight_column_name: str | None = None,
+                random_state: int = 0) -> AutoMLJob:
+    """A forecasting job (Azure ``automl.forecasting``); data as a DataFrame or a file path in long format
+    (one row per series and timestamp). Call ``set_forecast_settings`` before ``run``.
+    ``n_cross_validations``: the number of rolling origins, or "auto". ``test_data_size``: any value holds
+    out the last forecast horizon of every series as test data."""
+    return _factory(FORECASTING, training_data, target_column_name, primary_metric, dict(
+        n_cross_validations=None if n_cross_validations in (None, "auto") else n_cross_validations,
+        validation_data=validation_data, test_data=test_data, test_data_size=test_data_size,
         weight_column_name=weight_column_name, random_state=random_state))
 
 

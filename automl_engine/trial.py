@@ -294,6 +294,7 @@ def evaluate_trial(task_dict: dict[str, Any]) -> dict[str, Any]:
         context = data.context()
         outcome.metrics = ml_task.compute_metrics(y_scored, oof, context)
         outcome.charts = ml_task.compute_charts(y_scored, oof, context)
+        final = ml_task.finish_model(final, y_scored, oof, context)
         import joblib
 
         outcome.model_path = str(trial_dir / "model.pkl")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..errors import ConfigError
 from .base import PreparedRun, ScoringContext, Task
 from .classification import ClassificationTask
+from .forecasting import ForecastingTask
 from .regression import RegressionTask
 from .splits import HoldoutSplitter, KFoldSplitter, PredefinedHoldout, Splits, make_splits
 
@@ -37,7 +38,8 @@ def task_names() -> list[str]:
 
 register_task(ClassificationTask())
 register_task(RegressionTask())
+register_task(ForecastingTask())
 
-__all__ = ["ClassificationTask", "HoldoutSplitter", "KFoldSplitter", "PredefinedHoldout", "PreparedRun",
+__all__ = ["ClassificationTask", "ForecastingTask", "HoldoutSplitter", "KFoldSplitter", "PredefinedHoldout", "PreparedRun",
            "RegressionTask", "ScoringContext", "Splits", "Task", "get_task", "make_splits", "register_task",
            "task_names"]

@@ -185,6 +185,11 @@ class Task:
 
         return np.asarray(call(model, X, "predict", cache), dtype=float)
 
+    def finish_model(self, model: Any, y_true: np.ndarray, oof: np.ndarray, context: ScoringContext) -> Any:
+        """The trial's saved model, given its validation predictions (a forecaster calibrates its prediction
+        intervals on them); the model unchanged by default."""
+        return model
+
     # ---------------------------------------------------------------------------------------- ensembles
     def vote_weights(self, oofs: Sequence[np.ndarray], scorer: Callable[[np.ndarray], float],
                      greater_is_better: bool) -> list[float]:
@@ -192,6 +197,18 @@ class Task:
         from ..ensemble import caruana_selection
 
         return caruana_selection(oofs, scorer, greater_is_better)
+
+    def assemble_ensemble(self, kind: str, members: Sequence[Any], weights: Sequence[float] | None = None,
+                          meta_learner: Any = None, classes: Sequence[Any] | None = None) -> Any:
+        """The fitted ensemble model a run saves: ``kind`` "voting" (``weights``) or "stacking"
+        (``meta_learner``) over the members' fitted models. Default: the tabular ensembles in a Pipeline."""
+        from sklearn.pipeline import Pipeline
+
+        from ..ensemble import StackEnsemble, VotingEnsemble
+
+        if kind == "stacking":
+            return Pipeline([("ensemble", StackEnsemble(list(members), meta_learner, self.name, classes))])
+        return Pipeline([("ensemble", VotingEnsemble(list(members), list(weights or ()), self.name, classes))])
 
     def meta_features(self, predictions: Sequence[np.ndarray]) -> np.ndarray:
         """The stack ensemble's meta-learner input from its members' predictions."""
@@ -209,6 +226,20 @@ class Task:
         from ..guardrails import run_guardrails
 
         return run_guardrails(config, X, y, plans, dict(validation), test_X, has_classes=self.has_classes)
+
+    def featurization_summary(self, meta: Mapping[str, Any], plans: list[Any], X: pd.DataFrame,
+                              random_state: int = 0) -> list[dict[str, Any]]:
+        """What featurization did to each input column (the run result's ``featurization_summary``):
+        the column plan's featurizer fitted once on the training rows."""
+        from ..featurize import Featurizer, InputSchema, build_onnx_featurizer, featurization_summary
+
+        featurizer = (build_onnx_featurizer(meta["plan"]) if meta["onnx_compatible"]
+                      else Featurizer(meta["plan"], random_state))
+        kept = [p for p in meta["plan"] if not p["dropped"]]
+        schema = InputSchema([p["column"] for p in kept], {p["column"]: p["detected_type"] for p in kept},
+                             "__missing__" if meta["onnx_compatible"] else None).fit(X)
+        featurizer.fit(schema.transform(X))
+        return featurization_summary(plans, featurizer)
 
     def explain(self, model: Any, X: pd.DataFrame, y: np.ndarray, random_state: int = 0) -> dict[str, Any]:
         from ..explain import explain

@@ -25,7 +25,7 @@ def test_get_task_returns_the_task_objects_and_rejects_unknown_names():
     with pytest.raises(ConfigError) as err:
         get_task("clustering")
     assert err.value.setting == "task"
-    assert "unknown task 'clustering'; use one of ['classification', 'regression']" in str(err.value)
+    assert "unknown task 'clustering'; use one of ['classification', 'regression', 'forecasting']" in str(err.value)
     with pytest.raises(ConfigError, match="unknown task None"):
         get_task(None)
     with pytest.raises(ConfigError, match="unknown task 'clustering'"):

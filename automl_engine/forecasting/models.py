@@ -1,0 +1,713 @@
+"""Forecasting models as scikit-learn-like estimators.
+
+:class:`ForecastModel` is what a user holds: ``fit(X, y)`` on long-format data (time column, series id
+columns, covariates), ``predict(X_future)`` (one point forecast per row), ``forecast(X_future,
+quantiles=...)`` (a frame with time, ids, prediction and quantile columns) and ``history=`` on both to
+forecast from a later origin without retraining. It delegates the arithmetic to a core:
+
+* :class:`StatsCore`: per-series statistical models from statsforecast (Naive, SeasonalNaive, Average,
+  SeasonalAverage, ExponentialSmoothing = AutoETS, AutoArima = AutoARIMA, Arimax = AutoARIMA with the
+  known covariates as regressors);
+* :class:`ProphetCore`: Prophet per series, known numeric covariates as extra regressors;
+* :class:`GlobalCore`: one regression learner from :mod:`automl_engine.algorithms` across all series on
+  lag, rolling-window, calendar, holiday, STL and covariate features, forecasting recursively.
+
+Unknown series (not in the training data): a global model forecasts them from calendar and covariates
+(lag features missing, the median scale of the training series); a per-series model raises a ValueError
+saying so, unless ``history=`` gives the series' actuals (then it is fitted on them at forecast time).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..config import REGRESSION
+from .features import (calendar_features, detect_seasonality, holiday_features, resolve_feature_lags,
+                       resolve_target_lags, resolve_windows, stl_components, target_feature_matrix, to_matrix)
+from .prep import DS, ID, Y, PreparedData, grid_positions, parse_time, prepare_training, series_key
+from .settings import ForecastSettings
+
+STATS_ALGORITHMS = ("Naive", "SeasonalNaive", "Average", "SeasonalAverage", "ExponentialSmoothing", "AutoArima",
+                    "Arimax")
+PROPHET = "Prophet"
+GLOBAL_ALGORITHMS = ("LightGBM", "XGBoostRegressor", "ElasticNet", "GradientBoosting", "DecisionTree", "KNN",
+                     "LassoLars", "SGD", "RandomForest", "ExtremeRandomTrees")
+FORECASTING_ALGORITHMS = STATS_ALGORITHMS + (PROPHET,) + GLOBAL_ALGORITHMS
+DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
+PROPHET_MAX_POINTS = 2000
+GLOBAL_MAX_HISTORY = 6000
+
+
+def _statsforecast_model(name: str, m: int, params: dict[str, Any], n_points: int):
+    # Numba-compiled statsforecast kernels are cached on disk so only the first process ever compiles them.
+    os.environ.setdefault("NIXTLA_NUMBA_CACHE", "1")
+    from statsforecast import models as sfm
+
+    m = max(int(m), 1)
+    if name == "Naive":
+        return sfm.Naive()
+    if name == "SeasonalNaive":
+        return sfm.SeasonalNaive(season_length=m) if m > 1 else sfm.Naive()
+    if name == "Average":
+        return sfm.HistoricAverage()
+    if name == "SeasonalAverage":
+        if m < 2:
+            return sfm.HistoricAverage()
+        seasons = max(1, min(int(params.get("window_size", 4)), n_points // m))
+        return sfm.SeasonalWindowAverage(season_length=m, window_size=seasons)
+    if name == "ExponentialSmoothing":
+        return sfm.AutoETS(season_length=m if m <= 24 else 1, model=params.get("model", "ZZZ"))
+    if name in ("AutoArima", "Arimax"):
+        return sfm.AutoARIMA(season_length=m, approximation=True, stepwise=True,
+                             max_p=params.get("max_p", 3), max_q=params.get("max_q", 3))
+    raise ValueError(f"unknown statistical algorithm {name!r}")
+
+
+# Points of history the slower statistical models are fitted on: their parameters settle long before
+# 10 seasons, and AutoARIMA on a year of hours would not finish in a trial's budget.
+def _history_cap(name: str, m: int) -> int | None:
+    if name in ("AutoArima", "Arimax"):
+        return max(6 * m, 120) if m <= 24 else max(3 * m, 150)
+    if name == "ExponentialSmoothing":
+        return max(20 * m, 300)
+    return None
+
+
+class StatsCore:
+    """One statsforecast model per series (fitted in a grouped loop over series)."""
+
+    per_series = True
+
+    def __init__(self, algorithm: str, params: dict[str, Any], m: int, exog: Sequence[str]):
+        self.algorithm = algorithm
+        self.params = params
+        self.m = m
+        self.exog = list(exog) if algorithm == "Arimax" else []
+
+    def _arrays(self, g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        cap = _history_cap(self.algorithm, self.m)
+        if cap is not None and len(g) > cap:
+            g = g.iloc[-cap:]
+        y = g[Y].to_numpy(dtype=float)
+        exog = self._series_exog(g)
+        X = g[exog].to_numpy(dtype=float) if exog else None
+        return y, X
+
+    def _series_exog(self, g: pd.DataFrame) -> list[str]:
+        # Covariates constant within a series (a store's demographics) are collinear with ARIMA's mean.
+        return [c for c in self.exog if g[c].nunique() > 1]
+
+    def _fit_one(self, g: pd.DataFrame):
+        y, X = self._arrays(g)
+        model = _statsforecast_model(self.algorithm, self.m, self.params, len(y))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                fitted = model.fit(y, X) if X is not None else model.fit(y)
+                fitted._automl_exog = self._series_exog(g) if X is not None else []
+            except Exception:
+                if X is None:
+                    raise
+                # Collinear regressors: ARIMA without them rather than no forecast.
+                fitted = _statsforecast_model(self.algorithm, self.m, self.params, len(y)).fit(y)
+                fitted._automl_exog = []
+            return fitted
+
+    def fit(self, frame: pd.DataFrame, context: dict[str, Any]) -> "StatsCore":
+        self.models_ = {sid: self._fit_one(g) for sid, g in frame.groupby(ID, sort=False)}
+        return self
+
+    def predict_paths(self, history: pd.DataFrame, future: pd.DataFrame, steps: pd.Series,
+                      refit_series: set) -> dict[Any, np.ndarray]:
+        """Point forecasts for steps 1..steps[sid] of each series; ``refit_series`` are series whose
+        history differs from the training data (``history=``)."""
+        out = {}
+        groups = dict(tuple(history.groupby(ID, sort=False)))
+        for sid, h in steps.items():
+            h = int(h)
+            Xf = None
+            model = self.models_.get(sid)
+            g = groups.get(sid)
+            exog = self._series_exog(g) if (self.exog and g is not None) else []
+            if exog and (model is None or getattr(model, "_automl_exog", None) == exog):
+                fut = future[future[ID] == sid].sort_values(DS).iloc[:h]
+                Xf = fut[exog].to_numpy(dtype=float)
+            if model is None or sid in refit_series:
+                if g is None:
+                    raise ValueError(f"series {sid!r} was not in the training data: the per-series model "
+                                     f"{self.algorithm} cannot forecast it; pass its recent actuals with "
+                                     "history= or use a global model")
+                y, X = self._arrays(g)
+                if model is not None and hasattr(model, "forward") and self.algorithm not in ("Naive",):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        try:
+                            res = model.forward(y=y, h=h, X=X, X_future=Xf) if Xf is not None else \
+                                model.forward(y=y, h=h)
+                        except Exception:
+                            res = None
+                    if res is not None:
+                        out[sid] = np.asarray(res["mean"], dtype=float)
+                        continue
+                model = self._fit_one(g)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = model.predict(h=h, X=Xf) if Xf is not None else model.predict(h=h)
+            out[sid] = np.asarray(res["mean"], dtype=float)
+        return out
+
+
+class ProphetCore:
+    """Prophet per series; known numeric covariates as extra regressors, the country's holidays."""
+
+    per_series = True
+
+    def __init__(self, algorithm: str, params: dict[str, Any], m: int, exog: Sequence[str],
+                 country: str | None = None):
+        self.algorithm = algorithm
+        self.params = params
+        self.m = m
+        self.exog = list(exog)
+        self.country = country
+
+    def _fit_one(self, g: pd.DataFrame):
+        import logging
+
+        from prophet import Prophet
+
+        for name in ("prophet", "cmdstanpy"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        model = Prophet(seasonality_mode=self.params.get("seasonality_mode", "additive"),
+                        changepoint_prior_scale=self.params.get("changepoint_prior_scale", 0.05),
+                        uncertainty_samples=0)
+        if self.country:
+            model.add_country_holidays(country_name=self.country)
+        exog = [c for c in self.exog if g[c].nunique() > 1]
+        for c in exog:
+            model.add_regressor(c)
+        # Prophet's fit grows with the points; two thousand (three months of hours) set its curve as well.
+        model.fit(g[[DS, Y] + exog].iloc[-PROPHET_MAX_POINTS:])
+        model._automl_exog = exog
+        return model
+
+    def fit(self, frame: pd.DataFrame, context: dict[str, Any]) -> "ProphetCore":
+        self.models_ = {sid: self._fit_one(g) for sid, g in frame.groupby(ID, sort=False)}
+        return self
+
+    def predict_paths(self, history: pd.DataFrame, future: pd.DataFrame, steps: pd.Series,
+                      refit_series: set) -> dict[Any, np.ndarray]:
+        out = {}
+        groups = dict(tuple(history.groupby(ID, sort=False)))
+        for sid, h in steps.items():
+            model = self.models_.get(sid)
+            if model is None:
+                g = groups.get(sid)
+                if g is None:
+                    raise ValueError(f"series {sid!r} was not in the training data: the per-series model "
+                                     "Prophet cannot forecast it; pass its recent actuals with history= or use a "
+                                     "global model")
+                model = self._fit_one(g)
+            fut = future[future[ID] == sid].sort_values(DS).iloc[:int(h)]
+            pred = model.predict(fut[[DS] + model._automl_exog])["yhat"].to_numpy(dtype=float)
+            if sid in refit_series and sid in groups:
+                # A later origin: Prophet has no state to roll forward, so shift its curve by the mean
+                # error over the newest season of actuals (the level it has drifted from).
+                g = groups[sid].iloc[-max(self.m, 7):]
+                fitted = model.predict(g[[DS] + model._automl_exog])["yhat"].to_numpy(dtype=float)
+                pred = pred + float(np.mean(g[Y].to_numpy(dtype=float) - fitted))
+            out[sid] = pred
+        return out
+
+
+class GlobalCore:
+    """One regression learner across all series, forecasting recursively on lag features.
+
+    The target of series s is divided by its scale (mean absolute value in training). ``target_mode``
+    ``"level"``: the learner predicts the difference from the trailing mean of the last season (the level),
+    with lag features relative to it, so it follows trends a tree could not extrapolate; ``"scaled"``: it
+    predicts the scaled value itself."""
+
+    per_series = False
+
+    def __init__(self, algorithm: str, params: dict[str, Any], m: int, exog: Sequence[str], context: dict[str, Any]):
+        self.algorithm = algorithm
+        self.params = dict(params)
+        self.m = m
+        self.exog = list(exog)
+        self.context = context
+
+    # -- features -----------------------------------------------------------------------------------
+    def _exog_features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Every feature not derived from the target, for rows of a long frame holding history and future
+        rows (covariate lags reach back into the history)."""
+        c = self.context
+        ds = frame[DS]
+        parts = [calendar_features(ds, c["freq"])]
+        if c.get("country"):
+            parts.append(holiday_features(ds, c["freq"], c["country"]))
+        feats = pd.concat([p.reset_index(drop=True) for p in parts], axis=1)
+        grouped = frame.groupby(ID, sort=False)
+        for col in self.exog:
+            feats[col] = self._encode(col, frame[col]).to_numpy()
+            for k in self.feature_lags_:
+                feats[f"{col}_lag{k}"] = self._encode(col, grouped[col].shift(k)).to_numpy()
+        for col in self.unknown_:
+            for k in self.unknown_lags_:
+                feats[f"{col}_lag{k}"] = self._encode(col, grouped[col].shift(k)).to_numpy()
+        if self.use_id_:
+            feats["series"] = pd.Series(frame[ID].to_numpy()).map(self.series_codes_).fillna(-1).to_numpy()
+        return feats
+
+    def _encode(self, col: str, values: pd.Series) -> pd.Series:
+        cats = self.categories_.get(col)
+        if cats is None:
+            return pd.to_numeric(values, errors="coerce").astype(float)
+        return values.map(cats).astype(float)
+
+    def _target_features(self, matrix: np.ndarray, rows: np.ndarray,
+                         cols: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+        feats = target_feature_matrix(matrix, self.lags_, self.windows_, self.level_window_)
+        level = feats.pop("level", None)
+        level_at = level[rows, cols] if level is not None else np.zeros(len(rows))
+        if level is not None:
+            level_at = np.where(np.isnan(level_at), 1.0, level_at)  # unknown series: the mean scaled level
+        out = {}
+        for name, values in feats.items():
+            v = values[rows, cols]
+            out[name] = v - level_at if self.target_mode == "level" else v
+        if self.target_mode == "level":
+            out["level"] = level_at
+        return pd.DataFrame(out), level_at
+
+    # -- fit / predict -------------------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame, context: dict[str, Any]) -> "GlobalCore":
+        from ..algorithms import get_algorithm
+
+        c = self.context
+        self.target_mode = self.params.pop("target_mode", "level")
+        min_len = int(frame.groupby(ID, sort=False).size().min())
+        self.lags_ = resolve_target_lags(c["target_lags"], self.m, c["horizon"], min_len, c["freq"])
+        self.windows_ = resolve_windows(c["windows"], self.m, min_len, c["freq"])
+        self.level_window_ = max(self.m, 2) if self.target_mode == "level" else None
+        self.feature_lags_ = resolve_feature_lags(c["feature_lags"])
+        self.unknown_ = list(c["unknown"])
+        self.unknown_lags_ = [c["horizon"] + k - 1 for k in (resolve_feature_lags(c["feature_lags"]) or [1])]
+        self.algo_ = get_algorithm(REGRESSION, self.algorithm)
+        self.use_id_ = bool(self.algo_.is_tree) and frame[ID].nunique() > 1
+        sids = pd.unique(frame[ID])
+        self.series_codes_ = {sid: i for i, sid in enumerate(sids)}
+        self.categories_ = {}
+        for col in self.exog + self.unknown_:
+            if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
+                self.categories_[col] = {v: i for i, v in enumerate(pd.unique(frame[col].astype(object)))}
+        # Global learners fit on the latest GLOBAL_MAX_HISTORY periods of each series (eight months of hours):
+        # more years of hours cost minutes and add little to a 48-hour forecast.
+        limit = int(self.params.pop("max_history", GLOBAL_MAX_HISTORY))
+        frame = frame.groupby(ID, sort=False).tail(limit).reset_index(drop=True)
+        scale = frame.groupby(ID, sort=False)[Y].apply(lambda s: float(np.mean(np.abs(s))))
+        self.scale_ = scale.where(scale > 1e-9, 1.0)
+        self.default_scale_ = float(self.scale_.median())
+        work = frame.copy()
+        work[Y] = work[Y] / work[ID].map(self.scale_).to_numpy()
+        ids, matrix, (rows, cols) = to_matrix(work, Y)
+        tfeats, level = self._target_features(matrix, rows, cols)
+        X = pd.concat([tfeats, self._exog_features(frame).reset_index(drop=True)], axis=1)
+        if self.context.get("stl"):
+            X = pd.concat([X, self._stl_train(frame)], axis=1)
+        target = work[Y].to_numpy() - (level if self.target_mode == "level" else 0.0)
+        first = tfeats["lag_1"].isna().to_numpy() if "lag_1" in tfeats else np.zeros(len(X), bool)
+        keep = ~first
+        self.columns_ = list(X.columns)
+        self.model_ = self._build(context)
+        self.model_.fit(X.loc[keep].to_numpy(dtype=float), target[keep])
+        self.history_width_ = max(self.lags_ + self.windows_ + [self.level_window_ or 0, 1]) + 1
+        return self
+
+    def _build(self, context: dict[str, Any]):
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        params = {k: v for k, v in self.params.items() if k != "target_transform"}
+        # One thread: a global model's data is small (thousands of rows), and on a busy machine LightGBM's
+        # OpenMP threads spin-wait for each other: 11 s instead of 0.4 s for 150 rounds on 288 rows with 2
+        # threads under load. Trials, not threads, use the cores.
+        est = self.algo_.build(params, REGRESSION, 1, context.get("random_state", 0))
+        if self.algorithm in ("LightGBM", "XGBoostRegressor"):
+            return est  # missing lags are a signal these learners handle natively
+        steps = [SimpleImputer(strategy="median", keep_empty_features=True)]
+        if self.algo_.needs_scaling:
+            steps.append(StandardScaler())
+        return make_pipeline(*steps, est)
+
+    def _stl_train(self, frame: pd.DataFrame) -> pd.DataFrame:
+        comps = stl_components(frame, self.m, self.context["stl"] == "season_trend")
+        self.stl_ = {sid: (v[0], v[1]) for sid, v in comps.items()}
+        scale = frame[ID].map(self.scale_).to_numpy()
+        season = np.concatenate([comps[sid][2] for sid in pd.unique(frame[ID])]) / scale
+        out = {"stl_season": season}
+        if self.context["stl"] == "season_trend":
+            out["stl_trend"] = np.concatenate([comps[sid][3] for sid in pd.unique(frame[ID])]) / scale
+        return pd.DataFrame(out)
+
+    def _stl_future(self, future: pd.DataFrame) -> pd.DataFrame:
+        season = np.zeros(len(future))
+        trend = np.zeros(len(future))
+        for sid, idx in future.groupby(ID, sort=False).indices.items():
+            seas, last = self.stl_.get(sid, (np.zeros(max(self.m, 1)), np.array([np.nan])))
+            steps = future["__step__"].to_numpy()[idx]
+            s = self.scale_.get(sid, self.default_scale_)
+            season[idx] = seas[(steps - 1) % len(seas)] / s
+            trend[idx] = last[0] / s
+        out = {"stl_season": season}
+        if self.context["stl"] == "season_trend":
+            out["stl_trend"] = trend
+        return pd.DataFrame(out)
+
+    def predict_paths(self, history: pd.DataFrame, future: pd.DataFrame, steps: pd.Series,
+                      refit_series: set) -> dict[Any, np.ndarray]:
+        """Recursive forecasts: step j's prediction becomes lag 1 of step j+1, one learner call per step
+        for all series at once."""
+        sids = list(steps.index)
+        H = int(steps.max())
+        hist = history[history[ID].isin(sids)]
+        width = self.history_width_
+        hist = hist.groupby(ID, sort=False).tail(width)
+        scale = pd.Series(sids).map(self.scale_).fillna(self.default_scale_).to_numpy()
+        buffer = np.full((len(sids), width + H), np.nan)
+        if len(hist):
+            work = hist.copy()
+            work[Y] = work[Y] / work[ID].map(self.scale_).fillna(self.default_scale_).to_numpy()
+            ids, matrix, _ = to_matrix(work, Y, width)
+            order = {sid: i for i, sid in enumerate(sids)}
+            buffer[[order[i] for i in ids], :width] = matrix
+        # Future rows for every series and step 1..H, in (series, step) order, with their exog features.
+        fut = future[future[ID].isin(sids)].copy()
+        fut["__order__"] = fut[ID].map({sid: i for i, sid in enumerate(sids)})
+        fut = fut.sort_values(["__order__", "__step__"], kind="stable").reset_index(drop=True)
+        both = pd.concat([hist.assign(__step__=0), fut.drop(columns="__order__")], ignore_index=True)
+        both = both.sort_values([ID, DS], kind="stable").reset_index(drop=True)
+        exog = self._exog_features(both)
+        is_future = both["__step__"].to_numpy() > 0
+        exog = exog.loc[is_future].reset_index(drop=True)
+        fut_sorted = both.loc[is_future].reset_index(drop=True)
+        if self.context.get("stl"):
+            exog = pd.concat([exog, self._stl_future(fut_sorted)], axis=1)
+        row_of = pd.Series(np.arange(len(sids)), index=sids)
+        f_rows = row_of.reindex(fut_sorted[ID]).to_numpy()
+        f_steps = fut_sorted["__step__"].to_numpy()
+        out = np.full((len(sids), H), np.nan)
+        for j in range(1, H + 1):
+            sel = np.flatnonzero(f_steps == j)
+            if not len(sel):
+                continue
+            rows = f_rows[sel]
+            cols = np.full(len(sel), width + j - 1)
+            tfeats, level = self._target_features(buffer[:, :width + j], rows, cols)
+            X = pd.concat([tfeats, exog.iloc[sel].reset_index(drop=True)], axis=1)[self.columns_]
+            pred = self.model_.predict(X.to_numpy(dtype=float))
+            value = pred + (level if self.target_mode == "level" else 0.0)
+            buffer[rows, width + j - 1] = value
+            out[rows, j - 1] = value * scale[rows]
+        return {sid: out[i, :int(steps[sid])] for i, sid in enumerate(sids)}
+
+
+class ForecastModel:
+    """A fitted forecaster for long-format data (see the module docstring for the API).
+
+    ``algorithm``: one of :data:`FORECASTING_ALGORITHMS`; ``params``: its hyperparameters (for the global
+    learners those of :mod:`automl_engine.algorithms` plus ``target_mode``); ``target_column_name``: the
+    target's name in ``history=`` frames.
+    """
+
+    def __init__(self, settings: ForecastSettings, algorithm: str = "SeasonalNaive",
+                 params: dict[str, Any] | None = None, target_column_name: str = "y", random_state: int = 0,
+                 n_jobs: int = 1, season: int | None = None, frequency: str | None = None):
+        self.settings = settings
+        self.algorithm = algorithm
+        self.params = params
+        self.target_column_name = target_column_name
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.season = season
+        self.frequency = frequency
+
+    # -- fitting -------------------------------------------------------------------------------------
+    def fit(self, X: pd.DataFrame, y: Any = None, prepared: PreparedData | None = None,
+            season: int | None = None) -> "ForecastModel":
+        """Fit on training rows ``X`` (time column, id columns, covariates) and target ``y``; or on an
+        already prepared frame (the search passes one so every trial shares the preparation)."""
+        if self.algorithm not in FORECASTING_ALGORITHMS:
+            raise ValueError(f"unknown forecasting algorithm {self.algorithm!r}; use one of {FORECASTING_ALGORITHMS}")
+        s = self.settings
+        if prepared is None:
+            data = X.copy()
+            if y is not None:
+                data[self.target_column_name] = np.asarray(y, dtype=float)
+            # A run passes the frequency found on all the data, so every fold's model uses the same grid.
+            prep_settings = s if self.frequency is None else s.__class__(**{**s.__dict__, "frequency": self.frequency})
+            prepared = prepare_training(data, self.target_column_name, prep_settings)
+        self.freq_ = prepared.freq
+        frame = prepared.frame
+        season = season if season is not None else self.season
+        if season is None:
+            season = s.seasonality if s.seasonality != "auto" else detect_seasonality(frame, self.freq_)[0]
+        self.season_ = int(season)
+        unknown = [c for c in s.unknown_features if c in prepared.covariates]
+        self.known_covariates_ = [c for c in prepared.covariates if c not in unknown]
+        self.covariates_ = list(prepared.covariates)
+        self.series_ids_ = prepared.series_ids
+        context = {"freq": self.freq_, "horizon": s.forecast_horizon, "target_lags": s.target_lags,
+                   "windows": s.target_rolling_window_size, "feature_lags": s.feature_lags, "unknown": unknown,
+                   "country": s.country_or_region_for_holidays, "stl": s.use_stl, "n_jobs": self.n_jobs,
+                   "random_state": self.random_state}
+        params = dict(self.params or {})
+        numeric_known = [c for c in self.known_covariates_ if pd.api.types.is_numeric_dtype(frame[c])
+                         and not pd.api.types.is_bool_dtype(frame[c])]
+        if self.algorithm in STATS_ALGORITHMS:
+            core = StatsCore(self.algorithm, params, self.season_, numeric_known)
+        elif self.algorithm == PROPHET:
+            core = ProphetCore(self.algorithm, params, self.season_, numeric_known, s.country_or_region_for_holidays)
+        else:
+            core = GlobalCore(self.algorithm, params, self.season_, self.known_covariates_, context)
+        self.core_ = core.fit(frame, context)
+        self.uses_covariates_ = bool(getattr(core, "exog", []) or (not core.per_series and unknown))
+        self.history_ = frame
+        self.last_times_ = frame.groupby(ID, sort=False)[DS].max()
+        self.grid_start_ = frame[DS].min()
+        return self
+
+    # -- prediction ----------------------------------------------------------------------------------
+    def _history(self, history: pd.DataFrame | None) -> tuple[pd.DataFrame, set]:
+        if history is None:
+            return self.history_, set()
+        s = self.settings
+        if self.target_column_name not in history.columns:
+            raise ValueError(f"history= needs the target column {self.target_column_name!r} with the newer actuals")
+        new = prepare_training(history, self.target_column_name,
+                               s.__class__(**{**s.__dict__, "frequency": self.freq_,
+                                              "short_series_handling_config": None, "forecast_horizon": 1}))
+        missing = [c for c in self.covariates_ if c not in new.frame.columns]
+        if missing:
+            raise ValueError(f"history= is missing covariate column(s) {missing}; give the same columns as the "
+                             "training data")
+        combined = pd.concat([self.history_, new.frame[self.history_.columns]], ignore_index=True)
+        combined = combined.drop_duplicates([ID, DS], keep="last").sort_values([ID, DS], kind="stable")
+        return combined.reset_index(drop=True), set(new.frame[ID].unique())
+
+    def _future(self, X_future: pd.DataFrame, history: pd.DataFrame | None):
+        s = self.settings
+        hist, refit = self._history(history)
+        keys = series_key(X_future, s.id_columns)
+        ds = parse_time(X_future, s.time_column_name)
+        last = hist.groupby(ID, sort=False)[DS].max()
+        unknown = sorted(set(keys) - set(last.index))
+        if unknown and self.core_.per_series:
+            raise ValueError(f"series {unknown[0]!r} was not in the training data: the per-series model "
+                             f"{self.algorithm} cannot forecast it; pass its recent actuals with history= or "
+                             "use a global model")
+        global_last = hist[DS].max()
+        origin = keys.map(last).fillna(global_last)
+        offset = pd.tseries.frequencies.to_offset(self.freq_)
+        H = s.forecast_horizon
+        grid = pd.date_range(min(self.grid_start_, hist[DS].min()), max(ds.max(), global_last) + offset,
+                             freq=self.freq_)
+        step = grid_positions(grid, ds) - grid_positions(grid, pd.DatetimeIndex(origin))
+        if (grid_positions(grid, ds) < 0).any():
+            bad = ds[grid_positions(grid, ds) < 0].iloc[0]
+            raise ValueError(f"timestamp {bad} is not on the model's {self.freq_!r} grid")
+        if (step < 1).any():
+            i = int(np.flatnonzero(step < 1)[0])
+            raise ValueError(f"timestamp {ds.iloc[i]} is not after the end of series {keys.iloc[i]!r}'s history "
+                             f"({origin.iloc[i]}); forecasts start one period later (pass newer actuals with "
+                             "history= to move the origin)")
+        if (step > H).any():
+            i = int(np.flatnonzero(step > H)[0])
+            raise ValueError(f"timestamp {ds.iloc[i]} is {int(step[i])} periods after the end of series "
+                             f"{keys.iloc[i]!r}'s history ({origin.iloc[i]}), beyond forecast_horizon {H}; "
+                             "forecast at most that far (pass newer actuals with history= to move the origin)")
+        missing = [c for c in self.known_covariates_ if c not in X_future.columns]
+        if missing and self.uses_covariates_:
+            raise ValueError(f"the future frame lacks known covariate column(s) {missing}; give their planned "
+                             "values for every forecast time (or list them in features_unknown_at_forecast_time "
+                             "when training)")
+        rows = pd.DataFrame({ID: keys.to_numpy(), DS: ds.to_numpy(), "__step__": step})
+        for c in self.covariates_:
+            rows[c] = X_future[c].to_numpy() if c in X_future.columns else np.nan
+        steps = rows.groupby(ID, sort=False)["__step__"].max()
+        # The full path 1..max step of each series: recursive models need every step before the last one.
+        n = steps.to_numpy()
+        ids = np.repeat(steps.index.to_numpy(), n)
+        st = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n) + 1
+        orig_pos = grid_positions(grid, pd.DatetimeIndex(pd.Series(steps.index).map(last).fillna(global_last)))
+        path = pd.DataFrame({ID: ids, DS: grid[np.repeat(orig_pos, n) + st], "__step__": st})
+        path = path.merge(rows.drop(columns="__step__").drop_duplicates([ID, DS]), on=[ID, DS], how="left")
+        if self.uses_covariates_ and len(path) > len(rows):
+            # Periods between the history and a requested time that the frame skips (a week without sales):
+            # their covariates are carried from the nearest given period of the same series.
+            filled = path.groupby(ID, sort=False)[self.known_covariates_].transform(lambda c: c.ffill().bfill())
+            path[self.known_covariates_] = filled
+        return hist, refit, rows, path, steps
+
+    def _point(self, X_future: pd.DataFrame, history: pd.DataFrame | None,
+               future: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # ``future``: the parsed future frame, when an ensemble parsed it once for all its members
+        hist, refit, rows, path, steps = future if future is not None else self._future(X_future, history)
+        paths = self.core_.predict_paths(hist, path, steps, refit)
+        values = np.concatenate([paths[sid] for sid in steps.index])
+        pred = pd.DataFrame({ID: np.repeat(steps.index.to_numpy(), steps.to_numpy()),
+                             "__step__": np.concatenate([np.arange(1, int(n) + 1) for n in steps.to_numpy()]),
+                             "prediction": values})
+        out = rows[[ID, DS, "__step__"]].merge(pred, on=[ID, "__step__"], how="left")
+        return out, hist
+
+    def predict(self, X_future: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
+        """One point forecast per row of ``X_future`` (time column, id columns, known covariates), for
+        timestamps 1..forecast_horizon periods after each series' last time. ``history``: newer actuals
+        (same columns as the training data, target included) to forecast from their end instead, without
+        retraining: a global model reads its lags from them, a per-series model rolls its fitted state
+        forward over them (ETS, ARIMA) or recomputes its statistic (naive, average)."""
+        out, _ = self._point(X_future, history)
+        return out["prediction"].to_numpy(dtype=float)
+
+    def forecast(self, X_future: pd.DataFrame, quantiles: Sequence[float] = DEFAULT_QUANTILES,
+                 history: pd.DataFrame | None = None) -> pd.DataFrame:
+        """A frame with the time column, the id columns, ``prediction`` and one column per quantile
+        (``q0.1`` ...): intervals from rolling-origin residuals per horizon step (:meth:`calibrate`)."""
+        out, hist = self._point(X_future, history)
+        frame = pd.DataFrame({self.settings.time_column_name: out[DS].to_numpy()})
+        for c in self.settings.id_columns:
+            frame[c] = X_future[c].to_numpy()
+        frame["prediction"] = out["prediction"].to_numpy()
+        if quantiles:
+            cal = self.intervals_ if getattr(self, "intervals_", None) is not None else self._self_calibrate()
+            scale = out[ID].map(hist.groupby(ID, sort=False)[Y].apply(lambda s: float(np.mean(np.abs(s)))))
+            scale = scale.fillna(float(np.nanmedian(scale)) if scale.notna().any() else 1.0).to_numpy()
+            for q in quantiles:
+                frame[f"q{q:g}"] = frame["prediction"].to_numpy() + cal.offset(q, out["__step__"].to_numpy()) * scale
+        return frame
+
+    # -- description ---------------------------------------------------------------------------------
+    def input_schema(self) -> list[dict[str, str]]:
+        """The columns a future frame holds: time, series ids, known covariates (with their kinds)."""
+        return forecast_input_schema(self)
+
+    def manifest(self) -> dict[str, Any]:
+        """What a saved model's manifest records about it (see :func:`forecast_manifest`)."""
+        return forecast_manifest(self)
+
+    # -- intervals -----------------------------------------------------------------------------------
+    def calibrate(self, residuals: pd.DataFrame) -> "ForecastModel":
+        """Prediction intervals from out-of-sample residuals: a frame with ``unique_id``, ``step`` and
+        ``residual`` (actual - forecast), e.g. from rolling-origin validation."""
+        scale = self.history_.groupby(ID, sort=False)[Y].apply(lambda s: float(np.mean(np.abs(s))))
+        scaled = residuals["residual"].to_numpy() / residuals[ID].map(scale).fillna(float(scale.median())).to_numpy()
+        self.intervals_ = ResidualIntervals(self.settings.forecast_horizon).fit(residuals["step"].to_numpy(), scaled)
+        return self
+
+    def _self_calibrate(self) -> "ResidualIntervals":
+        """No validation residuals given: back-test this model on its own history (up to three origins one
+        horizon apart), once."""
+        from .splitter import rolling_origin_folds
+
+        H = self.settings.forecast_horizon
+        frame = self.history_
+        folds = rolling_origin_folds(frame, H, self.freq_, n_folds=3, step=H)
+        parts = []
+        for train_idx, valid_idx in folds:
+            model = ForecastModel(self.settings, self.algorithm, self.params, self.target_column_name,
+                                  self.random_state, self.n_jobs)
+            train = frame.iloc[train_idx]
+            prep = PreparedData(train.reset_index(drop=True), self.freq_, self.covariates_, self.series_ids_, {})
+            model.fit(None, prepared=prep, season=self.season_)
+            parts.append(model.residuals_on(frame.iloc[valid_idx]))
+        res = pd.concat(parts, ignore_index=True)
+        self.calibrate(res)
+        return self.intervals_
+
+    def residuals_on(self, actual: pd.DataFrame) -> pd.DataFrame:
+        """Residuals (actual - forecast) on prepared long rows following the training data."""
+        X = self.to_user_frame(actual)
+        out, _ = self._point(X, None)
+        return pd.DataFrame({ID: out[ID].to_numpy(), DS: out[DS].to_numpy(), "step": out["__step__"].to_numpy(),
+                             "prediction": out["prediction"].to_numpy(),
+                             "residual": actual[Y].to_numpy() - out["prediction"].to_numpy()})
+
+    def to_user_frame(self, long: pd.DataFrame) -> pd.DataFrame:
+        """Prepared long rows -> the user's column names (time, ids, covariates)."""
+        s = self.settings
+        X = pd.DataFrame({s.time_column_name: long[DS].to_numpy()})
+        ids = self.series_ids_.set_index(ID)
+        for c in s.id_columns:
+            X[c] = long[ID].map(ids[c]).to_numpy()
+        for c in self.covariates_:
+            X[c] = long[c].to_numpy()
+        return X
+
+
+class ResidualIntervals:
+    """Quantile offsets per horizon step from scaled residuals: the spread (RMS) per step, made
+    non-decreasing in the step, times the pooled quantiles of the residuals divided by that spread.
+    Pooling over steps gives stable quantiles from few origins; the per-step spread keeps the widening."""
+
+    def __init__(self, horizon: int):
+        self.horizon = horizon
+
+    def fit(self, steps: np.ndarray, scaled: np.ndarray) -> "ResidualIntervals":
+        ok = np.isfinite(scaled)
+        steps, scaled = steps[ok], scaled[ok]
+        rms = np.full(self.horizon, np.nan)
+        for h in range(1, self.horizon + 1):
+            sel = scaled[steps == h]
+            if len(sel):
+                rms[h - 1] = np.sqrt(np.mean(sel ** 2))
+        overall = np.sqrt(np.mean(scaled ** 2)) if len(scaled) else 0.0
+        rms = pd.Series(rms).interpolate(limit_direction="both").fillna(overall).to_numpy()
+        self.spread_ = np.maximum.accumulate(np.maximum(rms, 1e-12))
+        z = scaled / self.spread_[np.clip(steps, 1, self.horizon) - 1] if len(scaled) else np.zeros(1)
+        self.z_ = np.sort(z)
+        return self
+
+    def offset(self, q: float, steps: np.ndarray) -> np.ndarray:
+        zq = float(np.quantile(self.z_, q)) if len(self.z_) else 0.0
+        return zq * self.spread_[np.clip(np.asarray(steps, dtype=int), 1, self.horizon) - 1]
+
+
+def _base_model(model: Any) -> ForecastModel:
+    return model.models[0] if hasattr(model, "models") else model
+
+
+def forecast_input_schema(model: Any) -> list[dict[str, str]]:
+    """Input columns of a fitted forecaster (or ensemble): the time column (DateTime), the series id
+    columns (Categorical) and the known covariates (Numeric or Categorical)."""
+    base = _base_model(model)
+    s = base.settings
+    hist = base.history_
+    out = [{"name": s.time_column_name, "type": "DateTime", "role": "time"}]
+    out += [{"name": c, "type": "Categorical", "role": "series_id"} for c in s.id_columns]
+    for c in base.known_covariates_:
+        kind = "Numeric" if pd.api.types.is_numeric_dtype(hist[c]) and not pd.api.types.is_bool_dtype(hist[c]) \
+            else "Categorical"
+        out.append({"name": c, "type": kind, "role": "known_covariate"})
+    return out
+
+
+def forecast_manifest(model: Any) -> dict[str, Any]:
+    """The forecasting part of a saved model's manifest: settings, frequency, season, the series seen with
+    their last timestamps (the origin a forecast starts from) and the input schema."""
+    base = _base_model(model)
+    ids = base.series_ids_.set_index(ID)
+    series = []
+    for sid, last in base.last_times_.items():
+        entry = {"series": str(sid), "last_timestamp": str(last)}
+        for c in base.settings.id_columns:
+            value = ids.loc[sid, c]
+            entry[c] = value.item() if hasattr(value, "item") else value
+        series.append(entry)
+    return {"forecast_settings": base.settings.to_dict(), "frequency": base.freq_, "season": base.season_,
+            "forecast_horizon": base.settings.forecast_horizon, "series": series,
+            "input_schema": forecast_input_schema(model)}

@@ -1,0 +1,44 @@
+"""Target features never look past the origin; exact lag values on real data."""
+from __future__ import annotations
+
+import numpy as np
+
+from automl_engine.forecasting.features import detect_seasonality, target_feature_matrix, to_matrix
+from automl_engine.forecasting.prep import prepare_training
+from automl_engine.forecasting.settings import make_forecast_settings
+
+
+def _matrix(beer):
+    prepared = prepare_training(beer, "BeerProduction", make_forecast_settings(time_column_name="DATE",
+                                                                                 forecast_horizon=12))
+    return prepared, to_matrix(prepared.frame, "y")[1]
+
+
+def test_features_at_an_origin_ignore_everything_after_it(beer):
+    _, matrix = _matrix(beer)
+    origin = 200
+    before = target_feature_matrix(matrix, [1, 2, 12, 24], [3, 12], level_window=12)
+    perturbed = matrix.copy()
+    perturbed[:, origin:] = 1e9  # the future (the origin's own value included) changes completely
+    after = target_feature_matrix(perturbed, [1, 2, 12, 24], [3, 12], level_window=12)
+    for name in before:
+        np.testing.assert_array_equal(before[name][:, :origin + 1], after[name][:, :origin + 1], err_msg=name)
+        # and the test can fail: after the origin every feature sees the change
+        assert not np.array_equal(before[name][:, origin + 1:], after[name][:, origin + 1:]), name
+
+
+def test_lags_and_windows_have_exact_values(beer):
+    prepared, matrix = _matrix(beer)
+    feats = target_feature_matrix(matrix, [1, 12], [3], level_window=None)
+    y = beer["BeerProduction"].to_numpy(dtype=float)
+    assert feats["lag_12"][0, 12] == y[0] == 3459
+    assert feats["lag_1"][0, 12] == y[11]
+    assert np.isnan(feats["lag_12"][0, 11])
+    assert feats["roll_mean_3"][0, 12] == np.mean(y[9:12])
+
+
+def test_seasonality_detected_on_monthly_beer(beer):
+    prepared, _ = _matrix(beer)
+    season, reason = detect_seasonality(prepared.frame, prepared.freq)
+    assert season == 12
+    assert "autocorrelation" in reason

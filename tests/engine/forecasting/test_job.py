@@ -1,0 +1,114 @@
+"""forecasting(...) end to end: Python API, config round trip, artifacts and the command line."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl_engine import ConfigError, forecasting, job_from_config, load_model, regression, validate_config
+
+ROOT = Path(__file__).resolve().parents[3]
+DATA = ROOT / "examples" / "data"
+
+
+def test_forecasting_run_end_to_end_and_saved_model(beer, tmp_path):
+    train, test = beer.iloc[:288], beer.iloc[288:]
+    job = forecasting(training_data=train, target_column_name="BeerProduction", test_data=test)
+    job.set_forecast_settings(time_column_name="DATE", forecast_horizon=12)
+    job.set_limits(timeout_minutes=1, max_trials=3)
+    job.set_training(allowed_training_algorithms=["LightGBM", "SeasonalNaive"])
+    result = job.run()
+    assert result.status == "completed"
+    names = [t.algorithm for t in result.trials]
+    assert names[:3] == ["LightGBM", "SeasonalNaive", "LightGBM"]  # the plugins' portfolio order
+    assert {"VotingEnsemble", "StackEnsemble"} <= set(names)
+    assert result.validation_method["method"] == "rolling_origin"
+    assert result.validation_method["origins"] == [f"{year}-12-01 00:00:00" for year in range(2010, 2015)]
+    naive = next(t for t in result.trials if t.algorithm == "SeasonalNaive")
+    # per-horizon and per-series metrics and the forecast-vs-actual chart of every origin
+    assert naive.charts["error_by_horizon"]["step"] == list(range(1, 13))
+    assert len(naive.charts["forecast_vs_actual"]) == 5
+    assert naive.charts["per_series"][0]["series"] == "series"
+    assert set(result.test_metrics) >= {"normalized_root_mean_squared_error", "r2_score", "mase", "smape", "mape",
+                                        "mae", "rmse", "spearman_correlation", "normalized_mean_absolute_error"}
+    future = test.drop(columns=["BeerProduction"])
+    fc = result.best_model.forecast(future, quantiles=(0.1, 0.9))
+    assert list(fc.columns) == ["DATE", "prediction", "q0.1", "q0.9"] and len(fc) == 12
+    assert (fc["q0.9"] > fc["q0.1"]).all()
+    out = result.save(tmp_path / "out")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["forecasting"]["frequency"] == "MS"
+    assert manifest["forecasting"]["series"] == [{"series": "series", "last_timestamp": "2015-12-01 00:00:00"}]
+    assert manifest["config"]["forecasting"]["forecast_horizon"] == 12
+    loaded = load_model(out)
+    np.testing.assert_allclose(loaded.predict(future), result.best_model.predict(future))
+
+
+def test_config_round_trip_and_errors(beer):
+    job = forecasting(training_data="x.csv", target_column_name="BeerProduction", n_cross_validations=3)
+    job.set_forecast_settings(time_column_name="DATE", forecast_horizon=12, target_lags=[1, 12])
+    job.set_forecast_settings(country_or_region_for_holidays="US")  # later calls update
+    config = job.to_config()
+    assert config["task"] == "forecasting" and config["n_cross_validations"] == 3
+    assert config["forecasting"]["target_lags"] == [1, 12] and config["forecasting"]["forecast_horizon"] == 12
+    assert config["forecasting"]["country_or_region_for_holidays"] == "US"
+    again = job_from_config(json.loads(json.dumps(config)))
+    assert again.to_config() == config
+    with pytest.raises(ConfigError) as err:
+        validate_config({**config, "forecasting": {**config["forecasting"], "lags": 3}})
+    assert err.value.setting == "forecasting.lags"
+    with pytest.raises(ConfigError) as err:
+        job.set_forecast_settings(enable_dnn_training=True)
+    assert err.value.setting == "forecasting.enable_dnn_training"
+    with pytest.raises(ConfigError) as err:
+        regression(training_data="x.csv", target_column_name="y").set_forecast_settings(time_column_name="t")
+    assert err.value.setting == "forecasting"
+    bare = forecasting(training_data=beer, target_column_name="BeerProduction")
+    with pytest.raises(ConfigError) as err:
+        bare.run()
+    assert err.value.setting == "forecasting.time_column_name" and "set_forecast_settings" in err.value.message
+
+
+def test_cli_runs_a_forecasting_job(tmp_path):
+    (tmp_path / "job.yml").write_text(f"""
+type: automl
+task: forecasting
+primary_metric: normalized_root_mean_squared_error
+target_column_name: Quantity
+training_data:
+  path: {DATA / "dominicks_OJ_2_5_8_train.csv"}
+  type: uri_file
+test_data:
+  path: {DATA / "dominicks_OJ_2_5_8_test.csv"}
+  type: uri_file
+forecasting:
+  time_column_name: WeekStarting
+  time_series_id_column_names: [Store, Brand]
+  forecast_horizon: 20
+limits:
+  timeout_minutes: 1
+  max_trials: 2
+training:
+  allowed_training_algorithms: [SeasonalNaive, LightGBM]
+featurization:
+  mode: custom
+  column_name_and_types:
+    logQuantity: Ignore
+""")
+    out = subprocess.run([sys.executable, "-m", "automl_engine", "run", str(tmp_path / "job.yml"),
+                          "--output", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    assert sorted(board["algorithm"])[:2] == ["LightGBM", "SeasonalNaive"]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["validation_method"]["method"] == "rolling_origin"
+    assert metrics["test_metrics"]["mase"] > 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert len(manifest["forecasting"]["series"]) == 9
+    assert [c["name"] for c in manifest["input_schema"]][:3] == ["WeekStarting", "Store", "Brand"]
+    assert "logQuantity" not in [c["name"] for c in manifest["input_schema"]]

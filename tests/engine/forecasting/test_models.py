@@ -1,0 +1,117 @@
+"""Forecasters on real series: exact seasonal forecasts, history=, unknown series, bad future frames,
+interval coverage."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl_engine.forecasting.models import ForecastModel
+from automl_engine.forecasting.settings import make_forecast_settings
+
+
+def _beer_settings(**kw):
+    return make_forecast_settings(**{"time_column_name": "DATE", "forecast_horizon": 12, **kw})
+
+
+def test_pure_seasonal_series_is_forecast_exactly_by_seasonal_naive(beer):
+    season = beer["BeerProduction"].to_numpy()[:12]
+    dates = pd.date_range("1992-01-01", periods=132, freq="MS")
+    df = pd.DataFrame({"DATE": dates[:120], "BeerProduction": np.tile(season, 10)})
+    model = ForecastModel(_beer_settings(), "SeasonalNaive", target_column_name="BeerProduction")
+    model.fit(df[["DATE"]], df["BeerProduction"])
+    assert model.season_ == 12
+    pred = model.predict(pd.DataFrame({"DATE": dates[120:]}))
+    np.testing.assert_array_equal(pred, season)
+    # any subset of the horizon, in any order
+    np.testing.assert_array_equal(model.predict(pd.DataFrame({"DATE": dates[[125, 120]]})), season[[5, 0]])
+
+
+def test_history_moves_the_origin_without_retraining(beer):
+    train, newer = beer.iloc[:288], beer.iloc[288:]  # newer: the 12 months of 2016
+    model = ForecastModel(_beer_settings(), "SeasonalNaive", target_column_name="BeerProduction")
+    model.fit(train[["DATE"]], train["BeerProduction"])
+    future = pd.DataFrame({"DATE": pd.date_range("2017-01-01", periods=12, freq="MS")})
+    with pytest.raises(ValueError, match="beyond forecast_horizon 12"):
+        model.predict(future)
+    pred = model.predict(future, history=newer)
+    np.testing.assert_array_equal(pred, newer["BeerProduction"].to_numpy(dtype=float))
+
+
+def _oj(oj_many, n_stores=4):
+    stores = sorted(oj_many["Store"].unique())[:n_stores]
+    df = oj_many[oj_many["Store"].isin(stores)].sort_values(["Store", "Brand", "WeekStarting"])
+    last = df.groupby(["Store", "Brand"]).cumcount(ascending=False) < 6
+    return df[~last], df[last]
+
+
+def _oj_settings():
+    return make_forecast_settings(time_column_name="WeekStarting", forecast_horizon=6,
+                                  time_series_id_column_names=["Store", "Brand"])
+
+
+def test_unknown_series_global_model_forecasts_per_series_model_refuses(oj_many):
+    train, test = _oj(oj_many)
+    future = test.drop(columns=["Quantity"]).copy()
+    future["Store"] = 9999  # a store the models never saw
+    glob = ForecastModel(_oj_settings(), "LightGBM", {"n_estimators": 50}, target_column_name="Quantity")
+    glob.fit(train.drop(columns=["Quantity"]), train["Quantity"])
+    pred = glob.predict(future)
+    assert pred.shape == (len(future),) and np.isfinite(pred).all() and (pred > 0).all()
+    local = ForecastModel(_oj_settings(), "SeasonalNaive", target_column_name="Quantity")
+    local.fit(train.drop(columns=["Quantity"]), train["Quantity"])
+    with pytest.raises(ValueError, match="series '9999|dominicks' was not in the training data: the per-series model "
+                                         "SeasonalNaive cannot forecast it"):
+        local.predict(future)
+
+
+def test_future_frame_missing_a_known_covariate_is_rejected(oj_many):
+    train, test = _oj(oj_many, 2)
+    model = ForecastModel(_oj_settings(), "LightGBM", {"n_estimators": 30}, target_column_name="Quantity")
+    model.fit(train.drop(columns=["Quantity"]), train["Quantity"])
+    with pytest.raises(ValueError, match=r"lacks known covariate column\(s\) \['Price'\]"):
+        model.predict(test.drop(columns=["Quantity", "Price"]))
+    # a week skipped inside the horizon is bridged with the covariates of the nearest given week
+    skipped = test[test["WeekStarting"] != sorted(test["WeekStarting"].unique())[2]].drop(columns=["Quantity"])
+    pred = model.predict(skipped)
+    assert pred.shape == (len(skipped),) and np.isfinite(pred).all()
+
+
+def test_intervals_cover_held_back_weeks(oj_many):
+    train, test = _oj(oj_many, 33)  # all 99 series, 6 held-back weeks each
+    model = ForecastModel(_oj_settings(), "LightGBM", {"n_estimators": 100, "num_leaves": 15},
+                          target_column_name="Quantity")
+    model.fit(train.drop(columns=["Quantity"]), train["Quantity"])
+    fc = model.forecast(test.drop(columns=["Quantity"]), quantiles=(0.1, 0.5, 0.9))
+    assert list(fc.columns) == ["WeekStarting", "Store", "Brand", "prediction", "q0.1", "q0.5", "q0.9"]
+    y = test["Quantity"].to_numpy()
+    inside = (y >= fc["q0.1"].to_numpy()) & (y <= fc["q0.9"].to_numpy())
+    assert 0.7 <= inside.mean() <= 0.95, inside.mean()
+    assert (fc["q0.9"] > fc["q0.1"]).all()
+
+
+def test_saved_forecaster_has_its_manifest_and_loads_with_the_hash_check(oj_many, tmp_path):
+    from automl_engine.artifacts import ModelIntegrityError, load_model, save_model
+
+    train, test = _oj(oj_many, 2)
+    model = ForecastModel(_oj_settings(), "LightGBM", {"n_estimators": 30}, target_column_name="Quantity")
+    model.fit(train.drop(columns=["Quantity"]), train["Quantity"])
+    manifest = save_model(model, tmp_path)
+    fc = manifest["forecasting"]
+    assert fc["frequency"] == "W-THU" and fc["forecast_horizon"] == 6
+    assert fc["forecast_settings"]["time_series_id_column_names"] == ["Store", "Brand"]
+    assert fc["series"][0] == {"series": "1000|dominicks", "last_timestamp": "1992-08-20 00:00:00", "Store": 1000,
+                               "Brand": "dominicks"}
+    assert len(fc["series"]) == 6
+    assert manifest["input_schema"] == [
+        {"name": "WeekStarting", "type": "DateTime", "role": "time"},
+        {"name": "Store", "type": "Categorical", "role": "series_id"},
+        {"name": "Brand", "type": "Categorical", "role": "series_id"},
+        {"name": "Advert", "type": "Numeric", "role": "known_covariate"},
+        {"name": "Price", "type": "Numeric", "role": "known_covariate"}]
+    loaded = load_model(tmp_path)
+    X = test.drop(columns=["Quantity"])
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    (tmp_path / "model.pkl").write_bytes((tmp_path / "model.pkl").read_bytes() + b"x")
+    with pytest.raises(ModelIntegrityError):
+        load_model(tmp_path)
