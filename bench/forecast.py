@@ -336,6 +336,9 @@ def main() -> None:
            f"{load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} on {os.cpu_count()} cores (other work on "
            f"the machine slows every system; each run's 1-minute load is recorded)")
     runs = []
+    stem = f"forecast-{started:%Y-%m-%dT%H%M}-w{args.windows}{'-' + args.tag if args.tag else ''}"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    partial = RESULTS / f"{stem}.partial.json"
     with tempfile.TemporaryDirectory(prefix="forecast-bench-") as tmp:
         for ds in datasets:
             for label, base, budget in specs:
@@ -344,6 +347,12 @@ def main() -> None:
                     r.update({"dataset": ds, "system": label, "base": base, "budget": budget, "window": w,
                               "source": "now"})
                     runs.append(r)
+                    # kept after every run, so an interrupted run still leaves its measurements behind
+                    # (with the keys --anchors reads, so a partial file can be merged as it is)
+                    partial.write_text(json.dumps({"started": started.isoformat(), "argv": sys.argv[1:],
+                                                   "budget": args.budget, "windows": args.windows,
+                                                   "load_start": load_start, "load_end": os.getloadavg(),
+                                                   "runs": runs}, default=str) + "\n")
                     m = (r.get("scores") or {}).get("prediction") or {}
                     print_(f"  {ds:<16} {label:<14} origin {w}: {r['status']:<13} MASE {fmt(m.get('mase'))} "
                            f"fit {fmt(r.get('fit'), '.1f')} s predict {fmt(r.get('predict'), '.2f')} s "
@@ -378,8 +387,6 @@ def main() -> None:
     summary = report(agg, datasets, order, sources, args.budget, print_)
     print_(f"\nload average at end {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = f"forecast-{started:%Y-%m-%dT%H%M}-w{args.windows}{'-' + args.tag if args.tag else ''}"
     payload = {"started": started.isoformat(), "finished": datetime.now(timezone.utc).isoformat(),
                "argv": sys.argv[1:], "budget": args.budget, "windows": args.windows, "n_jobs": args.n_jobs,
                "cpu_count": os.cpu_count(), "load_start": load_start, "load_end": load_end,
@@ -387,6 +394,7 @@ def main() -> None:
                "runs": runs}
     (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
     (RESULTS / f"{stem}.txt").write_text("\n".join(lines) + "\n")
+    partial.unlink()
     print(f"\nwrote bench/results/{stem}.json and .txt")
 
 
