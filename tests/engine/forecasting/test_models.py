@@ -115,3 +115,24 @@ def test_saved_forecaster_has_its_manifest_and_loads_with_the_hash_check(oj_many
     (tmp_path / "model.pkl").write_bytes((tmp_path / "model.pkl").read_bytes() + b"x")
     with pytest.raises(ModelIntegrityError):
         load_model(tmp_path)
+
+
+@pytest.mark.parametrize("algorithm", ["ExponentialSmoothing", "LightGBM"])
+def test_history_lets_fitted_models_forecast_a_later_horizon(oj_many, algorithm):
+    df = oj_many[oj_many["Store"].isin(sorted(oj_many["Store"].unique())[:2])].sort_values(
+        ["Store", "Brand", "WeekStarting"])
+    rank = df.groupby(["Store", "Brand"]).cumcount(ascending=False)
+    train, newer, later = df[rank >= 12], df[(rank < 12) & (rank >= 6)], df[rank < 6]
+    model = ForecastModel(_oj_settings(), algorithm, {"n_estimators": 30} if algorithm == "LightGBM" else {},
+                          target_column_name="Quantity")
+    model.fit(train.drop(columns=["Quantity"]), train["Quantity"])
+    future = later.drop(columns=["Quantity"])
+    with pytest.raises(ValueError, match="beyond forecast_horizon 6"):
+        model.predict(future)
+    pred = model.predict(future, history=newer)
+    assert pred.shape == (len(later),) and np.isfinite(pred).all()
+    # the newer actuals matter: doubled recent sales raise the forecast (a lagged global model follows the
+    # new level; ETS moves by its fitted smoothing weight, small on these noisy weekly sales)
+    doubled = model.predict(future, history=newer.assign(Quantity=newer["Quantity"] * 2))
+    assert np.mean(doubled) > (1.3 if algorithm == "LightGBM" else 1.0) * np.mean(pred)
+    assert model.last_times_.max() == pd.Timestamp(train["WeekStarting"].max())  # the model itself is unchanged
