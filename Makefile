@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test install install-test bench-engine bench-ingest bench-studio bench-serving mlflow-env clean
+.PHONY: run test install install-test bench-engine bench-ingest bench-studio bench-serving bench-forecast mlflow-env clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,18 @@ mlflow-env:
 	test -x $(MLFLOW_VENV)/bin/mlflow || ($(PYTHON) -m venv $(MLFLOW_VENV) && $(MLFLOW_VENV)/bin/pip install -q \
 		mlflow==3.17.2 numpy==2.4.6 pandas==3.1.1 scipy==1.17.1 scikit-learn==1.9.1 lightgbm==4.7.0 \
 		xgboost==2.1.4 joblib==1.6.0 threadpoolctl==3.8.0)
+
+# StatsForecast and AutoGluon-TimeSeries pin their own numpy/pandas/scikit-learn ranges: each gets a virtual
+# environment of its own. torch 2.13.0 first: it is the CPU wheel on this machine's disk; without it
+# autogluon.timeseries pulls a multi-GB CUDA build. BENCH_FORECAST_ARGS passes options (--windows 3, ...).
+SF_VENV := var/bench-statsforecast
+AG_VENV := var/bench-autogluon
+bench-forecast: install
+	test -x $(SF_VENV)/bin/python || ($(PYTHON) -m venv $(SF_VENV) && $(SF_VENV)/bin/pip install -q \
+		statsforecast==2.1.1)
+	test -x $(AG_VENV)/bin/python || ($(PYTHON) -m venv $(AG_VENV) && $(AG_VENV)/bin/pip install -q torch==2.13.0 \
+		&& $(AG_VENV)/bin/pip install -q autogluon.timeseries==1.6.3)
+	$(PY) bench/forecast.py $(BENCH_FORECAST_ARGS)
 
 bench-studio: install
 	$(PY) bench/studio.py all
