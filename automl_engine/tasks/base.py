@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import ConfigError
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..algorithms import Algorithm
     from ..config import JobConfig
@@ -132,6 +134,27 @@ class Task:
         plan featurization and run the guardrails. Replaceable as a whole by a task with its own data rules
         (a time series task checks frequency and series); see :class:`automl_engine.tasks.tabular.TabularTask`."""
         raise NotImplementedError
+
+    def load_frames(self, job: Any) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+        """The job's training, validation and test frames, loaded and checked the same way for every task:
+        training data present, the configuration valid for its columns, the target in every frame that must
+        hold it, and the training target acceptable to the task (:meth:`validate_target`)."""
+        from ..config import validate_config
+        from ..data import load_frame
+
+        config = job.config
+        train = load_frame(job.training_data, "training_data", job.base_dir)
+        if train is None:
+            raise ConfigError("training_data", "training data is required")
+        validate_config(config, columns=list(train.columns), n_rows=len(train))
+        valid = load_frame(job.validation_data, "validation_data", job.base_dir)
+        test = load_frame(job.test_data, "test_data", job.base_dir)
+        target = config.target_column_name
+        for name, frame in (("validation_data", valid), ("test_data", test)):
+            if frame is not None and target not in frame.columns:
+                raise ConfigError(name, f"target column {target!r} is missing from {name}")
+        self.validate_target(config, train[target])
+        return train, valid, test
 
     def splitter(self, validation: Mapping[str, Any], random_state: int, n_validation_rows: int = 0) -> Any:
         """An object with ``split(X, y)`` yielding ``(train_rows, valid_rows)`` and a ``refit`` attribute

@@ -92,10 +92,8 @@ class ForecastingTask(Task):
 
     # ------------------------------------------------------------------------------------------ data
     def prepare(self, job: Any, log: Callable[[str, str], None]) -> PreparedRun:
-        from ..config import validate_config
-        from ..data import load_frame
         from ..forecasting.features import detect_seasonality
-        from ..forecasting.prep import (DS, ID, Y, forecasting_guardrails, leaking_covariates, prepare_training,
+        from ..forecasting.prep import (Y, forecasting_guardrails, leaking_covariates, prepare_training,
                                         series_key)
         from ..forecasting.splitter import plan_rolling_origin
 
@@ -103,18 +101,8 @@ class ForecastingTask(Task):
         settings = config.task_settings
         if settings is None:
             raise _missing_settings()
-        base = job.base_dir
-        train = load_frame(job.training_data, "training_data", base)
-        if train is None:
-            raise ConfigError("training_data", "training data is required")
-        validate_config(config, columns=list(train.columns), n_rows=len(train))
-        valid = load_frame(job.validation_data, "validation_data", base)
-        test = load_frame(job.test_data, "test_data", base)
+        train, valid, test = self.load_frames(job)
         target = config.target_column_name
-        for name, frame in (("validation_data", valid), ("test_data", test)):
-            if frame is not None and target not in frame.columns:
-                raise ConfigError(name, f"target column {target!r} is missing from {name}")
-        self.validate_target(config, train[target])
         messages: list[tuple[str, str]] = []
         # featurization column types: Ignore drops a column (a copy of the target such as logQuantity)
         ignored = [c for c, kind in config.featurization.column_name_and_types if kind == "Ignore"]

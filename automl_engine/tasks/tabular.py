@@ -23,23 +23,12 @@ class TabularTask(Task):
         return HoldoutSplitter(validation["validation_size"], self.has_classes, random_state)
 
     def prepare(self, job: Any, log: Callable[[str, str], None]) -> PreparedRun:
-        from ..config import validate_config
-        from ..data import choose_validation, load_frame, split_test
+        from ..data import choose_validation, split_test
         from ..featurize import plan_columns
 
         config = job.config
-        base = job.base_dir
-        train = load_frame(job.training_data, "training_data", base)
-        if train is None:
-            raise ConfigError("training_data", "training data is required")
-        validate_config(config, columns=list(train.columns), n_rows=len(train))
-        valid = load_frame(job.validation_data, "validation_data", base)
-        test = load_frame(job.test_data, "test_data", base)
+        train, valid, test = self.load_frames(job)
         target = config.target_column_name
-        for name, frame in (("validation_data", valid), ("test_data", test)):
-            if frame is not None and target not in frame.columns:
-                raise ConfigError(name, f"target column {target!r} is missing from {name}")
-        self.validate_target(config, train[target])
         if valid is not None:
             self.validate_target(config, valid[target])
         train, test = split_test(train, config, test, stratify=self.has_classes)
