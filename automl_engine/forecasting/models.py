@@ -496,7 +496,7 @@ class ForecastModel:
             raise ValueError(f"history= needs the target column {self.target_column_name!r} with the newer actuals")
         new = prepare_training(history, self.target_column_name,
                                s.__class__(**{**s.__dict__, "frequency": self.freq_,
-                                              "short_series_handling_config": None, "forecast_horizon": 1}))
+                                              "short_series_handling_config": None}), continues_history=True)
         missing = [c for c in self.covariates_ if c not in new.frame.columns]
         if missing:
             raise ValueError(f"history= is missing covariate column(s) {missing}; give the same columns as the "

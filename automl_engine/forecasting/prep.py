@@ -139,9 +139,12 @@ def grid_positions(grid: pd.DatetimeIndex, ds: pd.Series | np.ndarray) -> np.nda
 
 
 def prepare_training(df: pd.DataFrame, target: str, settings: ForecastSettings,
-                     weight_column: str | None = None) -> PreparedData:
+                     weight_column: str | None = None, continues_history: bool = False) -> PreparedData:
     """Training data -> :class:`PreparedData`: parsed, sorted, deduplicated/aggregated, on a regular grid,
-    target imputed, short series handled. Raises ConfigError naming the setting to change."""
+    target imputed, short series handled. Raises ConfigError naming the setting to change.
+
+    ``continues_history``: the frame holds newer actuals that extend a fitted model's history (``history=``),
+    so a series of a single new period is fine and the length checks of training data do not apply."""
     s = settings
     if target not in df.columns:
         raise ConfigError("target_column_name", f"column {target!r} is not in the training data")
@@ -219,7 +222,10 @@ def prepare_training(df: pd.DataFrame, target: str, settings: ForecastSettings,
             frame[c] = frame.groupby(ID, sort=False)[c].ffill()
             frame[c] = frame.groupby(ID, sort=False)[c].bfill()
 
-    frame, short = _short_series(frame, s, grid)
+    if continues_history:
+        short = {"min_points": 1, "short": 0, "handling": None, "series": []}
+    else:
+        frame, short = _short_series(frame, s, grid)
     report["short_series"] = short
     series_ids = series_ids[series_ids[ID].isin(frame[ID].unique())].reset_index(drop=True)
     return PreparedData(frame=frame.reset_index(drop=True), freq=freq, covariates=covariates,

@@ -38,6 +38,19 @@ def test_history_moves_the_origin_without_retraining(beer):
     np.testing.assert_array_equal(pred, newer["BeerProduction"].to_numpy(dtype=float))
 
 
+def test_history_of_a_single_new_period_moves_the_origin_by_one(beer):
+    """A deployed model given yesterday's actual (one row per series) forecasts from today."""
+    train, newer = beer.iloc[:288], beer.iloc[288:289]  # January 2016 only
+    model = ForecastModel(_beer_settings(), "SeasonalNaive", target_column_name="BeerProduction")
+    model.fit(train[["DATE"]], train["BeerProduction"])
+    future = pd.DataFrame({"DATE": pd.date_range("2016-02-01", periods=12, freq="MS")})
+    pred = model.predict(future, history=newer)
+    # seasonal naive from the new origin: February..December 2015, then the January 2016 actual
+    expected = np.concatenate([train["BeerProduction"].to_numpy(dtype=float)[-11:],
+                               newer["BeerProduction"].to_numpy(dtype=float)])
+    np.testing.assert_array_equal(pred, expected)
+
+
 def _oj(oj_many, n_stores=4):
     stores = sorted(oj_many["Store"].unique())[:n_stores]
     df = oj_many[oj_many["Store"].isin(stores)].sort_values(["Store", "Brand", "WeekStarting"])
