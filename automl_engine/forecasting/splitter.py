@@ -49,7 +49,13 @@ def plan_rolling_origin(frame: pd.DataFrame, freq: str, horizon: int, n_folds: A
     leave at least two horizons (or ``min_train``) of training periods before the first origin."""
     grid = pd.date_range(frame[DS].min(), frame[DS].max(), freq=freq)
     n_periods = len(grid)
-    min_train = min_train or max(2 * horizon, 8)
+    auto = (n_folds == "auto" or n_folds is None) and (step == "auto" or step is None)
+    wanted = min_train or max(2 * horizon, 8)
+    min_train = wanted
+    # "auto" on a short history: one origin a horizon before the end, as long as the models still train on at
+    # least a horizon (and 8 periods) of data, rather than refusing a run the user left to the engine.
+    if auto and n_periods - horizon < wanted and n_periods - horizon >= max(horizon, 8):
+        min_train = n_periods - horizon
     room = n_periods - horizon - min_train  # periods available to move the origin back
     if room < 0:
         raise ConfigError("n_cross_validations", f"{n_periods} periods of history are too few to validate a "
@@ -75,6 +81,9 @@ def plan_rolling_origin(frame: pd.DataFrame, freq: str, horizon: int, n_folds: A
     reason = (f"Rolling-origin validation ({chosen}): {n_folds} origin(s) {step} period(s) apart, from "
               f"{origins[0]} to {origins[-1]}, each validated on the next {horizon} period(s); models train only "
               "on data up to their origin.")
+    if min_train < wanted:
+        reason += (f" The history ({n_periods} periods) is short for this horizon: one origin, with "
+                   f"{min_train} periods to train on (two horizons are the usual minimum).")
     return RollingOrigin(horizon=horizon, n_folds=n_folds, step=step, origins=origins, ends=ends, reason=reason)
 
 

@@ -36,3 +36,14 @@ def test_configured_folds_and_step(beer_frame):
     with pytest.raises(ConfigError) as err:
         plan_rolling_origin(beer_frame, "MS", 12, n_folds=40, step=12)
     assert err.value.setting == "n_cross_validations"
+
+
+def test_auto_on_a_short_history_validates_one_origin_instead_of_refusing(beer_frame):
+    short = beer_frame[beer_frame["ds"] >= "2012-07-01"].reset_index(drop=True)  # 54 months
+    plan = plan_rolling_origin(short, "MS", 23)
+    assert [str(o.date()) for o in plan.origins] == ["2015-01-01"]  # 31 months to train on, 23 to validate
+    assert plan.reason.endswith("one origin, with 31 periods to train on (two horizons are the usual minimum).")
+    with pytest.raises(ConfigError, match="too few to validate"):
+        plan_rolling_origin(short, "MS", 23, n_folds=1)  # configured: the usual minimum holds
+    with pytest.raises(ConfigError, match="too few to validate"):
+        plan_rolling_origin(short.iloc[:40], "MS", 23)  # 17 periods left: shorter than the horizon
