@@ -17,7 +17,9 @@ from .prep import DS, ID, Y
 
 PRIMARY_METRICS = {"normalized_root_mean_squared_error": False, "r2_score": True,
                    "normalized_mean_absolute_error": False, "spearman_correlation": True}
-MAX_CHART_SERIES = 20
+# Series whose forecasts a trial keeps for its charts: every series of a dataset of hundreds; above that the
+# ones with the largest errors, which are the ones people look for.
+MAX_CHART_SERIES = 300
 
 
 def mase_scales(history: pd.DataFrame, m: int) -> pd.Series:
@@ -81,7 +83,10 @@ def forecast_charts(result: pd.DataFrame, id_columns: list[str] | None = None) -
     """Chart data: forecast against actuals per series and origin (with the interval band when the frame
     has ``lower``/``upper``), error by horizon step, residuals over time."""
     series = []
-    for (sid, origin), g in list(result.groupby([ID, "origin"], sort=False))[:MAX_CHART_SERIES * 5]:
+    if result[ID].nunique() > MAX_CHART_SERIES:
+        error = (result[Y] - result["prediction"]).abs().groupby(result[ID], sort=False).mean()
+        result = result[result[ID].isin(error.nlargest(MAX_CHART_SERIES).index)]
+    for (sid, origin), g in result.groupby([ID, "origin"], sort=False):
         entry = {"series": str(sid), "origin": str(origin), "time": [str(t) for t in g[DS]],
                  "actual": _floats(g[Y]), "forecast": _floats(g["prediction"])}
         if "lower" in g and "upper" in g:
