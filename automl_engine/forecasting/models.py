@@ -610,9 +610,7 @@ class ForecastModel:
     def calibrate(self, residuals: pd.DataFrame) -> "ForecastModel":
         """Prediction intervals from out-of-sample residuals: a frame with ``unique_id``, ``step`` and
         ``residual`` (actual - forecast), e.g. from rolling-origin validation."""
-        scale = self.history_.groupby(ID, sort=False)[Y].apply(lambda s: float(np.mean(np.abs(s))))
-        scaled = residuals["residual"].to_numpy() / residuals[ID].map(scale).fillna(float(scale.median())).to_numpy()
-        self.intervals_ = ResidualIntervals(self.settings.forecast_horizon).fit(residuals["step"].to_numpy(), scaled)
+        self.intervals_, _ = residual_intervals(self.history_, residuals, self.settings.forecast_horizon)
         return self
 
     def _self_calibrate(self) -> "ResidualIntervals":
@@ -653,6 +651,17 @@ class ForecastModel:
         for c in self.covariates_:
             X[c] = long[c].to_numpy()
         return X
+
+
+def residual_intervals(history: pd.DataFrame, residuals: pd.DataFrame,
+                       horizon: int) -> tuple["ResidualIntervals", np.ndarray]:
+    """Intervals fitted on ``residuals`` (``unique_id``, ``step``, ``residual``) scaled by each series' mean
+    absolute level in ``history`` (so one pool of residuals serves series of any size), and the scale of each
+    residual's row: an offset of ``intervals.offset(q, steps)`` is ``offset * scale`` in the target's units."""
+    level = history.groupby(ID, sort=False)[Y].apply(lambda s: float(np.mean(np.abs(s))))
+    scale = residuals[ID].map(level).fillna(float(level.median())).to_numpy(dtype=float)
+    intervals = ResidualIntervals(horizon).fit(residuals["step"].to_numpy(), residuals["residual"].to_numpy() / scale)
+    return intervals, scale
 
 
 class ResidualIntervals:

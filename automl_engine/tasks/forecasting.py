@@ -203,6 +203,17 @@ class ForecastingTask(Task):
 
         res = _result_frame(y_true, pred, context)
         scales = _scales(context)
+        if context.splits is not None and context.history is not None:
+            # The band the model's intervals draw, calibrated (as finish_model does) on these rolling-origin
+            # residuals, so every validation window shows its interval and not the test window alone.
+            from ..forecasting.models import DEFAULT_QUANTILES, residual_intervals
+
+            h = int(context.meta["forecast_settings"]["forecast_horizon"])
+            residuals = res.assign(residual=res["y"] - res["prediction"])
+            intervals, scale = residual_intervals(_history(context), residuals, h)
+            low, high = DEFAULT_QUANTILES[0], DEFAULT_QUANTILES[-1]
+            res = res.assign(lower=res["prediction"] + intervals.offset(low, res["step"].to_numpy()) * scale,
+                             upper=res["prediction"] + intervals.offset(high, res["step"].to_numpy()) * scale)
         charts = forecast_charts(res)
         charts["per_horizon"] = per_horizon_metrics(res)
         charts["per_series"] = per_series_metrics(res, scales)

@@ -33,6 +33,9 @@ def test_forecasting_run_end_to_end_and_saved_model(beer, tmp_path):
     # per-horizon and per-series metrics and the forecast-vs-actual chart of every origin
     assert naive.charts["error_by_horizon"]["step"] == list(range(1, 13))
     assert len(naive.charts["forecast_vs_actual"]) == 5
+    for window in naive.charts["forecast_vs_actual"]:  # every validation window has its interval band
+        assert len(window["lower"]) == len(window["upper"]) == len(window["forecast"]) == 12
+        assert all(lo < f < hi for lo, f, hi in zip(window["lower"], window["forecast"], window["upper"]))
     assert naive.charts["per_series"][0]["series"] == "series"
     assert set(result.test_metrics) >= {"normalized_root_mean_squared_error", "r2_score", "mase", "smape", "mape",
                                         "mae", "rmse", "spearman_correlation", "normalized_mean_absolute_error"}
