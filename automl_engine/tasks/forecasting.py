@@ -93,8 +93,8 @@ class ForecastingTask(Task):
     # ------------------------------------------------------------------------------------------ data
     def prepare(self, job: Any, log: Callable[[str, str], None]) -> PreparedRun:
         from ..forecasting.features import detect_seasonality
-        from ..forecasting.prep import (Y, forecasting_guardrails, leaking_covariates, prepare_training,
-                                        series_key)
+        from ..forecasting.prep import (DS, ID, Y, forecasting_guardrails, infer_frequency, leaking_covariates,
+                                        prepare_training, series_key)
         from ..forecasting.splitter import plan_rolling_origin
 
         config = job.config
@@ -113,10 +113,14 @@ class ForecastingTask(Task):
         h = settings.forecast_horizon
         if test is None and config.test_data_size:
             # Test data given as a size: the last horizon of every series, the forecasts a user would make.
-            keys = series_key(train, settings.id_columns)
-            order = pd.DataFrame({"k": keys, "t": pd.to_datetime(train[settings.time_column_name], errors="coerce")})
-            rank = order.sort_values(["k", "t"]).groupby("k").cumcount(ascending=False).reindex(train.index)
-            test, train = train[rank < h].reset_index(drop=True), train[rank >= h].reset_index(drop=True)
+            # Periods, not rows: a series with a missing week inside its last horizon keeps the rows it has.
+            order = pd.DataFrame({ID: series_key(train, settings.id_columns).to_numpy(),
+                                  DS: pd.to_datetime(train[settings.time_column_name], errors="coerce").to_numpy()},
+                                 index=train.index)
+            offset = pd.tseries.frequencies.to_offset(settings.frequency or infer_frequency(order.dropna())[0])
+            last = order.groupby(ID, sort=False)[DS].transform("max")
+            in_test = (order[DS] > last - h * offset).to_numpy()
+            test, train = train[in_test].reset_index(drop=True), train[~in_test].reset_index(drop=True)
             messages.append(("info", f"test data: the last {h} periods of each series ({len(test)} rows)"))
         if config.weight_column_name:
             messages.append(("warning", "weight_column_name is not used by forecasting models; every period counts "

@@ -115,3 +115,26 @@ featurization:
     assert len(manifest["forecasting"]["series"]) == 9
     assert [c["name"] for c in manifest["input_schema"]][:3] == ["WeekStarting", "Store", "Brand"]
     assert "logQuantity" not in [c["name"] for c in manifest["input_schema"]]
+
+
+def test_test_data_size_holds_out_the_last_horizon_in_periods_on_series_with_missing_weeks():
+    """Stores 2, 5 and 8 skip weeks: the last 8 rows of a series can span 9 weeks, beyond the horizon."""
+    from automl_engine.tasks import get_task
+
+    oj = pd.read_csv(Path(__file__).resolve().parents[3] / "examples" / "data" / "dominicks_OJ_2_5_8_train.csv")
+    weeks = pd.to_datetime(oj["WeekStarting"])
+    series = (oj["Store"] == 2) & (oj["Brand"] == "tropicana")
+    oj = oj[~(series & (weeks == weeks[series].max() - pd.Timedelta(weeks=3)))]  # a missing week near the end
+    job = forecasting(training_data=oj.drop(columns=["logQuantity"]), target_column_name="Quantity",
+                      test_data_size=0.1)
+    job.set_forecast_settings(time_column_name="WeekStarting", forecast_horizon=8,
+                              time_series_id_column_names=["Store", "Brand"])
+    prepared = get_task("forecasting").prepare(job, lambda level, message: None)
+    test = prepared.test.assign(WeekStarting=pd.to_datetime(prepared.test["WeekStarting"]))
+    last = pd.to_datetime(oj["WeekStarting"]).groupby([oj["Store"], oj["Brand"]]).max()
+    for (store, brand), weeks in test.groupby(["Store", "Brand"])["WeekStarting"]:
+        assert weeks.min() > last[(store, brand)] - pd.Timedelta(weeks=8)
+        assert weeks.max() == last[(store, brand)]
+    # the series with a missing week in its last 8 keeps 7 test rows, the others 8
+    sizes = test.groupby(["Store", "Brand"]).size()
+    assert sizes[(2, "tropicana")] == 7 and (sizes.drop((2, "tropicana")) == 8).all()
