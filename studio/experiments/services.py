@@ -790,6 +790,9 @@ def trial_onnx_path(trial: Trial) -> Path:
 
 def request_feature_importance(trial: Trial, user) -> ImportanceJob:
     """Queue the computation of a trial's feature importance (one job at a time per trial)."""
+    if trial.run.task == "forecasting":
+        raise ArtifactUnavailable("Feature importance is not computed for forecasting models; the trial's forecast "
+                                  "chart, error by horizon and per-series metrics describe them.")
     if not trial.has_model:
         raise ArtifactUnavailable(f"Trial {trial.number} has no model to explain.")
     with transaction.atomic():

@@ -297,3 +297,15 @@ def test_forecasting_offers_only_its_four_primary_metrics():
 
     assert [name for name, _ in metric_choices("forecasting")] == [
         "normalized_root_mean_squared_error", "r2_score", "normalized_mean_absolute_error", "spearman_correlation"]
+
+
+def test_feature_importance_is_refused_for_a_forecasting_trial_with_a_reason(team, client_for, api_for, forecast_run):
+    trial = forecast_run.best_trial
+    response = api_for(team.alice).post(f"/api/v1/trials/{trial.pk}/feature-importance/")
+    assert response.status_code == 400
+    assert response.json()["trial"] == ["Feature importance is not computed for forecasting models; the trial's "
+                                        "forecast chart, error by horizon and per-series metrics describe them."]
+    assert trial.importance_jobs.count() == 0
+    html = client_for(team.alice).get(f"/experiments/trials/{trial.pk}/").content.decode()
+    assert 'data-testid="compute-importance"' not in html
+    assert "Feature importance is not computed for forecasting models" in html
