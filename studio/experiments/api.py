@@ -100,7 +100,9 @@ class ExperimentListView(WorkspaceScopedMixin, APIView):
         if not isinstance(request.data, dict):
             raise ValidationError({"non_field_errors": ["Send a JSON object with name, dataset, task, target_column."]})
         try:
-            run = services.submit_run(request.workspace, request.user, dict(request.data))
+            # A form-encoded body is a QueryDict: .dict() gives its single values, as a JSON body has them.
+            data = request.data.dict() if hasattr(request.data, "dict") else dict(request.data)
+            run = services.submit_run(request.workspace, request.user, data)
         except services.SubmissionError as exc:
             raise ValidationError({field: [message] for field, message in exc.errors.items()})
         run = _run(request, run.pk)

@@ -240,6 +240,9 @@ def validate_submission(workspace, spec: dict) -> Submission:
 
     forecast = forecasting.check_submission(spec, task, version, target, columns, validation, errors)
     metric = spec.get("primary_metric") or (DEFAULT_PRIMARY_METRIC.get(task) if task in PROBLEM_TYPES else None)
+    if metric is not None and not isinstance(metric, str):
+        errors["primary_metric"] = "Give the metric's name as a string, e.g. \"AUC_weighted\"."
+        metric = None
     errors.update(limit_errors(limits, metric))
     if errors:
         raise SubmissionError(errors)

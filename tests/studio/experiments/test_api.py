@@ -117,6 +117,7 @@ def test_model_download_is_the_pickle_and_onnx_is_refused_with_a_reason(team, fi
      "give one validation method, not n_cross_validations and validation_data_size; leave validation empty for "
      "the automatic choice."),
     ({"positive_label": "maybe"}, "positive_label", "'maybe' is not a value of 'y'; use one of no, yes."),
+    ({"primary_metric": ["AUC_weighted"]}, "primary_metric", 'Give the metric\'s name as a string, e.g. "AUC_weighted".'),
 ])
 def test_invalid_settings_give_400_naming_the_field(team, bank_small, api_for, change, field, message):
     job = {**small_job(bank_small.dataset_id), **change}
@@ -137,3 +138,14 @@ def test_integer_labels_stay_integers_in_the_positive_class(team, make_version, 
     accepted = api_for(team.bob).post("/api/v1/experiments/", {**job, "positive_label": "1"}, format="json")
     assert accepted.status_code == 201
     assert Run.objects.get(pk=accepted.json()["id"]).config["positive_label"] == 1
+
+
+def test_a_form_encoded_submission_is_read_like_a_json_one(team, bank_small, api_for):
+    """Found by schemathesis: a form body's values arrived as lists and the metric check answered 500."""
+    response = api_for(team.bob).post("/api/v1/experiments/", {
+        "dataset": bank_small.dataset_id, "name": "form", "target_column": "y", "task": "classification",
+        "primary_metric": "0"})
+    assert response.status_code == 400
+    assert list(response.json()) == ["primary_metric"]
+    assert response.json()["primary_metric"][0].startswith("'0' is not a primary metric for classification")
+    assert not Run.objects.exists()
