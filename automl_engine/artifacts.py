@@ -124,7 +124,7 @@ def _register_converters() -> None:
     from lightgbm import LGBMClassifier, LGBMRegressor
     from xgboost import XGBRegressor
 
-    from .featurize import IndicatorScaler, RangeClipper
+    from .featurize import Featurizer, IndicatorScaler, RangeClipper
 
     update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
                                 convert_lightgbm, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
@@ -132,6 +132,8 @@ def _register_converters() -> None:
                                 convert_lightgbm)
     update_registered_converter(XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes,
                                 convert_xgboost)
+    update_registered_converter(Featurizer, "AutomlEngineFeaturizer", _featurizer_shape, _convert_featurizer,
+                                parser=_parse_featurizer)
     update_registered_converter(RangeClipper, "AutomlEngineRangeClipper", _range_clipper_shape, _convert_range_clipper)
     # A StandardScaler with other fitted offsets and scales: skl2onnx's own scaler converter reads those.
     update_registered_converter(IndicatorScaler, "AutomlEngineIndicatorScaler", calculate_sklearn_scaler_output_shapes,
@@ -157,6 +159,123 @@ def _convert_range_clipper(scope, operator, container) -> None:
     clipped.add_to(scope, container)
 
 
+def onnx_mode_changes(problem_type: str) -> list[str]:
+    """What ``enable_onnx_compatible_models`` changes for ``problem_type``, in words for people: the only
+    differences from a normal run (the featurizer is the same one, exported node for node)."""
+    from .algorithms import _REGISTRY
+    from .featurize import DATETIME, ONNX_DROPS, TEXT
+
+    algorithms = _REGISTRY.get(problem_type, {})
+    left_out = sorted(name for name, algo in algorithms.items() if not algo.onnx_convertible)
+    if algorithms and len(left_out) == len(algorithms):
+        return [f"No {problem_type} algorithm converts to ONNX, so a run with this setting is refused: leave it off."]
+    changes = [f"Date columns are dropped ({ONNX_DROPS[DATETIME].split(': ', 1)[1]}).",
+               f"Free-text columns are dropped ({ONNX_DROPS[TEXT].split(': ', 1)[1]}).",
+               "Categories are never hashing-encoded (one-hot and count encoding are exported).",
+               "Features reach the model as 32-bit floats, as ONNX runtimes compute them."]
+    if left_out:
+        changes.insert(0, "Algorithms without an ONNX converter are not tried: " + ", ".join(left_out) + ".")
+    return changes
+
+
+def _parse_featurizer(scope, model, inputs, custom_parsers=None):
+    """The :class:`Featurizer` takes every raw column as its own graph input and gives one float matrix."""
+    from skl2onnx.common.data_types import FloatTensorType
+
+    operator = scope.declare_local_operator("AutomlEngineFeaturizer", model)
+    operator.inputs = list(inputs)
+    operator.outputs.append(scope.declare_local_variable("features", FloatTensorType()))
+    return list(operator.outputs)
+
+
+def _featurizer_shape(operator) -> None:
+    from skl2onnx.common.data_types import FloatTensorType
+
+    n_rows = operator.inputs[0].type.shape[0] if operator.inputs else None
+    operator.outputs[0].type = FloatTensorType([n_rows, len(operator.raw_operator.feature_names_out_)])
+
+
+# The version of each operator's definition that the Featurizer's graph uses (all within opset 17, ml 3).
+_OP_VERSIONS = {"Imputer": 1, "LabelEncoder": 2, "IsNaN": 13, "Cast": 13, "Gather": 13, "Reshape": 14, "Concat": 13}
+
+
+def _convert_featurizer(scope, operator, container) -> None:
+    """The fitted :class:`Featurizer`'s steps as ONNX nodes, block by block in its column order.
+
+    Numeric: ``Imputer`` with the learned fill (and ``IsNaN`` for the missing indicator). One-hot and count:
+    a ``LabelEncoder`` from each category's text to a row of a table of encodings, then ``Gather``; the
+    feed's missing marker (:data:`~automl_engine.featurize.MISSING_CATEGORY`) takes the learned fill's row and
+    an unseen category the last, all-zero row, as :meth:`Featurizer.transform` does. Datetime parts, TF-IDF
+    and hashing are left out of ONNX-compatible plans, so a featurizer using them is refused here."""
+    from .featurize import MISSING_CATEGORY
+
+    featurizer = operator.raw_operator
+    inputs = {variable.raw_name: variable.full_name for variable in operator.inputs}
+    blocks = []
+
+    def name(hint: str) -> str:
+        return scope.get_unique_variable_name(hint)
+
+    def node(op_type: str, node_inputs: list[str], hint: str, domain: str = "", **attrs) -> str:
+        out = name(hint)
+        container.add_node(op_type, node_inputs, [out], op_domain=domain, name=scope.get_unique_operator_name(op_type),
+                           op_version=_OP_VERSIONS[op_type], **attrs)
+        return out
+
+    def constant(value: np.ndarray, hint: str) -> str:
+        out = name(hint)
+        container.add_initializer(out, _onnx_type(value), list(value.shape), value.flatten().tolist())
+        return out
+
+    for step in featurizer.steps_:
+        column, encoding = step["column"], step["encoding"]
+        source = inputs[column]
+        if encoding == "passthrough":
+            blocks.append(node("Imputer", [source], "imputed", "ai.onnx.ml", imputed_value_floats=[float(step["fill"])],
+                               replaced_value_float=float("nan")))
+            if step["indicator"]:
+                blocks.append(node("Cast", [node("IsNaN", [source], "isnan")], "indicator", to=1))
+            continue
+        if encoding == "one_hot":
+            positions = featurizer._lookup(step, featurizer._category_positions)
+            width = len(step["categories"])
+            keys = list(positions)
+            rows = np.zeros((len(keys) + 2, width), dtype=np.float32)
+            for k, key in enumerate(keys):
+                rows[k, list(positions[key])] = 1.0
+            fill = keys.index(str(step["fill"])) if str(step["fill"]) in positions else len(keys) + 1
+        elif encoding == "count":
+            counts = featurizer._lookup(step, featurizer._string_counts)
+            width = 1
+            keys = list(counts)
+            rows = np.zeros((len(keys) + 2, 1), dtype=np.float32)
+            rows[:len(keys), 0] = [counts[k] for k in keys]
+            fill = keys.index(str(step["fill"])) if str(step["fill"]) in counts else len(keys) + 1
+        else:
+            raise ValueError(f"column {column!r} uses {encoding} featurization, which has no ONNX form; train with "
+                             "enable_onnx_compatible_models=True so that the plan leaves it out")
+        # Row len(keys) is the missing marker's (a copy of the fill's row), the last one the zeros of unseen values.
+        rows[len(keys)] = rows[fill] if fill < len(keys) else 0.0
+        codes = node("LabelEncoder", [source], "codes", "ai.onnx.ml", keys_strings=[*keys, MISSING_CATEGORY],
+                     values_int64s=list(range(len(keys) + 1)), default_int64=len(keys) + 1)
+        gathered = node("Gather", [constant(rows, "encodings"), codes], "gathered", axis=0)
+        blocks.append(node("Reshape", [gathered, constant(np.asarray([-1, width], dtype=np.int64), "shape")],
+                           "encoded"))
+        if step["indicator"]:
+            blocks.append(node("LabelEncoder", [source], "indicator", "ai.onnx.ml", keys_strings=[MISSING_CATEGORY],
+                               values_floats=[1.0], default_float=0.0))
+    if not blocks:
+        raise ValueError("the featurizer keeps no column, so there is nothing to export")
+    container.add_node("Concat", blocks, [operator.outputs[0].full_name], axis=1,
+                       name=scope.get_unique_operator_name("Concat"), op_domain="", op_version=_OP_VERSIONS["Concat"])
+
+
+def _onnx_type(value: np.ndarray) -> int:
+    from onnx import TensorProto
+
+    return TensorProto.INT64 if value.dtype == np.int64 else TensorProto.FLOAT
+
+
 def export_onnx(pipeline, sample_X: pd.DataFrame, path: str | Path) -> Path:
     """Convert an ONNX-compatible pipeline (trained with ``enable_onnx_compatible_models``) to ONNX.
 
@@ -168,7 +287,7 @@ def export_onnx(pipeline, sample_X: pd.DataFrame, path: str | Path) -> Path:
     from sklearn.pipeline import Pipeline
 
     schema = pipeline.named_steps.get("input") if hasattr(pipeline, "named_steps") else None
-    if schema is None or schema.categorical_missing is None:
+    if schema is None or not (getattr(pipeline, "automl_onnx_compatible", False) or schema.categorical_missing):
         raise ValueError("this pipeline was not trained with enable_onnx_compatible_models=True; "
                          "only those pipelines can be exported to ONNX")
     _register_converters()
@@ -180,7 +299,8 @@ def export_onnx(pipeline, sample_X: pd.DataFrame, path: str | Path) -> Path:
         # Its regressor_ already predicts on the original scale: it is the model, a plain linear one.
         steps[-1] = (name, model.regressor_)
     inner = Pipeline(steps)
-    # Original names: skl2onnx matches them to the ColumnTransformer and sanitises them itself.
+    # Original names: the Featurizer's converter (or, in models trained before it, skl2onnx's
+    # ColumnTransformer) matches them to columns; skl2onnx sanitises them itself.
     initial_types = [(c, StringTensorType([None, 1]) if schema.kinds_.get(c) != "Numeric"
                       else FloatTensorType([None, 1])) for c in schema.columns_]
     options = None
@@ -200,6 +320,8 @@ def onnx_input_name(column: str) -> str:
 
 def onnx_inputs(pipeline, X: pd.DataFrame) -> dict[str, np.ndarray]:
     """The onnxruntime feed for raw rows, after the pipeline's own input checks and coercions."""
+    from .featurize import MISSING_CATEGORY
+
     schema = pipeline.named_steps["input"]
     clean = schema.transform(X)
     feed = {}
@@ -207,5 +329,7 @@ def onnx_inputs(pipeline, X: pd.DataFrame) -> dict[str, np.ndarray]:
         if schema.kinds_.get(c) == "Numeric":
             feed[onnx_input_name(c)] = clean[c].to_numpy(np.float32).reshape(-1, 1)
         else:
-            feed[onnx_input_name(c)] = clean[c].astype(str).to_numpy(dtype=object).reshape(-1, 1)
+            # A missing category is fed as the marker that the exported Featurizer maps to its learned fill.
+            values = clean[c].where(clean[c].notna(), MISSING_CATEGORY).astype(str)
+            feed[onnx_input_name(c)] = values.to_numpy(dtype=object).reshape(-1, 1)
     return feed

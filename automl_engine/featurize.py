@@ -27,6 +27,10 @@ NUMERIC, CATEGORICAL, DATETIME, TEXT = "Numeric", "Categorical", "DateTime", "Te
 ONE_HOT_MAX_CATEGORIES = 32
 TFIDF_MAX_FEATURES = 64
 MISSING_CATEGORY = "__missing__"
+# What ONNX-compatible mode changes in featurization: everything else is the same Featurizer, exported to
+# ONNX by :func:`automl_engine.artifacts.export_onnx` (tested equal on every column kind it keeps).
+ONNX_DROPS = {DATETIME: "not ONNX-convertible: ONNX cannot parse dates, so datetime parts are not computed",
+              TEXT: "not ONNX-convertible: TF-IDF of free text is not exported"}
 _ID_NAME = re.compile(r"(^id$|^id[_\W]|[_\W]id$|^index$|^instant$|^row[_\W]?(id|number)$)", re.I)
 
 
@@ -115,30 +119,32 @@ def plan_columns(X: pd.DataFrame, featurization: Featurization, *, onnx_compatib
             plan.encoding = "passthrough"
         elif kind == CATEGORICAL:
             plan.imputer = imputers.get(column, {}).get("strategy", "most_frequent") if "imputer" not in blocked else None
-            if onnx_compatible or (n_unique <= ONE_HOT_MAX_CATEGORIES and "one_hot_encoder" not in blocked):
+            if n_unique <= ONE_HOT_MAX_CATEGORIES and "one_hot_encoder" not in blocked:
                 plan.encoding = "one_hot"
             elif "count_encoder" not in blocked:
                 plan.encoding = "count"
-            elif "hashing_encoder" not in blocked:
+            elif "hashing_encoder" not in blocked and not onnx_compatible:
                 plan.encoding = "hashing"
             else:
-                plan.dropped, plan.drop_reason = True, "every categorical encoder is blocked"
+                plan.dropped, plan.drop_reason = True, ("hashing encoding is not ONNX-convertible and the other "
+                                                        "categorical encoders are blocked" if onnx_compatible
+                                                        else "every categorical encoder is blocked")
                 continue
         elif kind == DATETIME:
             if onnx_compatible or "datetime" in blocked:
-                plan.dropped, plan.drop_reason = True, ("not ONNX-convertible" if onnx_compatible
+                plan.dropped, plan.drop_reason = True, (ONNX_DROPS[DATETIME] if onnx_compatible
                                                         else "datetime transformer blocked")
                 continue
             plan.encoding, plan.imputer = "datetime_parts", "median"
         elif kind == TEXT:
             if onnx_compatible or "tfidf" in blocked:
-                plan.dropped, plan.drop_reason = True, ("not ONNX-convertible" if onnx_compatible
+                plan.dropped, plan.drop_reason = True, (ONNX_DROPS[TEXT] if onnx_compatible
                                                         else "tfidf transformer blocked")
                 continue
             plan.encoding = "tfidf"
         if plan.imputer is None and n_missing and kind in (NUMERIC, CATEGORICAL):
             plan.imputer = "mean" if kind == NUMERIC else "most_frequent"  # estimators cannot take NaN
-        plan.missing_indicator = bool(n_missing) and "missing_indicator" not in blocked and not onnx_compatible \
+        plan.missing_indicator = bool(n_missing) and "missing_indicator" not in blocked \
             and kind in (NUMERIC, CATEGORICAL)
     return plans
 
@@ -559,38 +565,9 @@ def _float_matrix(X) -> np.ndarray:
     return X.reshape(-1, 1) if X.ndim == 1 else X
 
 
-def build_onnx_featurizer(plan: list[dict]):
-    """Featurization from standard scikit-learn parts that skl2onnx converts (ONNX-compatible mode)."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OneHotEncoder
-
-    transformers = []
-    for p in plan:
-        if p["dropped"]:
-            continue
-        if p["encoding"] == "passthrough":
-            strategy = p["imputer"] or "mean"
-            kwargs = {"fill_value": 0.0} if strategy == "constant" else {}
-            transformers.append((f"num_{p['column']}", SimpleImputer(strategy=strategy, **kwargs), [p["column"]]))
-        elif p["encoding"] == "one_hot":
-            transformers.append((f"cat_{p['column']}",
-                                 OneHotEncoder(handle_unknown="ignore", sparse_output=False), [p["column"]]))
-    return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
-
-
-def feature_sources(featurizer) -> tuple[list[str], list[str]]:
-    """(engineered feature names, raw source column of each) for either featurizer flavour."""
-    if isinstance(featurizer, Featurizer):
-        return list(featurizer.feature_names_out_), list(featurizer.feature_sources_)
-    names, sources = [], []
-    for name, transformer, columns in featurizer.transformers_:
-        if name == "remainder" or transformer == "drop":
-            continue
-        out = list(transformer.get_feature_names_out(columns))
-        names.extend(out)
-        sources.extend([columns[0]] * len(out))
-    return names, sources
+def feature_sources(featurizer: "Featurizer") -> tuple[list[str], list[str]]:
+    """(engineered feature names, raw source column of each) of a fitted :class:`Featurizer`."""
+    return list(featurizer.feature_names_out_), list(featurizer.feature_sources_)
 
 
 def featurization_summary(plans: list[ColumnPlan], featurizer) -> list[dict[str, Any]]:

@@ -199,7 +199,7 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
     """The whole model as one scikit-learn Pipeline: input checks, featurization, scaling, estimator."""
     from sklearn.pipeline import Pipeline
 
-    from .featurize import Featurizer, InputSchema, build_onnx_featurizer
+    from .featurize import Featurizer, InputSchema
     from .target import wrap_target
 
     problem_type = meta["problem_type"]
@@ -208,9 +208,10 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
     plan = meta["plan"]
     onnx = meta.get("onnx_compatible", False)
     kept = [p for p in plan if not p["dropped"]]
-    schema = InputSchema(columns=[p["column"] for p in kept], kinds={p["column"]: p["detected_type"] for p in kept},
-                         categorical_missing="__missing__" if onnx else None)
-    featurizer = build_onnx_featurizer(plan) if onnx else Featurizer(plan=plan, random_state=random_state)
+    schema = InputSchema(columns=[p["column"] for p in kept], kinds={p["column"]: p["detected_type"] for p in kept})
+    # ONNX-compatible mode uses the same featurizer (its plan leaves out what ONNX cannot compute);
+    # artifacts.export_onnx converts it.
+    featurizer = Featurizer(plan=plan, random_state=random_state)
     steps = [("input", schema), ("featurize", featurizer), *task.scaling_steps(algo)]
     if onnx:
         from skl2onnx.sklapi import CastTransformer
@@ -225,6 +226,7 @@ def build_pipeline(meta: dict[str, Any], algorithm: str, hyperparameters: dict[s
     pipeline = Pipeline(steps)
     # The plugin's declaration travels with the fitted model: explanations pick SHAP's tree explainer from it.
     pipeline.automl_is_tree = algo.is_tree
+    pipeline.automl_onnx_compatible = onnx
     return pipeline
 
 

@@ -254,13 +254,11 @@ class Task:
                               random_state: int = 0) -> list[dict[str, Any]]:
         """What featurization did to each input column (the run result's ``featurization_summary``):
         the column plan's featurizer fitted once on the training rows."""
-        from ..featurize import Featurizer, InputSchema, build_onnx_featurizer, featurization_summary
+        from ..featurize import Featurizer, InputSchema, featurization_summary
 
-        featurizer = (build_onnx_featurizer(meta["plan"]) if meta["onnx_compatible"]
-                      else Featurizer(meta["plan"], random_state))
+        featurizer = Featurizer(meta["plan"], random_state)
         kept = [p for p in meta["plan"] if not p["dropped"]]
-        schema = InputSchema([p["column"] for p in kept], {p["column"]: p["detected_type"] for p in kept},
-                             "__missing__" if meta["onnx_compatible"] else None).fit(X)
+        schema = InputSchema([p["column"] for p in kept], {p["column"]: p["detected_type"] for p in kept}).fit(X)
         featurizer.fit(schema.transform(X))
         return featurization_summary(plans, featurizer)
 

@@ -287,6 +287,10 @@ class SettingsForm(WizardForm):
         self.fields["test_dataset"].choices = datasets
         self.fields["allowed_algorithms"].choices = algorithm_choices(task)
         self.fields["blocked_algorithms"].choices = algorithm_choices(task)
+        from automl_engine.artifacts import onnx_mode_changes
+
+        self.fields["enable_onnx_compatible_models"].help_text = " ".join(
+            ["Single-model trials can then be downloaded as ONNX.", *onnx_mode_changes(task)])
         version = version_for_spec(self.workspace, self.spec)
         target = self.spec.get("target_column")
         self.columns = [c for c in (version.included_columns() if version else []) if c["name"] != target]
