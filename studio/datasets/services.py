@@ -47,6 +47,16 @@ SAMPLES = [
      "UCI Computer Hardware: estimated relative CPU performance (column ERP).", {"task": "regression", "target": "ERP"}),
     ("titanic", "titanic.csv", "Titanic passengers: who survived (column Survived)?",
      {"task": "classification", "target": "Survived"}),
+    ("nyc-energy-train", "nyc_energy_training_clean.csv",
+     "New York hourly electricity demand with precipitation and temperature: forecast demand 48 hours ahead.",
+     {"task": "forecasting", "target": "demand", "time_column": "timeStamp"}),
+    ("nyc-energy-test", "nyc_energy_test_clean.csv", "New York electricity demand, the 48 hours after the training data.",
+     {"task": "forecasting", "target": "demand", "time_column": "timeStamp"}),
+    ("oj-sales-train", "dominicks_OJ_2_5_8_train.csv",
+     "Dominick's weekly orange-juice sales, 9 series (3 stores x 3 brands): forecast Quantity 20 weeks ahead.",
+     {"task": "forecasting", "target": "Quantity", "time_column": "WeekStarting", "series": "Store,Brand"}),
+    ("oj-sales-test", "dominicks_OJ_2_5_8_test.csv", "Dominick's orange-juice sales, the weeks after the training data.",
+     {"task": "forecasting", "target": "Quantity", "time_column": "WeekStarting", "series": "Store,Brand"}),
 ]
 
 

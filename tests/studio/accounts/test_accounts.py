@@ -29,14 +29,16 @@ def test_setup_can_start_the_workspace_with_the_sample_datasets(client):
     ada = User.objects.get(username="ada")
     names = sorted(Dataset.objects.filter(workspace=ada.current_workspace).values_list("name", flat=True))
     assert names == ["bank-marketing-test", "bank-marketing-train", "bank-marketing-validation",
-                     "hardware-performance", "titanic"]
-    assert "5 sample datasets are being profiled" in response.content.decode()
+                     "hardware-performance", "nyc-energy-test", "nyc-energy-train", "oj-sales-test", "oj-sales-train",
+                     "titanic"]
+    assert "9 sample datasets are being profiled" in response.content.decode()
 
 
 def test_the_setup_offer_names_every_sample_dataset_it_loads(client):
     label = client.get("/setup/").context["form"].fields["load_samples"].label
-    assert label == ("Add the 5 sample datasets (bank-marketing-train, bank-marketing-validation, bank-marketing-test, "
-                     "hardware-performance, titanic) to my workspace")
+    assert label == ("Add the 9 sample datasets (bank-marketing-train, bank-marketing-validation, bank-marketing-test, "
+                     "hardware-performance, titanic, nyc-energy-train, nyc-energy-test, oj-sales-train, oj-sales-test) "
+                     "to my workspace")
 
 
 def test_setup_rejects_mismatched_passwords(client):

@@ -73,12 +73,14 @@ def test_load_samples_command_synchronous(team):
     call_command("load_samples", "--user", "bob", "--workspace", str(team.workspace.pk), "--sync")
     names = sorted(Dataset.objects.filter(workspace=team.workspace).values_list("name", flat=True))
     assert names == ["bank-marketing-test", "bank-marketing-train", "bank-marketing-validation",
-                     "hardware-performance", "titanic"]
+                     "hardware-performance", "nyc-energy-test", "nyc-energy-train", "oj-sales-test", "oj-sales-train",
+                     "titanic"]
     versions = DatasetVersion.objects.filter(dataset__workspace=team.workspace)
     assert {v.status for v in versions} == {"ready"}
     assert {v.dataset.name: v.n_rows for v in versions} == {
         "bank-marketing-train": 29999, "bank-marketing-validation": 1999, "bank-marketing-test": 952,
-        "hardware-performance": 209, "titanic": 891}
+        "hardware-performance": 209, "titanic": 891, "nyc-energy-train": 49108, "nyc-energy-test": 48,
+        "oj-sales-train": 972, "oj-sales-test": 60}
     # Running it again adds nothing.
     assert services.load_samples(team.workspace, team.bob) == []
 

@@ -234,7 +234,7 @@ def test_the_wizards_type_guess_is_the_full_files_decision_on_bank_marketing(tea
 
 def test_the_dataset_list_searches_filters_by_tag_and_sorts(team, client_for):
     samples = services.load_samples(team.workspace, team.bob, synchronous=True)
-    assert len(samples) == 5
+    assert len(samples) == 9
     client = client_for(team.carol)
 
     def names(**query):
@@ -242,9 +242,12 @@ def test_the_dataset_list_searches_filters_by_tag_and_sorts(team, client_for):
         return [d.name for d, _ in response.context["rows"]]
 
     assert names() == ["bank-marketing-test", "bank-marketing-train", "bank-marketing-validation",
-                       "hardware-performance", "titanic"]
+                       "hardware-performance", "nyc-energy-test", "nyc-energy-train", "oj-sales-test",
+                       "oj-sales-train", "titanic"]
     assert names(q="bank", sort="rows") == ["bank-marketing-train", "bank-marketing-validation", "bank-marketing-test"]
     assert names(tag="task=regression") == ["hardware-performance"]
+    assert names(tag="task=forecasting", sort="rows") == ["nyc-energy-train", "oj-sales-train", "oj-sales-test",
+                                                          "nyc-energy-test"]
     assert names(q="survived") == ["titanic"]  # the description is searched too
     page = client.get(reverse("datasets:list"), {"q": "nothing like it"}).content.decode()
     assert 'data-testid="datasets-none-match"' in page and 'data-testid="datasets-empty"' not in page

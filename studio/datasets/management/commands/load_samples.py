@@ -10,8 +10,9 @@ from studio.datasets import services
 
 
 class Command(BaseCommand):
-    help = ("Load the tutorial datasets (bank marketing train/validation/test, hardware performance, titanic) into "
-            "a workspace. Datasets that exist already are left alone.")
+    help = ("Load the tutorial datasets (bank marketing train/validation/test, hardware performance, titanic, NYC "
+            "energy demand train/test, orange-juice sales train/test) into a workspace. Datasets that exist already "
+            "are left alone.")
 
     def add_arguments(self, parser):
         parser.add_argument("--user", help="username of the member who loads them (default: the first admin)")
