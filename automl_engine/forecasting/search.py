@@ -167,7 +167,8 @@ class ForecastEnsemble:
     def _points(self, X_future: pd.DataFrame, history: pd.DataFrame | None) -> tuple[np.ndarray, pd.DataFrame,
                                                                                        pd.DataFrame]:
         future = self._parse(X_future, history)
-        outs = [m._point(X_future, history, future=future)[0] for m in self.models]
+        cache: dict = {}  # calendar and covariate features, built once for the members that share them
+        outs = [m._point(X_future, history, future=future, cache=cache)[0] for m in self.models]
         return self._combine([o["prediction"].to_numpy(dtype=float) for o in outs]), outs[0], future[0]
 
     def predict(self, X_future: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
