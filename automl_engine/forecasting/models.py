@@ -316,8 +316,10 @@ class GlobalCore:
         self.feature_lags_ = resolve_feature_lags(c["feature_lags"])
         self.unknown_ = list(c["unknown"])
         self.unknown_lags_ = [c["horizon"] + k - 1 for k in (resolve_feature_lags(c["feature_lags"]) or [1])]
-        self.algo_ = get_algorithm(REGRESSION, self.algorithm)
-        self.use_id_ = bool(self.algo_.is_tree) and frame[ID].nunique() > 1
+        # The learner's declaration is looked up, not kept: a model holding it would pickle its ``build``
+        # function, which for the forests is a closure (RandomForest and ExtremeRandomTrees trials failed).
+        algo = get_algorithm(REGRESSION, self.algorithm)
+        self.use_id_ = bool(algo.is_tree) and frame[ID].nunique() > 1
         sids = pd.unique(frame[ID])
         self.series_codes_ = {sid: i for i, sid in enumerate(sids)}
         self.categories_ = {}
@@ -357,11 +359,14 @@ class GlobalCore:
         # One thread: a global model's data is small (thousands of rows), and on a busy machine LightGBM's
         # OpenMP threads spin-wait for each other: 11 s instead of 0.4 s for 150 rounds on 288 rows with 2
         # threads under load. Trials, not threads, use the cores.
-        est = self.algo_.build(params, REGRESSION, 1, context.get("random_state", 0))
+        from ..algorithms import get_algorithm
+
+        algo = get_algorithm(REGRESSION, self.algorithm)
+        est = algo.build(params, REGRESSION, 1, context.get("random_state", 0))
         if self.algorithm in ("LightGBM", "XGBoostRegressor"):
             return est  # missing lags are a signal these learners handle natively
         steps = [SimpleImputer(strategy="median", keep_empty_features=True)]
-        if self.algo_.needs_scaling:
+        if algo.needs_scaling:
             steps.append(StandardScaler())
         return make_pipeline(*steps, est)
 
