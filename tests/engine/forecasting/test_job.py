@@ -147,7 +147,8 @@ def test_a_seeded_run_with_a_fixed_trial_count_is_reproducible(beer):
         job = forecasting(training_data=beer.iloc[:288], target_column_name="BeerProduction", n_cross_validations=2,
                           random_state=3)
         job.set_forecast_settings(time_column_name="DATE", forecast_horizon=12)
-        job.set_limits(timeout_minutes=2, max_trials=3, max_concurrent_trials=2)
+        # a budget no trial comes near, so that none is skipped as not fitting in the time left on a busy machine
+        job.set_limits(timeout_minutes=20, max_trials=3, max_concurrent_trials=2)
         job.set_training(allowed_training_algorithms=["ExtremeRandomTrees", "SeasonalNaive", "ElasticNet"],
                          enable_model_explainability=False)
         result = job.run()
