@@ -22,7 +22,7 @@ def _job(train, max_trials=2):
     job = forecasting(training_data=train, target_column_name="Quantity", n_cross_validations=2)
     job.set_forecast_settings(time_column_name="WeekStarting", forecast_horizon=6,
                               time_series_id_column_names=["Store", "Brand"])
-    job.set_limits(timeout_minutes=2, max_trials=max_trials)
+    job.set_limits(timeout_minutes=5, max_trials=max_trials)  # max_trials ends it; the budget only on a busy machine
     job.set_training(allowed_training_algorithms=["SeasonalNaive", "LightGBM"], enable_vote_ensemble=False,
                      enable_stack_ensemble=False, enable_model_explainability=False)
     return job
