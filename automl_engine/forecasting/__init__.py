@@ -2,7 +2,7 @@
 
 ``forecasting(...)`` is the SDK v2 factory (a job; see :func:`automl_engine.job.forecasting`), and this
 package holds the parts: settings, data preparation, features, models, rolling-origin splitter, metrics,
-the standalone search and many models. The package itself is callable so that both
+ensembles and many models (a forecasting run per partition). The package itself is callable so that both
 ``from automl_engine import forecasting; forecasting(...)`` and ``automl_engine.forecasting.ForecastModel``
 work: a plain function of that name would be replaced by the package as soon as any of its modules is
 imported (Python sets a parent's attribute to an imported submodule).

@@ -187,8 +187,12 @@ def target_feature_matrix(matrix: np.ndarray, lags: Sequence[int], windows: Sequ
 
 
 def calendar_features(ds: pd.Series | pd.DatetimeIndex, freq: str) -> pd.DataFrame:
-    """Calendar parts that vary at this frequency, plus a continuous time in years (for linear trends)."""
+    """Calendar parts that vary at this frequency, plus a continuous time in years (for linear trends).
+    Computed once per distinct timestamp (a long frame repeats each one per series)."""
     ds = pd.DatetimeIndex(ds)
+    codes, uniques = pd.factorize(ds)
+    if len(uniques) < len(ds) and (codes >= 0).all():
+        return calendar_features(pd.DatetimeIndex(uniques), freq).take(codes).reset_index(drop=True)
     base = _base(freq)
     out: dict[str, np.ndarray] = {}
     if base in ("min", "s", "h"):

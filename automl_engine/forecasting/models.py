@@ -126,7 +126,13 @@ class StatsCore:
         """Point forecasts for steps 1..steps[sid] of each series; ``refit_series`` are series whose
         history differs from the training data (``history=``)."""
         out = {}
-        groups = dict(tuple(history.groupby(ID, sort=False)))
+        # A series' history is needed only to read covariates or to refit: splitting the whole history
+        # into frames per series took longer than the forecasts themselves.
+        need = {sid for sid in steps.index if self.exog or sid in refit_series or sid not in self.models_}
+        groups = {}
+        if need:
+            sub = history[history[ID].isin(need)]
+            groups = {sid: sub.iloc[idx] for sid, idx in sub.groupby(ID, sort=False).indices.items()}
         for sid, h in steps.items():
             h = int(h)
             Xf = None
@@ -201,7 +207,9 @@ class ProphetCore:
     def predict_paths(self, history: pd.DataFrame, future: pd.DataFrame, steps: pd.Series,
                       refit_series: set) -> dict[Any, np.ndarray]:
         out = {}
-        groups = dict(tuple(history.groupby(ID, sort=False)))
+        need = {sid for sid in steps.index if sid in refit_series or sid not in self.models_}
+        sub = history[history[ID].isin(need)]
+        groups = {sid: sub.iloc[idx] for sid, idx in sub.groupby(ID, sort=False).indices.items()} if need else {}
         for sid, h in steps.items():
             model = self.models_.get(sid)
             if model is None:
@@ -249,18 +257,21 @@ class GlobalCore:
         parts = [calendar_features(ds, c["freq"])]
         if c.get("country"):
             parts.append(holiday_features(ds, c["freq"], c["country"]))
-        feats = pd.concat([p.reset_index(drop=True) for p in parts], axis=1)
         grouped = frame.groupby(ID, sort=False)
+        cols: dict[str, np.ndarray] = {}  # one frame at the end: inserting columns one by one copies blocks
         for col in self.exog:
-            feats[col] = self._encode(col, frame[col]).to_numpy()
+            cols[col] = self._encode(col, frame[col]).to_numpy()
             for k in self.feature_lags_:
-                feats[f"{col}_lag{k}"] = self._encode(col, grouped[col].shift(k)).to_numpy()
+                cols[f"{col}_lag{k}"] = self._encode(col, grouped[col].shift(k)).to_numpy()
         for col in self.unknown_:
             for k in self.unknown_lags_:
-                feats[f"{col}_lag{k}"] = self._encode(col, grouped[col].shift(k)).to_numpy()
+                cols[f"{col}_lag{k}"] = self._encode(col, grouped[col].shift(k)).to_numpy()
         if self.use_id_:
-            feats["series"] = pd.Series(frame[ID].to_numpy()).map(self.series_codes_).fillna(-1).to_numpy()
-        return feats
+            cols["series"] = pd.Series(frame[ID].to_numpy()).map(self.series_codes_).fillna(-1).to_numpy()
+        parts = [p.reset_index(drop=True) for p in parts]
+        if cols:
+            parts.append(pd.DataFrame(cols))
+        return pd.concat(parts, axis=1)
 
     def _encode(self, col: str, values: pd.Series) -> pd.Series:
         cats = self.categories_.get(col)
@@ -268,20 +279,29 @@ class GlobalCore:
             return pd.to_numeric(values, errors="coerce").astype(float)
         return values.map(cats).astype(float)
 
-    def _target_features(self, matrix: np.ndarray, rows: np.ndarray,
-                         cols: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    def _target_array(self, matrix: np.ndarray, rows: np.ndarray,
+                      cols: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The target features of cells (rows, cols) of a (series x time) matrix as names, a float matrix
+        (one column per name, in training order) and the level; one implementation for fit and predict."""
         feats = target_feature_matrix(matrix, self.lags_, self.windows_, self.level_window_)
         level = feats.pop("level", None)
         level_at = level[rows, cols] if level is not None else np.zeros(len(rows))
         if level is not None:
             level_at = np.where(np.isnan(level_at), 1.0, level_at)  # unknown series: the mean scaled level
-        out = {}
-        for name, values in feats.items():
-            v = values[rows, cols]
-            out[name] = v - level_at if self.target_mode == "level" else v
+        names = list(feats)
+        values = np.empty((len(rows), len(names) + (self.target_mode == "level")))
+        for i, name in enumerate(names):
+            v = feats[name][rows, cols]
+            values[:, i] = v - level_at if self.target_mode == "level" else v
         if self.target_mode == "level":
-            out["level"] = level_at
-        return pd.DataFrame(out), level_at
+            names.append("level")
+            values[:, -1] = level_at
+        return names, values, level_at
+
+    def _target_features(self, matrix: np.ndarray, rows: np.ndarray,
+                         cols: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+        names, values, level_at = self._target_array(matrix, rows, cols)
+        return pd.DataFrame(values, columns=names), level_at
 
     # -- fit / predict -------------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, context: dict[str, Any]) -> "GlobalCore":
@@ -296,8 +316,10 @@ class GlobalCore:
         self.feature_lags_ = resolve_feature_lags(c["feature_lags"])
         self.unknown_ = list(c["unknown"])
         self.unknown_lags_ = [c["horizon"] + k - 1 for k in (resolve_feature_lags(c["feature_lags"]) or [1])]
-        self.algo_ = get_algorithm(REGRESSION, self.algorithm)
-        self.use_id_ = bool(self.algo_.is_tree) and frame[ID].nunique() > 1
+        # The learner's declaration is looked up, not kept: a model holding it would pickle its ``build``
+        # function, which for the forests is a closure (RandomForest and ExtremeRandomTrees trials failed).
+        algo = get_algorithm(REGRESSION, self.algorithm)
+        self.use_id_ = bool(algo.is_tree) and frame[ID].nunique() > 1
         sids = pd.unique(frame[ID])
         self.series_codes_ = {sid: i for i, sid in enumerate(sids)}
         self.categories_ = {}
@@ -337,11 +359,14 @@ class GlobalCore:
         # One thread: a global model's data is small (thousands of rows), and on a busy machine LightGBM's
         # OpenMP threads spin-wait for each other: 11 s instead of 0.4 s for 150 rounds on 288 rows with 2
         # threads under load. Trials, not threads, use the cores.
-        est = self.algo_.build(params, REGRESSION, 1, context.get("random_state", 0))
+        from ..algorithms import get_algorithm
+
+        algo = get_algorithm(REGRESSION, self.algorithm)
+        est = algo.build(params, REGRESSION, 1, context.get("random_state", 0))
         if self.algorithm in ("LightGBM", "XGBoostRegressor"):
             return est  # missing lags are a signal these learners handle natively
         steps = [SimpleImputer(strategy="median", keep_empty_features=True)]
-        if self.algo_.needs_scaling:
+        if algo.needs_scaling:
             steps.append(StandardScaler())
         return make_pipeline(*steps, est)
 
@@ -369,10 +394,66 @@ class GlobalCore:
             out["stl_trend"] = trend
         return pd.DataFrame(out)
 
+    def _exog_key(self) -> tuple:
+        """What the non-target features of a future frame depend on: members of an ensemble trained on the
+        same data share them (and compute them once, see :meth:`predict_paths`' ``cache``)."""
+        return ("exog", tuple(self.exog), tuple(self.feature_lags_), tuple(self.unknown_), tuple(self.unknown_lags_),
+                self.use_id_, tuple(self.series_codes_.items()) if self.use_id_ else (),
+                tuple((c, tuple(m.items())) for c, m in sorted(self.categories_.items())),
+                tuple(sorted((k, str(v)) for k, v in self.context.items() if k in ("freq", "country"))))
+
+    def _future_exog(self, hist: pd.DataFrame, fut: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        """The non-target features of the future rows (in (series, step) order) and those rows sorted."""
+        both = pd.concat([hist.assign(__step__=0), fut.drop(columns="__order__")], ignore_index=True)
+        both = both.sort_values([ID, DS], kind="stable").reset_index(drop=True)
+        exog = self._exog_features(both)
+        is_future = both["__step__"].to_numpy() > 0
+        exog = exog.loc[is_future].reset_index(drop=True)
+        fut_sorted = both.loc[is_future].reset_index(drop=True)
+        if self.context.get("stl"):
+            exog = pd.concat([exog, self._stl_future(fut_sorted)], axis=1)
+        n_target = len(self.columns_) - exog.shape[1]
+        if list(exog.columns) != self.columns_[n_target:]:
+            raise RuntimeError("forecast features differ from the training features")  # a bug, not bad input
+        return exog.to_numpy(dtype=float), fut_sorted
+
+    def _step_predictor(self):
+        """``X -> predictions`` for the recursive loop's one call per step. The learners' own ``predict``
+        checks its input each time (a few milliseconds per call, the bulk of a forecast of tens of steps
+        by an ensemble of several learners); these compute the same numbers on the checked matrix."""
+        model = self.model_
+        if self.algorithm == "LightGBM" and hasattr(model, "booster_"):
+            booster = model.booster_
+            return lambda X: booster.predict(X, num_threads=1)
+        steps = getattr(model, "steps", None)
+        if steps is not None:
+            from sklearn.impute import SimpleImputer
+            from sklearn.preprocessing import StandardScaler
+
+            est = steps[-1][1]
+            imputer = steps[0][1]
+            scaler = steps[1][1] if len(steps) == 3 else None
+            linear = hasattr(est, "coef_") and hasattr(est, "intercept_") and np.ndim(est.coef_) == 1 and \
+                type(est).__name__ in ("ElasticNet", "LassoLars", "SGDRegressor", "Lasso", "Ridge", "LinearRegression")
+            if linear and type(imputer) is SimpleImputer and np.all(np.isfinite(imputer.statistics_)) and \
+                    (scaler is None or type(scaler) is StandardScaler) and len(steps) in (2, 3):
+                fill = np.asarray(imputer.statistics_, dtype=float)
+                mean = np.asarray(scaler.mean_, dtype=float) if scaler is not None and scaler.with_mean else 0.0
+                sd = np.asarray(scaler.scale_, dtype=float) if scaler is not None and scaler.with_std else 1.0
+                coef = np.asarray(est.coef_, dtype=float)
+                intercept = float(np.ravel(est.intercept_)[0]) if np.ndim(est.intercept_) else float(est.intercept_)
+
+                def linear_predict(X: np.ndarray) -> np.ndarray:
+                    Z = np.where(np.isnan(X), fill, X)
+                    return ((Z - mean) / sd) @ coef + intercept
+                return linear_predict
+        return model.predict
+
     def predict_paths(self, history: pd.DataFrame, future: pd.DataFrame, steps: pd.Series,
-                      refit_series: set) -> dict[Any, np.ndarray]:
+                      refit_series: set, cache: dict | None = None) -> dict[Any, np.ndarray]:
         """Recursive forecasts: step j's prediction becomes lag 1 of step j+1, one learner call per step
-        for all series at once."""
+        for all series at once. ``cache``: a dict shared by the members of an ensemble forecasting the same
+        frame, which then build the calendar and covariate features once."""
         sids = list(steps.index)
         H = int(steps.max())
         hist = history[history[ID].isin(sids)]
@@ -387,24 +468,21 @@ class GlobalCore:
             order = {sid: i for i, sid in enumerate(sids)}
             buffer[[order[i] for i in ids], :width] = matrix
         # Future rows for every series and step 1..H, in (series, step) order, with their exog features.
-        fut = future[future[ID].isin(sids)].copy()
-        fut["__order__"] = fut[ID].map({sid: i for i, sid in enumerate(sids)})
-        fut = fut.sort_values(["__order__", "__step__"], kind="stable").reset_index(drop=True)
-        both = pd.concat([hist.assign(__step__=0), fut.drop(columns="__order__")], ignore_index=True)
-        both = both.sort_values([ID, DS], kind="stable").reset_index(drop=True)
-        exog = self._exog_features(both)
-        is_future = both["__step__"].to_numpy() > 0
-        exog = exog.loc[is_future].reset_index(drop=True)
-        fut_sorted = both.loc[is_future].reset_index(drop=True)
-        if self.context.get("stl"):
-            exog = pd.concat([exog, self._stl_future(fut_sorted)], axis=1)
-        n_target = len(self.columns_) - exog.shape[1]
-        if list(exog.columns) != self.columns_[n_target:]:
-            raise RuntimeError("forecast features differ from the training features")  # a bug, not bad input
-        exog_values = exog.to_numpy(dtype=float)
+        # Members that keep the same history width and exog setup share them through the cache.
+        key = (self._exog_key(), width, tuple(sids))
+        if cache is not None and key in cache:
+            exog_values, fut_sorted = cache[key]
+        else:
+            fut = future[future[ID].isin(sids)].copy()
+            fut["__order__"] = fut[ID].map({sid: i for i, sid in enumerate(sids)})
+            fut = fut.sort_values(["__order__", "__step__"], kind="stable").reset_index(drop=True)
+            exog_values, fut_sorted = self._future_exog(hist, fut)
+            if cache is not None:
+                cache[key] = (exog_values, fut_sorted)
         row_of = pd.Series(np.arange(len(sids)), index=sids)
         f_rows = row_of.reindex(fut_sorted[ID]).to_numpy()
         f_steps = fut_sorted["__step__"].to_numpy()
+        predict = self._step_predictor()
         out = np.full((len(sids), H), np.nan)
         for j in range(1, H + 1):
             sel = np.flatnonzero(f_steps == j)
@@ -412,10 +490,10 @@ class GlobalCore:
                 continue
             rows = f_rows[sel]
             cols = np.full(len(sel), width + j - 1)
-            tfeats, level = self._target_features(buffer[:, :width + j], rows, cols)
+            _, tvalues, level = self._target_array(buffer[:, :width + j], rows, cols)
             # numpy, not a frame per step: the columns are in training order (target features, then exog)
-            X = np.hstack([tfeats.to_numpy(dtype=float), exog_values[sel]])
-            pred = self.model_.predict(X)
+            X = np.hstack([tvalues, exog_values[sel]])
+            pred = predict(X)
             value = pred + (level if self.target_mode == "level" else 0.0)
             buffer[rows, width + j - 1] = value
             out[rows, j - 1] = value * scale[rows]
@@ -560,15 +638,21 @@ class ForecastModel:
         return hist, refit, rows, path, steps
 
     def _point(self, X_future: pd.DataFrame, history: pd.DataFrame | None,
-               future: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        # ``future``: the parsed future frame, when an ensemble parsed it once for all its members
+               future: tuple | None = None, cache: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # ``future``: the parsed future frame, when an ensemble parsed it once for all its members; ``cache``:
+        # the features its global members share
         hist, refit, rows, path, steps = future if future is not None else self._future(X_future, history)
-        paths = self.core_.predict_paths(hist, path, steps, refit)
+        if isinstance(self.core_, GlobalCore):
+            paths = self.core_.predict_paths(hist, path, steps, refit, cache=cache)
+        else:
+            paths = self.core_.predict_paths(hist, path, steps, refit)
         values = np.concatenate([paths[sid] for sid in steps.index])
-        pred = pd.DataFrame({ID: np.repeat(steps.index.to_numpy(), steps.to_numpy()),
-                             "__step__": np.concatenate([np.arange(1, int(n) + 1) for n in steps.to_numpy()]),
-                             "prediction": values})
-        out = rows[[ID, DS, "__step__"]].merge(pred, on=[ID, "__step__"], how="left")
+        # Each row's forecast by position: its series' offset in the paths plus its step.
+        n = steps.to_numpy().astype(np.int64)
+        offsets = pd.Series(np.cumsum(n) - n, index=steps.index)
+        pos = rows[ID].map(offsets).to_numpy(dtype=np.int64) + rows["__step__"].to_numpy(dtype=np.int64) - 1
+        out = rows[[ID, DS, "__step__"]].reset_index(drop=True)
+        out["prediction"] = values[pos]
         return out, hist
 
     def predict(self, X_future: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:

@@ -224,7 +224,7 @@ class ForecastingTask(Task):
         return charts
 
     def primary_scorer(self, metric: str, y_true, context: ScoringContext):
-        from ..forecasting.search import primary_score
+        from ..forecasting.ensemble import primary_score
 
         y = np.asarray(y_true, dtype=float)
         return lambda pred: primary_score(y, np.asarray(pred, dtype=float), metric)
@@ -258,9 +258,9 @@ class ForecastingTask(Task):
 
     def assemble_ensemble(self, kind: str, members: Sequence[Any], weights: Sequence[float] | None = None,
                           meta_learner: Any = None, classes: Sequence[Any] | None = None) -> Any:
-        """A :class:`~automl_engine.forecasting.search.ForecastEnsemble`: the forecasting API
+        """A :class:`~automl_engine.forecasting.ensemble.ForecastEnsemble`: the forecasting API
         (``predict``, ``forecast``, ``history=``) over its members."""
-        from ..forecasting.search import ForecastEnsemble
+        from ..forecasting.ensemble import ForecastEnsemble
 
         if kind == "stacking":
             return ForecastEnsemble(members, meta_learner.coef_, meta_learner.intercept_, kind="stacking")

@@ -138,3 +138,25 @@ def test_test_data_size_holds_out_the_last_horizon_in_periods_on_series_with_mis
     # the series with a missing week in its last 8 keeps 7 test rows, the others 8
     sizes = test.groupby(["Store", "Brand"]).size()
     assert sizes[(2, "tropicana")] == 7 and (sizes.drop((2, "tropicana")) == 8).all()
+
+
+def test_a_seeded_run_with_a_fixed_trial_count_is_reproducible(beer):
+    # Two trials at a time finish in any order; the learners are seeded (the forests draw from random_state)
+    # and the candidates' order is the plugins'. A time budget still decides which trials fit in it.
+    def run():
+        job = forecasting(training_data=beer.iloc[:288], target_column_name="BeerProduction", n_cross_validations=2,
+                          random_state=3)
+        job.set_forecast_settings(time_column_name="DATE", forecast_horizon=12)
+        # a budget no trial comes near, so that none is skipped as not fitting in the time left on a busy machine
+        job.set_limits(timeout_minutes=20, max_trials=3, max_concurrent_trials=2)
+        job.set_training(allowed_training_algorithms=["ExtremeRandomTrees", "SeasonalNaive", "ElasticNet"],
+                         enable_model_explainability=False)
+        result = job.run()
+        future = beer.iloc[288:].drop(columns=["BeerProduction"])
+        return ({t.number: (t.algorithm, t.score) for t in result.trials}, result.best_trial.number,
+                result.best_model.predict(future))
+
+    first, second = run(), run()
+    assert first[0] == second[0] and first[1] == second[1]
+    assert {a for a, _ in first[0].values()} >= {"ExtremeRandomTrees", "SeasonalNaive", "ElasticNet"}
+    np.testing.assert_array_equal(first[2], second[2])

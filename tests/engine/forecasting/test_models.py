@@ -149,3 +149,34 @@ def test_history_lets_fitted_models_forecast_a_later_horizon(oj_many, algorithm)
     doubled = model.predict(future, history=newer.assign(Quantity=newer["Quantity"] * 2))
     assert np.mean(doubled) > (1.3 if algorithm == "LightGBM" else 1.0) * np.mean(pred)
     assert model.last_times_.max() == pd.Timestamp(train["WeekStarting"].max())  # the model itself is unchanged
+
+
+@pytest.mark.parametrize("algorithm", ["RandomForest", "ExtremeRandomTrees"])
+def test_a_forest_forecaster_pickles(beer, algorithm):
+    # A trial saves its model with pickle: the forests' forecasting trials all failed when the model held the
+    # learner's declaration, whose build function is a closure.
+    import pickle
+
+    train, future = beer.iloc[:288], beer.iloc[288:][["DATE"]]
+    model = ForecastModel(_beer_settings(), algorithm, {"n_estimators": 20, "target_mode": "level"},
+                          target_column_name="BeerProduction").fit(train[["DATE"]], train["BeerProduction"])
+    copy = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(copy.predict(future), model.predict(future))
+
+
+def test_the_recursive_fast_path_predicts_what_the_learners_predict(oj_many):
+    # The recursive loop bypasses the learners' input checks (booster, coefficients): same numbers as predict().
+    df = oj_many[oj_many["Store"].isin(sorted(oj_many["Store"].unique())[:2])]
+    last = df["WeekStarting"] > sorted(df["WeekStarting"].unique())[-7]
+    train, future = df[~last], df[last].drop(columns=["Quantity"])
+    settings = make_forecast_settings(time_column_name="WeekStarting", forecast_horizon=6,
+                                      time_series_id_column_names=["Store", "Brand"])
+    for algorithm, params in [("LightGBM", {"n_estimators": 30, "target_mode": "level"}),
+                              ("ElasticNet", {"target_mode": "scaled"}), ("LassoLars", {"target_mode": "level"})]:
+        model = ForecastModel(settings, algorithm, params, target_column_name="Quantity").fit(
+            train.drop(columns=["Quantity"]), train["Quantity"])
+        fast = model.predict(future)
+        core = model.core_
+        core._step_predictor = lambda: core.model_.predict  # the learner's own predict
+        np.testing.assert_allclose(model.predict(future), fast, rtol=1e-9, atol=1e-9)
+        assert np.isfinite(fast).all()

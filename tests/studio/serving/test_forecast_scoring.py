@@ -273,7 +273,7 @@ def test_batch_forecasting_writes_forecasts_with_intervals(team, deployed, sales
 
 
 def test_an_ensemble_is_as_strict_as_its_strictest_member(naive, tree):
-    from automl_engine.forecasting.search import ForecastEnsemble
+    from automl_engine.forecasting.ensemble import ForecastEnsemble
 
     ensemble = ForecastEnsemble([tree, naive], [0.5, 0.5])
     # The run calibrates an ensemble's intervals on its rolling-origin residuals; here a few made-up ones.
