@@ -103,7 +103,7 @@ def submit_pipeline(workspace, user, text: str, inputs: dict[str, Any] | None = 
                 started_at=now if reused is not None else None, finished_at=now if reused is not None else None)
         for note in spec.notes:
             logger.info("pipeline job %s: %s", job.pk, note)
-        _advance_on_commit(job.pk)
+        advance_soon(job.pk)
     return job
 
 
@@ -119,24 +119,34 @@ def rerun_pipeline(job: PipelineJob, user) -> PipelineJob:
                            f"{user.username if user else 'the API'}", rerun_of=job, reuse=reuse)
 
 
-def _advance_on_commit(job_id: int, countdown: float | None = None) -> None:
-    from studio.pipelines.tasks import advance_pipeline_task
-
-    if countdown:
-        transaction.on_commit(lambda: advance_pipeline_task.apply_async((job_id,), countdown=countdown))
-    else:
-        transaction.on_commit(lambda: advance_pipeline_task.delay(job_id))
-
-
 # --------------------------------------------------------------------------------------------------
 # Advancing
 
 
+def advance_soon(job_id: int, countdown: float | None = None) -> None:
+    """Advance the pipeline job in a task once the current transaction commits (at once outside one). A
+    broker that does not answer is only logged: the periodic advance of running pipelines catches up."""
+    from django.conf import settings
+
+    from studio.pipelines.tasks import advance_pipeline_task
+
+    def send():
+        try:  # the queue the lifecycle sends steps to, read when sent (as lifecycle.send does)
+            advance_pipeline_task.apply_async((job_id,), countdown=countdown or None,
+                                              queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+        except Exception as exc:  # kombu raises a different error per transport
+            logger.warning("could not send the advance of pipeline job %s (%s); the periodic advance will do it",
+                           job_id, exc)
+
+    transaction.on_commit(send)
+
+
 def advance_pipeline(job_id: int) -> None:
-    """Move a job forward: finish AutoML steps whose run ended, start ready steps, fail the dependants of
-    failed steps, and close the job when all steps are done."""
+    """Move a job forward: finish AutoML steps whose run ended (and beat those whose run still trains), queue
+    ready steps on the job lifecycle, fail the dependants of failed steps, and close the job when all steps
+    are done."""
     from studio.experiments.models import Run, RunStatus
-    from studio.pipelines.tasks import run_step_task
+    from studio.jobs import lifecycle
 
     with transaction.atomic():
         job = PipelineJob.objects.select_for_update().filter(pk=job_id).first()
@@ -162,6 +172,11 @@ def advance_pipeline(job_id: int) -> None:
                 elif run.status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED):
                     reason = run.error or run.stop_reason or "it produced no model"
                     _finish(step, Status.FAILED, now, error=f"AutoML run {run.pk} {run.status}: {reason}")
+                else:
+                    # The step's work is its run, which has a heartbeat and a reaper of its own: while the run
+                    # is alive, so is the step.
+                    step.heartbeat_at = now
+                    step.save(update_fields=["heartbeat_at"])
         for step in steps:
             if step.status != Status.WAITING:
                 continue
@@ -172,17 +187,30 @@ def advance_pipeline(job_id: int) -> None:
                 status = Status.CANCELED if broken.status == Status.CANCELED else Status.FAILED
                 _finish(step, status, now, error=f"not run: step {broken.name!r} {broken.status}: {first_line}")
             elif all(u.status == Status.COMPLETED for u in upstream):
-                step.status = Status.QUEUED
-                step.save(update_fields=["status"])
-                transaction.on_commit(lambda pk=step.pk: run_step_task.delay(pk))
+                step.status, step.enqueued_at = Status.QUEUED, now
+                step.save(update_fields=["status", "enqueued_at"])
+                lifecycle.enqueue(step)
         if all(s.status in FINISHED for s in steps):
             failed = next((s for s in steps if s.status != Status.COMPLETED), None)
             job.status = Status.COMPLETED if failed is None else failed.status
             job.error = "" if failed is None else f"step {failed.name!r} {failed.status}: {failed.error}"
             job.finished_at = now
         elif any(s.type == "automl" and s.status == Status.RUNNING for s in steps):
-            _advance_on_commit(job.pk, countdown=POLL_SECONDS)
+            advance_soon(job.pk, countdown=POLL_SECONDS)
         job.save()
+
+
+def advance_running_pipelines() -> list[int]:
+    """Advance every unfinished pipeline job (a periodic chore on the control queue): a lost or late advance
+    message never strands a pipeline, and AutoML steps keep beating while their runs train even when every
+    ordinary worker is busy with those runs. Returns the ids advanced."""
+    ids = list(PipelineJob.objects.filter(status__in=(Status.QUEUED, Status.RUNNING)).values_list("pk", flat=True))
+    for job_id in ids:
+        try:
+            advance_pipeline(job_id)
+        except Exception:  # one broken job must not stop the others from advancing
+            logger.exception("could not advance pipeline job %s", job_id)
+    return ids
 
 
 def _finish(step: PipelineStep, status: str, now, error: str = "", log: str = "") -> None:
@@ -197,60 +225,66 @@ def _finish(step: PipelineStep, status: str, now, error: str = "", log: str = ""
 
 
 def run_step(step_id: int) -> None:
-    """Claim a queued step and run it; the job is advanced afterwards whatever happened."""
-    now = timezone.now()
-    if not PipelineStep.objects.filter(pk=step_id, status=Status.QUEUED).update(status=Status.RUNNING,
-                                                                                  started_at=now):
-        logger.info("pipeline step %s: not queued any more (canceled or claimed elsewhere)", step_id)
-        return
-    step = PipelineStep.objects.select_related("job__workspace", "job__created_by").get(pk=step_id)
+    """Run a queued step through the job lifecycle (claim, beat, finish or fail), then advance its job."""
+    from studio.jobs import lifecycle
+
+    lifecycle.run_job(PipelineStep, step_id, _run_claimed_step)
+    pipeline_id = PipelineStep.objects.filter(pk=step_id).values_list("job_id", flat=True).first()
+    if pipeline_id is not None:
+        advance_soon(pipeline_id)
+
+
+def _run_claimed_step(step: PipelineStep, progress) -> dict | None:
+    """The body of a claimed step: the fields it completes with, or None when it closed the step itself (a
+    launched AutoML run, or a failure whose reason and log it recorded)."""
+    from studio.experiments.services import SubmissionError
+    from studio.jobs import lifecycle
+    from studio.pipelines.prep import PrepError
+
+    step = PipelineStep.objects.select_related("job__workspace", "job__created_by").get(pk=step.pk)
     job = step.job
     upstream = {s.name: s.outputs for s in job.steps.filter(status=Status.COMPLETED)}
     try:
         config = resolve(step.config, job.inputs, upstream)
-        if step.type == "prep":
-            outputs, log = _run_prep(step, config)
-        elif step.type == "automl":
-            run = _launch_automl(step, config)
+        if step.type == "automl":
+            with lifecycle.beating(progress):
+                run = _launch_automl(step, config)
             with transaction.atomic():
                 PipelineStep.objects.filter(pk=step.pk, status=Status.RUNNING).update(
-                    run=run, log=step.log + f"{timezone.now():%H:%M:%S} launched AutoML run {run.pk}\n")
-                _advance_on_commit(job.pk, countdown=POLL_SECONDS)
-            return
-        elif step.type == "deploy":
-            outputs, log = _run_deploy(step, config)
-        elif step.type == "command":
-            outputs, log = _run_command(step, config)
+                    run=run, heartbeat_at=timezone.now(),
+                    log=step.log + f"{timezone.now():%H:%M:%S} launched AutoML run {run.pk}\n")
+                advance_soon(job.pk, countdown=POLL_SECONDS)
+            return None
+        extra = {}
+        if step.type == "command":
+            outputs, log = _run_command(step, config, progress)
         else:
-            outputs, log = _run_register(step, config)
-        _record(step, Status.COMPLETED, outputs=outputs, log=log)
+            with lifecycle.beating(progress):
+                if step.type == "prep":
+                    outputs, log = _run_prep(step, config)
+                elif step.type == "deploy":
+                    outputs, log, key = _run_deploy(step, config)
+                    extra = {"endpoint_key": key} if key else {}
+                else:
+                    outputs, log = _run_register(step, config)
+        return {"outputs": outputs, "log": _log_text(step, log), **extra}
     except StepError as exc:
-        _record(step, Status.FAILED, error=str(exc), log=exc.log)
+        reason, log = str(exc), exc.log
     except PipelineSpecError as exc:
-        _record(step, Status.FAILED, error=str(exc))
-    except Exception as exc:  # any other failure is still this step's failure, shown with its cause
-        from studio.experiments.services import SubmissionError
-        from studio.pipelines.prep import PrepError
-
-        if isinstance(exc, PrepError):
-            _record(step, Status.FAILED, error=f"operations{exc.where}: {exc.message}")
-        elif isinstance(exc, SubmissionError):
-            _record(step, Status.FAILED, error="; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
-        else:
-            logger.exception("pipeline step %s failed", step_id)
-            _record(step, Status.FAILED, error=f"{type(exc).__name__}: {exc}",
-                    log=traceback.format_exc(limit=5))
-    with transaction.atomic():
-        _advance_on_commit(job.pk)
+        reason, log = str(exc), ""
+    except PrepError as exc:
+        reason, log = f"operations{exc.where}: {exc.message}", ""
+    except SubmissionError as exc:
+        reason, log = "; ".join(f"{k}: {v}" for k, v in exc.errors.items()), ""
+    lifecycle.fail(PipelineStep, step.pk, reason, log=_log_text(step, log, error=reason))
+    return None
 
 
-def _record(step: PipelineStep, status: str, outputs: dict | None = None, error: str = "", log: str = "") -> None:
-    """Finish a running step; a step canceled meanwhile keeps its canceled status."""
+def _log_text(step: PipelineStep, log: str = "", error: str = "") -> str:
+    """The step's log with ``log``'s lines and then ``error`` appended, each stamped with the time."""
     now = timezone.now()
-    text = step.log + "".join(f"{now:%H:%M:%S} {line}\n" for line in (log.splitlines() if log else [])) + (
+    return step.log + "".join(f"{now:%H:%M:%S} {line}\n" for line in (log.splitlines() if log else [])) + (
         f"{now:%H:%M:%S} {error}\n" if error else "")
-    PipelineStep.objects.filter(pk=step.pk, status=Status.RUNNING).update(
-        status=status, outputs=outputs or {}, error=error, log=text, finished_at=now)
 
 
 def _version(value: Any, field: str):
@@ -286,7 +320,7 @@ def _new_version(step: PipelineStep, source, frame, name: str, operations: list)
     return data_value(version)
 
 
-def _run_command(step: PipelineStep, config: dict) -> tuple[dict, str]:
+def _run_command(step: PipelineStep, config: dict, progress=None) -> tuple[dict, str]:
     """Run the step's script in a subprocess: each dataset input as ``inputs/<name>.csv`` (also passed as
     ``--<name> PATH``), an ``outputs/`` folder (``--outputs PATH``); CPU, memory and wall-clock limits; an
     environment without the studio's secrets. Each declared output is read back from ``outputs/<name>.csv``
@@ -313,6 +347,7 @@ def _run_command(step: PipelineStep, config: dict) -> tuple[dict, str]:
     def apply_limits():  # in the child, before the script starts
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
         resource.setrlimit(resource.RLIMIT_AS, (memory * 2**20, memory * 2**20))
+        _die_with_parent()
 
     with tempfile.TemporaryDirectory(prefix=f"pipeline-{step.job_id}-{step.name}-") as tmp:
         folder = Path(tmp)
@@ -340,6 +375,8 @@ def _run_command(step: PipelineStep, config: dict) -> tuple[dict, str]:
                 output, _ = process.communicate(timeout=1.0)
                 break
             except subprocess.TimeoutExpired:
+                if progress is not None:
+                    progress()  # the script is alive and watched: beat
                 canceled = PipelineStep.objects.filter(pk=step.pk, status=Status.CANCELED).exists()
                 if canceled or time.monotonic() > deadline:
                     os.killpg(process.pid, signal.SIGKILL)
@@ -366,6 +403,20 @@ def _run_command(step: PipelineStep, config: dict) -> tuple[dict, str]:
                                          str(settings_.get("name") or f"{step.job.name}-{step.name}-{name}"),
                                          [{"command": step.name}])
     return outputs, text + f"\n(limits: {cpu} CPU s, {memory} MB, {wall} s wall)"
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this (child) process when the worker that started it dies, so that a worker killed
+    mid-step leaves no script running on without anyone to read it (the reaper fails the step)."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except OSError:  # another libc: the script's own wall and CPU limits still end it
+            pass
 
 
 def _tail(output: bytes, limit: int = 20_000) -> str:
@@ -432,6 +483,8 @@ def _launch_automl(step: PipelineStep, config: dict):
             "tags": {"pipeline_job": str(job.pk), "pipeline_step": step.name}}
     if config.get("positive_label") is not None:
         spec["positive_label"] = config["positive_label"]
+    if config.get("forecasting"):
+        spec["forecasting"] = config["forecasting"]
     spec = {k: v for k, v in spec.items() if v not in (None, {}) or k in ("validation", "test")}
     return submit_run(job.workspace, job.created_by, spec)
 
@@ -489,9 +542,11 @@ def _run_register(step: PipelineStep, config: dict) -> tuple[dict, str]:
                                  "model_id": version.model_id, "version": version.version}}, "\n".join(lines)
 
 
-def _run_deploy(step: PipelineStep, config: dict) -> tuple[dict, str]:
+def _run_deploy(step: PipelineStep, config: dict) -> tuple[dict, str, str]:
     """Point an endpoint at the registered version: create the endpoint, or add a deployment taking
-    ``traffic_percent`` of its traffic (the others' shares scaled down). Nothing registered: nothing to do."""
+    ``traffic_percent`` of its traffic (the others' shares scaled down). Nothing registered: nothing to do.
+    Returns the outputs, the log and the new endpoint's scoring key ("" when no endpoint was created): the
+    step keeps it until an editor has seen it once on the job page, as the one-click deploy shows its key."""
     from studio.registry.models import ModelVersion
     from studio.serving.models import Endpoint
     from studio.serving.services import ServingError, add_deployment, create_endpoint
@@ -499,7 +554,7 @@ def _run_deploy(step: PipelineStep, config: dict) -> tuple[dict, str]:
     job = step.job
     model = config["inputs"]["model"]
     if model is None:
-        return {"endpoint": None}, "nothing to deploy: the register step registered no model"
+        return {"endpoint": None}, "nothing to deploy: the register step registered no model", ""
     if not isinstance(model, dict) or model.get("type") != "registered_model":
         raise StepError(f"inputs.model: expected a register step's registered_model, got {model!r}")
     version = ModelVersion.objects.select_related("model").filter(model_id=model["model_id"],
@@ -510,22 +565,42 @@ def _run_deploy(step: PipelineStep, config: dict) -> tuple[dict, str]:
     try:
         endpoint = Endpoint.objects.filter(name=name).first()
         if endpoint is None:
-            endpoint, _key = create_endpoint(workspace=job.workspace, user=job.created_by, name=name,
-                                             model_version=version,
-                                             description=f"Created by step {step.name!r} of pipeline job {job.pk}.")
+            endpoint, key = create_endpoint(workspace=job.workspace, user=job.created_by, name=name,
+                                            model_version=version,
+                                            description=f"Created by step {step.name!r} of pipeline job {job.pk}.")
             deployment = endpoint.deployments.get()
-            log = (f"created endpoint {name} serving {version.model.name} v{version.version}; its key was not "
-                   "shown to anyone: rotate it on the endpoint page to get one")
+            log = (f"created endpoint {name} serving {version.model.name} v{version.version}; its scoring key is "
+                   "shown once on this job's page to the first editor who opens it")
         elif endpoint.workspace_id != job.workspace_id:
             raise StepError(f"endpoint_name: {name!r} is taken by another workspace; choose another name")
         else:
             deployment = add_deployment(endpoint, version, user=job.created_by, traffic_percent=share)
             log = f"{name}: deployment {deployment.name} ({version.model.name} v{version.version}) takes {share} %"
+            key = ""
     except ServingError as exc:
         raise StepError(f"{exc.field or 'endpoint_name'}: {exc}") from None
     return {"endpoint": {"type": "endpoint", "endpoint": endpoint.name, "endpoint_id": endpoint.pk,
                          "deployment": deployment.name, "traffic_percent": deployment.traffic_percent
-                         if deployment.traffic_percent else share}}, log
+                         if deployment.traffic_percent else share}}, log, key
+
+
+def take_endpoint_key(job: PipelineJob, step_name: str):
+    """``(key, endpoint)`` of the endpoint a deploy step of ``job`` created, erasing the key in the same
+    conditional UPDATE so that it is given out once (as the one-click deploy shows its key once); ``(None,
+    None)`` when there is none (not a deploy step, no endpoint created, or already taken)."""
+    from studio.serving.models import Endpoint
+
+    step = job.steps.filter(name=step_name, type="deploy").exclude(endpoint_key="").first()
+    if step is None or not PipelineStep.objects.filter(pk=step.pk, endpoint_key=step.endpoint_key).update(
+            endpoint_key=""):
+        return None, None
+    endpoint_id = ((step.outputs or {}).get("endpoint") or {}).get("endpoint_id")
+    endpoint = Endpoint.objects.filter(pk=endpoint_id, workspace=job.workspace).first()
+    if endpoint is None:
+        return None, None
+    PipelineStep.objects.filter(pk=step.pk).update(
+        log=step.log + f"{timezone.now():%H:%M:%S} the endpoint key was shown once; it is erased here\n")
+    return step.endpoint_key, endpoint
 
 
 # --------------------------------------------------------------------------------------------------
