@@ -14,6 +14,7 @@ Azure schedule YAML (``trigger:`` + ``create_job:``) is read by :func:`schedule_
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.db import transaction
@@ -83,7 +84,7 @@ def parse_recurrence(trigger: dict[str, Any]) -> tuple[str, int | None, datetime
         if start is None:
             errors["trigger.start_time"] = "an ISO 8601 date and time such as 2026-12-01T03:00:00 (UTC)"
         elif timezone.is_naive(start):
-            start = timezone.make_aware(start, timezone.utc)
+            start = timezone.make_aware(start, dt_timezone.utc)
     plan = trigger.get("schedule") or {}
     unknown = sorted(set(trigger) - {"type", "frequency", "interval", "schedule", "start_time", "time_zone",
                                       "end_time"})
@@ -148,7 +149,7 @@ def create_schedule(workspace, user, *, name: str, text: str, cron: str = "", ev
     errors: dict[str, str] = {}
     start = None
     if recurrence:
-        if cron.strip() or every_minutes:
+        if cron.strip() or every_minutes is not None:
             raise ScheduleError({"trigger": "give a cron expression, every_minutes or a recurrence, not several"})
         cron, every_minutes, start = parse_recurrence(recurrence)
     if not isinstance(name, str) or not name.strip():
@@ -156,7 +157,7 @@ def create_schedule(workspace, user, *, name: str, text: str, cron: str = "", ev
         errors["name"] = "give the schedule a name"
     elif PipelineSchedule.objects.filter(workspace=workspace, name=name.strip()).exists():
         errors["name"] = f"a schedule named {name.strip()!r} exists; choose another name"
-    if bool(cron.strip()) == bool(every_minutes):
+    if bool(cron.strip()) == (every_minutes is not None):
         errors["cron"] = "give either a cron expression or every_minutes"
     elif cron.strip():
         try:
