@@ -121,6 +121,7 @@ def schedules(request):
     items = list(PipelineSchedule.objects.filter(workspace=request.workspace).select_related("last_job"))
     for item in items:
         item.when = schedule_service.describe(item)
+        item.next_run = None if item.paused else schedule_service.next_due(item, item.last_fired_at or item.created_at)
     return render(request, "pipelines/schedules.html", {"schedules": items, "errors": errors, "form": form,
                                                         "section": "pipelines"})
 
