@@ -293,6 +293,13 @@ def _check_forecasting(config: dict, where: str, errors: dict[str, str]) -> None
     for key in block:
         if key not in known:
             errors[f"{where}.forecasting.{key}"] = f"{key!r} is not a forecast setting; use one of {known}"
+    horizon = block.get("forecast_horizon")
+    if horizon is not None and not ANY_BINDING.search(str(horizon)) and (
+            not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1):
+        errors[f"{where}.forecasting.forecast_horizon"] = (f"{horizon!r} is not a positive integer; give the number "
+                                                           "of periods to forecast")
+    if str(block["time_column_name"]).startswith("CHOOSE_"):
+        errors[f"{where}.forecasting.time_column_name"] = "name the date/time column of the training data"
 
 
 def _walk(value: Any, path: str):

@@ -31,7 +31,8 @@ def new(request):
     datasets = list(Dataset.objects.filter(workspace=request.workspace).order_by("name").values_list("name", flat=True))
     errors, text = {}, request.POST.get("yaml", "")
     choice = {k: request.GET.get(k, "") for k in ("template", "dataset", "target", "metric", "threshold", "model_name",
-                                                     "drop_columns", "task")}
+                                                     "drop_columns", "task", "time_column", "series_columns",
+                                                     "horizon")}
     if request.method == "POST":
         try:
             job = services.submit_pipeline(request.workspace, request.user, text)
@@ -45,12 +46,21 @@ def new(request):
             threshold = float(choice["threshold"] or 0.9)
         except ValueError:
             threshold = 0.9
+        task = choice["task"] if choice["task"] in ("classification", "regression", "forecasting") else "classification"
+        metric = choice["metric"] or "AUC_weighted"
+        if task != "classification" and metric == "AUC_weighted":  # the form's default is a classification metric
+            metric = "normalized_root_mean_squared_error"
+        forecasting = {"time_column_name": choice["time_column"].strip(),
+                       "time_series_id_column_names": [c.strip() for c in choice["series_columns"].split(",")
+                                                       if c.strip()],
+                       "forecast_horizon": choice["horizon"].strip()}
         text = render_template(choice["template"], dataset=choice["dataset"], target=choice["target"],
-                               task=choice["task"] or "classification", metric=choice["metric"] or "AUC_weighted",
+                               task=task, metric=metric, forecasting=forecasting,
                                threshold=threshold, model_name=choice["model_name"] or f"{choice['dataset']}-model",
                                drop_columns=[c.strip() for c in choice["drop_columns"].split(",") if c.strip()])
     return render(request, "pipelines/new.html", {
         "templates": TEMPLATES, "datasets": datasets, "choice": choice, "yaml": text, "errors": errors,
+        "tasks": ("classification", "regression", "forecasting"),
         "section": "pipelines"})
 
 

@@ -79,3 +79,34 @@ def test_forecast_settings_the_data_refuses_fail_the_step_with_the_wizards_messa
     assert step.status == "failed" and step.run_id is None
     assert step.error.startswith("forecasting.time_column_name: 'Price' is numeric, not a date/time column")
     assert PipelineStep.objects.get(job=step.job, name="register").status == "waiting"
+
+
+def test_the_new_pipeline_page_fills_a_forecasting_template(team, make_version, client_for):
+    import html
+    import re
+
+    import yaml
+
+    make_version("dominicks_OJ_2_5_8_train.csv", name="oj-sales")
+    bob = client_for(team.bob)
+    page = bob.get("/pipelines/new/", {"template": "prepare-train-register", "dataset": "oj-sales",
+                                        "target": "Quantity", "task": "forecasting", "time_column": "WeekStarting",
+                                        "series_columns": "Store, Brand", "horizon": "8", "threshold": "0.5",
+                                        "model_name": "oj"}).content.decode()
+    text = html.unescape(re.search(r'<textarea[^>]*id="yaml"[^>]*>(.*?)</textarea>', page, re.S).group(1))
+    train = yaml.safe_load(text)["jobs"]["train"]
+    assert (train["task"], train["primary_metric"]) == ("forecasting", "normalized_root_mean_squared_error")
+    assert train["forecasting"] == {"time_column_name": "WeekStarting", "time_series_id_column_names": ["Store", "Brand"],
+                                    "forecast_horizon": 8}
+    r = bob.post("/pipelines/new/", {"yaml": text})
+    assert r.status_code == 302
+    job = PipelineStep.objects.get(name="train", job__created_by=team.bob).job
+    assert r["Location"] == f"/pipelines/jobs/{job.pk}/"
+    empty = bob.get("/pipelines/new/", {"template": "prepare-train-register", "dataset": "oj-sales",
+                                         "target": "Quantity", "task": "forecasting"}).content.decode()
+    text = html.unescape(re.search(r'<textarea[^>]*id="yaml"[^>]*>(.*?)</textarea>', empty, re.S).group(1))
+    refused = bob.post("/pipelines/new/", {"yaml": text}).content.decode()
+    assert "<code>jobs.train.forecasting.forecast_horizon</code>: &#x27;CHOOSE_A_HORIZON&#x27; is not a positive " \
+           "integer; give the number of periods to forecast" in refused
+    assert "<code>jobs.train.forecasting.time_column_name</code>: name the date/time column of the training " \
+           "data" in refused
