@@ -2,9 +2,11 @@
 
 A job's steps start when their inputs exist: ``advance_pipeline`` (a Celery task after every change) queues
 each waiting step whose upstream steps completed, fails those whose upstream step failed (with the
-reason), follows the AutoML runs it launched, and closes the job when every step has finished. Each step
-runs in ``run_step`` on any worker; AutoML steps launch an ordinary experiment run through
-``studio.experiments.services.submit_run`` and complete when that run does.
+reason), follows the AutoML runs it launched, and closes the job when every step has finished; a periodic
+chore on the control queue (``advance_running_pipelines``) does the same for every unfinished job. Each
+step is a background job on the shared lifecycle (``studio.jobs``): ``run_step`` claims it on any worker,
+beats while it works and finishes or fails it with a reason, calling the runners of ``steps``; AutoML steps
+launch an ordinary experiment run and complete when that run does.
 """
 from __future__ import annotations
 
