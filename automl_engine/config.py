@@ -38,6 +38,20 @@ class Limits:
     max_concurrent_trials: int = 1
     enable_early_termination: bool = True
     exit_score: float | None = None
+    max_cores_per_trial: int = -1
+
+    def threads_per_trial(self, cpu_count: int | None = None) -> int:
+        """Native threads each trial's learner gets (LightGBM/XGBoost ``n_jobs``, BLAS and OpenMP pools).
+
+        ``max_cores_per_trial`` of -1 (the Azure default, "all possible cores") shares this machine's cores
+        among the concurrent trials; a positive value is taken as asked, capped at the machine's cores so
+        that concurrent trials never ask for more threads each than there are cores."""
+        import os
+
+        cores = max(1, cpu_count or os.cpu_count() or 1)
+        if self.max_cores_per_trial == -1:
+            return max(1, cores // self.max_concurrent_trials)
+        return max(1, min(self.max_cores_per_trial, cores))
 
 
 @dataclass(frozen=True)
@@ -276,6 +290,10 @@ def validate_config(config: JobConfig | Mapping[str, Any], columns: Sequence[str
         raise ConfigError("limits.max_trials", "must be an integer of at least 1")
     if not isinstance(limits.max_concurrent_trials, int) or limits.max_concurrent_trials < 1:
         raise ConfigError("limits.max_concurrent_trials", "must be an integer of at least 1")
+    if (not isinstance(limits.max_cores_per_trial, int) or isinstance(limits.max_cores_per_trial, bool)
+            or not (limits.max_cores_per_trial == -1 or limits.max_cores_per_trial >= 1)):
+        raise ConfigError("limits.max_cores_per_trial", "must be -1 (share the machine's cores among the "
+                                                        "concurrent trials) or a whole number of cores of at least 1")
     if config.n_cross_validations is not None:
         if not isinstance(config.n_cross_validations, int) or config.n_cross_validations < 2:
             raise ConfigError("n_cross_validations", "must be an integer of at least 2 (or omitted for auto)")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tempfile
 import time
 import warnings
@@ -463,7 +462,7 @@ class Driver:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=1, default=str))
         concurrency = config.limits.max_concurrent_trials
-        self.n_threads = max(1, (os.cpu_count() or 1) // concurrency)
+        self.n_threads = config.limits.threads_per_trial()
         self.executor = self.user_executor
         if self.executor is None:
             from .executor import LocalProcessExecutor

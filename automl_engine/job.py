@@ -45,8 +45,9 @@ class AutoMLJob:
 
     def set_limits(self, **kwargs: Any) -> "AutoMLJob":
         """Azure ``set_limits``: timeout_minutes, trial_timeout_minutes, max_trials, max_concurrent_trials,
+        max_cores_per_trial (each trial's native threads; -1 shares the cores among concurrent trials),
         enable_early_termination, exit_score (also the REST/v1 spellings, see :mod:`automl_engine.sdk`;
-        max_cores_per_trial and max_nodes are accepted and ignored with a note)."""
+        max_nodes is accepted and ignored with a note)."""
         current = dataclasses.asdict(self.config.limits)
         current.update(sdk.limits_kwargs(kwargs, self.notes))
         self._replace(limits=make_limits(**current))

@@ -10,7 +10,7 @@ Seed snippets are written against ``azure.ai.ml.automl`` (SDK v2) and sometimes 
   ``LogisticRegression``);
 * Azure transformer names map onto ours (``"OneHotEncoder"`` -> ``one_hot_encoder``);
 * keywords meaning Azure compute or tracking (``compute``, ``experiment_name``, ``tags``, ``max_nodes``,
-  ``max_cores_per_trial``, ...) or Azure-only models (DNNs, target encoders this engine never uses) are
+  ...) or Azure-only models (DNNs, target encoders this engine never uses) are
   accepted and ignored, each with a note (logged on the ``automl_engine`` logger and, for a job, replayed
   to ``on_log`` when it runs) saying so.
 
@@ -35,14 +35,11 @@ COMPUTE_KEYWORDS = ("compute", "experiment_name", "name", "display_name", "descr
 
 LIMIT_ALIASES = {"experiment_timeout_minutes": "timeout_minutes", "iteration_timeout_minutes": "trial_timeout_minutes",
                  "iterations": "max_trials", "max_concurrent_iterations": "max_concurrent_trials",
-                 "enable_early_stopping": "enable_early_termination", "experiment_exit_score": "exit_score"}
+                 "enable_early_stopping": "enable_early_termination", "experiment_exit_score": "exit_score",
+                 "max_cores_per_iteration": "max_cores_per_trial"}
 LIMIT_DURATIONS = {"timeout": "timeout_minutes", "trial_timeout": "trial_timeout_minutes"}
 LIMIT_IGNORED = {
     "max_nodes": "nodes are Azure compute; trials run on this machine's worker",
-    "max_cores_per_trial": "each trial gets cores // max_concurrent_trials native threads; set "
-                           "max_concurrent_trials to change it",
-    "max_cores_per_iteration": "each trial gets cores // max_concurrent_trials native threads; set "
-                               "max_concurrent_trials to change it",
 }
 TRAINING_ALIASES = {"allowed_algorithms": "allowed_training_algorithms", "allowed_models": "allowed_training_algorithms",
                     "whitelist_models": "allowed_training_algorithms",

@@ -303,10 +303,15 @@ STUDIO_SCHEDULE_TICK_SECONDS = env_int("STUDIO_SCHEDULE_TICK_SECONDS", 30, minim
 STUDIO_COMMAND_CPU_SECONDS = env_int("STUDIO_COMMAND_CPU_SECONDS", 600, minimum=1)
 STUDIO_COMMAND_MEMORY_MB = env_int("STUDIO_COMMAND_MEMORY_MB", 2048, minimum=64)
 STUDIO_COMMAND_WALL_SECONDS = env_int("STUDIO_COMMAND_WALL_SECONDS", 1800, minimum=1)
+# Both chores run on the control queue, so that they go on while every ordinary worker trains a run: the
+# advance of unfinished pipelines keeps their AutoML steps beating and catches up on lost advance messages.
 CELERY_BEAT_SCHEDULE = {
     **CELERY_BEAT_SCHEDULE,
     "pipelines-fire-due-schedules": {"task": "pipelines.fire_due_schedules",
-                                     "schedule": float(STUDIO_SCHEDULE_TICK_SECONDS)},
+                                     "schedule": float(STUDIO_SCHEDULE_TICK_SECONDS),
+                                     "options": {"queue": CELERY_CONTROL_QUEUE, "expires": 60}},
+    "pipelines-advance-running": {"task": "pipelines.advance_running", "schedule": float(STUDIO_CHORES_SECONDS),
+                                  "options": {"queue": CELERY_CONTROL_QUEUE, "expires": 60}},
 }
 
 # --- Datasets -------------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@
     studio job list | show ID | cancel ID | download ID [--output DIR]
     studio model list | download NAME [--version latest|N|ALIAS] [--format pkl|mlflow] [--output PATH]
     studio endpoint invoke NAME --key KEY (--file rows.json|rows.csv | --json '[{...}]')
+    studio schedule create --file schedule.yml | list | show ID | enable ID | disable ID | delete ID
+    studio job endpoint-key pipeline/ID STEP      (the key of an endpoint a deploy step created, shown once)
 
 A job file is either a CLI v2 AutoML job (``type: automl``) or a pipeline (``type: pipeline``). Local data
 paths in it (a CSV/Parquet file or an MLTable folder, relative to the file) are uploaded as datasets first.
@@ -235,13 +237,7 @@ def create_job(api: Api, file: Path, sets: dict[str, Any], out) -> str:
     base = file.resolve().parent
     kind = spec.get("type", "automl")
     if kind == "pipeline":
-        changed = False
-        for name, value in (spec.get("inputs") or {}).items():
-            if isinstance(value, dict) and isinstance(value.get("path"), str) \
-                    and not value["path"].startswith("azureml:"):
-                value["path"], _ = _local_or_ref(api, value, base, name.replace("_", "-"), out)
-                changed = True
-        body = {"yaml": yaml.safe_dump(spec, sort_keys=False) if changed else text, "inputs": sets}
+        body = {"yaml": pipeline_yaml_for_upload(api, file, out), "inputs": sets}
         created = api.request("POST", "/api/v1/pipeline-jobs/", json_body=body)
         job_id = f"pipeline/{created['id']}"
     elif kind == "automl":
@@ -253,6 +249,55 @@ def create_job(api: Api, file: Path, sets: dict[str, Any], out) -> str:
         raise ClientError(f"type: {kind!r} is not a job type here; use automl or pipeline")
     print(f"created {job_id}: {created['status']} {created.get('url', '')}".rstrip(), file=out)
     return job_id
+
+
+def pipeline_yaml_for_upload(api: Api, file: Path, out) -> str:
+    """A pipeline YAML file's text with its local data inputs uploaded first (as ``azureml:NAME:VERSION``)."""
+    import yaml
+
+    text = file.read_text()
+    spec = yaml.safe_load(text) or {}
+    if not isinstance(spec, dict) or spec.get("type") != "pipeline":
+        raise ClientError(f"{file}: a schedule's create_job must be a pipeline YAML (type: pipeline)")
+    changed = False
+    for name, value in (spec.get("inputs") or {}).items():
+        if isinstance(value, dict) and isinstance(value.get("path"), str) and not value["path"].startswith("azureml:"):
+            value["path"], _ = _local_or_ref(api, value, file.resolve().parent, name.replace("_", "-"), out)
+            changed = True
+    return yaml.safe_dump(spec, sort_keys=False) if changed else text
+
+
+def create_schedule(api: Api, file: Path, out) -> dict:
+    """Create a schedule from an Azure ML schedule YAML (``name``, ``trigger``, ``create_job``); a
+    ``create_job`` naming a local pipeline file is read (and its local data uploaded) here."""
+    import yaml
+
+    text = file.read_text()
+    spec = yaml.safe_load(text) or {}
+    if not isinstance(spec, dict):
+        raise ClientError(f"{file}: a schedule YAML is a mapping with name, trigger and create_job")
+    body: dict[str, Any] = {"schedule_yaml": text}
+    job = spec.get("create_job")
+    if isinstance(job, str) and not job.strip().startswith("type:"):
+        path = Path(job.removeprefix("file:"))
+        path = path if path.is_absolute() else file.resolve().parent / path
+        if not path.exists():
+            raise ClientError(f"create_job: {job!r} is not a file next to {file.name}")
+        body["job_yaml"] = pipeline_yaml_for_upload(api, path, out)
+    created = api.request("POST", "/api/v1/pipeline-schedules/", json_body=body)
+    print(f"schedule {created['id']} {created['name']}: {created['when']}, next run {created['next_run_at']}",
+          file=out)
+    return created
+
+
+def _schedule_id(api: Api, text: str) -> int:
+    """A schedule's id from its id or its name."""
+    if text.isdigit():
+        return int(text)
+    for schedule in api.request("GET", "/api/v1/pipeline-schedules/")["results"]:
+        if schedule["name"] == text:
+            return schedule["id"]
+    raise ClientError(f"no schedule {text!r} in the workspace; `studio schedule list` shows them")
 
 
 def parse_id(text: str) -> tuple[str, int]:
@@ -292,6 +337,9 @@ def stream_job(api: Api, job_id: str, out, interval: float = 2.0) -> str:
                     seen.add(key)
                     detail = f": {step['error']}" if step["error"] else ""
                     print(f"  step {step['name']} ({step['type']}): {step['status']}{detail}", file=out)
+                    if step.get("endpoint_key_waiting"):
+                        print(f"  endpoint {step['outputs']['endpoint']['endpoint']} created; show its key once with "
+                              f"`studio job endpoint-key {job_id} {step['name']}`", file=out)
         if job["status"] in FINISHED:  # the last line says how it ended
             if job.get("error"):
                 print(f"error: {job['error']}", file=out)
@@ -377,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_parser("list")
     for name in ("show", "cancel", "stream"):
         job.add_parser(name).add_argument("id")
+    key = job.add_parser("endpoint-key", help="the key of the endpoint a pipeline's deploy step created (once)")
+    key.add_argument("id")
+    key.add_argument("step")
     download = job.add_parser("download")
     download.add_argument("id")
     download.add_argument("--output", type=Path)
@@ -388,6 +439,13 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--version", default="latest", help="a number, an alias such as champion, or latest")
     download.add_argument("--format", choices=("pkl", "mlflow"), default="pkl")
     download.add_argument("--output", type=Path)
+
+    schedule = sub.add_parser("schedule").add_subparsers(dest="command", required=True)
+    create = schedule.add_parser("create", help="create a schedule from an Azure ML schedule YAML")
+    create.add_argument("--file", required=True, type=Path)
+    schedule.add_parser("list")
+    for name in ("show", "enable", "disable", "delete"):
+        schedule.add_parser(name).add_argument("id", help="the schedule's id or name")
 
     endpoint = sub.add_parser("endpoint").add_subparsers(dest="command", required=True)
     invoke = endpoint.add_parser("invoke", help="score rows with an endpoint")
@@ -430,6 +488,14 @@ def run(args: argparse.Namespace, out=sys.stdout) -> int:
                 print(f"pipeline/{job['id']:<4} {job['status']:<10} {job['name']}", file=out)
             return 0
         kind, number = parse_id(args.id)
+        if args.command == "endpoint-key":
+            if kind != "pipeline":
+                raise ClientError("endpoint-key takes a pipeline job id: pipeline/ID")
+            answer = api.request("POST", f"/api/v1/pipeline-jobs/{number}/steps/{urllib.parse.quote(args.step)}/"
+                                         "endpoint-key/")
+            print(f"endpoint {answer['endpoint']}: key {answer['key']} (shown once: copy it now)\n"
+                  f"scoring URL {answer['scoring_url']}", file=out)
+            return 0
         if args.command == "show":
             print(json.dumps(api.request("GET", _path(kind, number)), indent=2, default=str), file=out)
         elif args.command == "cancel":
@@ -437,6 +503,27 @@ def run(args: argparse.Namespace, out=sys.stdout) -> int:
             print(f"{args.id}: {job['status']}", file=out)
         else:
             download_job(api, args.id, args.output or Path(f"{kind}-{number}"), out)
+        return 0
+    if args.group == "schedule":
+        if args.command == "create":
+            create_schedule(api, args.file, out)
+        elif args.command == "list":
+            for item in api.request("GET", "/api/v1/pipeline-schedules/")["results"]:
+                state = "enabled" if item["enabled"] else "disabled"
+                print(f"{item['id']:<4} {item['name']:<30} {state:<9} {item['when']:<28} last job "
+                      f"{item['last_job'] or '-'}", file=out)
+        else:
+            number = _schedule_id(api, args.id)
+            path = f"/api/v1/pipeline-schedules/{number}/"
+            if args.command == "show":
+                print(json.dumps(api.request("GET", path), indent=2, default=str), file=out)
+            elif args.command == "delete":
+                api.request("DELETE", path)
+                print(f"schedule {number} deleted", file=out)
+            else:
+                item = api.request("POST", path + f"{args.command}/")
+                print(f"schedule {item['id']} {item['name']}: {'enabled' if item['enabled'] else 'disabled'}",
+                      file=out)
         return 0
     if args.group == "model":
         if args.command == "list":

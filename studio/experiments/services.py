@@ -7,7 +7,6 @@ The engine never touches the database: this module gives it callbacks (``on_tria
 from __future__ import annotations
 
 import logging
-import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -531,8 +530,7 @@ def execute_run(run_id: int) -> None:
         if run.max_concurrent_trials > 1:
             from studio.experiments.executor import CeleryTrialExecutor
 
-            threads = max(1, (os.cpu_count() or 1) // run.max_concurrent_trials)
-            executor = CeleryTrialExecutor(run, n_threads=threads)
+            executor = CeleryTrialExecutor(run, n_threads=job.config.limits.threads_per_trial())
             add_log(run, "info", f"up to {run.max_concurrent_trials} trials at once on any available worker")
         workdir = storage_path(run.workdir)
         workdir.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,17 @@
-"""A pipeline job (one submitted pipeline YAML) and its steps; each step is one unit of background work
-with its own status, timestamps, error, log and outputs."""
+"""A pipeline job (one submitted pipeline YAML) and its steps; each step is one background job on the shared
+lifecycle (:class:`~studio.jobs.models.BackgroundJob`) with its own log and outputs."""
 from django.conf import settings
 from django.db import models
 
+from studio.jobs.models import BackgroundJob
+
 
 class Status(models.TextChoices):
-    WAITING = "waiting", "Waiting"          # a step whose inputs do not exist yet
+    """The lifecycle's status set plus ``waiting``: a step whose upstream steps have not finished yet. A step
+    leaves ``waiting`` for ``queued`` (then the lifecycle takes it) or for failed/canceled with its
+    upstream step's reason."""
+
+    WAITING = "waiting", "Waiting"
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     COMPLETED = "completed", "Completed"
@@ -43,9 +49,20 @@ class PipelineJob(models.Model):
         return self.status in FINISHED
 
 
-class PipelineStep(models.Model):
+class PipelineStep(BackgroundJob):
     """One step of a pipeline job. ``config`` is the step's YAML (bindings unresolved); ``needs`` the steps
-    whose outputs it reads; ``outputs`` what it produced (dataset version, run, model version, metrics)."""
+    whose outputs it reads; ``outputs`` what it produced (dataset version, run, model version, metrics).
+
+    A queued step runs through the shared lifecycle: claimed with a conditional UPDATE, beating while it
+    works, finished or failed with a reason. A worker killed mid-step leaves a stale heartbeat, and the
+    reaper fails the step with that reason (never retried blindly: a command step's script or a register
+    step must not run twice), after which its pipeline fails its dependants. An AutoML step stays running
+    while its run trains; the pipeline's advance (also a periodic chore on the control queue) beats it as
+    long as the run is alive, and the run's own reaper ends a run whose worker died."""
+
+    task_name = "pipelines.run_step"
+    retry_on_death = False
+    job_label = "pipeline step"
 
     job = models.ForeignKey(PipelineJob, on_delete=models.CASCADE, related_name="steps")
     name = models.CharField(max_length=100)
@@ -54,12 +71,14 @@ class PipelineStep(models.Model):
     config = models.JSONField(default=dict)
     needs = models.JSONField(default=list)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING, db_index=True)
-    error = models.TextField(blank=True)
+    # A waiting step has sent no message yet: the dispatcher only looks at queued ones.
+    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="when a message was last sent for it")
     log = models.TextField(blank=True)
     outputs = models.JSONField(default=dict, blank=True)
     run = models.ForeignKey("experiments.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    endpoint_key = models.CharField(max_length=200, blank=True, help_text=(
+        "the scoring key of an endpoint a deploy step created, until its first viewer with the editor role "
+        "has seen it (then erased: the studio keeps only its hash)"))
 
     class Meta:
         ordering = ["job", "position"]
@@ -70,9 +89,19 @@ class PipelineStep(models.Model):
 
     @property
     def duration_seconds(self) -> float | None:
+        """Seconds from start to finish; None until it finished (the page shows "running" meanwhile)."""
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+    @classmethod
+    def on_failed(cls, job_id: int, reason: str) -> None:
+        """A failed step (by its runner or the reaper) fails its dependants: advance its pipeline now."""
+        from studio.pipelines.services import advance_soon
+
+        pipeline_id = cls.objects.filter(pk=job_id).values_list("job_id", flat=True).first()
+        if pipeline_id is not None:
+            advance_soon(pipeline_id)
 
 
 class DatasetLineage(models.Model):
@@ -96,6 +125,9 @@ class PipelineSchedule(models.Model):
     inputs = models.JSONField(default=dict, blank=True, help_text="input overrides for every firing")
     cron = models.CharField(max_length=100, blank=True, help_text="minute hour day-of-month month day-of-week (UTC)")
     every_minutes = models.PositiveIntegerField(null=True, blank=True)
+    recurrence = models.JSONField(default=dict, blank=True, help_text=(
+        "the Azure ML recurrence trigger as given (frequency, interval, schedule); cron or every_minutes hold "
+        "what it means"))
     paused = models.BooleanField(default=False)
     last_fired_at = models.DateTimeField(null=True, blank=True)
     last_job = models.ForeignKey(PipelineJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -46,7 +46,8 @@ IGNORED_STEP_KEYS = ("$schema", "display_name", "description", "tags", "compute"
                      "environment", "identity", "experiment_name", "log_verbosity")
 AUTOML_KEYS = ("task", "primary_metric", "target_column_name", "training_data", "validation_data", "test_data",
                "n_cross_validations", "validation_data_size", "test_data_size", "weight_column_name",
-               "positive_label", "limits", "training", "featurization", "inputs", "outputs")
+               "positive_label", "limits", "training", "featurization", "forecasting", "inputs", "outputs")
+AUTOML_TASKS = ("classification", "regression", "forecasting")
 PREP_KEYS = ("inputs", "operations", "outputs")
 REGISTER_KEYS = ("inputs", "model_name", "condition", "alias", "outputs")
 DEPLOY_KEYS = ("inputs", "endpoint_name", "traffic_percent", "outputs")
@@ -221,8 +222,9 @@ def _check_step_fields(steps: list[StepSpec], errors: dict[str, str]) -> None:
             for key in ("task", "target_column_name", "training_data"):
                 if c.get(key) in (None, ""):
                     errors[f"{where}.{key}"] = f"an automl step needs {key}"
-            if c.get("task") not in (None, "classification", "regression"):
-                errors[f"{where}.task"] = f"{c['task']!r} is not a task; use classification or regression"
+            if c.get("task") not in (None, *AUTOML_TASKS):
+                errors[f"{where}.task"] = f"{c['task']!r} is not a task; use one of {list(AUTOML_TASKS)}"
+            _check_forecasting(c, where, errors)
         elif step.type == "command":
             if not isinstance(c.get("script"), str) or not c["script"].strip():
                 errors[f"{where}.script"] = "the Python source to run (script: |, then the code indented)"
@@ -268,6 +270,36 @@ def _check_step_fields(steps: list[StepSpec], errors: dict[str, str]) -> None:
                 if threshold is not None and not isinstance(threshold, (int, float)) and not (
                         isinstance(threshold, str) and BINDING.match(threshold.strip())):
                     errors[f"{where}.condition.threshold"] = f"{threshold!r} is not a number"
+
+
+def _check_forecasting(config: dict, where: str, errors: dict[str, str]) -> None:
+    """An automl step's ``forecasting:`` block (the SDK v2 ``set_forecast_settings`` names): a mapping of
+    known settings, required for ``task: forecasting`` and refused for the other tasks. Its values are checked
+    against the data when the step launches its run, with the same messages as the studio's wizard."""
+    from studio.experiments.forecasting import setting_names
+
+    block, task = config.get("forecasting"), config.get("task")
+    if task != "forecasting":
+        if block not in (None, {}):
+            errors[f"{where}.forecasting"] = (f"forecast settings apply to task forecasting only; remove the block "
+                                              f"or write task: forecasting (the step's task is {task!r})")
+        return
+    if not isinstance(block, dict) or not block.get("time_column_name"):
+        errors[f"{where}.forecasting"] = ("a forecasting step needs forecasting: {time_column_name: ..., "
+                                          "forecast_horizon: ...} (time_series_id_column_names for several "
+                                          "series)")
+        return
+    known = setting_names()
+    for key in block:
+        if key not in known:
+            errors[f"{where}.forecasting.{key}"] = f"{key!r} is not a forecast setting; use one of {known}"
+    horizon = block.get("forecast_horizon")
+    if horizon is not None and not ANY_BINDING.search(str(horizon)) and (
+            not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1):
+        errors[f"{where}.forecasting.forecast_horizon"] = (f"{horizon!r} is not a positive integer; give the number "
+                                                           "of periods to forecast")
+    if str(block["time_column_name"]).startswith("CHOOSE_"):
+        errors[f"{where}.forecasting.time_column_name"] = "name the date/time column of the training data"
 
 
 def _walk(value: Any, path: str):

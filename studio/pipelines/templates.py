@@ -10,10 +10,20 @@ TEMPLATES = {
 
 def render_template(key: str, *, dataset: str, target: str, task: str = "classification",
                     metric: str = "AUC_weighted", threshold: float = 0.9, model_name: str = "my-model",
-                    drop_columns: list[str] | None = None, max_trials: int = 4, timeout_minutes: float = 10) -> str:
-    """The YAML of template ``key`` for a dataset and target."""
+                    drop_columns: list[str] | None = None, max_trials: int = 4, timeout_minutes: float = 10,
+                    forecasting: dict | None = None) -> str:
+    """The YAML of template ``key`` for a dataset and target; a forecasting task gets a ``forecasting:``
+    block from ``forecasting`` (time column, series id columns, horizon); a missing one is written as a
+    ``CHOOSE_...`` placeholder that submission refuses by name."""
     if key not in TEMPLATES:
         raise KeyError(key)
+    forecast = ""
+    if task == "forecasting":
+        settings = forecasting or {}
+        forecast = f"    forecasting:\n      time_column_name: {settings.get('time_column_name') or 'CHOOSE_A_DATE_COLUMN'}\n"
+        if settings.get("time_series_id_column_names"):
+            forecast += f"      time_series_id_column_names: [{', '.join(settings['time_series_id_column_names'])}]\n"
+        forecast += f"      forecast_horizon: {settings.get('forecast_horizon') or 'CHOOSE_A_HORIZON'}\n"
     drop = ", ".join(drop_columns or [])
     operations = (f"      - drop_columns: [{drop}]\n" if drop else "") + \
         f"      - filter: \"notnull({target})\"\n"
@@ -52,7 +62,7 @@ jobs:
     primary_metric: {metric}
     target_column_name: {target}
     training_data: ${{{{parent.jobs.prepare.outputs.prepared_data}}}}
-    limits:
+{forecast}    limits:
       timeout_minutes: {timeout_minutes}
       max_trials: {max_trials}
     training:

@@ -31,7 +31,8 @@ def new(request):
     datasets = list(Dataset.objects.filter(workspace=request.workspace).order_by("name").values_list("name", flat=True))
     errors, text = {}, request.POST.get("yaml", "")
     choice = {k: request.GET.get(k, "") for k in ("template", "dataset", "target", "metric", "threshold", "model_name",
-                                                     "drop_columns", "task")}
+                                                     "drop_columns", "task", "time_column", "series_columns",
+                                                     "horizon")}
     if request.method == "POST":
         try:
             job = services.submit_pipeline(request.workspace, request.user, text)
@@ -45,12 +46,21 @@ def new(request):
             threshold = float(choice["threshold"] or 0.9)
         except ValueError:
             threshold = 0.9
+        task = choice["task"] if choice["task"] in ("classification", "regression", "forecasting") else "classification"
+        metric = choice["metric"] or "AUC_weighted"
+        if task != "classification" and metric == "AUC_weighted":  # the form's default is a classification metric
+            metric = "normalized_root_mean_squared_error"
+        forecasting = {"time_column_name": choice["time_column"].strip(),
+                       "time_series_id_column_names": [c.strip() for c in choice["series_columns"].split(",")
+                                                       if c.strip()],
+                       "forecast_horizon": choice["horizon"].strip()}
         text = render_template(choice["template"], dataset=choice["dataset"], target=choice["target"],
-                               task=choice["task"] or "classification", metric=choice["metric"] or "AUC_weighted",
+                               task=task, metric=metric, forecasting=forecasting,
                                threshold=threshold, model_name=choice["model_name"] or f"{choice['dataset']}-model",
                                drop_columns=[c.strip() for c in choice["drop_columns"].split(",") if c.strip()])
     return render(request, "pipelines/new.html", {
         "templates": TEMPLATES, "datasets": datasets, "choice": choice, "yaml": text, "errors": errors,
+        "tasks": ("classification", "regression", "forecasting"),
         "section": "pipelines"})
 
 
@@ -63,8 +73,13 @@ def job_detail(request, pk):
     for step in steps:  # steps are stored in topological order
         depth[step.name] = 1 + max((depth[n] for n in step.needs), default=-1)
     columns = [[s for s in steps if depth[s.name] == d] for d in range(max(depth.values(), default=-1) + 1)]
+    from studio.accounts.access import membership_in
+    from studio.accounts.models import ROLE_RANK
+
+    membership = membership_in(request.user, job.workspace)
+    can_edit = membership is not None and ROLE_RANK[membership.role] >= ROLE_RANK[Role.EDITOR]
     return render(request, "pipelines/job.html", {"job": job, "steps": steps, "columns": columns,
-                                                  "section": "pipelines"})
+                                                  "can_edit": can_edit, "section": "pipelines"})
 
 
 @login_required
@@ -113,7 +128,10 @@ def schedules(request):
             else:
                 messages.success(request, f"Schedule {schedule.name} created.")
                 return redirect("pipelines:schedules")
-    items = PipelineSchedule.objects.filter(workspace=request.workspace).select_related("last_job")
+    items = list(PipelineSchedule.objects.filter(workspace=request.workspace).select_related("last_job"))
+    for item in items:
+        item.when = schedule_service.describe(item)
+        item.next_run = None if item.paused else schedule_service.next_due(item, item.last_fired_at or item.created_at)
     return render(request, "pipelines/schedules.html", {"schedules": items, "errors": errors, "form": form,
                                                         "section": "pipelines"})
 
@@ -128,6 +146,22 @@ def schedule_pause(request, pk):
     require_role(request.user, schedule.workspace, Role.EDITOR)
     schedule_service.set_paused(schedule, request.POST.get("paused") == "1")
     return redirect("pipelines:schedules")
+
+
+@login_required
+@require_POST
+def step_endpoint_key(request, pk, step):
+    """Show the key of the endpoint a deploy step created, once: it moves into the session and the endpoint
+    page shows it as after a one-click deploy (editor role)."""
+    job = get_object_or_404(PipelineJob, pk=pk, workspace=request.workspace)
+    require_role(request.user, job.workspace, Role.EDITOR)
+    key, endpoint = services.take_endpoint_key(job, step)
+    if key is None:
+        messages.error(request, f"Step {step} has no endpoint key to show any more: it is shown once. Rotate the "
+                                "key on the endpoint page to get a new one.")
+        return redirect("pipelines:job", pk=job.pk)
+    request.session[f"endpoint-key-{endpoint.pk}"] = key
+    return redirect("serving:detail", pk=endpoint.pk)
 
 
 @login_required

@@ -123,3 +123,56 @@ training:
     answer = json.loads(studio("endpoint", "invoke", "bank-ep", "--key", created.json()["key"], "--file",
                                "rows.json").stdout)
     assert len(answer["predictions"]) == 2
+
+
+def test_client_schedules_and_the_deploy_key(team, live_server, studio, tmp_path, make_version, bank_run):
+    """`studio schedule create/list/disable/enable/show/delete` from an Azure ML schedule file whose
+    create_job is a local pipeline file, and `studio job endpoint-key` giving a deploy step's key once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from studio.pipelines.models import PipelineJob
+    from studio.pipelines.schedules import fire_due_schedules
+
+    make_version("bank_marketing_validation_data.csv", name="bank_marketing_train_data", rows=100)
+    studio("login", "--url", live_server.url, "--token", Token.objects.create(user=team.bob).key)
+    (tmp_path / "pipeline.yml").write_text(small_example())
+    (tmp_path / "schedule.yml").write_text("""
+$schema: https://azuremlschemas.azureedge.net/latest/schedule.schema.json
+name: weekly_retrain
+trigger:
+  type: recurrence
+  frequency: week
+  interval: 1
+  schedule: {week_days: [monday], hours: [6], minutes: [30]}
+create_job: ./pipeline.yml
+""")
+    out = studio("schedule", "create", "--file", "schedule.yml").stdout
+    assert out.startswith("schedule ") and "weekly_retrain: every 1 week at 30 6 * * 1 (cron, UTC), next run " in out
+    listed = studio("schedule", "list").stdout
+    assert "weekly_retrain" in listed and "enabled" in listed
+    assert studio("schedule", "disable", "weekly_retrain").stdout.strip().endswith("weekly_retrain: disabled")
+    assert fire_due_schedules(timezone.now() + timedelta(days=8)) == []
+    assert studio("schedule", "enable", "weekly_retrain").stdout.strip().endswith("weekly_retrain: enabled")
+    [fired] = fire_due_schedules(timezone.now() + timedelta(days=8))
+    shown = json.loads(studio("schedule", "show", "weekly_retrain").stdout)
+    assert shown["last_job"] == fired and shown["jobs"] == [fired]
+    assert PipelineJob.objects.get(pk=fired).trigger.startswith("schedule 'weekly_retrain' at ")
+    assert "deleted" in studio("schedule", "delete", "weekly_retrain").stdout
+    bad = studio("schedule", "disable", "weekly_retrain", ok=False)
+    assert bad.returncode == 2 and "no schedule 'weekly_retrain' in the workspace" in bad.stderr
+
+    from tests.studio.pipelines.test_services import _deploy_step
+    from studio.registry.services import register_version
+
+    version = register_version(trial=bank_run.trials.filter(is_ensemble=False).first(), name="bank", user=team.bob)
+    step = _deploy_step(team, {"type": "registered_model", "model": "bank", "model_id": version.model_id,
+                               "version": 1})
+    key = step.endpoint_key
+    out = studio("job", "endpoint-key", f"pipeline/{step.job_id}", "deploy").stdout
+    assert out.splitlines() == [f"endpoint bank-ep: key {key} (shown once: copy it now)",
+                                f"scoring URL {live_server.url}/api/v1/endpoints/bank-ep/score/"]
+    again = studio("job", "endpoint-key", f"pipeline/{step.job_id}", "deploy", ok=False)
+    assert again.returncode == 2 and "it is shown once" in again.stderr

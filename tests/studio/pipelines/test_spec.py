@@ -41,7 +41,7 @@ def test_errors_name_the_step_and_the_field():
                                                "'target_column_name', 'training_data', 'validation_data', 'test_data',"
                                                " 'n_cross_validations', 'validation_data_size', 'test_data_size', "
                                                "'weight_column_name', 'positive_label', 'limits', 'training', "
-                                               "'featurization', 'inputs', 'outputs']"}
+                                               "'featurization', 'forecasting', 'inputs', 'outputs']"}
     assert _errors(EXAMPLE.replace("type: register", "type: script")) == {
         "jobs.register.type": "'script' is not a step type; use one of ['prep', 'automl', 'register', 'deploy', "
                               "'command']"}
