@@ -550,7 +550,7 @@ def execute_run(run_id: int) -> None:
                 add_log(run, "error", lifecycle.readable_error(Exception(traceback.format_exc(limit=8))))
             except DatabaseError:
                 pass
-        _fail(run, lifecycle.describe_failure(Run, exc))
+        _fail(run, lifecycle.describe_failure(Run, exc, run.pk))
         if not isinstance(exc, Exception):
             raise
     finally:

@@ -60,16 +60,23 @@ def send(model: type[BackgroundJob], job_id: int) -> bool:
     dispatcher (the row is the truth, the message only a wake-up call). Returns whether the broker took it."""
     from studio.celery import app
 
-    limit = model.time_limit_seconds()
+    limit = model.time_limit_for(job_id)
     try:
         app.send_task(model.task_name, args=[job_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE,
-                      soft_time_limit=limit, time_limit=limit + 30,
+                      soft_time_limit=limit, time_limit=hard_time_limit(limit),
                       retry_policy=settings.CELERY_TASK_PUBLISH_RETRY_POLICY)
     except Exception as exc:  # kombu raises OperationalError, ConnectionError, TimeoutError... by transport
         log.warning("could not send %s %s to the broker (%s); the dispatcher will send it again",
                     model.job_label, job_id, readable_error(exc))
         return False
     return True
+
+
+def hard_time_limit(soft: int) -> int:
+    """Celery's hard limit for a soft one: the soft limit raises in the task so it can record why it stopped;
+    the hard one kills a process too stuck to notice (a blocked system call in C code, a stopped process),
+    a quarter of the soft limit later and at most 30 s. The worker then fails the job (``on_time_limit``)."""
+    return soft + max(2, min(30, soft // 4))
 
 
 def enqueue(job: BackgroundJob) -> None:
@@ -212,16 +219,34 @@ def _drop_connection() -> None:
         pass
 
 
-def describe_failure(model: type[BackgroundJob], exc: BaseException) -> str:
-    """The reason written when a job's body raised ``exc``."""
+def time_limit_reason(model: type[BackgroundJob], job_id: int) -> str:
+    """What a job stopped by its Celery time limit (soft or hard) says."""
+    return (f"The {model.job_label} was stopped after its time limit of {model.time_limit_for(job_id)} s "
+            f"({model.time_limit_setting}): it made no progress or took too long; an administrator can raise it.")
+
+
+def on_time_limit(task_name: str, job_id) -> bool:
+    """Fail the job of a task whose process the worker killed at its hard time limit (Celery's
+    ``task_failure`` signal, in the worker's main process): its own handler never ran, and without this the
+    reaper would requeue it or blame a dead worker. Returns whether a job was failed."""
+    model = next((m for m in job_models() if m.task_name == task_name), None)
+    if model is None or not isinstance(job_id, int):
+        return False
+    log.error("%s %s hit its hard time limit; its process was killed", model.job_label, job_id)
+    return fail(model, job_id, time_limit_reason(model, job_id))
+
+
+def describe_failure(model: type[BackgroundJob], exc: BaseException, job_id: int | None = None) -> str:
+    """The reason written when the body of job ``job_id`` raised ``exc``."""
     from celery.exceptions import SoftTimeLimitExceeded
 
     label = model.job_label
     if isinstance(exc, JobFailed):
         return str(exc)
     if isinstance(exc, SoftTimeLimitExceeded):
-        return (f"The {label} was stopped after its time limit of {model.time_limit_seconds()} s "
-                f"({model.time_limit_setting}); an administrator can raise it.")
+        return time_limit_reason(model, job_id) if job_id is not None else (
+            f"The {label} was stopped after its time limit of {model.time_limit_seconds()} s "
+            f"({model.time_limit_setting}); an administrator can raise it.")
     if isinstance(exc, (OperationalError, InterfaceError)):
         return (f"The {label} lost its connection to the database ({type(exc).__name__}); the database was "
                 "restarted or unreachable. Nothing is wrong with the input: run it again.")
@@ -242,7 +267,7 @@ def run_job(model: type[BackgroundJob], job_id: int, body: Callable[[BackgroundJ
             log.exception("%s %s failed", model.job_label, job_id)
         if isinstance(exc, DatabaseError):
             _drop_connection()
-        fail(model, job_id, describe_failure(model, exc))
+        fail(model, job_id, describe_failure(model, exc, job_id))
         if not isinstance(exc, Exception):
             raise
         return
