@@ -2,12 +2,13 @@
 database connection cut mid-run. Every job must end completed or failed with a reason people can read,
 within two minutes, while a long run keeps another worker busy."""
 import io
+import os
 import time
 
 import pandas as pd
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import connection, transaction
 
 from studio.datasets import services as datasets
 from studio.datasets.models import DatasetVersion, ProfileJob
@@ -34,42 +35,61 @@ def _status(model, pk):
     return model.objects.values_list("status", flat=True).get(pk=pk)
 
 
+def _block(path) -> bytes:
+    """Replace a stored file by a FIFO nobody writes to: a job opening it blocks there, mid-way through its
+    work, until the test puts the file back. Returns the file's bytes."""
+    data = path.read_bytes()
+    path.unlink()
+    os.mkfifo(path)
+    return data
+
+
 def test_jobs_of_a_killed_worker_end_within_two_minutes_while_a_long_run_occupies_another(
-        team, bank_small, bank_run, own_queue, control_worker, fast_lifecycle):
+        team, bank_small, bank_run, own_queue, control_worker, fast_lifecycle, storage_dir):
     control_worker()
     busy = own_queue(concurrency=1, extra_env=fast_lifecycle)
     long_run = experiments.submit_run(team.workspace, team.bob, small_job(
         bank_small.dataset_id, name="long", limits={"max_trials": 500, "timeout_minutes": 10}))
     wait_for(lambda: _status(Run, long_run.pk) == "running", 60, message="the long run to start")
 
-    doomed = own_queue(concurrency=1, extra_env=fast_lifecycle)
+    # A run, a profile, a feature-importance job and a batch job on one worker that is SIGKILLed while it works
+    # on all four. Each of the three jobs reads a stored file that blocks until the test puts it back (its
+    # message is sent only once the file blocks), so the kill finds it half-way through, never finished.
+    doomed = own_queue(concurrency=4, extra_env=fast_lifecycle)
     run = experiments.submit_run(team.workspace, team.bob, small_job(
         bank_small.dataset_id, limits={"max_trials": 500, "timeout_minutes": 10}))
-    wait_for(lambda: Trial.objects.filter(run_id=run.pk).exists(), 90, message="a first trial of the doomed run")
-    doomed.kill()
-    killed_at = time.monotonic()
-
-    # A profile, a feature-importance job and a batch job each claimed by a worker that then died the same
-    # way: the row says running, the message is gone, nobody beats.
-    version = datasets.create_dataset_version(workspace=team.workspace, user=team.alice, name="orphaned",
-                                              uploaded=_csv_upload("orphaned.csv"), file_name="orphaned.csv")
-    profile = ProfileJob.objects.get(version=version)
     trial = bank_run.trials.filter(is_ensemble=False).first()
-    importance = experiments.request_feature_importance(trial, team.alice)
     model_version = registry.register_version(trial=trial, name="bank", user=team.alice)
     endpoint, _key = serving.create_endpoint(workspace=team.workspace, user=team.alice, name="bank-batch",
                                              model_version=model_version)
-    rows = bank_run.dataset_version
-    frame = datasets.load_frame(rows).drop(columns=["y"]).head(50)
-    batch = serving.start_batch_job(endpoint, SimpleUploadedFile("in.csv", frame.to_csv(index=False).encode()),
-                                    user=team.alice)
-    for model, job in ((ProfileJob, profile), (ImportanceJob, importance), (BatchJob, batch)):
-        assert lifecycle.claim(model, job.pk) is not None  # claimed here; this process never beats for it
+    frame = datasets.load_frame(bank_run.dataset_version).drop(columns=["y"]).head(50)
+    wait_for(lambda: Trial.objects.filter(run_id=run.pk).exists(), 90, message="a first trial of the doomed run")
+    blocked = {}
+    with transaction.atomic():  # the messages go out on commit, after the files block
+        version = datasets.create_dataset_version(workspace=team.workspace, user=team.alice, name="orphaned",
+                                                  uploaded=_csv_upload("orphaned.csv"), file_name="orphaned.csv")
+        batch = serving.start_batch_job(endpoint, SimpleUploadedFile("in.csv", frame.to_csv(index=False).encode()),
+                                        user=team.alice)
+        for path in (version.parquet_file.name, batch.input_file, bank_run.dataset_version.parquet_file.name):
+            blocked[storage_dir / path] = _block(storage_dir / path)
+        importance = experiments.request_feature_importance(trial, team.alice)
+    profile = ProfileJob.objects.get(version=version)
+    jobs = [(Run, run.pk), (ProfileJob, profile.pk), (ImportanceJob, importance.pk), (BatchJob, batch.pk)]
+    try:
+        wait_for(lambda: all(_status(m, pk) == "running" for m, pk in jobs), 30, interval=0.05,
+                 message="the doomed worker's claims")
+        time.sleep(0.5)
+        assert [(m.objects.get(pk=pk).status, m.objects.get(pk=pk).attempts) for m, pk in jobs] == [("running", 1)] * 4
+        doomed.kill()
+        killed_at = time.monotonic()
+    finally:
+        for path, data in blocked.items():
+            path.unlink()
+            path.write_bytes(data)
 
     own_queue(concurrency=1, extra_env=fast_lifecycle)  # the worker that picks up what was requeued
-    jobs = [(Run, run.pk), (ProfileJob, profile.pk), (ImportanceJob, importance.pk), (BatchJob, batch.pk)]
     wait_for(lambda: all(_status(m, pk) in ("completed", "failed") for m, pk in jobs), 120,
-             message="every job of the dead workers to end")
+             message="every job of the dead worker to end")
     assert time.monotonic() - killed_at < 120
 
     run = Run.objects.get(pk=run.pk)
