@@ -112,9 +112,16 @@ def claim(model: type[BackgroundJob], job_id: int):
     return model.objects.get(pk=job_id)
 
 
-def beat(model: type[BackgroundJob], job_id: int) -> bool:
+def _running(model: type[BackgroundJob], job_id: int, attempt: int | None):
+    """The job while it runs; with ``attempt``, only while that claim holds it. A process that hung past the
+    stale limit and woke up after the reaper requeued its job must not beat, finish or fail the next attempt."""
+    rows = model.objects.filter(pk=job_id, status=JobStatus.RUNNING)
+    return rows if attempt is None else rows.filter(attempts=attempt)
+
+
+def beat(model: type[BackgroundJob], job_id: int, attempt: int | None = None) -> bool:
     """Record progress now; False when the job is no longer running (the reaper or a cancel closed it)."""
-    return bool(model.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now()))
+    return bool(_running(model, job_id, attempt).update(heartbeat_at=timezone.now()))
 
 
 class Progress:
@@ -123,8 +130,9 @@ class Progress:
     goes stale, which a thread beating on its own would hide. ``lost`` turns true once the job was closed
     from outside."""
 
-    def __init__(self, model: type[BackgroundJob], job_id: int, every: float | None = None):
-        self.model, self.job_id = model, job_id
+    def __init__(self, model: type[BackgroundJob], job_id: int, every: float | None = None,
+                 attempt: int | None = None):
+        self.model, self.job_id, self.attempt = model, job_id, attempt
         self.every = settings.STUDIO_HEARTBEAT_SECONDS if every is None else every
         self.last = time.monotonic()
         self.lost = False
@@ -133,7 +141,7 @@ class Progress:
         """Beat if one is due; returns False once the job is no longer running."""
         if time.monotonic() - self.last >= self.every:
             self.last = time.monotonic()
-            self.lost = not retry_db(lambda: beat(self.model, self.job_id))
+            self.lost = not retry_db(lambda: beat(self.model, self.job_id, self.attempt))
         return not self.lost
 
 
@@ -176,14 +184,15 @@ def beating(progress: Progress):
         thread.join(timeout=5)
 
 
-def finish(model: type[BackgroundJob], job_id: int, **fields) -> bool:
-    """Complete a running job, writing ``fields`` with it; False when it was closed meanwhile."""
+def finish(model: type[BackgroundJob], job_id: int, attempt: int | None = None, **fields) -> bool:
+    """Complete a running job, writing ``fields`` with it; False when it was closed (or claimed again) meanwhile."""
     now = timezone.now()
-    return bool(model.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+    return bool(_running(model, job_id, attempt).update(
         status=JobStatus.COMPLETED, finished_at=now, heartbeat_at=now, **fields))
 
 
-def fail(model: type[BackgroundJob], job_id: int, reason: str, status: str = JobStatus.FAILED, **fields) -> bool:
+def fail(model: type[BackgroundJob], job_id: int, reason: str, status: str = JobStatus.FAILED,
+         attempt: int | None = None, **fields) -> bool:
     """Fail (or cancel) a running job with a reason people can read, then run the kind's ``on_failed`` hook.
 
     It never raises: it is what runs when something already went wrong, often the database itself. A lost
@@ -195,7 +204,7 @@ def fail(model: type[BackgroundJob], job_id: int, reason: str, status: str = Job
         try:
             if not connection.in_atomic_block:
                 close_old_connections()  # drops a connection the error left unusable
-            updated = model.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+            updated = _running(model, job_id, attempt).update(
                 status=status, error=reason[:4000], finished_at=timezone.now(), **fields)
             if updated and status == JobStatus.FAILED:
                 model.on_failed(job_id, reason)
@@ -259,7 +268,7 @@ def run_job(model: type[BackgroundJob], job_id: int, body: Callable[[BackgroundJ
     job = claim(model, job_id)
     if job is None:
         return
-    progress = Progress(model, job_id)
+    progress = Progress(model, job_id, attempt=job.attempts)
     try:
         fields = body(job, progress)
     except BaseException as exc:
@@ -267,12 +276,13 @@ def run_job(model: type[BackgroundJob], job_id: int, body: Callable[[BackgroundJ
             log.exception("%s %s failed", model.job_label, job_id)
         if isinstance(exc, DatabaseError):
             _drop_connection()
-        fail(model, job_id, describe_failure(model, exc, job_id))
+        fail(model, job_id, describe_failure(model, exc, job_id), attempt=job.attempts)
         if not isinstance(exc, Exception):
             raise
         return
-    if fields is not None and not finish(model, job_id, **fields):
-        log.warning("%s %s was closed while it worked (stale heartbeat or cancel); its result is dropped",
+    if fields is not None and not finish(model, job_id, attempt=job.attempts, **fields):
+        log.warning("%s %s was closed or claimed again while it worked (stale heartbeat or cancel); its result "
+                    "is dropped",
                     model.job_label, job_id)
 
 

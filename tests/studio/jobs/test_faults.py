@@ -183,3 +183,21 @@ def test_a_broker_outage_delays_submissions_and_loses_nothing(team, bank_small, 
              message="the lost and the unsent work to run once the broker is back")
     assert time.monotonic() - back < 120
     assert (storage_dir / version.raw_file.name).is_file()
+
+
+def test_an_attempt_that_wakes_up_after_its_job_was_requeued_cannot_touch_the_next_one(team, fast_lifecycle):
+    """A process that hung past the stale limit and comes back must not beat, finish or fail the attempt that
+    replaced it (the reaper requeued its job and another worker claimed it)."""
+    version = datasets.create_dataset_version(workspace=team.workspace, user=team.alice, name="woken",
+                                              uploaded=_csv_upload("w.csv", 20), file_name="w.csv", enqueue=False)
+    job = ProfileJob.objects.get(version=version)
+    assert lifecycle.claim(ProfileJob, job.pk).attempts == 1
+    ProfileJob.objects.filter(pk=job.pk).update(heartbeat_at=job.created_at.replace(year=2000))
+    assert lifecycle.reap_stale_jobs() == [("profile", job.pk, "requeued")]
+    assert lifecycle.claim(ProfileJob, job.pk).attempts == 2
+    assert not lifecycle.beat(ProfileJob, job.pk, attempt=1)
+    assert not lifecycle.finish(ProfileJob, job.pk, attempt=1, profile={"stale": True})
+    assert not lifecycle.fail(ProfileJob, job.pk, "the first attempt's time limit", attempt=1)
+    assert lifecycle.finish(ProfileJob, job.pk, attempt=2, profile={"columns": []})
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.error, job.profile) == ("completed", 2, "", {"columns": []})
