@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.db.models import F
 
 from studio.datasets import services as datasets
 from studio.datasets.models import DatasetVersion, ProfileJob
@@ -86,7 +87,9 @@ def test_a_run_whose_process_hangs_is_failed_by_the_reaper_and_its_worker_moves_
     worker = own_queue(concurrency=1, extra_env=fast_lifecycle)
     run = experiments.submit_run(team.workspace, team.bob, small_job(
         bank_small.dataset_id, limits={"max_trials": 500, "timeout_minutes": 5}))
-    wait_for(lambda: Trial.objects.filter(run_id=run.pk).exists(), 90, message="a first trial")
+    # Searching: the engine's loop has beaten the heartbeat since the claim.
+    wait_for(lambda: Run.objects.filter(pk=run.pk, status="running", heartbeat_at__gt=F("started_at")).exists(), 90,
+             message="the engine to poll")
     (child,) = _pool_children(worker)
     os.kill(child, signal.SIGSTOP)  # the driver freezes mid-search: alive, holding its slot, doing nothing
     frozen = time.monotonic()
@@ -102,9 +105,9 @@ def test_a_run_whose_process_hangs_is_failed_by_the_reaper_and_its_worker_moves_
     wait_for(lambda: RunLog.objects.filter(run_id=run.pk, message__contains="already closed").exists(), 30,
              message="the driver to notice")
     assert _status(Run, run.pk) == "failed"
-    after = experiments.submit_run(team.workspace, team.bob, small_job(bank_small.dataset_id, name="after",
-                                                                       limits={"max_trials": 1}))
-    wait_for(lambda: _status(Run, after.pk) == "completed", 90, message="the worker's next run")
+    version = datasets.create_dataset_version(workspace=team.workspace, user=team.alice, name="after",
+                                              uploaded=_csv_upload("after.csv", 40), file_name="after.csv")
+    wait_for(lambda: _status(DatasetVersion, version.pk) == "ready", 60, message="the worker's next job")
 
 
 @pytest.mark.django_db
