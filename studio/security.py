@@ -37,7 +37,7 @@ class ChunkedBodyMiddleware:
     reads them into a spooled temporary file (memory up to ``FILE_UPLOAD_MAX_MEMORY_SIZE``, then disk) and
     hands the views a body of known length, so the wizard's raw upload, multipart API uploads and JSON
     bodies behave as if the length had been sent. Past ``STUDIO_MAX_UPLOAD_BYTES`` (plus room for multipart
-    framing) it answers 413 while reading, so a chunked body cannot fill the disk either.
+    framing) it answers 400 while reading, as every upload limit does, so a chunked body cannot fill the disk.
     """
 
     FRAMING_BYTES = 64 << 10
@@ -74,7 +74,7 @@ class ChunkedBodyMiddleware:
         message = (f"The request body is larger than the upload limit of "
                    f"{human_bytes(settings.STUDIO_MAX_UPLOAD_BYTES)}; compress the file with gzip or convert it to "
                    "Parquet. An administrator can raise STUDIO_MAX_UPLOAD_BYTES.")
-        key = "detail" if request.path.startswith("/api/") else "error"
-        response = HttpResponse(json.dumps({key: message}), status=413, content_type="application/json")
+        body = {"detail": message} if request.path.startswith("/api/") else {"error": message, "field": "file"}
+        response = HttpResponse(json.dumps(body), status=400, content_type="application/json")
         response["Connection"] = "close"  # the rest of the body is not read
         return response

@@ -1,6 +1,6 @@
 """Uploads sent with ``Transfer-Encoding: chunked`` (a client that streams without knowing the size) through
 gunicorn, the server `make run` uses: the wizard's upload and the API's multipart upload get the whole file,
-not an empty one, and a chunked body past the upload limit is refused while it is read."""
+not an empty one, and a chunked body past the upload limit is refused (400) while it is read."""
 import http.client
 import os
 import socket
@@ -125,8 +125,8 @@ def test_a_chunked_body_past_the_limit_is_refused_while_it_is_read(team, gunicor
     big = CSV * 8  # 280,080 bytes, past the 200,000-byte limit and the 64 KB allowed for multipart framing
     status, body = browser.request("POST", "/datasets/uploads/", _pieces(big), {"X-File-Name": "big.csv"},
                                    chunked=True)
-    assert status == 413, body
+    assert status == 400, body
     assert body.decode() == ('{"error": "The request body is larger than the upload limit of 195.3 KB; compress the '
                              'file with gzip or convert it to Parquet. An administrator can raise '
-                             'STUDIO_MAX_UPLOAD_BYTES."}')
+                             'STUDIO_MAX_UPLOAD_BYTES.", "field": "file"}')
     assert not StagedUpload.objects.exists()
