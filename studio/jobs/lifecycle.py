@@ -245,7 +245,7 @@ def on_time_limit(task_name: str, job_id) -> bool:
     return fail(model, job_id, time_limit_reason(model, job_id))
 
 
-def describe_failure(model: type[BackgroundJob], exc: BaseException, job_id: int | None = None) -> str:
+def describe_failure(model: type[BackgroundJob], exc: BaseException, job_id: int) -> str:
     """The reason written when the body of job ``job_id`` raised ``exc``."""
     from celery.exceptions import SoftTimeLimitExceeded
 
@@ -253,9 +253,7 @@ def describe_failure(model: type[BackgroundJob], exc: BaseException, job_id: int
     if isinstance(exc, JobFailed):
         return str(exc)
     if isinstance(exc, SoftTimeLimitExceeded):
-        return time_limit_reason(model, job_id) if job_id is not None else (
-            f"The {label} was stopped after its time limit of {model.time_limit_seconds()} s "
-            f"({model.time_limit_setting}); an administrator can raise it.")
+        return time_limit_reason(model, job_id)
     if isinstance(exc, (OperationalError, InterfaceError)):
         return (f"The {label} lost its connection to the database ({type(exc).__name__}); the database was "
                 "restarted or unreachable. Nothing is wrong with the input: run it again.")
