@@ -247,8 +247,13 @@ def main() -> None:
     from studio.datasets.models import ProfileJob
     from studio.jobs import lifecycle
 
+    # The time limit must come before the reaper's stale limit here (as the defaults have it the other way
+    # round, a hung job is first requeued, up to STUDIO_JOB_MAX_ATTEMPTS times, then failed as not responding).
     worker.kill()
+    control.kill()
     os.environ["STUDIO_JOB_TIME_LIMIT_SECONDS"] = "10"  # the worker's, for the reason it writes
+    os.environ["STUDIO_STALE_AFTER_SECONDS"] = "30"
+    control = Worker(f"{QUEUE}-control", "--beat", "--schedule", str(WORKDIR / "beat-schedule"))
     worker = Worker(QUEUE)
     conf.STUDIO_JOB_TIME_LIMIT_SECONDS = 10  # this process's, for the limit on the message
     for label, freeze in (("soft", False), ("hard", True)):
