@@ -242,7 +242,15 @@ def on_time_limit(task_name: str, job_id) -> bool:
     if model is None or not isinstance(job_id, int):
         return False
     log.error("%s %s hit its hard time limit; its process was killed", model.job_label, job_id)
-    return fail(model, job_id, time_limit_reason(model, job_id))
+    # Only the attempt the killed process held: one claimed at least the soft limit ago. A newer attempt (the
+    # reaper requeued the job while this one hung) was claimed later and is left to run.
+    soft = model.time_limit_for(job_id)
+    attempt = model.objects.filter(pk=job_id, status=JobStatus.RUNNING,
+                                   started_at__lte=timezone.now() - timedelta(seconds=soft)).values_list(
+        "attempts", flat=True).first()
+    if attempt is None:
+        return False
+    return fail(model, job_id, time_limit_reason(model, job_id), attempt=attempt)
 
 
 def describe_failure(model: type[BackgroundJob], exc: BaseException, job_id: int) -> str:

@@ -121,3 +121,27 @@ def test_a_run_s_time_limit_follows_its_own_budget_under_the_backstop(team, bank
     # budget + max(5 min, half the budget), at most the backstop; the hard limit a quarter later, at most 30 s.
     assert limits == {5: (600, 630), 60: (5400, 5430), 240: (7200, 7230)}
     assert lifecycle.hard_time_limit(10) == 12
+
+
+@pytest.mark.django_db
+def test_a_hard_time_limit_fails_only_the_attempt_its_process_held(team, settings):
+    """The worker kills a process at its hard limit and fails its job; if the reaper had requeued the job
+    meanwhile and another worker claimed it, that newer attempt is left alone."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.STUDIO_JOB_TIME_LIMIT_SECONDS = 10
+    version = datasets.create_dataset_version(workspace=team.workspace, user=team.alice, name="limits",
+                                              uploaded=_csv_upload("l.csv", 20), file_name="l.csv", enqueue=False)
+    job = ProfileJob.objects.get(version=version)
+    lifecycle.claim(ProfileJob, job.pk)  # a newer attempt, claimed 3 s ago
+    ProfileJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(seconds=3))
+    assert not lifecycle.on_time_limit("datasets.profile_version", job.pk)
+    assert _status(ProfileJob, job.pk) == "running"
+    ProfileJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(seconds=12))  # the killed one
+    assert lifecycle.on_time_limit("datasets.profile_version", job.pk)
+    assert ProfileJob.objects.values_list("status", "error").get(pk=job.pk) == (
+        "failed", "The profile was stopped after its time limit of 10 s (STUDIO_JOB_TIME_LIMIT_SECONDS): it made no "
+                  "progress or took too long; an administrator can raise it.")
+    assert not lifecycle.on_time_limit("jobs.reap_stale", job.pk)  # not a job's task
