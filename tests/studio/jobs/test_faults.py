@@ -183,7 +183,7 @@ def test_a_broker_outage_delays_submissions_and_loses_nothing(team, bank_small, 
     queued_version = datasets.create_dataset_version(workspace=team.workspace, user=team.alice, name="queued",
                                                      uploaded=_csv_upload("queued.csv", 80), file_name="queued.csv")
     queued_run = experiments.submit_run(team.workspace, team.bob, small_job(
-        bank_small.dataset_id, name="queued", limits={"max_trials": 2}))
+        bank_small.dataset_id, name="queued", limits={"max_trials": 1}))
     private_broker.kill()
 
     # Submissions during the outage are accepted as queued, quickly, with their files in place.
@@ -196,7 +196,7 @@ def test_a_broker_outage_delays_submissions_and_loses_nothing(team, bank_small, 
     version = DatasetVersion.objects.get(pk=response.json()["version_id"])
     assert (storage_dir / version.raw_file.name).is_file() and (storage_dir / version.parquet_file.name).is_file()
     response = api.post("/api/v1/experiments/", small_job(bank_small.dataset_id, name="outage",
-                                                          limits={"max_trials": 2}), format="json")
+                                                          limits={"max_trials": 1}), format="json")
     assert response.status_code == 201, response.content
     assert response.json()["status"] == "queued"
     outage_run = response.json()["id"]
