@@ -2,7 +2,7 @@
 processes, a Redis of its own, the configured database) and print, per fault, how many jobs it hit, how many
 were lost (not ended correctly within three minutes) and how long the studio took to recover.
 
-    .venv/bin/python bench/faults.py            # DATABASE_URL should point at Postgres for the last row
+    .venv/bin/python bench/faults.py            # DATABASE_URL should point at Postgres for the database rows
 
 The studio's processes run with short lifecycle timings (printed first), so recovery takes seconds rather
 than the minute the defaults allow. The script starts and stops everything it uses: a redis-server on a
@@ -214,6 +214,65 @@ def main() -> None:
         ended = Run.objects.get(pk=run.pk)
         right = ended.status == "completed" or "connection to the database" in ended.error
         rows.append(("database sessions cut mid-run", 1, int(not right), took))
+
+    # 6. Postgres refuses every connection for 8 s and cuts the sessions, as a server restart does (done to
+    # this database only: the server may be shared). The run must end failed with the database as the reason.
+    if connection.vendor == "postgresql":
+        import psycopg2
+
+        run = submit(workspace, user, base.dataset_id, max_trials=500, timeout_minutes=10)
+        wait_until(lambda: Trial.objects.filter(run_id=run.pk).exists())
+        db = connection.settings_dict
+        admin = psycopg2.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"],
+                                 password=db["PASSWORD"] or None, dbname="postgres")
+        admin.autocommit = True
+        cursor = admin.cursor()
+        try:
+            cursor.execute(f'ALTER DATABASE "{db["NAME"]}" ALLOW_CONNECTIONS false')
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [db["NAME"]])
+            time.sleep(8)
+        finally:
+            cursor.execute(f'ALTER DATABASE "{db["NAME"]}" ALLOW_CONNECTIONS true')
+            admin.close()
+        connection.close()
+        took = wait_until(lambda: status(Run, run.pk) in ("completed", "failed"))
+        ended = Run.objects.get(pk=run.pk)
+        rows.append(("database refusing connections for 8 s mid-run", 1,
+                     int("connection to the database" not in ended.error), took))
+
+    # 7. A profile hangs opening its file (a FIFO nobody writes, as a dead network mount behaves) on a worker
+    # whose jobs have a 10 s time limit; then the same with the worker's process frozen (the hard limit).
+    from django.conf import settings as conf
+
+    from studio.datasets.models import ProfileJob
+    from studio.jobs import lifecycle
+
+    # The time limit must come before the reaper's stale limit here (as the defaults have it the other way
+    # round, a hung job is first requeued, up to STUDIO_JOB_MAX_ATTEMPTS times, then failed as not responding).
+    worker.kill()
+    control.kill()
+    os.environ["STUDIO_JOB_TIME_LIMIT_SECONDS"] = "10"  # the worker's, for the reason it writes
+    os.environ["STUDIO_STALE_AFTER_SECONDS"] = "30"
+    control = Worker(f"{QUEUE}-control", "--beat", "--schedule", str(WORKDIR / "beat-schedule"))
+    worker = Worker(QUEUE)
+    conf.STUDIO_JOB_TIME_LIMIT_SECONDS = 10  # this process's, for the limit on the message
+    for label, freeze in (("soft", False), ("hard", True)):
+        version = datasets.create_dataset_version(workspace=workspace, user=user, name=f"hung-{label}",
+                                                  uploaded=csv_upload("hung.csv", 40), file_name="hung.csv",
+                                                  enqueue=False)
+        parquet = Path(conf.MEDIA_ROOT) / version.parquet_file.name
+        parquet.unlink()
+        os.mkfifo(parquet)
+        job = ProfileJob.objects.get(version=version)
+        lifecycle.send(ProfileJob, job.pk)
+        wait_until(lambda: status(ProfileJob, job.pk) == "running", 60)
+        if freeze:
+            children = Path(f"/proc/{worker.process.pid}/task/{worker.process.pid}/children").read_text().split()
+            for child in children:
+                os.kill(int(child), signal.SIGSTOP)
+        took = wait_until(lambda: status(ProfileJob, job.pk) == "failed", 60)
+        right = "time limit of 10 s" in ProfileJob.objects.get(pk=job.pk).error
+        rows.append((f"profile hung on storage ({label} time limit, 10 s)", 1, int(not right), took))
 
     worker.kill()
     control.kill()

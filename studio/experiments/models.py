@@ -81,13 +81,26 @@ class Run(BackgroundJob):
         return f"{self.experiment.name} #{self.number}"
 
     @classmethod
+    def time_limit_for(cls, job_id: int) -> int:
+        """The run's own budget plus half of it (at least 5 minutes) for the data, ensembles and explanations,
+        capped by ``STUDIO_RUN_TIME_LIMIT_SECONDS``: a run whose engine hangs frees its worker soon after its
+        budget, not a day later."""
+        backstop = cls.time_limit_seconds()
+        config = cls.objects.filter(pk=job_id).values_list("config", flat=True).first() or {}
+        minutes = (config.get("limits") or {}).get("timeout_minutes")
+        if not isinstance(minutes, (int, float)) or minutes <= 0:
+            return backstop
+        budget = int(minutes * 60)
+        return min(backstop, budget + max(300, budget // 2))
+
+    @classmethod
     def stale_reason(cls, *, worker: str, heartbeat, attempts: int) -> str:
         from django.conf import settings as conf
 
         when = f"{heartbeat:%Y-%m-%d %H:%M:%S} UTC" if heartbeat else "its start"
         return (f"The worker running this experiment ({worker or 'unknown'}) stopped responding at {when} (no "
-                f"heartbeat for {conf.STUDIO_STALE_AFTER_SECONDS} s): it was probably killed, ran out of memory "
-                "or lost its machine. Finished trials are kept; resubmit to run again.")
+                f"heartbeat for {conf.STUDIO_STALE_AFTER_SECONDS} s): it was probably killed, ran out of memory, "
+                "hangs or lost its machine. Finished trials are kept; resubmit to run again.")
 
     @classmethod
     def on_failed(cls, job_id: int, reason: str) -> None:

@@ -423,15 +423,18 @@ class RunRecorder:
         self.trials_done = 0
         self.seen: set[int] = set()
 
+    # Each callback's write is retried once on a fresh connection when the database dropped the session (a
+    # restart, a failover, an administrator): the run goes on instead of failing over one lost session.
     def on_log(self, level: str, message: str) -> None:
-        add_log(self.run, level, message)
+        lifecycle.retry_db(lambda: add_log(self.run, level, message))
         if self.progress is not None:
             self.progress()
 
     def on_prepared(self, prepared: dict) -> None:
         """The data has been checked: its guardrails are shown while the search runs."""
-        Run.objects.filter(pk=self.run.pk).update(guardrails=_jsonable(prepared["guardrails"]) or [],
-                                                  validation_method=_jsonable(prepared["validation"]) or {})
+        lifecycle.retry_db(lambda: Run.objects.filter(pk=self.run.pk).update(
+            guardrails=_jsonable(prepared["guardrails"]) or [],
+            validation_method=_jsonable(prepared["validation"]) or {}))
 
     def on_trial(self, result) -> None:
         """Upsert one trial (the engine sends the best one again with its test scores) and the run's progress."""
@@ -455,21 +458,27 @@ class RunRecorder:
             "error": result.error or "", "is_ensemble": bool(result.is_ensemble), "model_file": model_file,
             "sha256": sha, "started_at": _parse_time(result.started_at), "finished_at": _parse_time(result.finished_at),
         }
+        lifecycle.retry_db(lambda: self._record_trial(result, values, score))
+        if self.progress is not None:
+            self.progress()
+
+    def _record_trial(self, result, values: dict, score) -> None:
+        """One transaction; the recorder's own counters change only once it committed, so a retry after a
+        lost connection counts the trial once."""
+        trials_done, best, best_trial_id = self.trials_done, self.best, self.best_trial_id
         with transaction.atomic():
             trial, created = Trial.objects.update_or_create(run=self.run, number=result.number, defaults=values)
             changes = {}
             if result.number not in self.seen and not result.is_ensemble:
-                self.trials_done += 1
-                changes["trials_done"] = self.trials_done
-            self.seen.add(result.number)
-            if score is not None and (self.best is None or (score > self.best if self.run.greater_is_better
-                                                            else score < self.best)):
-                self.best, self.best_trial_id = score, trial.pk
+                trials_done += 1
+                changes["trials_done"] = trials_done
+            if score is not None and (best is None or (score > best if self.run.greater_is_better else score < best)):
+                best, best_trial_id = score, trial.pk
                 changes.update(best_score=score, best_trial_id=trial.pk)
             if changes:
                 Run.objects.filter(pk=self.run.pk).update(**changes)
-        if self.progress is not None:
-            self.progress()
+        self.seen.add(result.number)
+        self.trials_done, self.best, self.best_trial_id = trials_done, best, best_trial_id
 
 
 def _jsonable(value):
@@ -548,7 +557,7 @@ def execute_run(run_id: int) -> None:
                 add_log(run, "error", lifecycle.readable_error(Exception(traceback.format_exc(limit=8))))
             except DatabaseError:
                 pass
-        _fail(run, lifecycle.describe_failure(Run, exc))
+        _fail(run, lifecycle.describe_failure(Run, exc, run.pk))
         if not isinstance(exc, Exception):
             raise
     finally:

@@ -60,16 +60,23 @@ def send(model: type[BackgroundJob], job_id: int) -> bool:
     dispatcher (the row is the truth, the message only a wake-up call). Returns whether the broker took it."""
     from studio.celery import app
 
-    limit = model.time_limit_seconds()
+    limit = model.time_limit_for(job_id)
     try:
         app.send_task(model.task_name, args=[job_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE,
-                      soft_time_limit=limit, time_limit=limit + 30,
+                      soft_time_limit=limit, time_limit=hard_time_limit(limit),
                       retry_policy=settings.CELERY_TASK_PUBLISH_RETRY_POLICY)
     except Exception as exc:  # kombu raises OperationalError, ConnectionError, TimeoutError... by transport
         log.warning("could not send %s %s to the broker (%s); the dispatcher will send it again",
                     model.job_label, job_id, readable_error(exc))
         return False
     return True
+
+
+def hard_time_limit(soft: int) -> int:
+    """Celery's hard limit for a soft one: the soft limit raises in the task so it can record why it stopped;
+    the hard one kills a process too stuck to notice (a blocked system call in C code, a stopped process),
+    a quarter of the soft limit later and at most 30 s. The worker then fails the job (``on_time_limit``)."""
+    return soft + max(2, min(30, soft // 4))
 
 
 def enqueue(job: BackgroundJob) -> None:
@@ -105,9 +112,16 @@ def claim(model: type[BackgroundJob], job_id: int):
     return model.objects.get(pk=job_id)
 
 
-def beat(model: type[BackgroundJob], job_id: int) -> bool:
+def _running(model: type[BackgroundJob], job_id: int, attempt: int | None):
+    """The job while it runs; with ``attempt``, only while that claim holds it. A process that hung past the
+    stale limit and woke up after the reaper requeued its job must not beat, finish or fail the next attempt."""
+    rows = model.objects.filter(pk=job_id, status=JobStatus.RUNNING)
+    return rows if attempt is None else rows.filter(attempts=attempt)
+
+
+def beat(model: type[BackgroundJob], job_id: int, attempt: int | None = None) -> bool:
     """Record progress now; False when the job is no longer running (the reaper or a cancel closed it)."""
-    return bool(model.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now()))
+    return bool(_running(model, job_id, attempt).update(heartbeat_at=timezone.now()))
 
 
 class Progress:
@@ -116,8 +130,9 @@ class Progress:
     goes stale, which a thread beating on its own would hide. ``lost`` turns true once the job was closed
     from outside."""
 
-    def __init__(self, model: type[BackgroundJob], job_id: int, every: float | None = None):
-        self.model, self.job_id = model, job_id
+    def __init__(self, model: type[BackgroundJob], job_id: int, every: float | None = None,
+                 attempt: int | None = None):
+        self.model, self.job_id, self.attempt = model, job_id, attempt
         self.every = settings.STUDIO_HEARTBEAT_SECONDS if every is None else every
         self.last = time.monotonic()
         self.lost = False
@@ -126,7 +141,7 @@ class Progress:
         """Beat if one is due; returns False once the job is no longer running."""
         if time.monotonic() - self.last >= self.every:
             self.last = time.monotonic()
-            self.lost = not retry_db(lambda: beat(self.model, self.job_id))
+            self.lost = not retry_db(lambda: beat(self.model, self.job_id, self.attempt))
         return not self.lost
 
 
@@ -169,14 +184,15 @@ def beating(progress: Progress):
         thread.join(timeout=5)
 
 
-def finish(model: type[BackgroundJob], job_id: int, **fields) -> bool:
-    """Complete a running job, writing ``fields`` with it; False when it was closed meanwhile."""
+def finish(model: type[BackgroundJob], job_id: int, attempt: int | None = None, **fields) -> bool:
+    """Complete a running job, writing ``fields`` with it; False when it was closed (or claimed again) meanwhile."""
     now = timezone.now()
-    return bool(model.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+    return bool(_running(model, job_id, attempt).update(
         status=JobStatus.COMPLETED, finished_at=now, heartbeat_at=now, **fields))
 
 
-def fail(model: type[BackgroundJob], job_id: int, reason: str, status: str = JobStatus.FAILED, **fields) -> bool:
+def fail(model: type[BackgroundJob], job_id: int, reason: str, status: str = JobStatus.FAILED,
+         attempt: int | None = None, **fields) -> bool:
     """Fail (or cancel) a running job with a reason people can read, then run the kind's ``on_failed`` hook.
 
     It never raises: it is what runs when something already went wrong, often the database itself. A lost
@@ -188,7 +204,7 @@ def fail(model: type[BackgroundJob], job_id: int, reason: str, status: str = Job
         try:
             if not connection.in_atomic_block:
                 close_old_connections()  # drops a connection the error left unusable
-            updated = model.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+            updated = _running(model, job_id, attempt).update(
                 status=status, error=reason[:4000], finished_at=timezone.now(), **fields)
             if updated and status == JobStatus.FAILED:
                 model.on_failed(job_id, reason)
@@ -212,16 +228,40 @@ def _drop_connection() -> None:
         pass
 
 
-def describe_failure(model: type[BackgroundJob], exc: BaseException) -> str:
-    """The reason written when a job's body raised ``exc``."""
+def time_limit_reason(model: type[BackgroundJob], job_id: int) -> str:
+    """What a job stopped by its Celery time limit (soft or hard) says."""
+    return (f"The {model.job_label} was stopped after its time limit of {model.time_limit_for(job_id)} s "
+            f"({model.time_limit_setting}): it made no progress or took too long; an administrator can raise it.")
+
+
+def on_time_limit(task_name: str, job_id) -> bool:
+    """Fail the job of a task whose process the worker killed at its hard time limit (Celery's
+    ``task_failure`` signal, in the worker's main process): its own handler never ran, and without this the
+    reaper would requeue it or blame a dead worker. Returns whether a job was failed."""
+    model = next((m for m in job_models() if m.task_name == task_name), None)
+    if model is None or not isinstance(job_id, int):
+        return False
+    log.error("%s %s hit its hard time limit; its process was killed", model.job_label, job_id)
+    # Only the attempt the killed process held: one claimed at least the soft limit ago. A newer attempt (the
+    # reaper requeued the job while this one hung) was claimed later and is left to run.
+    soft = model.time_limit_for(job_id)
+    attempt = model.objects.filter(pk=job_id, status=JobStatus.RUNNING,
+                                   started_at__lte=timezone.now() - timedelta(seconds=soft)).values_list(
+        "attempts", flat=True).first()
+    if attempt is None:
+        return False
+    return fail(model, job_id, time_limit_reason(model, job_id), attempt=attempt)
+
+
+def describe_failure(model: type[BackgroundJob], exc: BaseException, job_id: int) -> str:
+    """The reason written when the body of job ``job_id`` raised ``exc``."""
     from celery.exceptions import SoftTimeLimitExceeded
 
     label = model.job_label
     if isinstance(exc, JobFailed):
         return str(exc)
     if isinstance(exc, SoftTimeLimitExceeded):
-        return (f"The {label} was stopped after its time limit of {model.time_limit_seconds()} s "
-                f"({model.time_limit_setting}); an administrator can raise it.")
+        return time_limit_reason(model, job_id)
     if isinstance(exc, (OperationalError, InterfaceError)):
         return (f"The {label} lost its connection to the database ({type(exc).__name__}); the database was "
                 "restarted or unreachable. Nothing is wrong with the input: run it again.")
@@ -234,7 +274,7 @@ def run_job(model: type[BackgroundJob], job_id: int, body: Callable[[BackgroundJ
     job = claim(model, job_id)
     if job is None:
         return
-    progress = Progress(model, job_id)
+    progress = Progress(model, job_id, attempt=job.attempts)
     try:
         fields = body(job, progress)
     except BaseException as exc:
@@ -242,12 +282,13 @@ def run_job(model: type[BackgroundJob], job_id: int, body: Callable[[BackgroundJ
             log.exception("%s %s failed", model.job_label, job_id)
         if isinstance(exc, DatabaseError):
             _drop_connection()
-        fail(model, job_id, describe_failure(model, exc))
+        fail(model, job_id, describe_failure(model, exc, job_id), attempt=job.attempts)
         if not isinstance(exc, Exception):
             raise
         return
-    if fields is not None and not finish(model, job_id, **fields):
-        log.warning("%s %s was closed while it worked (stale heartbeat or cancel); its result is dropped",
+    if fields is not None and not finish(model, job_id, attempt=job.attempts, **fields):
+        log.warning("%s %s was closed or claimed again while it worked (stale heartbeat or cancel); its result "
+                    "is dropped",
                     model.job_label, job_id)
 
 

@@ -70,6 +70,11 @@ class BackgroundJob(models.Model):
         return int(getattr(settings, cls.time_limit_setting))
 
     @classmethod
+    def time_limit_for(cls, job_id: int) -> int:
+        """The soft time limit of one job's task; a kind whose jobs carry their own budget narrows it."""
+        return cls.time_limit_seconds()
+
+    @classmethod
     def stale_reason(cls, *, worker: str, heartbeat, attempts: int) -> str:
         """What the reaper writes when it fails a job of this kind whose worker stopped beating."""
         from django.conf import settings
@@ -77,8 +82,8 @@ class BackgroundJob(models.Model):
         when = f"{heartbeat:%Y-%m-%d %H:%M:%S} UTC" if heartbeat else "its start"
         tries = f" after {attempts} attempts" if cls.retry_on_death else ""
         return (f"The worker running this {cls.job_label} ({worker or 'unknown'}) stopped responding at {when} "
-                f"(no heartbeat for {settings.STUDIO_STALE_AFTER_SECONDS} s){tries}: it was probably killed or "
-                "ran out of memory. Run it again; if it keeps failing, give the worker more memory.")
+                f"(no heartbeat for {settings.STUDIO_STALE_AFTER_SECONDS} s){tries}: it was probably killed, ran out of "
+                "memory or hangs. Run it again; if it keeps failing, give the worker more memory.")
 
     # Hooks a kind may override; they run inside the reaper's or the runner's transaction-free code.
     @classmethod
