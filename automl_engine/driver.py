@@ -240,11 +240,17 @@ class Driver:
         return None
 
     # ------------------------------------------------------------------------------------------ final steps
-    def _per_row_predict(self, trial: TrialResult) -> float:
+    def _predict_seconds(self, trial: TrialResult, n_rows: int) -> float:
+        """Expected seconds for ``trial``'s model to predict ``n_rows`` rows in one call, from its validation
+        predictions (one call per split): the time of a call, scaled up only for more rows than it had (on
+        small data a call's fixed cost, not its rows, is most of its time)."""
         info = self.timings.get(trial.number) or {}
-        if info.get("predict_rows"):
-            return info["predict_seconds"] / info["predict_rows"]
-        return 2e-5
+        calls = max(1, len(self.data.splits.pairs))
+        if not info.get("predict_rows"):
+            return 0.05 + 2e-5 * n_rows
+        per_call = info["predict_seconds"] / calls
+        rows_per_call = info["predict_rows"] / calls
+        return per_call * max(1.0, n_rows / rows_per_call)
 
     def _ranked(self) -> list[TrialResult]:
         greater = self.config.greater_is_better
@@ -273,13 +279,11 @@ class Driver:
         predict_models = members + ranked[:1]
         if config.training.enable_vote_ensemble:
             predict_models = predict_models + members
-        test = sum(self._per_row_predict(t) for t in predict_models) * n_test + (0.2 if n_test else 0.0)
+        test = (sum(self._predict_seconds(t, n_test) for t in predict_models) + 0.2) if n_test else 0.0
         summary = 0.0 if self.summary is not None else max(self.summary_seconds, 2e-6 * len(self.X) * self.X.shape[1])
-        explain = 0.0
-        if config.training.enable_model_explainability and ranked:
-            # The best model may be an ensemble of the best members: explained through each of them.
-            explain = 0.3 + sum(self._per_row_predict(t) for t in members) * 200 * (2 * self.X.shape[1] + 2) * 2
-        return {"load": load, "ensembles": ensembles, "test": test, "summary": summary, "explain": explain}
+        # The explanation is not reserved: it runs if the time left after the rest allows it, else the caller
+        # computes it after the run (the studio queues the best trial's feature importance).
+        return {"load": load, "ensembles": ensembles, "test": test, "summary": summary}
 
     def _load_guess(self, trial: TrialResult) -> float:
         try:
@@ -647,22 +651,23 @@ class Driver:
         return [t for t in self.trials if t.number in numbers and not t.is_ensemble]
 
     def _test_seconds(self, trial: TrialResult, n_rows: int) -> float:
-        return sum(self._per_row_predict(t) for t in self._member_trials(trial)) * n_rows + 0.1
+        return sum(self._predict_seconds(t, n_rows) for t in self._member_trials(trial)) + 0.1
 
     def _explain_seconds(self, trial: TrialResult) -> float:
-        """The explanation's expected seconds: permutation importance predicts 200 rows about twice per
-        column (tree models' SHAP on 200 rows costs less), through every member of an ensemble."""
+        """The explanation's expected seconds: permutation importance predicts 200 rows twice per column and
+        once more (a tree model's SHAP values on 200 rows cost less), through every member of an ensemble
+        and, for an ensemble, once more through all of them."""
         members = self._member_trials(trial)
-        per_row = sum(self._per_row_predict(t) for t in members)
-        factor = 2 if trial.is_ensemble else 1
-        return 0.3 + per_row * 200 * (2 * self.X.shape[1] + 2) * factor
+        calls = 2 * self.X.shape[1] + 1
+        per_call = sum(self._predict_seconds(t, 200) for t in members)
+        return 0.3 + calls * per_call * (2 if trial.is_ensemble else 1)
 
     def _after(self, step: str) -> float:
         """Seconds needed from now to finish ``step`` and what must follow it (the best model's test scores)."""
         est = self._final_estimate()
         ranked = self._ranked()
         n_test = 0 if self.test is None else len(self.test)
-        best_test = self._per_row_predict(ranked[0]) * n_test if ranked else 0.0
+        best_test = self._predict_seconds(ranked[0], n_test) if ranked and n_test else 0.0
         share = {"voting": 0.5, "stacking": 0.5}[step]
         return FINAL_SAFETY * (share * (est["ensembles"] + est["test"]) + best_test) + FINAL_FIXED_SECONDS
 
