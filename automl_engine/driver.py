@@ -387,12 +387,14 @@ class Driver:
                     stop_reason = "timeout reached"
                     break
                 for handle, info in list(running.items()):
-                    limit = info["deadline"] if info["deadline"] < self.search_deadline or has_result \
-                        else self.deadline - 0.5
-                    if now >= limit:
+                    # A trial stops at its own timeout, or when the search's time is up (the search deadline
+                    # moves as the final steps' estimate does; before any trial has finished, running ones
+                    # may use the time kept for the final steps).
+                    budget_limit = self.search_deadline if has_result else self.deadline - 0.5
+                    own = info["own_timeout"] and info["deadline"] <= budget_limit and now >= info["deadline"]
+                    if own or now >= budget_limit:
                         executor.cancel(handle)
                         del running[handle]
-                        own = info["own_timeout"] and limit == info["deadline"]
                         self._record(TrialOutcome(
                             number=info["task"].number, status=TIMED_OUT if own else CUT_BY_BUDGET,
                             algorithm=info["task"].algorithm,
@@ -471,6 +473,8 @@ class Driver:
                         name, params, size = queue.pop(0)
                         estimate = self._estimate(name, params, size)
                         if estimate is not None and estimate > remaining and number > 0:
+                            self.log("info", f"portfolio configuration {name} {params} skipped: about "
+                                             f"{estimate:.1f} s expected, {remaining:.1f} s left for the search")
                             continue
                     else:
                         size = first_size
@@ -497,8 +501,10 @@ class Driver:
                     handle = executor.submit(task)
                     start = time.time()
                     running[handle] = {"task": task, "start": start, "started_at": now_iso(),
-                                       "deadline": start + per_trial, "study_trial": study_trial,
-                                       "own_timeout": trial_timeout is not None and trial_timeout <= remaining}
+                                       "deadline": start + (trial_timeout if trial_timeout is not None
+                                                            else per_trial),
+                                       "study_trial": study_trial,
+                                       "own_timeout": trial_timeout is not None}
                     number += 1
                 if not running:
                     stop_reason = ("max_trials reached" if number >= limits.max_trials

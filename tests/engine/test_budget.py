@@ -71,7 +71,7 @@ def test_the_reserve_follows_the_measured_final_steps(bank_df, tmp_path):
 
 def test_a_run_with_every_final_step_ends_within_its_budget(bank_df, tmp_path):
     logs = []
-    result = _job(bank_df, minutes=2.0).run(callbacks=Callbacks(on_log=lambda level, message: logs.append(message)),
+    result = _job(bank_df, minutes=3.0).run(callbacks=Callbacks(on_log=lambda level, message: logs.append(message)),
                                           workdir=tmp_path)
     final = [m for m in logs if m.startswith("final steps took")]
     assert len(final) == 1 and result.explanation is not None
