@@ -661,12 +661,12 @@ class Driver:
 
     def _explain_seconds(self, trial: TrialResult) -> float:
         """The explanation's expected seconds: permutation importance predicts 200 rows twice per column and
-        once more (a tree model's SHAP values on 200 rows cost less), through every member of an ensemble
-        and, for an ensemble, once more through all of them."""
+        once more, through every member of an ensemble (a tree model's SHAP values, and a member's
+        engineered-feature importance in front of its estimator, cost less)."""
         members = self._member_trials(trial)
         calls = 2 * self.X.shape[1] + 1
         per_call = sum(self._predict_seconds(t, 200) for t in members)
-        return 0.3 + calls * per_call * (2 if trial.is_ensemble else 1)
+        return 0.3 + calls * per_call
 
     def _after(self, step: str) -> float:
         """Seconds needed from now to finish ``step`` and what must follow it (the best model's test scores)."""

@@ -31,7 +31,8 @@ def test_promising_configurations_are_promoted_to_all_rows(tmp_path, monkeypatch
     monkeypatch.setattr(driver_module, "SAMPLE_START", 500)
     job = classification(training_data=_frame(3000), target_column_name="y", primary_metric="AUC_weighted",
                          validation_data_size=0.2)
-    job.set_limits(max_trials=8, timeout_minutes=2, max_concurrent_trials=1)
+    # A budget no busy machine exhausts: the trial limit ends the search and no estimate skips a promotion.
+    job.set_limits(max_trials=8, timeout_minutes=30, max_concurrent_trials=1)
     job.set_training(allowed_training_algorithms=["LightGBM", "LogisticRegression"], enable_stack_ensemble=False,
                      enable_vote_ensemble=False, enable_model_explainability=False)
     logs = []
