@@ -30,9 +30,15 @@ run: install
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# AutoGluon-Tabular (the engine benchmark's best_quality anchor) gets a virtual environment of its own, like the
+# forecasting anchors; torch 2.13.0 first (the CPU wheel on this machine's disk). BENCH_ENGINE_ARGS passes
+# options (--load, --datasets ..., --no-autogluon).
+AGT_VENV := var/bench-autogluon-tabular
 bench-engine: install
 	$(PIP) install -c constraints.txt -e ".[bench]"
-	$(PY) bench/engine.py
+	test -x $(AGT_VENV)/bin/python || ($(PYTHON) -m venv $(AGT_VENV) && $(AGT_VENV)/bin/pip install -q torch==2.13.0 \
+		&& $(AGT_VENV)/bin/pip install -q "autogluon.tabular[lightgbm,catboost,xgboost,fastai]==1.6.3")
+	$(PY) bench/engine.py $(BENCH_ENGINE_ARGS)
 
 # MLflow pins an older gunicorn and pyarrow than the studio, so it gets a virtual environment of its own. It
 # lives outside the checkout (one per machine, named by its mlflow version) so that a fresh clone, CI's

@@ -81,17 +81,29 @@ def _import_name(obj: Any, imports: set[str]) -> str:
 
 
 def generate_training_code(config: JobConfig | dict[str, Any], model, *, title: str = "",
-                           supports_sample_weight: bool = True) -> str:
+                           supports_sample_weight: bool = True, sample_size: int | None = None) -> str:
     """The script retraining ``model``'s pipeline (a fitted or unfitted trial pipeline) under ``config``'s
-    data settings. ``title`` names the trial in the docstring (e.g. "trial 3 of run 12")."""
+    data settings. ``title`` names the trial in the docstring (e.g. "trial 3 of run 12"). A calibrated
+    trial's script fits the same calibration map on its validation predictions; a boosting trial on a
+    holdout stops early on it as the trial did; ``sample_size`` fits on the same sample of the rows."""
     from sklearn.base import clone
 
     from . import __name__ as engine_name
+    from .calibration import CalibratedModel
     from .config import CLASSIFICATION
 
     config = config if isinstance(config, JobConfig) else JobConfig.from_dict(config)
     imports: set[str] = set()
+    calibration = None
+    if hasattr(model, "steps") and isinstance(model.steps[-1][1], CalibratedModel):
+        calibration = model.steps[-1][1].method
+        model = clone(model)
+        model.steps[-1] = (model.steps[-1][0], model.steps[-1][1].estimator)
     unfitted = clone(model)
+    if hasattr(unfitted, "steps"):  # a fitted XGBoost trial kept early_stopping_rounds; the script sets it again
+        last = unfitted.steps[-1][1]
+        if "early_stopping_rounds" in getattr(last, "get_params", lambda deep=False: {})(deep=False):
+            last.set_params(early_stopping_rounds=None)
     if hasattr(unfitted, "steps"):  # one step per line: the steps are what a reader looks for
         steps = ",\n        ".join(render_value(step, imports) for step in unfitted.steps)
         pipeline_source = f"{_import_name(type(unfitted), imports)}(steps=[\n        {steps},\n    ])"
@@ -106,6 +118,7 @@ def generate_training_code(config: JobConfig | dict[str, Any], model, *, title: 
         "VALIDATION_DATA_SIZE": config.validation_data_size,
         "CV_SPLIT_COLUMNS": list(config.cv_split_column_names) if config.cv_split_column_names else None,
         "SUPPORTS_SAMPLE_WEIGHT": bool(supports_sample_weight),
+        "CALIBRATION": calibration, "SAMPLE_SIZE": sample_size,
     }
     setting_lines = "\n".join(f"{k} = {render_value(v, set())}" for k, v in settings.items())
     header = (f'"""Retrain {title or "an AutoML trial"} and print its validation {config.primary_metric}.\n\n'
@@ -127,7 +140,9 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 {chr(10).join(other_imports)}
 
 {chr(10).join(engine_imports)}
+from automl_engine.calibration import CalibratedModel, apply_map, fit_map
 from automl_engine.metrics import compute_metrics
+from automl_engine.trial import _fit_early_stopping, sample_rows
 
 {setting_lines}
 
@@ -233,17 +248,34 @@ def main():
 
     oof = np.full((len(y), len(classes)) if {is_classification!r} else len(y), np.nan)
     for fold in sorted(int(f) for f in np.unique(folds) if f >= 0):
-        in_valid = folds == fold
-        in_train = ~in_valid if is_cv else folds == -1
-        model = fit(make_pipeline(), X.loc[in_train], y[in_train], None if weights is None else weights[in_train])
-        oof[in_valid] = predict_scores(model, X.loc[in_valid], classes)
+        in_valid = np.flatnonzero(folds == fold)
+        in_train = sample_rows(np.flatnonzero(folds != fold) if is_cv else np.flatnonzero(folds == -1),
+                               SAMPLE_SIZE, RANDOM_STATE)
+        w = None if weights is None else weights[in_train]
+        model = make_pipeline()
+        if is_cv:
+            fit(model, X.iloc[in_train], y[in_train], w)
+        else:  # a holdout: boosting stops early on it, as in the trial
+            _fit_early_stopping(model, X.iloc[in_train], y[in_train], w, SUPPORTS_SAMPLE_WEIGHT,
+                                X.iloc[in_valid], y[in_valid])
+        oof[in_valid] = predict_scores(model, X.iloc[in_valid], classes)
     scored = folds >= 0
+    calibration = None
+    if CALIBRATION:  # the probability map the trial fitted on its validation predictions
+        index = {{c: i for i, c in enumerate(classes)}}
+        calibration = fit_map(oof[scored], np.array([index[v] for v in y[scored].tolist()]))
+        oof[scored] = apply_map(oof[scored], *calibration)
     metrics = compute_metrics(TASK, y[scored], oof[scored], classes)
     if args.json:
         print(json.dumps({{"primary_metric": PRIMARY_METRIC, "validation": metrics}}))
     else:
         print(f"validation {{PRIMARY_METRIC}}: {{metrics[PRIMARY_METRIC]!r}}")
-    final = fit(make_pipeline(), X, y, weights) if is_cv else model
+    final = fit(make_pipeline(), X.iloc[sample_rows(np.arange(len(y)), SAMPLE_SIZE, RANDOM_STATE)],
+                y[sample_rows(np.arange(len(y)), SAMPLE_SIZE, RANDOM_STATE)],
+                None if weights is None else weights[sample_rows(np.arange(len(y)), SAMPLE_SIZE, RANDOM_STATE)]) \
+        if is_cv else model
+    if calibration is not None:
+        final.steps[-1] = (final.steps[-1][0], CalibratedModel(final.steps[-1][1], *calibration))
     if test is not None and TARGET in test.columns:
         test_y = target_array(test[TARGET].to_numpy())
         test_metrics = compute_metrics(TASK, test_y, predict_scores(final, test.drop(columns=drop, errors="ignore"),

@@ -28,6 +28,20 @@ ENSEMBLE_CANDIDATES = 12
 STACK_MEMBERS = 5
 SELECTION_MAX_ROWS = 8000
 POLL_SECONDS = 0.05
+# Sample growth on large data (successive halving, asynchronous): when a split fits on at least
+# SAMPLE_MIN_ROWS rows, every new configuration is first fitted on SAMPLE_START rows; the best third of the
+# trials at each size (at least the best one) is promoted to SAMPLE_GROWTH times as many rows, up to all.
+SAMPLE_MIN_ROWS = 100_000
+SAMPLE_START = 10_000
+SAMPLE_GROWTH = 4
+PROMOTE_SHARE = 3
+# The steps after the search (ensembles, test scores, explanation) are planned from what this run measured:
+# their estimate, times FINAL_SAFETY, is kept free at the end of the budget, and never less than
+# MIN_RESERVE_SHARE of the budget (at least MIN_RESERVE_SECONDS).
+FINAL_SAFETY = 1.5
+MIN_RESERVE_SHARE = 0.04
+MIN_RESERVE_SECONDS = 1.0
+FINAL_FIXED_SECONDS = 0.6
 
 
 def _cost_units(params: dict[str, Any]) -> float:
@@ -36,6 +50,19 @@ def _cost_units(params: dict[str, Any]) -> float:
         if key in params:
             return max(float(params[key]), 1.0) / 100.0
     return 1.0
+
+
+def sample_sizes(n_fit_rows: int) -> list[int | None]:
+    """The row counts of the search's sample growth for splits that fit on ``n_fit_rows`` rows, smallest
+    first, ``None`` (all rows) last; ``[None]`` below ``SAMPLE_MIN_ROWS``."""
+    if n_fit_rows < SAMPLE_MIN_ROWS:
+        return [None]
+    sizes: list[int | None] = []
+    size = SAMPLE_START
+    while size * 1.5 < n_fit_rows:
+        sizes.append(size)
+        size *= SAMPLE_GROWTH
+    return sizes + [None]
 
 
 def target_array(y: np.ndarray, problem_type: str) -> np.ndarray:
@@ -56,6 +83,14 @@ class Driver:
         self.trials: list[TrialResult] = []
         self.status = "completed"
         self.rates: dict[str, list[float]] = {}
+        self.overheads: list[float] = []
+        self.sizes: list[int | None] = [None]
+        self.n_fit_rows = 0
+        self.models: dict[int, Any] = {}          # loaded models of the ensemble candidates, by trial number
+        self.load_seconds: dict[int, float] = {}  # what loading each of them took
+        self.summary = None
+        self.summary_seconds = 0.0
+        self.timings: dict[int, dict[str, Any]] = {}   # fit/predict seconds and rows reported by each trial
 
     # ------------------------------------------------------------------------------------------ helpers
     def log(self, level: str, message: str) -> None:
@@ -89,6 +124,14 @@ class Driver:
             self.callbacks.on_prepared({"guardrails": self.guardrails, "validation": self.validation})
         self.data = PreparedData(X=prepared.X, y=prepared.y, splits=prepared.splits, weights=prepared.weights,
                                  meta=self.meta)
+        self.n_fit_rows = max([len(train) for train, _ in prepared.splits.pairs] +
+                              ([len(self.X)] if prepared.splits.refit else []))
+        if self.task.row_sampling:
+            self.sizes = sample_sizes(self.n_fit_rows)
+        if len(self.sizes) > 1:
+            self.log("info", f"{self.n_fit_rows:,} training rows: configurations are fitted on "
+                             f"{', '.join(f'{s:,}' for s in self.sizes[:-1])} and then all rows as they prove "
+                             "themselves (successive halving)")
         test = prepared.test
         self.log("info", f"prepared {len(self.X)} training rows, {self.X.shape[1]} columns; validation: "
                          f"{self.validation['reason']}; test rows: {0 if test is None else len(test)}")
@@ -172,14 +215,128 @@ class Driver:
             units *= len(self.classes)
         return units
 
-    def _estimate(self, name: str, params: dict[str, Any]) -> float | None:
+    def _row_share(self, sample_size: int | None) -> float:
+        """The share of all training rows a trial at ``sample_size`` fits on: rates are kept per all rows."""
+        if sample_size is None or not self.n_fit_rows:
+            return 1.0
+        return min(sample_size, self.n_fit_rows) / self.n_fit_rows
+
+    def _estimate(self, name: str, params: dict[str, Any], sample_size: int | None = None) -> float | None:
+        """Expected seconds of a configuration: the rate (seconds per unit on all rows) of its algorithm's
+        finished trials, else of all finished trials scaled by the algorithms' cost hints, times its units
+        and the share of the rows it fits on."""
         algo = get_algorithm(self.config.task, name)
-        units = self._units(name, params)
+        units = self._units(name, params) * self._row_share(sample_size)
+        # What does not grow with the rows fitted or the model's size: loading the data, predicting and
+        # scoring the validation rows, calibration, saving. On a sample it is most of a trial's time, and
+        # scaled with the rows it made every larger configuration look many times too dear.
+        overhead = float(np.median(self.overheads)) if self.overheads else 0.0
         if self.rates.get(name):
-            return float(np.median(self.rates[name])) * units
+            return overhead + float(np.median(self.rates[name])) * units
         per_cost = [r / get_algorithm(self.config.task, n).cost for n, rs in self.rates.items() for r in rs]
         if per_cost:
-            return float(np.median(per_cost)) * algo.cost * units
+            return overhead + float(np.median(per_cost)) * algo.cost * units
+        return None
+
+    # ------------------------------------------------------------------------------------------ final steps
+    def _predict_seconds(self, trial: TrialResult, n_rows: int) -> float:
+        """Expected seconds for ``trial``'s model to predict ``n_rows`` rows in one call, from its validation
+        predictions (one call per split): the time of a call, scaled up only for more rows than it had (on
+        small data a call's fixed cost, not its rows, is most of its time)."""
+        info = self.timings.get(trial.number) or {}
+        calls = max(1, len(self.data.splits.pairs))
+        if not info.get("predict_rows"):
+            return 0.05 + 2e-5 * n_rows
+        per_call = info["predict_seconds"] / calls
+        rows_per_call = info["predict_rows"] / calls
+        return per_call * max(1.0, n_rows / rows_per_call)
+
+    def _ranked(self) -> list[TrialResult]:
+        greater = self.config.greater_is_better
+        done = [t for t in self.trials if t.status == COMPLETED and t.score is not None and not math.isnan(t.score)]
+        return sorted(done, key=lambda t: (-t.score if greater else t.score, t.number))
+
+    def _final_estimate(self) -> dict[str, float]:
+        """Seconds the steps after the search will take, from what this run measured so far: loading the
+        ensemble candidates not loaded yet, selecting and stacking them, predicting the test rows with the
+        models that are test-scored, the featurization summary and the explanation."""
+        ranked = self._ranked()
+        config = self.config
+        candidates = ranked[:ENSEMBLE_CANDIDATES]
+        n_oof = len(self.data.oof_rows)
+        load = sum(self.load_seconds.get(t.number, 0.0) if t.number in self.models else
+                   self._load_guess(t) for t in candidates)
+        ensembles = 0.0
+        members = candidates[:STACK_MEMBERS]
+        if len(candidates) >= 2 and (config.training.enable_vote_ensemble or config.training.enable_stack_ensemble):
+            # Selection and stacking work on at most SELECTION_MAX_ROWS / a few thousand entries; their charts
+            # and metrics on all out-of-fold entries: about a metric evaluation per entry and candidate.
+            n_classes = len(self.classes) if self.classes is not None else 1
+            ensembles = 0.2 + 4e-7 * min(n_oof, SELECTION_MAX_ROWS) * len(candidates) * 25 * n_classes \
+                + 2e-6 * n_oof * n_classes
+        n_test = 0 if self.test is None else len(self.test)
+        predict_models = members + ranked[:1]
+        if config.training.enable_vote_ensemble:
+            predict_models = predict_models + members
+        test = (sum(self._predict_seconds(t, n_test) for t in predict_models) + 0.2) if n_test else 0.0
+        summary = 0.0 if self.summary is not None else max(self.summary_seconds, 2e-6 * len(self.X) * self.X.shape[1])
+        # The explanation is not reserved: it runs if the time left after the rest allows it, else the caller
+        # computes it after the run (the studio queues the best trial's feature importance).
+        return {"load": load, "ensembles": ensembles, "test": test, "summary": summary}
+
+    def _load_guess(self, trial: TrialResult) -> float:
+        try:
+            size = Path(trial.model_path).stat().st_size
+        except (OSError, TypeError):
+            return 0.1
+        return 0.02 + size / 150e6
+
+    def reserve(self) -> float:
+        """Seconds kept free at the end of the budget for the final steps (see :meth:`_final_estimate`)."""
+        estimate = sum(self._final_estimate().values()) + FINAL_FIXED_SECONDS
+        floor = max(MIN_RESERVE_SHARE * self.budget, MIN_RESERVE_SECONDS)
+        return min(max(FINAL_SAFETY * estimate, floor), 0.5 * self.budget)
+
+    def _fits(self, seconds: float) -> bool:
+        return time.time() + seconds <= self.deadline
+
+    def _cache_models(self) -> None:
+        """Keep the ensemble candidates' models loaded as the search goes (their loading is then no longer
+        part of the final steps) and time the loading; models that fell out of the candidates are dropped."""
+        import joblib
+
+        wanted = [t for t in self._ranked()[:ENSEMBLE_CANDIDATES] if t.model_path]
+        keep = {t.number for t in wanted}
+        for number in list(self.models):
+            if number not in keep:
+                del self.models[number]
+        for t in wanted:
+            if t.number not in self.models:
+                start = time.time()
+                self.models[t.number] = joblib.load(t.model_path)
+                self.load_seconds[t.number] = time.time() - start
+                return  # one per poll: the loop keeps feeding the workers
+
+    def _model(self, trial: TrialResult):
+        import joblib
+
+        if trial.number not in self.models:
+            self.models[trial.number] = joblib.load(trial.model_path)
+        return self.models[trial.number]
+
+    def _next_promotion(self, promoted: set, running: dict) -> tuple[str, dict[str, Any], int | None] | None:
+        """The configuration to fit on more rows next (asynchronous successive halving): at each sample size,
+        from the largest down, the best trial among the top third (at least the best one) of the completed
+        trials at that size that has not been promoted yet."""
+        for level in range(len(self.sizes) - 2, -1, -1):
+            size = self.sizes[level]
+            at_level = [t for t in self._ranked() if t.sample_size == size]
+            quota = max(1, len(at_level) // PROMOTE_SHARE)
+            for t in at_level[:quota]:
+                key = (t.algorithm, json.dumps(t.hyperparameters, sort_keys=True, default=str), level)
+                if key not in promoted:
+                    promoted.add(key)
+                    return t.algorithm, dict(t.hyperparameters), self.sizes[level + 1]
         return None
 
     def search(self) -> None:
@@ -190,8 +347,18 @@ class Driver:
         limits = config.limits
         greater = config.greater_is_better
         names = [a.name for a in self.algorithms]
-        queue = [(n, {**p, **self._class_weight(get_algorithm(config.task, n))})
+        first_size = self.sizes[0]
+        queue = [(n, {**p, **self._class_weight(get_algorithm(config.task, n))}, first_size)
                  for n, p in self.task.portfolio(self.prepared.flags) if n in names]
+        promoted: set = set()
+        sampling = len(self.sizes) > 1
+        if sampling:
+            # The algorithms' large-data configurations come right after the first (cheapest) default: on
+            # large data they are the better start, and the budget rarely reaches the end of the portfolio.
+            extra = [(name, {**p, **self._class_weight(get_algorithm(config.task, name))}, first_size)
+                     for name in names for p in get_algorithm(config.task, name).large_data_portfolio.get(config.task, [])]
+            queue[1:1] = extra
+        planned_at = 0.0
         concurrency = limits.max_concurrent_trials
         n_threads = self.n_threads
         executor = self.executor
@@ -206,6 +373,10 @@ class Driver:
         try:
             while True:
                 now = time.time()
+                if now - planned_at > 0.5:
+                    # The final steps' reserve follows what the run has measured (and the machine's load).
+                    self.search_deadline = self.deadline - self.reserve()
+                    planned_at = now
                 if self.should_stop():
                     self.status, stop_reason = "canceled", "canceled by the caller"
                     break
@@ -215,12 +386,14 @@ class Driver:
                     stop_reason = "timeout reached"
                     break
                 for handle, info in list(running.items()):
-                    limit = info["deadline"] if info["deadline"] < self.search_deadline or has_result \
-                        else self.deadline - 0.5
-                    if now >= limit:
+                    # A trial stops at its own timeout, or when the search's time is up (the search deadline
+                    # moves as the final steps' estimate does; before any trial has finished, running ones
+                    # may use the time kept for the final steps).
+                    budget_limit = self.search_deadline if has_result else self.deadline - 0.5
+                    own = info["own_timeout"] and info["deadline"] <= budget_limit and now >= info["deadline"]
+                    if own or now >= budget_limit:
                         executor.cancel(handle)
                         del running[handle]
-                        own = info["own_timeout"] and limit == info["deadline"]
                         self._record(TrialOutcome(
                             number=info["task"].number, status=TIMED_OUT if own else CUT_BY_BUDGET,
                             algorithm=info["task"].algorithm,
@@ -239,8 +412,21 @@ class Driver:
                     trial = self._record(outcome, info)
                     ok = trial.status == COMPLETED and trial.score is not None and not math.isnan(trial.score)
                     if ok:
-                        units = self._units(trial.algorithm, trial.hyperparameters)
-                        self.rates.setdefault(trial.algorithm, []).append(trial.duration_seconds / units)
+                        params = dict(trial.hyperparameters)
+                        if trial.best_iteration and "n_estimators" in params:
+                            # Early stopping ended it sooner: its rate is per round actually grown.
+                            from .trial import EARLY_STOPPING_ROUNDS
+
+                            params["n_estimators"] = min(params["n_estimators"],
+                                                         trial.best_iteration + EARLY_STOPPING_ROUNDS)
+                        units = self._units(trial.algorithm, params) * self._row_share(trial.sample_size)
+                        fit = (self.timings.get(trial.number) or {}).get("fit_seconds")
+                        if fit is None:  # an executor that does not report the split of its time
+                            fit = trial.duration_seconds
+                        else:
+                            self.overheads.append(max(trial.duration_seconds - fit, 0.0))
+                        self.rates.setdefault(trial.algorithm, []).append(fit / units)
+                        planned_at = 0.0
                     if info["study_trial"] is not None:
                         if ok:
                             study.tell(info["study_trial"], trial.score)
@@ -255,11 +441,20 @@ class Driver:
                     if limits.exit_score is not None and best is not None and (
                             best >= limits.exit_score if greater else best <= limits.exit_score):
                         stop_reason = f"exit score {limits.exit_score} reached"
-                    elif limits.enable_early_termination and done >= EARLY_TERMINATION_MIN_TRIALS and \
-                            since_improvement >= EARLY_TERMINATION_PATIENCE:
+                    elif limits.enable_early_termination and not sampling and \
+                            done >= EARLY_TERMINATION_MIN_TRIALS and since_improvement >= EARLY_TERMINATION_PATIENCE:
+                        # (Not while sample growth runs: trials on samples rarely beat the best on all rows,
+                        # yet they are what decides which configurations get more rows.)
                         stop_reason = f"early termination: no improvement in the last {EARLY_TERMINATION_PATIENCE} trials"
                 if stop_reason:
                     break
+                self._cache_models()
+                if self.summary is None and running and len(running) >= concurrency:
+                    # Needed at the end in any case: computed while the workers are busy, not after them.
+                    start = time.time()
+                    self.summary = self.task.featurization_summary(self.meta, self.plans, self.X,
+                                                                   config.random_state)
+                    self.summary_seconds = time.time() - start
                 if number >= limits.max_trials and not running:
                     stop_reason = "max_trials reached"
                     break
@@ -267,12 +462,21 @@ class Driver:
                         time.time() < self.search_deadline:
                     remaining = self.search_deadline - time.time()
                     study_trial = None
-                    if queue:
-                        name, params = queue.pop(0)
-                        estimate = self._estimate(name, params)
+                    promotion = self._next_promotion(promoted, running) if sampling else None
+                    if promotion is not None:
+                        name, params, size = promotion
+                        estimate = self._estimate(name, params, size)
+                        if estimate is not None and estimate > remaining:
+                            continue
+                    elif queue:
+                        name, params, size = queue.pop(0)
+                        estimate = self._estimate(name, params, size)
                         if estimate is not None and estimate > remaining and number > 0:
+                            self.log("info", f"portfolio configuration {name} {params} skipped: about "
+                                             f"{estimate:.1f} s expected, {remaining:.1f} s left for the search")
                             continue
                     else:
+                        size = first_size
                         if study is None:
                             study, tpe_names = self._start_study(names, greater)
                             if study is None:
@@ -281,7 +485,7 @@ class Driver:
                         for _ in range(20):
                             candidate = study.ask()
                             name, params = self._suggest(candidate, tpe_names)
-                            estimate = self._estimate(name, params)
+                            estimate = self._estimate(name, params, size)
                             if estimate is not None and estimate > remaining:
                                 study.tell(candidate, state=optuna.trial.TrialState.PRUNED)
                                 continue
@@ -292,12 +496,14 @@ class Driver:
                     per_trial = remaining if trial_timeout is None else min(trial_timeout, remaining)
                     task = TrialTask(number=number, algorithm=name, hyperparameters=params,
                                      workdir=str(self.workdir), timeout_seconds=round(per_trial, 3),
-                                     n_jobs=n_threads, random_state=config.random_state)
+                                     n_jobs=n_threads, random_state=config.random_state, sample_size=size)
                     handle = executor.submit(task)
                     start = time.time()
                     running[handle] = {"task": task, "start": start, "started_at": now_iso(),
-                                       "deadline": start + per_trial, "study_trial": study_trial,
-                                       "own_timeout": trial_timeout is not None and trial_timeout <= remaining}
+                                       "deadline": start + (trial_timeout if trial_timeout is not None
+                                                            else per_trial),
+                                       "study_trial": study_trial,
+                                       "own_timeout": trial_timeout is not None}
                     number += 1
                 if not running:
                     stop_reason = ("max_trials reached" if number >= limits.max_trials
@@ -328,7 +534,9 @@ class Driver:
         import optuna
 
         best_by_algo: dict[str, float] = {}
-        for t in self.trials:
+        # The study samples configurations for the smallest sample size: it learns from trials of that size.
+        first = [t for t in self.trials if t.sample_size == self.sizes[0]]
+        for t in first:
             if t.status == COMPLETED and t.score is not None and not math.isnan(t.score):
                 if t.algorithm not in best_by_algo or is_better(t.score, best_by_algo[t.algorithm], greater):
                     best_by_algo[t.algorithm] = t.score
@@ -341,7 +549,7 @@ class Driver:
             sampler = optuna.samplers.TPESampler(seed=self.config.random_state, n_startup_trials=5,
                                                  constant_liar=True, multivariate=True, group=True)
             study = optuna.create_study(direction="maximize" if greater else "minimize", sampler=sampler)
-            for t in self.trials:
+            for t in first:
                 if t.algorithm in tpe_names and t.status == COMPLETED and t.score is not None \
                         and not math.isnan(t.score):
                     prefix = get_algorithm(self.config.task, t.algorithm).prefix
@@ -367,8 +575,14 @@ class Driver:
             hyperparameters=outcome.hyperparameters, metrics=metrics, score=score, charts=outcome.charts or {},
             test_metrics=None, test_charts=None, duration_seconds=outcome.duration_seconds, status=outcome.status,
             error=outcome.error, is_ensemble=False, model_path=outcome.model_path,
-            started_at=outcome.started_at, finished_at=outcome.finished_at)
+            started_at=outcome.started_at, finished_at=outcome.finished_at,
+            sample_size=outcome.sample_size if outcome.status == COMPLETED else
+            (info["task"].sample_size if info else None),
+            best_iteration=outcome.best_iteration, calibration=outcome.calibration)
         trial.oof_path = outcome.oof_path  # type: ignore[attr-defined]  (driver-side only)
+        if outcome.predict_rows:
+            self.timings[trial.number] = {"predict_seconds": outcome.predict_seconds,
+                                          "predict_rows": outcome.predict_rows, "fit_seconds": outcome.fit_seconds}
         self.trials.append(trial)
         level = "info" if trial.status == COMPLETED else "warning"
         self.log(level, f"trial {trial.number} {trial.pipeline_name}: {trial.status}"
@@ -408,28 +622,59 @@ class Driver:
         scorer = lambda pred: scorer_on_pick(pred[pick])  # noqa: E731
         out = []
         number = max(t.number for t in self.trials) + 1
-        if config.training.enable_vote_ensemble and time.time() < self.final_deadline:
+        if config.training.enable_vote_ensemble and self._fits(self._after("voting")):
             start = time.time()
             weights = task.vote_weights(oofs, scorer, greater)
             members = [(t, w, o) for t, w, o in zip(candidates, weights, oofs) if w > 0]
             pred = sum(w * o for _, w, o in members)
-            model = task.assemble_ensemble("voting", [joblib.load(t.model_path) for t, _, _ in members],
+            model = task.assemble_ensemble("voting", [self._model(t) for t, _, _ in members],
                                            weights=[w for _, w, _ in members], classes=self.classes)
             model = task.finish_model(model, y, pred, context)
             out.append(self._ensemble_trial(number, "VotingEnsemble", model, pred, y, start, {
                 "members": [t.number for t, _, _ in members], "weights": [round(w, 4) for _, w, _ in members]}))
             number += 1
-        if config.training.enable_stack_ensemble and time.time() < self.final_deadline:
+        else:
+            self.log("info", "voting ensemble skipped: it would not finish within the time budget")
+        if config.training.enable_stack_ensemble and self._fits(self._after("stacking")):
             start = time.time()
             members = candidates[:STACK_MEMBERS]
             meta, cv_pred = task.fit_stacker(oofs[:STACK_MEMBERS], y, context, config.random_state)
-            model = task.assemble_ensemble("stacking", [joblib.load(t.model_path) for t in members],
+            model = task.assemble_ensemble("stacking", [self._model(t) for t in members],
                                            meta_learner=meta, classes=self.classes)
             model = task.finish_model(model, y, cv_pred, context)
             out.append(self._ensemble_trial(number, "StackEnsemble", model, cv_pred, y, start, {
                 "members": [t.number for t in members],
                 "meta_learner": task.meta_learner_name}))
+        elif config.training.enable_stack_ensemble:
+            self.log("info", "stack ensemble skipped: it would not finish within the time budget")
         return out
+
+    def _member_trials(self, trial: TrialResult) -> list[TrialResult]:
+        if not trial.is_ensemble:
+            return [trial]
+        numbers = set(trial.hyperparameters.get("members", []))
+        return [t for t in self.trials if t.number in numbers and not t.is_ensemble]
+
+    def _test_seconds(self, trial: TrialResult, n_rows: int) -> float:
+        return sum(self._predict_seconds(t, n_rows) for t in self._member_trials(trial)) + 0.1
+
+    def _explain_seconds(self, trial: TrialResult) -> float:
+        """The explanation's expected seconds: permutation importance predicts 200 rows twice per column and
+        once more, through every member of an ensemble (a tree model's SHAP values, and a member's
+        engineered-feature importance in front of its estimator, cost less)."""
+        members = self._member_trials(trial)
+        calls = 2 * self.X.shape[1] + 1
+        per_call = sum(self._predict_seconds(t, 200) for t in members)
+        return 0.3 + calls * per_call
+
+    def _after(self, step: str) -> float:
+        """Seconds needed from now to finish ``step`` and what must follow it (the best model's test scores)."""
+        est = self._final_estimate()
+        ranked = self._ranked()
+        n_test = 0 if self.test is None else len(self.test)
+        best_test = self._predict_seconds(ranked[0], n_test) if ranked and n_test else 0.0
+        share = {"voting": 0.5, "stacking": 0.5}[step]
+        return FINAL_SAFETY * (share * (est["ensembles"] + est["test"]) + best_test) + FINAL_FIXED_SECONDS
 
     def _ensemble_trial(self, number: int, name: str, model, pred, y, start: float, params) -> TrialResult:
         import joblib
@@ -457,8 +702,8 @@ class Driver:
         started = time.time()
         config = self.config
         budget = config.limits.timeout_minutes * 60.0
+        self.budget = budget
         self.deadline = started + budget
-        reserve = min(max(0.15 * budget, 1.5), 60.0)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=1, default=str))
         concurrency = config.limits.max_concurrent_trials
@@ -475,9 +720,9 @@ class Driver:
             if self.user_executor is None:
                 self.executor.shutdown()
             raise
-        self.search_deadline = self.deadline - reserve
-        self.final_deadline = self.deadline - 0.3 * reserve
+        self.search_deadline = self.deadline - self.reserve()
         self.search()
+        search_ended = time.time()
         ensembles = []
         if self.status != "canceled":
             try:
@@ -496,13 +741,19 @@ class Driver:
         for t in completed:
             if best is None or is_better(t.score, best.score, greater):
                 best = t
-        best_model = joblib.load(best.model_path) if best is not None else None
+        best_model = (self.models.get(best.number) or joblib.load(best.model_path)) if best is not None else None
         if self.test is not None:
             X_test = self.test.drop(columns=self.drop, errors="ignore")
             y_test = self.task.target_array(self.test[config.target_column_name].to_numpy())
             test_context = ScoringContext(meta=self.meta, X=X_test, rows=np.arange(len(X_test)), splits=None,
                                           history=self.data)
-            for t in ensembles + ([best] if best is not None and not best.is_ensemble else []):
+            # The best model first (its test scores are the run's); the other ensemble only if it fits.
+            scored = ([best] if best is not None else []) + [t for t in ensembles if t is not best]
+            for t in scored:
+                if t is not best and not self._fits(FINAL_SAFETY * self._test_seconds(t, len(X_test))):
+                    self.log("info", f"test scores of {t.pipeline_name} skipped: they would not finish within "
+                                     "the time budget")
+                    continue
                 model = best_model if t is best else joblib.load(t.model_path)
                 pred = self.task.predict_scores(model, X_test, self.classes)
                 t.test_metrics = self.task.compute_metrics(y_test, pred, test_context)
@@ -512,13 +763,23 @@ class Driver:
             self._emit(t)
         if best is not None and not best.is_ensemble and best.test_metrics is not None:
             self._emit(best)  # the studio upserts by number: this adds the test scores
-        summary = self.task.featurization_summary(self.meta, self.plans, self.X, config.random_state)
+        summary = self.summary
+        if summary is None:
+            summary = self.task.featurization_summary(self.meta, self.plans, self.X, config.random_state)
         explanation = None
-        if config.training.enable_model_explainability and best_model is not None and time.time() < self.deadline:
-            try:
-                explanation = self.task.explain(best_model, self.X, self.y, random_state=config.random_state)
-            except Exception as exc:
-                self.log("warning", f"explanation failed: {type(exc).__name__}: {exc}")
+        if config.training.enable_model_explainability and best_model is not None:
+            needed = FINAL_SAFETY * self._explain_seconds(best)
+            if self._fits(needed):
+                try:
+                    explanation = self.task.explain(best_model, self.X, self.y, random_state=config.random_state)
+                except Exception as exc:
+                    self.log("warning", f"explanation failed: {type(exc).__name__}: {exc}")
+            else:
+                self.log("info", f"explanation of the best model skipped: about {needed:.1f} s needed, "
+                                 f"{max(self.deadline - time.time(), 0):.1f} s left of the budget; it can be "
+                                 "computed after the run (feature importance of the trial)")
+        self.log("info", f"final steps took {time.time() - search_ended:.1f} s "
+                         f"(reserved {self.deadline - self.search_deadline:.1f} s)")
         if best is None and self.status == "completed":
             self.status = "timed_out"
             self.log("error", "no trial completed within the limits")

@@ -64,17 +64,24 @@ class _Worker:
         return self.process.poll() is None
 
     def kill(self) -> None:
+        """SIGKILL the child and return at once: on a busy machine a killed process can take seconds to be torn
+        down, and waiting for it here held up the run's final steps (and its end) by as much. A daemon thread
+        reaps it."""
         if self.alive():
             self.process.kill()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
         for stream in (self.process.stdin, self.process.stdout):
             try:
                 stream.close()
             except OSError:
                 pass
+        threading.Thread(target=_reap, args=(self.process,), daemon=True).start()
+
+
+def _reap(process: subprocess.Popen) -> None:
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 class LocalProcessExecutor:
@@ -143,12 +150,9 @@ class LocalProcessExecutor:
         self._dispatch()
 
     def shutdown(self) -> None:
+        # Idle or busy, every worker is killed at once: a worker holds no state worth an orderly exit, and
+        # waiting for each in turn (up to half a second for an idle one still importing) added to the run.
         for worker in self._workers:
-            try:
-                worker.process.stdin.close()  # a clean end of input makes an idle worker exit
-                worker.process.wait(timeout=0.5 if worker.handle is None else 0)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
             worker.kill()
         self._workers = []
         self._pending = []

@@ -43,6 +43,11 @@ class TrialResult:
     model_path: str | None
     started_at: str | None
     finished_at: str | None
+    # Rows of each split the model was fitted on when the search fitted it on a sample (None: all rows),
+    # the boosting rounds early stopping kept, and the probability calibration applied (classification).
+    sample_size: int | None = None
+    best_iteration: int | None = None
+    calibration: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self), default=str))

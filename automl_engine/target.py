@@ -110,7 +110,10 @@ def wrap_target(estimator, target_transform, standardize: bool = False):
 
 
 def inner_estimator(estimator):
-    """The estimator that sees the features: the regressor inside any target transforms, else itself."""
-    while isinstance(estimator, (LogTargetRegressor, StandardTargetRegressor)):
-        estimator = estimator.regressor_
+    """The estimator that sees the features: the regressor inside any target transforms or the classifier
+    inside a probability calibration (:class:`automl_engine.calibration.CalibratedModel`), else itself."""
+    from .calibration import CalibratedModel
+
+    while isinstance(estimator, (LogTargetRegressor, StandardTargetRegressor, CalibratedModel)):
+        estimator = estimator.estimator if isinstance(estimator, CalibratedModel) else estimator.regressor_
     return estimator

@@ -41,6 +41,9 @@ class TrialTask:
     timeout_seconds: float | None = None
     n_jobs: int = 1
     random_state: int = 0
+    # Fit on at most this many of each split's training rows (a fixed random subset): the search's
+    # sample growth on large data; None fits on all of them. Validation rows are always all scored.
+    sample_size: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +71,17 @@ class TrialOutcome:
     oof_path: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    # What the driver's cost model and final-step planning read: rows the model was fitted on (per split),
+    # seconds spent fitting and predicting the validation rows, and how many rows those were.
+    sample_size: int | None = None
+    fit_rows: int | None = None
+    fit_seconds: float | None = None
+    predict_seconds: float | None = None
+    predict_rows: int | None = None
+    # Boosting rounds kept by early stopping on the validation rows (None: no early stopping).
+    best_iteration: int | None = None
+    # The probability calibration applied (classification), see automl_engine.calibration.
+    calibration: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -264,6 +278,51 @@ def _fit(pipe, X, y, weights, supports_weight: bool):
     return pipe
 
 
+EARLY_STOPPING_ROUNDS = 50
+
+
+def _fit_early_stopping(pipe, X, y, weights, supports_weight: bool, X_valid, y_valid) -> int | None:
+    """Fit a boosting pipeline with early stopping on the validation rows (a holdout): the featurizing
+    steps are fitted on the training rows only, the booster stops after ``EARLY_STOPPING_ROUNDS`` rounds
+    without a better validation loss and predicts with its best round. Returns that round (None when the
+    model step is not a LightGBM or XGBoost estimator, which is then fitted the plain way)."""
+    from sklearn.pipeline import Pipeline
+
+    model = pipe.steps[-1][1]
+    module = type(model).__module__
+    is_lgb = module.startswith("lightgbm")
+    is_xgb = module.startswith("xgboost") or type(model).__name__ == "XGBLabelClassifier"
+    if not (is_lgb or is_xgb):
+        _fit(pipe, X, y, weights, supports_weight)
+        return None
+    front = Pipeline(pipe.steps[:-1])
+    Z = front.fit_transform(X, y)
+    Z_valid = front.transform(X_valid)
+    kwargs: dict[str, Any] = {"eval_set": [(Z_valid, y_valid)]}
+    if weights is not None and supports_weight:
+        kwargs["sample_weight"] = weights
+    if is_lgb:
+        import lightgbm as lgb
+
+        model.fit(Z, y, callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)], **kwargs)
+        best = getattr(model, "best_iteration_", None)
+    else:
+        model.set_params(early_stopping_rounds=EARLY_STOPPING_ROUNDS)
+        model.fit(Z, y, verbose=False, **kwargs)
+        best = getattr(model, "best_iteration", None)
+        best = None if best is None else best + 1
+    return int(best) if best else None
+
+
+def sample_rows(train: np.ndarray, sample_size: int | None, random_state: int) -> np.ndarray:
+    """At most ``sample_size`` of the training rows ``train``: a fixed random subset (the same rows for
+    every trial of a run at this size, in their original order)."""
+    if sample_size is None or len(train) <= sample_size:
+        return train
+    rng = np.random.RandomState(random_state + 7919)
+    return np.sort(rng.choice(np.asarray(train), int(sample_size), replace=False))
+
+
 def evaluate_trial(task_dict: dict[str, Any]) -> dict[str, Any]:
     """Evaluate one trial from a JSON task dict and return a JSON-serialisable outcome dict.
 
@@ -291,26 +350,58 @@ def evaluate_trial(task_dict: dict[str, Any]) -> dict[str, Any]:
         outcome.featurization = featurization_text(meta)
         classes = data.classes
 
-        def fitted(rows):
+        # Early stopping uses the validation rows of a holdout (the model fitted there is the final one);
+        # with cross-validation the final model is refitted on all rows, with no rows left to stop on.
+        stop_early = (not data.splits.refit and ml_task.early_stopping
+                      and not task.hyperparameters.get("target_transform") and not meta.get("onnx_compatible"))
+        timing = {"fit": 0.0, "predict": 0.0, "predict_rows": 0, "fit_rows": 0, "best_iteration": None}
+
+        def fitted(rows, valid=None):
             pipe = ml_task.build_pipeline(meta, task.algorithm, task.hyperparameters, task.n_jobs, task.random_state)
             X = data.X if rows is None else data.X.iloc[rows]
             y = data.y if rows is None else data.y[rows]
             w = data.weights if rows is None or data.weights is None else data.weights[rows]
-            return _fit(pipe, X, y, w, algo.supports_sample_weight)
+            start = time.time()
+            if valid is not None and stop_early:
+                timing["best_iteration"] = _fit_early_stopping(pipe, X, y, w, algo.supports_sample_weight,
+                                                               data.X.iloc[valid], data.y[valid])
+            else:
+                _fit(pipe, X, y, w, algo.supports_sample_weight)
+            timing["fit"] += time.time() - start
+            timing["fit_rows"] = max(timing["fit_rows"], len(X))
+            return pipe
 
         predictions: list[np.ndarray] = []
         final = None
         with threadpool_limits(limits=max(1, task.n_jobs)):
             for train, valid in data.splits.pairs:
-                final = fitted(train)
+                final = fitted(sample_rows(train, task.sample_size, task.random_state), valid)
+                start = time.time()
                 predictions.append(ml_task.predict_scores(final, data.X.iloc[valid], classes))
+                timing["predict"] += time.time() - start
+                timing["predict_rows"] += len(valid)
             if data.splits.refit:
-                final = fitted(None)
+                final = fitted(None if task.sample_size is None else
+                               sample_rows(np.arange(len(data.X)), task.sample_size, task.random_state))
         # Entries in split order, then stably sorted by row: the order of PreparedData.oof_rows.
         rows = np.concatenate([valid for _, valid in data.splits.pairs])
         oof = np.concatenate(predictions)[np.argsort(rows, kind="stable")]
         y_scored = data.y[data.oof_rows]
         context = data.context()
+        metric = meta.get("primary_metric")
+        if metric in ml_task.primary_metrics:
+            final, oof, outcome.calibration = ml_task.calibrate(
+                final, y_scored, oof, context, metric, ml_task.greater_is_better(metric), task.random_state)
+        outcome.sample_size = task.sample_size
+        if task.sample_size is not None:
+            outcome.pipeline_name += f", {min(task.sample_size, timing['fit_rows']):,}-row sample"
+        if outcome.calibration is not None:
+            outcome.pipeline_name += f", {outcome.calibration['method']} calibration"
+        outcome.fit_rows = int(timing["fit_rows"])
+        outcome.fit_seconds = round(timing["fit"], 4)
+        outcome.predict_seconds = round(timing["predict"], 4)
+        outcome.predict_rows = int(timing["predict_rows"])
+        outcome.best_iteration = timing["best_iteration"]
         outcome.metrics = ml_task.compute_metrics(y_scored, oof, context)
         outcome.charts = ml_task.compute_charts(y_scored, oof, context)
         final = ml_task.finish_model(final, y_scored, oof, context)

@@ -48,6 +48,15 @@ def score(metric: str, y_true, proba_or_pred, classes=None) -> float:
     return float(accuracy_score(np.asarray(y_true).astype(str), np.asarray(proba_or_pred).astype(str)))
 
 
+def probability_loss(y_true, proba, classes) -> float:
+    """Log loss of a probability matrix whose columns are ``classes`` (labels compared as strings)."""
+    from sklearn.metrics import log_loss
+
+    labels = [str(c) for c in classes]
+    return float(log_loss(np.asarray(y_true).astype(str), np.clip(np.asarray(proba, dtype=float), 1e-15, 1.0),
+                          labels=labels))
+
+
 def run_ours(train, test, entry, metric, budget, n_jobs):
     from automl_engine import classification, regression
 
@@ -64,14 +73,23 @@ def run_ours(train, test, entry, metric, budget, n_jobs):
     result = job.run()
     wall = time.time() - start
     model = result.best_model
+    completed = sum(1 for t in result.trials if t.status == "completed" and not t.is_ensemble)
     if model is None:  # no trial finished within the budget
-        return float("nan"), wall, {"trials": len(result.trials), "best": None}
+        return float("nan"), wall, {"trials": completed, "best": None}
     X_test = test.drop(columns=[target])
-    if metric == "roc_auc":
-        s = score(metric, test[target], model.predict_proba(X_test), list(model.classes_))
+    info = {"trials": completed, "best": result.best_trial.pipeline_name}
+    start = time.time()
+    if entry["task"] == "classification":
+        proba = model.predict_proba(X_test)
+        info["predict_seconds"] = time.time() - start
+        classes = list(model.classes_)
+        info["log_loss"] = probability_loss(test[target], proba, classes)
+        s = score(metric, test[target], proba if metric == "roc_auc" else np.asarray(classes)[np.argmax(proba, 1)],
+                  classes)
     else:
         s = score(metric, test[target], model.predict(X_test))
-    return s, wall, {"trials": len(result.trials), "best": result.best_trial.pipeline_name}
+        info["predict_seconds"] = time.time() - start
+    return s, wall, info
 
 
 def run_flaml(train, test, entry, metric, budget, n_jobs):
@@ -84,18 +102,65 @@ def run_flaml(train, test, entry, metric, budget, n_jobs):
     automl.fit(X, y, task=entry["task"], metric=metric, time_budget=budget, n_jobs=n_jobs, seed=0, verbose=0)
     wall = time.time() - start
     X_test = test.drop(columns=[target])
-    if metric == "roc_auc":
-        s = score(metric, test[target], automl.predict_proba(X_test), list(automl.classes_))
+    info = {"best": automl.best_estimator}
+    start = time.time()
+    if entry["task"] == "classification":
+        proba = automl.predict_proba(X_test)
+        info["predict_seconds"] = time.time() - start
+        classes = list(automl.classes_)
+        info["log_loss"] = probability_loss(test[target], proba, classes)
+        s = score(metric, test[target], proba if metric == "roc_auc" else np.asarray(classes)[np.argmax(proba, 1)],
+                  classes)
     else:
         s = score(metric, test[target], automl.predict(X_test))
-    return s, wall, {"best": automl.best_estimator}
+        info["predict_seconds"] = time.time() - start
+    return s, wall, info
+
+
+def run_autogluon(train, test, entry, metric, budget, n_jobs):
+    """AutoGluon-Tabular ``best_quality`` (bagging and multi-layer stacking) at the same time limit, in its own
+    virtual environment (var/bench-autogluon-tabular)."""
+    import tempfile
+
+    from autogluon.tabular import TabularPredictor
+
+    target = entry["target"]
+    eval_metric = {"roc_auc": "roc_auc", "accuracy": "accuracy", "r2": "r2"}[metric]
+    problem = "regression" if metric == "r2" else ("binary" if metric == "roc_auc" else "multiclass")
+    with tempfile.TemporaryDirectory() as path:
+        start = time.time()
+        predictor = TabularPredictor(label=target, eval_metric=eval_metric, problem_type=problem, path=path,
+                                     verbosity=0).fit(train, time_limit=budget, presets="best_quality",
+                                                      num_cpus=n_jobs, num_gpus=0,
+                                                      # DyStack's in-process sub-fit trains no model in a
+                                                      # quarter of a short budget and AutoGluon 1.6.3 then
+                                                      # fails ("Learner is already fit"); its log suggests
+                                                      # exactly these settings (one stack level, the result
+                                                      # DyStack reached).
+                                                      dynamic_stacking=False, num_stack_levels=1)
+        wall = time.time() - start
+        X_test = test.drop(columns=[target])
+        info = {"best": predictor.model_best}
+        start = time.time()
+        if entry["task"] == "classification":
+            proba = predictor.predict_proba(X_test)
+            info["predict_seconds"] = time.time() - start
+            classes = list(proba.columns)
+            proba = proba.to_numpy()
+            info["log_loss"] = probability_loss(test[target], proba, classes)
+            s = score(metric, test[target], proba if metric == "roc_auc" else np.asarray(classes)[np.argmax(proba, 1)],
+                      classes)
+        else:
+            s = score(metric, test[target], predictor.predict(X_test).to_numpy())
+            info["predict_seconds"] = time.time() - start
+    return s, wall, info
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--engine", choices=["ours", "flaml"], required=True)
+    parser.add_argument("--engine", choices=["ours", "flaml", "autogluon"], required=True)
     parser.add_argument("--budget", type=float, default=60)
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args()
@@ -104,7 +169,7 @@ def main() -> None:
     entry = next(e for e in json.loads(manifest_path.read_text())["datasets"] if e["name"] == args.dataset)
     train, test = load_split(manifest_path.parent, entry)
     metric = metric_for(entry, train[entry["target"]])
-    runner = run_ours if args.engine == "ours" else run_flaml
+    runner = {"ours": run_ours, "flaml": run_flaml, "autogluon": run_autogluon}[args.engine]
     s, wall, info = runner(train, test, entry, metric, args.budget, args.n_jobs)
     print("RESULT " + json.dumps({"score": s, "wall": wall, "metric": metric, **info}), flush=True)
 

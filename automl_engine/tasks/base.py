@@ -94,6 +94,11 @@ class Task:
     has_classes: bool = False
     meta_learner_name: str = ""
     settings_key: str | None = None
+    # Boosting trials on a holdout stop on its validation rows (automl_engine.trial._fit_early_stopping).
+    early_stopping: bool = False
+    # On large data the search fits early configurations on a growing random sample of the training rows
+    # (automl_engine.driver); rows of a time series are not independent, so only row-wise tasks do.
+    row_sampling: bool = False
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
@@ -212,6 +217,13 @@ class Task:
         """The trial's saved model, given its validation predictions (a forecaster calibrates its prediction
         intervals on them); the model unchanged by default."""
         return model
+
+    def calibrate(self, model: Any, y_true: np.ndarray, oof: np.ndarray, context: ScoringContext,
+                  primary_metric: str, greater_is_better: bool, random_state: int = 0
+                  ) -> tuple[Any, np.ndarray, dict[str, Any] | None]:
+        """``(model, oof, calibration)``: a trial's model and its validation predictions after probability
+        calibration on those predictions (classification), with what was done (None: nothing)."""
+        return model, oof, None
 
     # ---------------------------------------------------------------------------------------- ensembles
     def vote_weights(self, oofs: Sequence[np.ndarray], scorer: Callable[[np.ndarray], float],

@@ -96,6 +96,40 @@ class ClassificationTask(TabularTask):
             out[:, classes.index(c)] = proba[:, j]
         return out
 
+    def calibrate(self, model, y_true, oof, context: ScoringContext, primary_metric: str, greater_is_better: bool,
+                  random_state: int = 0):
+        """Wrap the model's estimator in a :class:`~automl_engine.calibration.CalibratedModel` when a map
+        fitted on its out-of-fold predictions lowers their cross-fitted log loss (see
+        :mod:`automl_engine.calibration`) and does not lower the primary metric; the stored out-of-fold
+        predictions are then the calibrated ones. ONNX-compatible runs are left as they are (the export
+        knows no calibration map)."""
+        from sklearn.pipeline import Pipeline
+
+        from ..calibration import CalibratedModel, apply_map, choose_calibration
+        from ..metrics import classification_scorer, is_better
+
+        classes = list(context.classes)
+        if context.meta.get("onnx_compatible") or not isinstance(model, Pipeline):
+            return model, oof, None
+        estimator = model.steps[-1][1]
+        if list(getattr(estimator, "classes_", [])) != classes:
+            return model, oof, None  # a model that saw fewer classes (a small sample) keeps its own output
+        index = {c: i for i, c in enumerate(classes)}
+        truth = np.array([index[v] for v in np.asarray(y_true).tolist()])
+        chosen = choose_calibration(oof, truth, random_state)
+        if chosen is None:
+            return model, oof, None
+        method, params, raw_loss, crossed_loss = chosen
+        calibrated = apply_map(oof, method, params)
+        if primary_metric != "log_loss":
+            scorer = classification_scorer(primary_metric, y_true, classes)
+            before, after = scorer(oof), scorer(calibrated)
+            if is_better(before, after, greater_is_better):
+                return model, oof, None
+        model.steps[-1] = (model.steps[-1][0], CalibratedModel(estimator, method, params))
+        return model, calibrated, {"method": method, "params": [round(p, 6) for p in params],
+                                   "log_loss_uncalibrated": raw_loss, "log_loss_cross_fitted": crossed_loss}
+
     def meta_features(self, predictions) -> np.ndarray:
         """Binary: only the positive column (the other is redundant) as a logit, so a linear meta-learner can
         weigh confident members. Many classes: raw probabilities keep the meta-problem well conditioned

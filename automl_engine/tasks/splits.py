@@ -83,9 +83,21 @@ class KFoldSplitter:
         splitter = (StratifiedKFold(self.n_folds, shuffle=True, random_state=self.random_state) if stratified
                     else KFold(self.n_folds, shuffle=True, random_state=self.random_state))
         folds = np.empty(n, dtype=np.int64)
-        for fold, (_, valid) in enumerate(splitter.split(np.zeros(n), y if stratified else None)):
+        for fold, (_, valid) in enumerate(splitter.split(np.zeros(n), _codes(y) if stratified else None)):
             folds[valid] = fold
         return list(Splits.from_folds(folds, refit=True).pairs)
+
+
+def _codes(y: np.ndarray) -> np.ndarray:
+    """Labels as integer codes in sorted label order: sklearn's stratified splitters then draw exactly the
+    same rows as from the labels, without sorting an object array of strings several times (seconds on
+    200,000 rows)."""
+    import pandas as pd
+
+    try:
+        return np.asarray(pd.Categorical(y).codes, dtype=np.int64)
+    except TypeError:
+        return y
 
 
 class HoldoutSplitter:
@@ -103,7 +115,7 @@ class HoldoutSplitter:
         n = len(y)
         can_stratify = self.stratify and pd.Series(y).value_counts().min() >= 2
         _, valid = train_test_split(np.arange(n), test_size=self.validation_size, random_state=self.random_state,
-                                    stratify=y if can_stratify else None)
+                                    stratify=_codes(y) if can_stratify else None)
         valid = np.sort(valid)
         return [(np.setdiff1d(np.arange(n), valid), valid)]
 

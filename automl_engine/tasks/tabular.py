@@ -15,6 +15,9 @@ from .splits import HoldoutSplitter, KFoldSplitter, PredefinedHoldout, Splits, m
 class TabularTask(Task):
     """A task on independent rows; subclasses give metrics, target handling and the meta-learner."""
 
+    early_stopping = True
+    row_sampling = True
+
     def splitter(self, validation: Mapping[str, Any], random_state: int, n_validation_rows: int = 0):
         if validation["source"] == "validation_data":
             return PredefinedHoldout(n_validation_rows)

@@ -596,8 +596,24 @@ def _finish(run: Run, result, recorder: RunRecorder) -> None:
     updated = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(**summary)
     if updated:
         add_log(run, "info" if summary["status"] != RunStatus.FAILED else "error", message)
+        _explain_after_run(run, result, best_trial)
     else:
         add_log(run, "warning", "the run was already closed by the studio (stale heartbeat); results kept")
+
+
+def _explain_after_run(run: Run, result, best_trial: Trial | None) -> None:
+    """The engine explains the best model only when that fits in the run's budget (the run's wall time is what
+    the user set); when it did not, the explanation asked for is computed after the run, as a feature
+    importance job of the best trial."""
+    wanted = (result.config or {}).get("training", {}).get("enable_model_explainability")
+    if not wanted or result.explanation is not None or best_trial is None or run.task == "forecasting" \
+            or not best_trial.has_model:
+        return
+    with transaction.atomic():
+        job = ImportanceJob.objects.create(trial=best_trial, requested_by=run.created_by)
+        lifecycle.enqueue(job)
+    add_log(run, "info", f"the explanation of trial {best_trial.number} did not fit in the time budget: it is "
+                         "computed after the run (feature importance job)")
 
 
 def _fail(run: Run, reason: str) -> None:

@@ -130,6 +130,9 @@ def _thread_counts(model) -> list:
     if isinstance(model, (VotingEnsemble, StackEnsemble)):
         inner = [n for member in model.estimators for n in _thread_counts(member)]
         return inner + (_thread_counts(model.meta_learner) if isinstance(model, StackEnsemble) else [])
+    from automl_engine.target import inner_estimator
+
+    model = inner_estimator(model)  # the estimator inside a target transform or a probability calibration
     params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
     return [params["n_jobs"]] if "n_jobs" in params else []
 

@@ -1,0 +1,80 @@
+"""The budget is the budget: the steps after the search (ensembles, test scores, explanation) are estimated
+from what the run measured, reserved at the end of the budget, and skipped (with a log line) when they would
+not fit."""
+import numpy as np
+import pytest
+
+from automl_engine import Callbacks, classification
+from automl_engine import driver as driver_module
+from automl_engine.driver import Driver
+from automl_engine.executor import InlineExecutor
+
+
+def _job(bank_df, minutes=1.0):
+    job = classification(training_data=bank_df, target_column_name="y", primary_metric="AUC_weighted",
+                         n_cross_validations=3, test_data_size=0.2)
+    job.set_limits(max_trials=4, timeout_minutes=minutes, max_concurrent_trials=1)
+    job.set_training(allowed_training_algorithms=["LightGBM", "LogisticRegression", "DecisionTree"],
+                     enable_model_explainability=True)
+    return job
+
+
+def test_final_steps_that_would_not_fit_are_skipped_and_the_best_model_is_still_test_scored(bank_df, tmp_path,
+                                                                                            monkeypatch):
+    # Every estimate times a million: nothing after the search fits, and the reserve is capped at half the budget
+    # (a 4-minute budget: the 4 trials finish long before the search's 2 minutes, even on a busy machine).
+    monkeypatch.setattr(driver_module, "FINAL_SAFETY", 1e6)
+    logs = []
+    driver = Driver(_job(bank_df, minutes=4.0), Callbacks(on_log=lambda level, message: logs.append(message)),
+                    InlineExecutor(), tmp_path)
+    result = driver.run()
+    assert driver.deadline - driver.search_deadline == pytest.approx(120.0)
+    assert "voting ensemble skipped: it would not finish within the time budget" in logs
+    assert "stack ensemble skipped: it would not finish within the time budget" in logs
+    assert any(m.startswith("explanation of the best model skipped: about ") and
+               m.endswith("it can be computed after the run (feature importance of the trial)") for m in logs)
+    assert result.explanation is None
+    assert not any(t.is_ensemble for t in result.trials)
+    assert result.best_trial is not None and result.test_metrics is not None
+    assert set(result.test_metrics) >= {"AUC_weighted", "log_loss", "expected_calibration_error"}
+
+
+def test_the_reserve_follows_the_measured_final_steps(bank_df, tmp_path):
+    driver = Driver(_job(bank_df), Callbacks(), InlineExecutor(), tmp_path)
+    driver.prepare()
+    driver.budget = 60.0
+    driver.summary = []     # the featurization summary already computed during the search
+    # No finished trial yet: nothing to estimate but the fixed parts (0.6 s, 0.2 s to score the test rows);
+    # the floor is 4% of the budget, at least one second.
+    assert driver._final_estimate() == {"load": 0.0, "ensembles": 0.0, "test": 0.2, "summary": 0.0}
+    assert driver.reserve() == pytest.approx(0.04 * 60)
+    driver.budget = 600.0
+    assert driver.reserve() == pytest.approx(24.0)
+    driver.budget = 10.0
+    assert driver.reserve() == pytest.approx(1.5 * (0.6 + 0.2))
+    # A finished trial that predicted its 100 validation rows (3 folds, one call each) in 0.06 s: 0.02 s a
+    # call, for 33 rows; the test's 60 rows take 60 / 33.3 times that, for the best model and as a member of
+    # each ensemble. The explanation is not reserved (it runs if time is left, else after the run), but it
+    # is estimated the same way: 2 x 20 columns + 1 calls on 200 rows.
+    from automl_engine.results import TrialResult
+
+    driver.trials.append(TrialResult(number=0, algorithm="LightGBM", pipeline_name="LightGBM", featurization="",
+                                     hyperparameters={}, metrics={}, score=0.9, charts={}, test_metrics=None,
+                                     test_charts=None, duration_seconds=1.0, status="completed", error=None,
+                                     is_ensemble=False, model_path=None, started_at=None, finished_at=None))
+    driver.timings[0] = {"predict_seconds": 0.06, "predict_rows": 100, "fit_seconds": 0.5}
+    estimate = driver._final_estimate()
+    assert len(driver.test) == 60 and driver.X.shape[1] == 20
+    assert estimate["load"] == pytest.approx(0.1)
+    assert estimate["test"] == pytest.approx(3 * 0.02 * 60 / (100 / 3) + 0.2)
+    assert driver._explain_seconds(driver.trials[0]) == pytest.approx(0.3 + 41 * 0.02 * 200 / (100 / 3))
+
+
+def test_a_run_with_every_final_step_ends_within_its_budget(bank_df, tmp_path):
+    logs = []
+    result = _job(bank_df, minutes=3.0).run(callbacks=Callbacks(on_log=lambda level, message: logs.append(message)),
+                                          workdir=tmp_path)
+    final = [m for m in logs if m.startswith("final steps took")]
+    assert len(final) == 1 and result.explanation is not None
+    assert any(t.is_ensemble for t in result.trials)
+    assert np.isfinite(result.best_trial.score)
