@@ -20,6 +20,8 @@ class Callbacks:
     on_log: Callable[[str, str], None] | None = None
     should_stop: Callable[[], bool] | None = None
     on_prepared: Callable[[dict], None] | None = None
+    # distributed runs: the Dask cluster (workers, memory) and the current trial's boosting rounds
+    on_cluster: Callable[[dict], None] | None = None
 
 
 @dataclass

@@ -38,7 +38,6 @@ LIMIT_ALIASES = {"experiment_timeout_minutes": "timeout_minutes", "iteration_tim
                  "enable_early_stopping": "enable_early_termination", "experiment_exit_score": "exit_score"}
 LIMIT_DURATIONS = {"timeout": "timeout_minutes", "trial_timeout": "trial_timeout_minutes"}
 LIMIT_IGNORED = {
-    "max_nodes": "nodes are Azure compute; trials run on this machine's worker",
     "max_cores_per_trial": "each trial gets cores // max_concurrent_trials native threads; set "
                            "max_concurrent_trials to change it",
     "max_cores_per_iteration": "each trial gets cores // max_concurrent_trials native threads; set "
@@ -53,7 +52,6 @@ TRAINING_ALIASES = {"allowed_algorithms": "allowed_training_algorithms", "allowe
 TRAINING_IGNORED = {
     "enable_dnn_training": "this engine has no deep-learning models",
     "enable_dnn": "this engine has no deep-learning models",
-    "training_mode": "training is always non-distributed here",
     "ensemble_model_download_timeout": "ensembles are built in the same process, nothing is downloaded",
     "stack_ensemble_settings": "the stack ensemble always uses LogisticRegression/ElasticNet on the best 5",
 }
