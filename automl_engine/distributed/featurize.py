@@ -114,11 +114,15 @@ class PartitionFeaturizer(BaseEstimator, TransformerMixin):
                 out[column] = ((numbers.fillna(self.means_[column]) - self.means_[column])
                                / self.scales_[column]).to_numpy()
             elif kind == "Categorical":
-                out[column] = pd.Categorical(_as_text(values), categories=self.categories_[column])
+                text = _as_text(values)
+                known = self.categories_[column]
+                # a category unseen in training reads as missing, as LightGBM treats it
+                out[column] = pd.Categorical(text.where(text.isin(known), None), categories=known)
             else:
                 times = pd.to_datetime(values, errors="coerce")
                 for part in DATETIME_PARTS:
-                    out[f"{column}_{part}"] = getattr(times.dt, part).astype("float64").to_numpy()
+                    attribute = "day_of_week" if part == "dayofweek" else part
+                    out[f"{column}_{part}"] = getattr(times.dt, attribute).astype("float64").to_numpy()
         return pd.DataFrame(out, index=X.index, columns=self.feature_names_out_)
 
     def meta(self) -> pd.DataFrame:

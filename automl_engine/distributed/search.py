@@ -255,8 +255,7 @@ class DistributedRun:
                 break
             gone = workers - worker_addresses(client)
             if gone:
-                reason = (f"worker {', '.join(sorted(gone))} left the cluster during training (killed, or over "
-                          "its memory limit); the trial was stopped and the workers restarted")
+                reason = _lost(gone)
             elif time.monotonic() > deadline:
                 reason = "the trial ran past its time limit (limits.trial_timeout_minutes or the job's timeout)"
             elif self.should_stop():
@@ -268,6 +267,11 @@ class DistributedRun:
             thread.join(30)
             raise TrialAborted(reason)
         if "error" in box:
+            gone = workers - worker_addresses(client)
+            if gone:  # the peers of a killed worker fail fast on their LightGBM sockets
+                self._reset(client)
+                error = box["error"]
+                raise TrialAborted(f"{_lost(gone)} ({type(error).__name__}: {error})")
             raise box["error"]
         self.report_cluster(trial=number, round=rounds, rounds=rounds)
         local = box["model"].to_local()
@@ -434,6 +438,11 @@ class DistributedRun:
             return len(worker_addresses(client)) < self.n_workers
         except Exception:
             return True
+
+
+def _lost(gone: set[str]) -> str:
+    return (f"worker {', '.join(sorted(gone))} left the cluster during training (killed, or over its memory "
+            "limit); the trial was stopped and the workers restarted")
 
 
 def _better(a: float | None, b: float | None, greater: bool) -> bool:
