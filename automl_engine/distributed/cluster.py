@@ -2,6 +2,7 @@
 processes with memory limits started for the run (so distributed mode can be tried on one machine)."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,16 @@ class Cluster:
         config = config if isinstance(config, ClusterConfig) else ClusterConfig.from_env()
         if config.scheduler_address:
             self.client = Client(config.scheduler_address, timeout="20s")
+        elif multiprocessing.current_process().daemon:
+            # A daemonic process (a Celery prefork child) may not fork worker processes of its own: start the
+            # scheduler and the nanny-supervised workers as separate programs instead.
+            from distributed.deploy.subprocess import SubprocessCluster
+
+            self.local = SubprocessCluster(n_workers=self.n_workers, threads_per_worker=config.threads_per_worker,
+                                           worker_kwargs={"memory_limit": config.worker_memory_limit},
+                                           dashboard_address=":0", silence_logs=40)
+            self.client = Client(self.local)
+            self.client.wait_for_workers(self.n_workers, timeout=120)
         else:
             self.local = LocalCluster(n_workers=self.n_workers, threads_per_worker=config.threads_per_worker,
                                       processes=True, memory_limit=config.worker_memory_limit,

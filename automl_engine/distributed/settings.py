@@ -21,7 +21,6 @@ def validate_training_mode(config) -> None:
         raise ConfigError("limits.max_nodes", "must be an integer of at least 1")
     if training.training_mode != "distributed":
         return
-    off = "distributed training does not support it"
     if config.task not in DISTRIBUTED_TASKS:
         raise ConfigError("training.training_mode", f"distributed training supports classification and regression, "
                                                     f"not {config.task}; run it non-distributed")
@@ -29,15 +28,19 @@ def validate_training_mode(config) -> None:
                       ("enable_model_explainability", "model explanations"),
                       ("enable_onnx_compatible_models", "ONNX export")):
         if getattr(training, key):
-            raise ConfigError(f"training.{key}", f"{off} ({what} need the whole data in one process); set it to "
-                                                 "False or use training_mode='non_distributed'")
+            raise ConfigError(f"training.{key}", f"distributed training does not support {what} (they need the "
+                                                 f"whole data in one process); set {key} to False or use "
+                                                 "training_mode='non_distributed'")
     if config.n_cross_validations is not None:
-        raise ConfigError("n_cross_validations", f"{off}: it validates on a holdout (validation_data_size or "
-                                                 "validation_data); leave n_cross_validations unset")
+        raise ConfigError("n_cross_validations", "distributed training does not cross-validate: it validates on a "
+                                                 "holdout (validation_data_size or validation_data); leave "
+                                                 "n_cross_validations unset")
     if config.cv_split_column_names is not None:
-        raise ConfigError("cv_split_column_names", f"{off}: it validates on a holdout; leave it unset")
+        raise ConfigError("cv_split_column_names", "distributed training does not use custom splits: it validates "
+                                                   "on a holdout; leave cv_split_column_names unset")
     if config.weight_column_name is not None:
-        raise ConfigError("weight_column_name", f"{off} yet; leave it unset or train non-distributed")
+        raise ConfigError("weight_column_name", "distributed training does not take sample weights yet; leave "
+                                                "weight_column_name unset or train non-distributed")
     allowed = training.allowed_training_algorithms
     others = [a for a in (allowed or ()) if a not in DISTRIBUTED_ALGORITHMS]
     if others:
@@ -47,8 +50,9 @@ def validate_training_mode(config) -> None:
         raise ConfigError("training.blocked_training_algorithms", "distributed training uses LightGBM only; "
                                                                   "it cannot be blocked in this mode")
     if config.featurization.transformer_params:
-        raise ConfigError("featurization.transformer_params", f"{off}: numeric columns are mean-imputed over "
-                                                              "partitions; remove the imputer parameters")
+        raise ConfigError("featurization.transformer_params", "distributed training does not take imputer "
+                                                              "parameters: numeric columns are mean-imputed over "
+                                                              "partitions; remove them")
     if config.featurization.mode == "off":
-        raise ConfigError("featurization.mode", f"{off} with featurization off: the partitions are featurized "
-                                                "on the workers; use 'auto'")
+        raise ConfigError("featurization.mode", "distributed training needs featurization (the partitions are "
+                                                "featurized on the workers); use 'auto'")

@@ -428,9 +428,10 @@ class LimitsForm(WizardForm):
     # Compute
     training_mode = forms.ChoiceField(
         label="Training mode", widget=forms.RadioSelect, choices=TRAINING_MODES, initial="non_distributed",
+        required=False,
         help_text="Distributed: LightGBM trained on a Dask cluster over the dataset's partitions, for data "
                   "larger than one worker's memory.")
-    max_nodes = forms.IntegerField(label="Maximum nodes", initial=2,
+    max_nodes = forms.IntegerField(label="Maximum nodes", initial=2, required=False,
                                    help_text="Dask workers a distributed run trains on; "
                                              f"{range_text(*LIMIT_RANGES['max_nodes'][:2])}.")
     COMPUTE_FIELDS = ("training_mode", "max_nodes")
@@ -456,8 +457,8 @@ class LimitsForm(WizardForm):
     def apply(self, spec):
         spec["limits"] = {k: self.cleaned_data[k] for k in self.fields if k not in self.COMPUTE_FIELDS}
         training = dict(spec.get("training") or {})
-        if self.cleaned_data["training_mode"] == "distributed":
-            spec["limits"]["max_nodes"] = self.cleaned_data["max_nodes"]
+        if self.cleaned_data.get("training_mode") == "distributed":
+            spec["limits"]["max_nodes"] = self.cleaned_data.get("max_nodes") or 2
             # what distributed mode cannot do is switched off, as the page says
             training.update({key: False for key in DISTRIBUTED_OFF}, enable_onnx_compatible_models=False,
                             training_mode="distributed")
