@@ -19,15 +19,17 @@ PANDAS_PARTITION_ROWS = 50_000
 # How many times the on-disk (uncompressed) size a non-distributed run needs in memory: the frame itself,
 # the featurized matrix, the validation copies and the learner's own dataset.
 IN_MEMORY_FACTOR = 3.0
+SAMPLE_ROWS = 10_000
 
 
 def _path(source: Any) -> Path | None:
     return Path(source) if isinstance(source, (str, os.PathLike)) else None
 
 
-def read_frame(source: Any, setting: str, columns: Sequence[str] | None = None):
+def read_frame(source: Any, setting: str, columns: Sequence[str] | None = None, dtype: dict | None = None,
+               blocksize: int | str = CSV_BLOCKSIZE):
     """``source`` (a Parquet file or folder, a CSV file, a pandas or Dask DataFrame) as a Dask DataFrame
-    with only ``columns`` read (all when ``None``)."""
+    with only ``columns`` read (all when ``None``); ``dtype`` fixes CSV column types (text stays text)."""
     import dask.dataframe as dd
 
     if isinstance(source, dd.DataFrame):
@@ -47,8 +49,8 @@ def read_frame(source: Any, setting: str, columns: Sequence[str] | None = None):
         return dd.read_parquet(str(path), **kwargs)
     if name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
         sep = "\t" if name.endswith(".tsv") else ","
-        frame = dd.read_csv(str(path), blocksize=None if name.endswith(".gz") else CSV_BLOCKSIZE, sep=sep,
-                            sample=1_000_000, assume_missing=True, usecols=kwargs.get("columns"))
+        frame = dd.read_csv(str(path), blocksize=None if name.endswith(".gz") else blocksize, sep=sep,
+                            sample=1_000_000, assume_missing=True, usecols=kwargs.get("columns"), dtype=dtype)
         return frame
     raise ConfigError(setting, f"distributed training reads Parquet (a file or a folder of parts) or CSV; "
                                f"{path.name} is neither")
@@ -68,17 +70,22 @@ def bounded_sample(ddf, n_rows: int, random_state: int, compute) -> pd.DataFrame
 
 
 def parquet_memory_estimate(path: str | os.PathLike) -> int:
-    """Bytes a pandas run would need for the Parquet data at ``path`` (file or folder), from the row
-    groups' uncompressed sizes in the metadata, times :data:`IN_MEMORY_FACTOR`; no row is read."""
+    """Bytes a pandas run would need for the Parquet data at ``path`` (file or folder): the pandas size of a
+    sample of its first rows, per row, times the row count in the metadata, times :data:`IN_MEMORY_FACTOR`.
+    (The metadata's own sizes say little: dictionary-encoded text is far smaller on disk than in pandas.)"""
     import pyarrow.parquet as pq
 
     path = Path(path)
     files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
-    total = 0
-    for file in files:
-        meta = pq.ParquetFile(file).metadata
-        total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-    return int(total * IN_MEMORY_FACTOR)
+    if not files:
+        return 0
+    rows = sum(pq.ParquetFile(file).metadata.num_rows for file in files)
+    first = pq.ParquetFile(files[0])
+    sample = next(first.iter_batches(batch_size=SAMPLE_ROWS), None)
+    if sample is None or sample.num_rows == 0:
+        return 0
+    per_row = sample.to_pandas().memory_usage(deep=True).sum() / sample.num_rows
+    return int(per_row * rows * IN_MEMORY_FACTOR)
 
 
 def memory_budget() -> int:

@@ -15,6 +15,7 @@ import automl_engine
 from automl_engine import ConfigError, artifacts, predict
 from automl_engine.distributed import search
 from automl_engine.distributed.data import check_fits_in_memory
+from automl_engine.distributed.scoring import score_partitions
 
 from pathlib import Path
 
@@ -92,6 +93,18 @@ def test_distributed_classification_on_partitions_is_served_by_the_predict_path(
     assert predict.call(model, odd, "predict_proba").shape == (1, 2)
     with pytest.raises(ValueError, match=r"missing input columns \['age'\]"):
         model.predict(rows.drop(columns=["age"]))
+    # batch scoring on the cluster: a CSV cut into partitions, scored in file order
+    csv = tmp_path / "score.csv"
+    df.drop(columns=[target]).head(3000).to_csv(csv, index=False)
+    progress = []
+    parts = list(score_partitions(str(csv), model, client, blocksize=60_000,
+                                  on_partition=lambda done, total: progress.append((done, total))))
+    assert len(parts) > 3 and progress[-1] == (len(parts), len(parts))
+    scored = pd.concat(parts, ignore_index=True)
+    assert len(scored) == 3000 and list(scored.columns[-3:]) == ["prediction", "probability_0", "probability_1"]
+    assert np.allclose(scored["probability_1"], model.predict_proba(df.drop(columns=[target]).head(3000))[:, 1],
+                       atol=1e-6)
+    assert scored["age"].tolist() == df["age"].head(3000).tolist()  # the input rows, in order
 
 
 def test_distributed_regression_with_test_data_and_datetime_parts(client, diamonds_parquet, tmp_path):

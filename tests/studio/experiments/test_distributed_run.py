@@ -1,5 +1,6 @@
 """A distributed run through the studio: submitted like any run, executed by a real Celery worker on a Dask
 LocalCluster it starts, shown with its cluster, and its model registered and served from an endpoint."""
+import io
 import json
 from pathlib import Path
 
@@ -10,7 +11,11 @@ import pytest
 
 from studio.experiments import services
 from studio.experiments.models import Run
+from django.core.files.uploadedfile import SimpleUploadedFile
+
 from studio.registry import services as registry
+from studio.serving import services as serving
+from studio.serving.models import BatchJob, Endpoint
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -67,6 +72,19 @@ def test_a_distributed_run_completes_on_a_local_cluster_and_its_model_is_served(
     pipeline = automl_engine.load_model(storage_dir / model.file, model.sha256)
     assert body["predictions"] == pipeline.predict(pd.DataFrame(rows)).tolist()
     assert np.allclose([[p["0"], p["1"]] for p in body["probabilities"]], pipeline.predict_proba(pd.DataFrame(rows)), atol=1e-6)  # served to 6 places
+    # batch scoring of a Parquet file runs on the cluster (the model was trained there), through the worker
+    buffer = io.BytesIO()
+    frame.drop(columns=[TARGET]).head(500).to_parquet(buffer, index=False)
+    endpoint = Endpoint.objects.get(name="adult-ep")
+    job = serving.start_batch_job(endpoint, SimpleUploadedFile("rows.parquet", buffer.getvalue()), user=team.alice)
+    wait_for(lambda: BatchJob.objects.get(pk=job.pk).status in ("completed", "failed"), 120,
+             message="the batch job to finish")
+    job = BatchJob.objects.get(pk=job.pk)
+    assert job.status == "completed", job.error + celery_worker.log()[-3000:]
+    assert (job.rows_done, job.rows_total) == (500, 500)
+    output = pd.read_csv(storage_dir / job.output_file)
+    assert list(output.columns[-3:]) == ["prediction", "probability_0", "probability_1"]
+    assert np.allclose(output["probability_1"], pipeline.predict_proba(frame.head(500))[:, 1], atol=1e-6)
 
 
 def client_for_owner(client, team):
