@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
+# run as a script, this file's folder comes first on sys.path and its name would shadow the `distributed` package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 BENCH = ROOT.parent / "shared" / "data" / "bench"
 TARGET = "income >50K"

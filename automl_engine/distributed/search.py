@@ -332,6 +332,8 @@ class DistributedRun:
             self.threads = max(1, min(w["threads"] or 1 for w in cluster.describe()["workers"]))
             self.report_cluster(**cluster.describe(), trial=None, round=0, rounds=0)
             described = cluster.describe()
+            if cluster.local is None:  # a running cluster: LightGBM trains on every worker it has
+                self.n_workers = described["n_workers"]
             self.log("info", f"Dask cluster {described['scheduler']}: {described['n_workers']} workers, "
                              f"{described['total_memory'] / 2**30:.1f} GiB memory in all")
             self.read(lambda *objs: dask.compute(*objs, scheduler=client.get))
