@@ -2,6 +2,7 @@
 processes with memory limits started for the run (so distributed mode can be tried on one machine)."""
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from dataclasses import dataclass
@@ -71,7 +72,10 @@ class Cluster:
         if self.owns_client and self.client is not None:
             self.client.close()
         if self.local is not None:
-            self.local.close()
+            try:
+                self.local.close()
+            except Exception:  # noqa: BLE001 - Dask's own bookkeeping after a restart; the processes are ending
+                logging.getLogger("automl_engine").warning("closing the local Dask cluster raised", exc_info=True)
 
     def describe(self) -> dict[str, Any]:
         """Workers, threads and memory limits as the scheduler sees them (for the run page and the log)."""

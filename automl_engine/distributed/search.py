@@ -97,6 +97,10 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+class StopRequested(Exception):
+    """The caller asked to stop before the search began."""
+
+
 class TrialAborted(Exception):
     """A trial stopped from outside: a worker left, its time ran out or the caller asked to stop."""
 
@@ -206,6 +210,22 @@ class DistributedRun:
                             "parameters": {}}]
         self.log("info", f"read {n_train} training rows in {train.npartitions} partitions, "
                          f"{len(self.input_step.columns_)} feature columns used, {len(dropped)} dropped")
+
+    def compute(self, client, *objs):
+        """``dask.compute(*objs)`` on the cluster, polling ``should_stop`` (the caller's heartbeat) while a
+        pass over a large dataset runs; a stop request cancels it."""
+        from distributed import wait
+
+        futures = client.compute(list(objs))
+        while True:
+            try:
+                wait(futures, timeout=2 * POLL_SECONDS)
+                break
+            except TimeoutError:
+                if self.should_stop():
+                    client.cancel(futures)
+                    raise StopRequested("stopped on request while reading the data") from None
+        return tuple(client.gather(futures))
 
     # -- trials ---------------------------------------------------------------------------------------
 
@@ -318,7 +338,6 @@ class DistributedRun:
     # -- the loop -------------------------------------------------------------------------------------
 
     def run(self) -> AutoMLResult:
-        import dask
         import optuna
 
         started = time.monotonic()
@@ -336,7 +355,11 @@ class DistributedRun:
                 self.n_workers = described["n_workers"]
             self.log("info", f"Dask cluster {described['scheduler']}: {described['n_workers']} workers, "
                              f"{described['total_memory'] / 2**30:.1f} GiB memory in all")
-            self.read(lambda *objs: dask.compute(*objs, scheduler=client.get))
+            try:
+                self.read(lambda *objs: self.compute(client, *objs))
+            except StopRequested as exc:
+                self.log("info", str(exc))
+                return self.result_without_trials(started)
             if self.callbacks.on_prepared:
                 self.callbacks.on_prepared({"guardrails": self.guardrails, "validation": self.validation})
             greater = config.greater_is_better
@@ -402,6 +425,14 @@ class DistributedRun:
             config=config.to_dict(), primary_metric=config.primary_metric, greater_is_better=config.greater_is_better,
             explanation=None, workdir=str(self.workdir), duration_seconds=round(time.monotonic() - started, 3),
             extra={"cluster": dict(self.cluster_state)})
+
+    def result_without_trials(self, started: float) -> AutoMLResult:
+        config = self.config
+        return AutoMLResult(status="canceled", best_trial=None, best_model=None, trials=[], featurization_summary=[],
+                            guardrails=[], test_metrics=None, validation_method={}, config=config.to_dict(),
+                            primary_metric=config.primary_metric, greater_is_better=config.greater_is_better,
+                            workdir=str(self.workdir), duration_seconds=round(time.monotonic() - started, 3),
+                            extra={"cluster": dict(self.cluster_state)})
 
     def one_trial(self, client, number: int, params: dict[str, Any], deadline: float):
         from ..artifacts import save_model
