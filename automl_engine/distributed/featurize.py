@@ -166,7 +166,9 @@ def fit_featurizer(ddf, kinds: dict[str, str], n_rows: int, compute) -> tuple[In
         work["std"] = frame.std()
         work["count"] = frame.count()
     for column in categorical:
-        work[f"cat:{column}"] = ddf[column].map_partitions(_as_text, meta=(column, object)).value_counts()
+        # one output partition: a tree reduction of per-partition counts, not a shuffle of the rows between
+        # workers (which needs memory on every worker and fails the pass when one of them is lost)
+        work[f"cat:{column}"] = ddf[column].map_partitions(_as_text, meta=(column, object)).value_counts(split_out=1)
     for column in dated:
         work[f"date:{column}"] = ddf[column].map_partitions(
             lambda s: pd.to_datetime(s, errors="coerce"), meta=(column, "datetime64[ns]")).count()

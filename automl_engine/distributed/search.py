@@ -165,7 +165,7 @@ class DistributedRun:
                                              random_state=seed + 1)
         counts = [train.map_partitions(len).sum(), valid.map_partitions(len).sum()]
         if self.config.task == "classification":
-            counts.append(train[target].value_counts())
+            counts.append(train[target].value_counts(split_out=1))
         else:
             counts.append(train[target].map_partitions(pd.to_numeric, errors="coerce").count())
         n_train, n_valid, target_stats = compute(*counts)
