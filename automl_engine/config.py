@@ -39,6 +39,8 @@ class Limits:
     enable_early_termination: bool = True
     exit_score: float | None = None
     max_cores_per_trial: int = -1
+    # Dask workers a distributed run uses (training_mode="distributed"); non-distributed runs use one machine.
+    max_nodes: int = 1
 
     def threads_per_trial(self, cpu_count: int | None = None) -> int:
         """Native threads each trial's learner gets (LightGBM/XGBoost ``n_jobs``, BLAS and OpenMP pools).
@@ -64,6 +66,8 @@ class Training:
     enable_stack_ensemble: bool = True
     enable_model_explainability: bool = True
     enable_onnx_compatible_models: bool = False
+    # "distributed": LightGBM on a Dask cluster over data partitions (automl_engine.distributed).
+    training_mode: str = "non_distributed"
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,11 @@ def make_training(**kwargs: Any) -> Training:
     allowed = kwargs.get("allowed_training_algorithms")
     kwargs["allowed_training_algorithms"] = tuple(allowed) if allowed is not None else None
     kwargs["blocked_training_algorithms"] = tuple(kwargs.get("blocked_training_algorithms") or ())
+    if kwargs.get("training_mode") == "distributed":
+        from .distributed.settings import DISTRIBUTED_OFF
+
+        for key in DISTRIBUTED_OFF:  # unsupported there: off unless asked for (then validation says why not)
+            kwargs.setdefault(key, False)
     return Training(**{k: v for k, v in kwargs.items()
                        if v is not None or k == "allowed_training_algorithms"})
 
@@ -361,6 +370,9 @@ def validate_config(config: JobConfig | Mapping[str, Any], columns: Sequence[str
         if config.weight_column_name is not None and config.weight_column_name not in columns:
             raise ConfigError("weight_column_name", f"column {config.weight_column_name!r} is not in the data")
     task_object.validate_settings(config, columns)
+    from .distributed.settings import validate_training_mode
+
+    validate_training_mode(config)
     json.dumps(config.to_dict(), default=str)
     return config
 

@@ -46,8 +46,8 @@ class AutoMLJob:
     def set_limits(self, **kwargs: Any) -> "AutoMLJob":
         """Azure ``set_limits``: timeout_minutes, trial_timeout_minutes, max_trials, max_concurrent_trials,
         max_cores_per_trial (each trial's native threads; -1 shares the cores among concurrent trials),
-        enable_early_termination, exit_score (also the REST/v1 spellings, see :mod:`automl_engine.sdk`;
-        max_nodes is accepted and ignored with a note)."""
+        enable_early_termination, exit_score, max_nodes (Dask workers of a distributed run) (also the REST/v1
+        spellings, see :mod:`automl_engine.sdk`)."""
         current = dataclasses.asdict(self.config.limits)
         current.update(sdk.limits_kwargs(kwargs, self.notes))
         self._replace(limits=make_limits(**current))
@@ -55,10 +55,17 @@ class AutoMLJob:
 
     def set_training(self, **kwargs: Any) -> "AutoMLJob":
         """Azure ``set_training``: allowed/blocked_training_algorithms, enable_vote_ensemble,
-        enable_stack_ensemble, enable_model_explainability, enable_onnx_compatible_models (also v1's
+        enable_stack_ensemble, enable_model_explainability, enable_onnx_compatible_models, training_mode
+        (``"distributed"``: LightGBM on a Dask cluster, see :mod:`automl_engine.distributed`; ensembles and
+        explanations are then off unless asked for, which is refused by name) (also v1's
         allowed_models/blocked_models; algorithm names in any case, ``"logistic_regression"``)."""
         current = dataclasses.asdict(self.config.training)
-        current.update(sdk.training_kwargs(kwargs, self.config.task, self.notes))
+        given = sdk.training_kwargs(kwargs, self.config.task, self.notes)
+        if given.get("training_mode") == "distributed" and current.get("training_mode") != "distributed":
+            from .distributed.settings import DISTRIBUTED_OFF
+
+            current.update({key: False for key in DISTRIBUTED_OFF})
+        current.update(given)
         self._replace(training=make_training(**current))
         return self
 
@@ -91,16 +98,23 @@ class AutoMLJob:
         return self.config.to_dict()
 
     def run(self, callbacks: Callbacks | None = None, executor: Any = None,
-            workdir: str | Path | None = None) -> AutoMLResult:
+            workdir: str | Path | None = None, cluster: Any = None) -> AutoMLResult:
         """Run the job and return its :class:`AutoMLResult`. See docs/engine-seam.md for the callbacks and
         the executor protocol. Without ``workdir`` a temporary directory is used and kept (trial models
-        live there)."""
-        from .driver import Driver
-
+        live there). ``cluster`` (distributed mode only): a ``ClusterConfig`` or a ``distributed.Client``;
+        by default ``DASK_SCHEDULER_ADDRESS``, else a LocalCluster of ``max_nodes`` workers."""
         callbacks = callbacks or Callbacks()
         for message in self.notes:
             if callbacks.on_log:
                 callbacks.on_log("info", message)
+        if self.config.training.training_mode == "distributed":
+            from .distributed import run_distributed
+
+            return run_distributed(self, callbacks, workdir, cluster)
+        from .distributed.data import check_fits_in_memory
+        from .driver import Driver
+
+        check_fits_in_memory(self.training_data)
         return Driver(self, callbacks, executor, workdir).run()
 
 

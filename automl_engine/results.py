@@ -14,12 +14,15 @@ class Callbacks:
     """Hooks the driver calls in its own process: ``on_trial(TrialResult)`` as each trial finishes,
     ``on_log(level, message)``, ``should_stop() -> bool`` polled at least once per second, and
     ``on_prepared({"guardrails": [...], "validation": {...}})`` once, when the data has been checked and
-    before the first trial, so a UI can show the guardrails while the search runs."""
+    before the first trial, so a UI can show the guardrails while the search runs; ``on_cluster(dict)``, in
+    distributed runs, with the Dask cluster's workers and the current trial's boosting rounds."""
 
     on_trial: Callable[["TrialResult"], None] | None = None
     on_log: Callable[[str, str], None] | None = None
     should_stop: Callable[[], bool] | None = None
     on_prepared: Callable[[dict], None] | None = None
+    # distributed runs: the Dask cluster (workers, memory) and the current trial's boosting rounds
+    on_cluster: Callable[[dict], None] | None = None
 
 
 @dataclass

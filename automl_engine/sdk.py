@@ -39,7 +39,6 @@ LIMIT_ALIASES = {"experiment_timeout_minutes": "timeout_minutes", "iteration_tim
                  "max_cores_per_iteration": "max_cores_per_trial"}
 LIMIT_DURATIONS = {"timeout": "timeout_minutes", "trial_timeout": "trial_timeout_minutes"}
 LIMIT_IGNORED = {
-    "max_nodes": "nodes are Azure compute; trials run on this machine's worker",
 }
 TRAINING_ALIASES = {"allowed_algorithms": "allowed_training_algorithms", "allowed_models": "allowed_training_algorithms",
                     "whitelist_models": "allowed_training_algorithms",
@@ -50,7 +49,6 @@ TRAINING_ALIASES = {"allowed_algorithms": "allowed_training_algorithms", "allowe
 TRAINING_IGNORED = {
     "enable_dnn_training": "this engine has no deep-learning models",
     "enable_dnn": "this engine has no deep-learning models",
-    "training_mode": "training is always non-distributed here",
     "ensemble_model_download_timeout": "ensembles are built in the same process, nothing is downloaded",
     "stack_ensemble_settings": "the stack ensemble always uses LogisticRegression/ElasticNet on the best 5",
 }

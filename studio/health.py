@@ -37,9 +37,23 @@ def _broker() -> str:
         return "unavailable"
 
 
+def _dask_scheduler() -> str:
+    from automl_engine.distributed import check_scheduler
+
+    try:
+        check_scheduler(settings.DASK_SCHEDULER_ADDRESS, timeout=2)
+        return "ok"
+    except Exception as error:
+        log.error("healthz: Dask scheduler unavailable: %s: %s", error.__class__.__name__, error)
+        return "unavailable"
+
+
 @never_cache
 def healthz(request):
-    """200 with ``{"database": "ok", "broker": "ok"}`` when both answer, 503 naming what is unavailable otherwise."""
+    """200 with ``{"database": "ok", "broker": "ok"}`` (and ``"dask_scheduler"`` when DASK_SCHEDULER_ADDRESS
+    is set) when all answer, 503 naming what is unavailable otherwise."""
     report = {"database": _database(), "broker": _broker()}
+    if settings.DASK_SCHEDULER_ADDRESS:
+        report["dask_scheduler"] = _dask_scheduler()
     report["status"] = "ok" if all(v == "ok" for v in report.values()) else "unavailable"
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)

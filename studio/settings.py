@@ -238,6 +238,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 REDIS_URL = env_str("REDIS_URL")
 
+# --- Distributed training (Dask) ----------------------------------------------------------------------------
+# A running Dask scheduler (tcp://host:8786) for runs with training_mode="distributed"; unset, each such run
+# starts a LocalCluster of max_nodes worker processes on its Celery worker, DASK_WORKER_MEMORY_LIMIT each.
+DASK_SCHEDULER_ADDRESS = env_str("DASK_SCHEDULER_ADDRESS")
+DASK_WORKER_MEMORY_LIMIT = env_str("DASK_WORKER_MEMORY_LIMIT", "2GiB")
+# Batch scoring runs on the Dask cluster for models trained there and for files of at least this many bytes;
+# without a scheduler it starts DASK_BATCH_WORKERS local workers.
+STUDIO_BATCH_CLUSTER_BYTES = env_int("STUDIO_BATCH_CLUSTER_BYTES", 1024**3, minimum=0)
+DASK_BATCH_WORKERS = env_int("DASK_BATCH_WORKERS", 2, minimum=1)
+
 # --- Throttling -------------------------------------------------------------------------------------------
 # Failed secrets per window: sign-ins per account and per client address, API tokens and scoring keys per
 # address. Past the limit even the right secret is refused until the window ends.

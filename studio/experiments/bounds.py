@@ -16,8 +16,9 @@ LIMIT_RANGES: dict[str, tuple[float, float, str]] = {
     "trial_timeout_minutes": (0.005, WEEK_MINUTES, "minutes"),
     "max_trials": (1, 10_000, "trials"),
     "max_concurrent_trials": (1, 64, "trials"),
+    "max_nodes": (1, 64, "nodes"),
 }
-INTEGER_LIMITS = ("max_trials", "max_concurrent_trials")
+INTEGER_LIMITS = ("max_trials", "max_concurrent_trials", "max_nodes")
 
 # The values a primary metric can take: (lowest, highest); None is unbounded on that side.
 METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {

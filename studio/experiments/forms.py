@@ -10,12 +10,14 @@ import copy
 from django import forms
 from django.utils import timezone
 
+from automl_engine.distributed.settings import DISTRIBUTED_OFF
+
 from studio.experiments import services
 from studio.experiments.bounds import LIMIT_RANGES, range_text
 from studio.forms import StyledFormMixin
 
 STEPS = [("basics", "Basic settings"), ("data", "Data and task"), ("settings", "Task settings"),
-         ("forecast", "Forecast settings"), ("limits", "Limits"), ("review", "Review")]
+         ("forecast", "Forecast settings"), ("limits", "Limits and compute"), ("review", "Review")]
 STEP_NAMES = [s for s, _ in STEPS]
 # Steps that only some tasks have.
 TASK_STEPS = {"forecast": "forecasting"}
@@ -403,6 +405,14 @@ class SettingsForm(WizardForm):
         return spec
 
 
+TRAINING_MODES = [("non_distributed", "One machine: every algorithm, cross-validation and ensembles"),
+                  ("distributed", "Distributed: LightGBM on a Dask cluster, trials one after another")]
+# Shown beside the choice: what distributed mode switches off (automl_engine.distributed.settings refuses them).
+DISTRIBUTED_SWITCHED_OFF = ["algorithms other than LightGBM", "cross-validation (a holdout validates)",
+                            "vote and stack ensembles", "model explanations", "ONNX export and code generation",
+                            "forecasting"]
+
+
 class LimitsForm(WizardForm):
     step = "limits"
     # Ranges come from bounds.LIMIT_RANGES through the API check (WizardForm.clean), which names them.
@@ -419,13 +429,46 @@ class LimitsForm(WizardForm):
     enable_early_termination = forms.BooleanField(required=False, label="Stop early when the score stops improving")
     exit_score = forms.FloatField(required=False, label="Exit score",
                                   help_text="Stop as soon as a trial reaches this primary-metric score.")
+    # Compute
+    training_mode = forms.ChoiceField(
+        label="Training mode", widget=forms.RadioSelect, choices=TRAINING_MODES, initial="non_distributed",
+        required=False,
+        help_text="Distributed: LightGBM trained on a Dask cluster over the dataset's partitions, for data "
+                  "larger than one worker's memory.")
+    max_nodes = forms.IntegerField(label="Maximum nodes", initial=2, required=False,
+                                   help_text="Dask workers a distributed run trains on; "
+                                             f"{range_text(*LIMIT_RANGES['max_nodes'][:2])}.")
+    COMPUTE_FIELDS = ("training_mode", "max_nodes")
 
     @classmethod
     def initial_from(cls, spec):
-        return dict(spec.get("limits") or {})
+        initial = dict(spec.get("limits") or {})
+        initial.setdefault("max_nodes", 2)
+        initial["training_mode"] = (spec.get("training") or {}).get("training_mode") or "non_distributed"
+        return initial
+
+    def limit_fields(self):
+        return [self[name] for name in self.fields if name not in self.COMPUTE_FIELDS]
+
+    def compute_fields(self):
+        return [self[name] for name in self.COMPUTE_FIELDS]
+
+    def route(self, api_field):
+        if api_field == "training.training_mode":
+            return "limits", "training_mode"
+        return super().route(api_field)
 
     def apply(self, spec):
-        spec["limits"] = {k: self.cleaned_data[k] for k in self.fields}
+        spec["limits"] = {k: self.cleaned_data[k] for k in self.fields if k not in self.COMPUTE_FIELDS}
+        training = dict(spec.get("training") or {})
+        if self.cleaned_data.get("training_mode") == "distributed":
+            spec["limits"]["max_nodes"] = self.cleaned_data.get("max_nodes") or 2
+            # what distributed mode cannot do is switched off, as the page says
+            training.update({key: False for key in DISTRIBUTED_OFF}, enable_onnx_compatible_models=False,
+                            training_mode="distributed")
+        else:
+            training.pop("training_mode", None)
+        spec["training"] = training
         return spec
 
 

@@ -69,6 +69,8 @@ class Run(BackgroundJob):
     guardrails = models.JSONField(default=list, blank=True)
     featurization_summary = models.JSONField(default=list, blank=True)
     validation_method = models.JSONField(default=dict, blank=True)
+    # distributed runs: the Dask cluster (workers, memory) and the current trial's boosting rounds
+    cluster = models.JSONField(default=dict, blank=True)
     workdir = models.CharField(max_length=300, blank=True, help_text="storage path of the engine's workdir")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
@@ -121,6 +123,11 @@ class Run(BackgroundJob):
     @property
     def max_concurrent_trials(self) -> int:
         return int(self.limits.get("max_concurrent_trials") or 1)
+
+    @property
+    def is_distributed(self) -> bool:
+        """Trained by LightGBM on a Dask cluster (``training.training_mode = "distributed"``)."""
+        return (self.config.get("training") or {}).get("training_mode") == "distributed"
 
     @property
     def timeout_seconds(self) -> float:

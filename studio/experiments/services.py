@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
 from django.db.models import Max
@@ -436,6 +437,18 @@ class RunRecorder:
             guardrails=_jsonable(prepared["guardrails"]) or [],
             validation_method=_jsonable(prepared["validation"]) or {}))
 
+    def on_cluster(self, state: dict) -> None:
+        """A distributed run's cluster and boosting progress, for the run page (at most one write a second,
+        and always the first and a trial's last round)."""
+        now = time.monotonic()
+        final = state.get("trial") is None or state.get("round") == state.get("rounds")
+        if not final and now - getattr(self, "_cluster_written", 0.0) < 1.0:
+            return
+        self._cluster_written = now
+        Run.objects.filter(pk=self.run.pk).update(cluster=_jsonable(state) or {})
+        if self.progress is not None:
+            self.progress()
+
     def on_trial(self, result) -> None:
         """Upsert one trial (the engine sends the best one again with its test scores) and the run's progress."""
         import math
@@ -529,14 +542,27 @@ def execute_run(run_id: int) -> None:
         if run.dataset_version is None:
             raise automl_engine.ConfigError("training_data", "the dataset version of this run was deleted")
         labels = run.config["target_column_name"] if run.task == "classification" else None
-        training = load_frame(run.dataset_version, labels=labels)
-        validation = load_frame(run.validation_version, labels=labels) if run.validation_version else None
-        test = load_frame(run.test_version, labels=labels) if run.test_version else None
+        distributed = run.is_distributed
+        # A distributed run hands the engine the versions' Parquet paths: the Dask workers read them from the
+        # shared storage partition by partition; nothing is loaded here.
+        read = (lambda version: str(storage_path(version.parquet_file.name))) if distributed else \
+            (lambda version: load_frame(version, labels=labels))
+        training = read(run.dataset_version)
+        validation = read(run.validation_version) if run.validation_version else None
+        test = read(run.test_version) if run.test_version else None
         from studio.experiments.columns import with_dataset_types
 
         job = automl_engine.job_from_config(with_dataset_types(run.config, run.dataset_version),
                                             training_data=training, validation_data=validation, test_data=test)
-        if run.max_concurrent_trials > 1:
+        cluster = None
+        if distributed:
+            from automl_engine.distributed import ClusterConfig
+
+            cluster = ClusterConfig(scheduler_address=settings.DASK_SCHEDULER_ADDRESS or None,
+                                    worker_memory_limit=settings.DASK_WORKER_MEMORY_LIMIT)
+            where = settings.DASK_SCHEDULER_ADDRESS or "a local Dask cluster on this worker"
+            add_log(run, "info", f"distributed training on {where}, up to {run.limits.get('max_nodes') or 1} nodes")
+        elif run.max_concurrent_trials > 1:
             from studio.experiments.executor import CeleryTrialExecutor
 
             executor = CeleryTrialExecutor(run, n_threads=job.config.limits.threads_per_trial())
@@ -546,8 +572,8 @@ def execute_run(run_id: int) -> None:
         progress.last = 0.0  # loading the data was progress too: beat on the engine's first poll
         result = job.run(callbacks=automl_engine.Callbacks(
             on_trial=recorder.on_trial, on_log=recorder.on_log, should_stop=progress.should_stop,
-            on_prepared=recorder.on_prepared),
-            executor=executor, workdir=workdir)
+            on_prepared=recorder.on_prepared, on_cluster=recorder.on_cluster),
+            executor=executor, workdir=workdir, cluster=cluster)
         _finish(run, result, recorder)
     except automl_engine.ConfigError as exc:
         _fail(run, f"Invalid setting {api_field_for(exc.setting)}: {_sentence(exc.message)} Edit and resubmit.")

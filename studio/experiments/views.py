@@ -1,4 +1,5 @@
 """Pages of the experiments app: list, creation wizard, run page with live fragments, trial page, compare."""
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -102,6 +103,9 @@ def _wizard_context(state, step, **extra):
                   state.reached) else "todo"} for n, t in task_steps]
     names = [n for n, _ in task_steps]
     previous = names[names.index(step) - 1] if step in names and names.index(step) else None
+    if step == "limits":
+        extra.update(distributed_off=forms.DISTRIBUTED_SWITCHED_OFF, dask_scheduler=settings.DASK_SCHEDULER_ADDRESS,
+                     dask_memory=settings.DASK_WORKER_MEMORY_LIMIT)
     return {"steps": steps, "step": step, "previous": previous, "spec": state.spec,
             "source_run": state.source_run, **extra}
 

@@ -21,7 +21,8 @@ class DeployForm(StyledFormMixin, forms.Form):
 
 
 class BatchForm(StyledFormMixin, forms.Form):
-    file = forms.FileField(label="CSV file", help_text="A header row naming the model's input columns.")
+    file = forms.FileField(label="CSV or Parquet file",
+                           help_text="CSV with a header row, or Parquet, naming the model's input columns.")
     deployment = forms.ChoiceField(label="Deployment")
 
     def __init__(self, *args, deployments=(), **kwargs):

@@ -507,13 +507,14 @@ def start_batch_job(endpoint: Endpoint, upload, *, user, deployment_name: str = 
         deployment = max(deployments, key=lambda d: (d.traffic_percent, d.name), default=None)
         if deployment is None:
             raise ServingError(f"{endpoint.name} has no deployment to score with.", "deployment")
-    if not upload.name.lower().endswith(".csv"):
-        raise ServingError(f"{upload.name} is not a .csv file; batch scoring reads CSV files with a header row.",
-                           "file")
+    suffix = ".parquet" if upload.name.lower().endswith(".parquet") else ".csv"
+    if not upload.name.lower().endswith((".csv", ".parquet")):
+        raise ServingError(f"{upload.name} is neither a .csv nor a .parquet file; batch scoring reads CSV files "
+                           "with a header row, or Parquet.", "file")
     limit = getattr(settings, "STUDIO_MAX_UPLOAD_BYTES", 2 * 1024**3)
     if upload.size > limit:
         raise ServingError(f"{upload.name} is {upload.size:,} bytes, above the {limit:,}-byte limit.", "file")
-    stored = default_storage.save(f"serving/batch/{endpoint.id}/{uuid.uuid4().hex}/input.csv", upload)
+    stored = default_storage.save(f"serving/batch/{endpoint.id}/{uuid.uuid4().hex}/input{suffix}", upload)
     with transaction.atomic():
         job = BatchJob.objects.create(workspace_id=endpoint.workspace_id, endpoint=endpoint,
                                       model_version=deployment.model_version, deployment_name=deployment.name,
@@ -549,15 +550,21 @@ def run_batch_job(job_id: int) -> None:
         chunk_rows = getattr(settings, "STUDIO_BATCH_CHUNK_ROWS", 5000)
         try:
             partial.unlink(missing_ok=True)  # left by an attempt whose worker died
-            total = _count_rows(source)
+            parquet = source.lower().endswith(".parquet")
+            total = _parquet_rows(source) if parquet else _count_rows(source)
             BatchJob.objects.filter(pk=job_id).update(rows_total=total)
             model = load_version(job.model_version)
             names = [c["name"] for c in model.schema]
+            if _on_cluster(job, source, model):
+                done = _score_on_cluster(job, source, partial, model, progress)
+                os.replace(partial, target)
+                return {"output_file": output_name, "rows_done": done, "rows_total": done}
             done = 0
             with open(partial, "w", newline="", encoding="utf-8") as out:
                 writer = csv.writer(out)
-                reader = pd.read_csv(source, chunksize=chunk_rows, dtype=_csv_dtypes(model.schema),
-                                     keep_default_na=True, encoding_errors="replace")
+                reader = _parquet_chunks(source, chunk_rows) if parquet else pd.read_csv(
+                    source, chunksize=chunk_rows, dtype=_csv_dtypes(model.schema), keep_default_na=True,
+                    encoding_errors="replace")
                 header_written = False
                 for chunk in reader:
                     missing = [n for n in names if n not in chunk.columns]
@@ -604,6 +611,66 @@ def run_batch_job(job_id: int) -> None:
             raise
 
     lifecycle.run_job(BatchJob, job_id, body)
+
+
+def _parquet_rows(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def _parquet_chunks(path: str, rows: int):
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+        yield batch.to_pandas()
+
+
+def _on_cluster(job: BatchJob, source: str, model) -> bool:
+    """Score on the Dask cluster: a model trained there, or a file of at least STUDIO_BATCH_CLUSTER_BYTES
+    (forecasters score on the worker: their requests are checked against the series as one frame)."""
+    if model.is_forecaster:
+        return False
+    distributed = (job.model_version.manifest or {}).get("training_mode") == "distributed"
+    return distributed or os.path.getsize(source) >= settings.STUDIO_BATCH_CLUSTER_BYTES
+
+
+def _score_on_cluster(job: BatchJob, source: str, partial: Path, model, progress) -> int:
+    """Score ``source`` partition by partition on the Dask cluster (DASK_SCHEDULER_ADDRESS, else a local one
+    of DASK_BATCH_WORKERS workers), streaming each scored partition to ``partial`` in file order."""
+    import numpy as np
+
+    from automl_engine.distributed.cluster import Cluster, ClusterConfig
+    from automl_engine.distributed.scoring import score_partitions
+
+    config = ClusterConfig(scheduler_address=settings.DASK_SCHEDULER_ADDRESS or None,
+                           worker_memory_limit=settings.DASK_WORKER_MEMORY_LIMIT)
+    threshold = job.model_version.decision_threshold
+    done = 0
+    with Cluster(config, n_workers=settings.DASK_BATCH_WORKERS) as cluster, \
+            open(partial, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        dtype = None if source.lower().endswith(".parquet") else _csv_dtypes(model.schema)
+        for scored in score_partitions(source, model.pipeline, cluster.client, dtype=dtype):
+            if threshold and f"probability_{threshold.get('positive_class')}" in scored.columns:
+                labels = [c[len("probability_"):] for c in scored.columns if c.startswith("probability_")]
+                if len(labels) == 2:  # the registered decision threshold, as the scoring API applies it
+                    positive = str(threshold["positive_class"])
+                    negative = next(label for label in labels if label != positive)
+                    chosen = scored[f"probability_{positive}"] >= float(threshold["value"])
+                    scored["prediction"] = np.where(chosen, positive, negative)
+            if done == 0:
+                writer.writerow([formula_safe(str(c)) for c in scored.columns])
+            for row in scored.itertuples(index=False, name=None):
+                writer.writerow([formula_safe(_cell(v)) for v in row])
+            done += len(scored)
+            BatchJob.objects.filter(pk=job.pk).update(rows_done=done)
+            progress()
+        if done == 0:
+            raise ServingError("The file has no rows to score.")
+        out.flush()
+        os.fsync(out.fileno())
+    return done
 
 
 def _csv_dtypes(schema: list[dict]) -> dict:

@@ -26,7 +26,7 @@ def test_engine_source_never_imports_the_studio():
 def test_compose_stack_has_the_services_and_their_commands_name_real_modules():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert sorted(services) == ["beat", "postgres", "redis", "web", "worker"]
+    assert sorted(services) == ["beat", "dask-scheduler", "dask-worker", "postgres", "redis", "web", "worker"]
     assert "healthcheck" in services["postgres"] and "postgres-data:/var/lib/postgresql/data" in services["postgres"]["volumes"]
     for name in ("web", "worker", "beat"):
         assert "studio-data:/data" in services[name]["volumes"], name
@@ -39,6 +39,25 @@ def test_compose_stack_has_the_services_and_their_commands_name_real_modules():
         assert importlib.util.find_spec(module) is not None, module
     from studio.celery import app
     assert app.main == "studio"
+
+
+def test_compose_runs_a_dask_cluster_whose_workers_share_the_storage_and_scale():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    scheduler, worker = services["dask-scheduler"], services["dask-worker"]
+    assert scheduler["command"][:4] == ["dask", "scheduler", "--port", "8786"]
+    assert "healthcheck" in scheduler
+    assert "dask worker tcp://dask-scheduler:8786" in worker["command"]
+    assert "--memory-limit ${DASK_WORKER_MEMORY_LIMIT" in worker["command"]
+    assert "studio-data:/data" in worker["volumes"]  # the same paths as the studio's
+    assert worker["depends_on"]["dask-scheduler"]["condition"] == "service_healthy"
+    # scalable: no fixed container name or host port that a second replica would collide on
+    assert "container_name" not in worker and "ports" not in worker
+    assert worker["image"] == scheduler["image"] == services["web"]["image"]  # the engine's code on every node
+    for name in ("web", "worker", "beat"):
+        assert services[name]["environment"]["DASK_SCHEDULER_ADDRESS"] == \
+            "${DASK_SCHEDULER_ADDRESS:-tcp://dask-scheduler:8786}"
+    assert importlib.util.find_spec("distributed.cli.dask_worker") is not None
 
 
 def test_every_environment_variable_is_documented():

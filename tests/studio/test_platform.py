@@ -31,6 +31,22 @@ def test_healthz_503_when_broker_unreachable(client, settings):
 
 
 @pytest.mark.django_db
+def test_healthz_reports_the_dask_scheduler_when_one_is_configured(client, settings):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as cluster:
+        settings.DASK_SCHEDULER_ADDRESS = cluster.scheduler_address
+        response = client.get("/healthz")
+        assert response.status_code == 200
+        assert response.json() == {"database": "ok", "broker": "ok", "dask_scheduler": "ok", "status": "ok"}
+    settings.DASK_SCHEDULER_ADDRESS = "tcp://127.0.0.1:1"
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "broker": "ok", "dask_scheduler": "unavailable",
+                               "status": "unavailable"}
+
+
+@pytest.mark.django_db
 def test_pages_carry_a_content_security_policy_without_inline_script(client, team, settings):
     client.force_login(team.alice)
     response = client.get("/datasets/")

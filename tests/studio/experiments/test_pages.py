@@ -219,6 +219,32 @@ def test_wizard_walks_to_a_yaml_review_and_submits_a_queued_run(team, bank_small
     assert run.experiment.tags == {"team": "risk"}
 
 
+def test_the_compute_step_offers_distributed_lightgbm_and_says_what_it_switches_off(team, bank_small, client_for):
+    client = client_for(team.bob)
+    assert _to_settings(client, bank_small).status_code == 302
+    assert _post(client, "settings", {**SETTINGS, "validation_type": "kfold", "n_cross_validations": "3"}).status_code == 302
+    page = client.get("/experiments/new/limits/").content.decode()
+    assert "Distributed: LightGBM on a Dask cluster, trials one after another" in page
+    assert ("Switched off in distributed mode:</strong> algorithms other than LightGBM, cross-validation (a holdout "
+            "validates), vote and stack ensembles, model explanations, ONNX export and code generation, "
+            "forecasting.") in page
+    assert "a local Dask cluster started on the worker that runs the experiment (worker memory limit 2GiB)" in page
+    limits = {"timeout_minutes": "5", "max_trials": "4", "max_concurrent_trials": "1", "training_mode": "distributed",
+              "max_nodes": "3"}
+    response = _post(client, "limits", limits)  # cross-validation chosen earlier: named, with its step
+    assert response.context["form"].non_field_errors() == [
+        "Task settings: Distributed training does not cross-validate: it validates on a holdout "
+        "(validation_data_size or validation_data); leave n_cross_validations unset."]
+    assert _post(client, "settings", {**SETTINGS, "validation_type": "holdout", "validation_size": "20"}).status_code == 302
+    assert _post(client, "limits", limits).status_code == 302
+    client.post("/experiments/new/review/")
+    run = Run.objects.get(experiment__name="wizard-run")
+    assert run.config["training"]["training_mode"] == "distributed" and run.config["limits"]["max_nodes"] == 3
+    assert [run.config["training"][k] for k in ("enable_vote_ensemble", "enable_stack_ensemble",
+                                                "enable_model_explainability")] == [False, False, False]
+    assert run.is_distributed
+
+
 def test_edit_and_resubmit_opens_the_review_prefilled_from_the_run(team, finished, client_for):
     client = client_for(team.bob)
     response = client.get(f"/experiments/runs/{finished.pk}/resubmit/")
