@@ -9,7 +9,7 @@ Seed snippets are written against ``azure.ai.ml.automl`` (SDK v2) and sometimes 
 * algorithm names match whatever their case and underscores (``"logistic_regression"`` is
   ``LogisticRegression``);
 * Azure transformer names map onto ours (``"OneHotEncoder"`` -> ``one_hot_encoder``);
-* keywords meaning Azure compute or tracking (``compute``, ``experiment_name``, ``tags``, ``max_nodes``,
+* keywords meaning Azure compute or tracking (``compute``, ``experiment_name``, ``tags``,
   ...) or Azure-only models (DNNs, target encoders this engine never uses) are
   accepted and ignored, each with a note (logged on the ``automl_engine`` logger and, for a job, replayed
   to ``on_log`` when it runs) saying so.

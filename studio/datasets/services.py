@@ -14,7 +14,7 @@ import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import Iterable
 
 import pandas as pd
 import pyarrow as pa
@@ -27,8 +27,15 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from studio import storage
 from studio.datasets import parsing, profiling
-from studio.datasets.models import ColumnType, Dataset, DatasetVersion, ProfileJob, StagedUpload
+from studio.datasets.models import (
+    ColumnType,
+    Dataset,
+    DatasetVersion,
+    ProfileJob,
+    StagedUpload,
+)
 from studio.datasets.parsing import DataError, ParseSettings, Preview
 from studio.jobs import lifecycle
 
@@ -67,28 +74,6 @@ def _folder() -> str:
     return f"datasets/{uuid.uuid4().hex}"
 
 
-def _local_path(name: str) -> Path | None:
-    try:
-        return Path(default_storage.path(name))
-    except NotImplementedError:
-        return None
-
-
-def _open(name: str) -> BinaryIO:
-    return default_storage.open(name, "rb")
-
-
-def _remove_folder(folder: str) -> None:
-    """Delete a version's or upload's storage folder and everything in it."""
-    local = _local_path(folder)
-    if local is not None:
-        shutil.rmtree(local, ignore_errors=True)
-        return
-    _dirs, files = default_storage.listdir(folder)
-    for f in files:
-        default_storage.delete(f"{folder}/{f}")
-
-
 def _raw_name(folder: str, file_name: str) -> str:
     lowered = file_name.lower()
     for ext in (".csv.gz", ".tsv.gz", ".txt.gz", ".csv", ".tsv", ".txt", ".parquet", ".gz"):
@@ -122,7 +107,7 @@ def save_stream(name: str, chunks: Iterable[bytes], limit: int) -> int:
             b[:n], self.buffer = self.buffer[:n], self.buffer[n:]
             return n
 
-    local = _local_path(name)
+    local = storage.local_path(name)
     if local is not None:
         local.parent.mkdir(parents=True, exist_ok=True)
         with open(local, "wb") as out:
@@ -147,7 +132,7 @@ def too_large_message(size: int, limit: int) -> str:
 
 
 def _write_parquet(name: str, write) -> None:
-    local = _local_path(name)
+    local = storage.local_path(name)
     if local is not None:
         local.parent.mkdir(parents=True, exist_ok=True)
         with open(local, "wb") as out:
@@ -165,7 +150,7 @@ def _write_parquet(name: str, write) -> None:
 
 def _store_parquet(name: str, path: Path) -> None:
     """Move a Parquet copy written elsewhere (an early conversion) to ``name`` in storage."""
-    local = _local_path(name)
+    local = storage.local_path(name)
     if local is not None:
         local.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(path, local)
@@ -198,7 +183,7 @@ def sweep_orphan_files(now=None) -> list[str]:
     purge_stale_uploads()
     cutoff = (now or _time.time()) - settings.STUDIO_ORPHAN_AGE_SECONDS
     removed: list[str] = []
-    root = _local_path("datasets")
+    root = storage.local_path("datasets")
     if root is not None and root.is_dir():
         referenced = {name.rsplit("/", 1)[0] for name in DatasetVersion.objects.values_list("raw_file", flat=True)}
         referenced |= {name.rsplit("/", 1)[0] for name in StagedUpload.objects.values_list("file", flat=True)}
@@ -234,18 +219,18 @@ def stage_upload(*, workspace, user, file_name: str, chunks: Iterable[bytes]) ->
     name = _raw_name(folder, file_name)
     try:
         size = save_stream(name, chunks, settings.STUDIO_MAX_UPLOAD_BYTES)
-        detected = parsing.inspect_file(lambda: _open(name), file_name)
+        detected = parsing.inspect_file(lambda: storage.open_file(name), file_name)
         return StagedUpload.objects.create(workspace=workspace, created_by=user, file=name, original_name=file_name,
                                            size=size, file_format=detected.file_format,
                                            detected_settings=detected.to_dict())
     except BaseException:
-        _remove_folder(folder)
+        storage.remove_folder(folder)
         raise
 
 
 def discard_upload(upload: StagedUpload) -> None:
     """Remove a wizard upload and its folder (the user cancelled, or it expired)."""
-    _remove_folder(upload.file.name.rsplit("/", 1)[0])
+    storage.remove_folder(upload.file.name.rsplit("/", 1)[0])
     upload.delete()
 
 
@@ -254,7 +239,7 @@ def preview_upload(upload: StagedUpload, parse_settings: ParseSettings) -> Previ
     ``parsing.TYPE_SAMPLE_ROWS`` rows (a few milliseconds) so that the guess rarely differs from the full
     file's decision on creation; the wizard shows the first ``parsing.PREVIEW_ROWS``."""
     upload_limits()
-    preview = parsing.read_preview(lambda: _open(upload.file.name), parse_settings, settings.STUDIO_MAX_COLUMNS,
+    preview = parsing.read_preview(lambda: storage.open_file(upload.file.name), parse_settings, settings.STUDIO_MAX_COLUMNS,
                                    rows=parsing.TYPE_SAMPLE_ROWS)
     preview.column_types = parsing.sample_column_types(preview)
     preview.rows = preview.rows[:parsing.PREVIEW_ROWS]
@@ -296,7 +281,7 @@ def create_dataset_version(*, workspace, user, name: str, uploaded, file_name: s
     raw_name = _raw_name(folder, file_name)
     try:
         stored = default_storage.save(raw_name, uploaded)
-        detected = parsing.inspect_file(lambda: _open(stored), file_name)
+        detected = parsing.inspect_file(lambda: storage.open_file(stored), file_name)
         merged = ParseSettings.from_dict({**detected.to_dict(), **(settings_overrides or {})})
         converted = None
         if early is not None:
@@ -309,7 +294,7 @@ def create_dataset_version(*, workspace, user, name: str, uploaded, file_name: s
                                parse_settings=merged, schema=schema or {}, folder=folder, enqueue=enqueue,
                                converted=converted)
     except BaseException:
-        _remove_folder(folder)
+        storage.remove_folder(folder)
         raise
 
 
@@ -335,7 +320,7 @@ def _create_version(*, workspace, user, name, description, tags, raw_name, origi
             limits = upload_limits()
             try:
                 _write_parquet(parquet_name, lambda out: result.append(parsing.convert_to_parquet(
-                    lambda: _open(raw_name), parse_settings, out, settings.STUDIO_MAX_COLUMNS, limits=limits)))
+                    lambda: storage.open_file(raw_name), parse_settings, out, settings.STUDIO_MAX_COLUMNS, limits=limits)))
             except (DataError, MemoryError):
                 raise
             except Exception as exc:  # whatever else a hostile file makes a parser raise is still a 400
@@ -379,7 +364,7 @@ def _pass_stats_name(parquet_name: str) -> str:
 
 
 def _save_json(name: str, data: dict) -> None:
-    local = _local_path(name)
+    local = storage.local_path(name)
     if local is not None:
         local.write_text(json.dumps(data))
     else:
@@ -399,7 +384,7 @@ def _cleanup(folder: str, raw_name: str, parquet_name: str, keep_raw: bool) -> N
             if default_storage.exists(name):
                 default_storage.delete(name)
     else:
-        _remove_folder(folder)
+        storage.remove_folder(folder)
 
 
 def apply_schema(columns: list[dict], schema: dict | None) -> list[dict]:
@@ -523,7 +508,7 @@ def run_profile(job_id: int) -> None:
     def body(job: ProfileJob, progress) -> dict:
         version = job.version
         name = version.parquet_file.name
-        profile = profiling.profile_parquet(lambda: _open(name), version.columns,
+        profile = profiling.profile_parquet(lambda: storage.open_file(name), version.columns,
                                             pass_stats=_load_json(_pass_stats_name(name)), progress=progress)
         DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.READY, error="")
         return {"profile": profile}
@@ -584,7 +569,7 @@ def load_frame(version: DatasetVersion, columns: Iterable[str] | None = None, li
         wanted = set(columns)
         keep = [c for c in keep if c["name"] in wanted]
     names = [c["name"] for c in keep]
-    with _open(version.parquet_file.name) as f:
+    with storage.open_file(version.parquet_file.name) as f:
         if limit is None:
             table = pq.read_table(f, columns=names)
         else:
@@ -629,7 +614,7 @@ def _as_labels(column: pa.ChunkedArray) -> pd.Series:
 
 def preview_rows(version: DatasetVersion, rows: int) -> tuple[list[str], list[list]]:
     """The first ``rows`` rows of a version (all columns, excluded ones too) as JSON-friendly values."""
-    with _open(version.parquet_file.name) as f:
+    with storage.open_file(version.parquet_file.name) as f:
         pf = pq.ParquetFile(f)
         batch = next(pf.iter_batches(batch_size=max(1, rows)), None)
         names = pf.schema_arrow.names
@@ -697,5 +682,5 @@ def delete_dataset(dataset: Dataset) -> None:
     folders = [v.parquet_file.name.rsplit("/", 1)[0] for v in versions]
     dataset.delete()
     for folder in folders:
-        transaction.on_commit(lambda folder=folder: _remove_folder(folder))
+        transaction.on_commit(lambda folder=folder: storage.remove_folder(folder))
 

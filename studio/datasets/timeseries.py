@@ -81,7 +81,7 @@ def check_columns(version: DatasetVersion, chosen: SeriesColumns) -> SeriesColum
 
 
 def _read(version: DatasetVersion, names: list[str]) -> pd.DataFrame:
-    from studio.datasets.services import _open
+    from studio.storage import open_file as _open
 
     with _open(version.parquet_file.name) as f:
         return pq.read_table(f, columns=list(dict.fromkeys(names))).to_pandas()

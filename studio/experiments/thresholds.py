@@ -20,7 +20,7 @@ def threshold_table(trial) -> dict | None:
     ``None`` when the trial is not a binary classifier or its validation predictions are not kept."""
     from automl_engine.trial import scored_targets
 
-    from studio.experiments.services import storage_path
+    from studio.storage import storage_path
 
     if trial.run.task != "classification" or not trial.model_file:
         return None

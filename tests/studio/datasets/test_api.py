@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from studio import storage
 from studio.datasets.models import Dataset, DatasetVersion, ProfileJob
 from tests.studio.datasets.conftest import SAMPLES
 
@@ -221,8 +222,7 @@ def orders_csv(rows: int, amount_at_end: str = "7") -> bytes:
 
 
 def parquet_of(version) -> pa.Table:
-    from studio.datasets import services
-    with services._open(version.parquet_file.name) as f:
+    with storage.open_file(version.parquet_file.name) as f:
         return pq.read_table(f)
 
 
