@@ -32,6 +32,11 @@ POLL_SECONDS = 0.05
 # SAMPLE_MIN_ROWS rows, every new configuration is first fitted on SAMPLE_START rows; the best third of the
 # trials at each size (at least the best one) is promoted to SAMPLE_GROWTH times as many rows, up to all.
 SAMPLE_MIN_ROWS = 100_000
+# A run always ends with a model when one can be had: when no trial has finished after FALLBACK_SHARE of the
+# search time (a slow first configuration, a busy machine), the first portfolio configuration is also fitted on
+# FALLBACK_ROWS rows beside the trials still running (FLAML keeps its cheapest model the same way).
+FALLBACK_SHARE = 0.5
+FALLBACK_ROWS = 2_000
 SAMPLE_START = 10_000
 SAMPLE_GROWTH = 4
 PROMOTE_SHARE = 3
@@ -370,6 +375,8 @@ class Driver:
         study = None
         tpe_names: list[str] = []
         stop_reason = None
+        search_started = time.time()
+        fallback = queue[0][:2] if queue and self.task.row_sampling and self.n_fit_rows > FALLBACK_ROWS else None
         try:
             while True:
                 now = time.time()
@@ -448,6 +455,23 @@ class Driver:
                         stop_reason = f"early termination: no improvement in the last {EARLY_TERMINATION_PATIENCE} trials"
                 if stop_reason:
                     break
+                if fallback is not None and running and number < limits.max_trials \
+                        and not any(t.status == COMPLETED for t in self.trials) \
+                        and now >= search_started + FALLBACK_SHARE * (self.search_deadline - search_started):
+                    name, params = fallback
+                    fallback = None
+                    self.log("info", f"no trial has finished in half the search time: trial {number} fits {name} "
+                                     f"on a {FALLBACK_ROWS:,}-row sample beside the running ones, so that the run "
+                                     "ends with a model")
+                    task = TrialTask(number=number, algorithm=name, hyperparameters=params, workdir=str(self.workdir),
+                                     timeout_seconds=round(max(self.deadline - 0.5 - now, 1.0), 3), n_jobs=n_threads,
+                                     random_state=config.random_state, sample_size=FALLBACK_ROWS)
+                    if hasattr(executor, "n_workers") and self.user_executor is None:
+                        executor.n_workers += 1  # our own pool: one more process, the running trials keep theirs
+                    handle = executor.submit(task)
+                    running[handle] = {"task": task, "start": now, "started_at": now_iso(),
+                                       "deadline": self.deadline - 0.5, "study_trial": None, "own_timeout": False}
+                    number += 1
                 self._cache_models()
                 if self.summary is None and running and len(running) >= concurrency:
                     # Needed at the end in any case: computed while the workers are busy, not after them.
