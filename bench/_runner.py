@@ -52,9 +52,12 @@ def probability_loss(y_true, proba, classes) -> float:
     """Log loss of a probability matrix whose columns are ``classes`` (labels compared as strings)."""
     from sklearn.metrics import log_loss
 
+    # log_loss takes the columns to be in sorted label order (its LabelBinarizer sorts them), whatever order
+    # `labels` has; a model's classes_ need not be sorted as strings, so the columns are put in that order.
     labels = [str(c) for c in classes]
-    return float(log_loss(np.asarray(y_true).astype(str), np.clip(np.asarray(proba, dtype=float), 1e-15, 1.0),
-                          labels=labels))
+    order = np.argsort(labels, kind="stable")
+    proba = np.clip(np.asarray(proba, dtype=float), 1e-15, 1.0)[:, order]
+    return float(log_loss(np.asarray(y_true).astype(str), proba, labels=[labels[i] for i in order]))
 
 
 def run_ours(train, test, entry, metric, budget, n_jobs):
