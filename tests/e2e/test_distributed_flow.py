@@ -1,7 +1,7 @@
 """A distributed experiment from the wizard's Compute section to the run page's cluster card, in a real
 headless Chromium against a live studio and a real Celery worker (which starts a local Dask cluster).
 
-Data: 3,000 rows of UCI Adult from ../shared/data/bench, uploaded as the dataset "adult".
+Data: 3,000 rows of UCI Adult (tests/data/adult_6000.csv, a sample of ../shared/data/bench), uploaded as the dataset "adult".
 """
 import io
 from pathlib import Path
@@ -15,7 +15,7 @@ from tests.conftest import sign_in, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-BENCH = Path(__file__).resolve().parents[3] / "shared" / "data" / "bench"
+DATA = Path(__file__).resolve().parents[1] / "data"  # samples of ../shared/data/bench (tests/data/README.md)
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def adult(team, celery_worker):
     from studio.datasets.models import DatasetVersion
 
     buffer = io.StringIO()
-    pd.read_csv(BENCH / "adult.csv").sample(3000, random_state=2).to_csv(buffer, index=False)
+    pd.read_csv(DATA / "adult_6000.csv").sample(3000, random_state=2).to_csv(buffer, index=False)
     version = datasets.create_dataset_version(
         workspace=team.workspace, user=team.alice, name="adult",
         uploaded=SimpleUploadedFile("adult.csv", buffer.getvalue().encode()), file_name="adult.csv")

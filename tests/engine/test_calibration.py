@@ -15,12 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bench(name: str) -> pd.DataFrame:
-    # ../shared next to the checkout (a git worktree under <root>/wt/<branch> finds it one level further up)
-    for base in (ROOT.parent, ROOT.parent.parent):
-        path = base / "shared" / "data" / "bench" / f"{name}.csv"
-        if path.exists():
-            return pd.read_csv(path)
-    pytest.skip(f"benchmark dataset {name} not found next to the checkout")
+    """A dataset of the benchmark suite shipped in tests/data (tests/data/README.md)."""
+    return pd.read_csv(ROOT / "tests" / "data" / f"{name}.csv")
 
 
 def test_ece_on_a_hand_checked_example():

@@ -19,7 +19,7 @@ from automl_engine.distributed.scoring import score_partitions
 
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[3] / "shared" / "data" / "bench"
+DATA = Path(__file__).resolve().parents[1] / "data"  # samples of ../shared/data/bench (tests/data/README.md)
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +44,14 @@ def _parts(df: pd.DataFrame, folder, n_parts: int):
 @pytest.fixture(scope="module")
 def adult_parquet(tmp_path_factory):
     """6,000 rows of UCI Adult (8 categorical columns) in 12 Parquet files."""
-    df = pd.read_csv(BENCH / "adult.csv").sample(6000, random_state=0).reset_index(drop=True)
+    df = pd.read_csv(DATA / "adult_6000.csv")
     return df, _parts(df, tmp_path_factory.mktemp("adult") / "data", 12)
 
 
 @pytest.fixture(scope="module")
 def diamonds_parquet(tmp_path_factory):
     """5,000 diamonds with a listing date (a datetime column) in 10 Parquet files."""
-    df = pd.read_csv(BENCH / "diamonds.csv").sample(5000, random_state=0).reset_index(drop=True)
+    df = pd.read_csv(DATA / "diamonds_5000.csv")
     df["listed"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(len(df)) % 700, unit="D")
     return df, _parts(df, tmp_path_factory.mktemp("diamonds") / "data", 10)
 

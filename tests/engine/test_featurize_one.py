@@ -19,14 +19,14 @@ from automl_engine.config import Featurization
 from automl_engine.featurize import Featurizer, InputSchema, plan_columns
 from automl_engine.predict import FeatureCache
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "samples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
 
 
 
 @pytest.fixture(scope="module")
 def titanic() -> pd.DataFrame:
-    frame = pd.read_csv(SAMPLES / "titanic" / "titanic.csv")
-    dates = pd.read_csv(SAMPLES / "nyc_energy" / "nyc_energy_training_clean.csv", nrows=len(frame))
+    frame = pd.read_csv(EXAMPLES / "titanic.csv")
+    dates = pd.read_csv(EXAMPLES / "nyc_energy_training_clean.csv", nrows=len(frame))
     return frame.drop(columns=["PassengerId"]).assign(Booked=dates["timeStamp"].to_numpy())
 
 

@@ -20,14 +20,14 @@ from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
-BENCH = Path(__file__).resolve().parents[4] / "shared" / "data" / "bench"
+DATA = Path(__file__).resolve().parents[2] / "data"  # samples of ../shared/data/bench (tests/data/README.md)
 TARGET = "income >50K"
 
 
 @pytest.fixture
 def adult(make_version):
     """3,000 rows of UCI Adult as a dataset version (its Parquet file is what the Dask workers read)."""
-    frame = pd.read_csv(BENCH / "adult.csv").sample(3000, random_state=1).reset_index(drop=True)
+    frame = pd.read_csv(DATA / "adult_6000.csv").sample(3000, random_state=1).reset_index(drop=True)
     return frame, make_version("adult.csv", name="adult", frame=frame)
 
 
