@@ -95,8 +95,8 @@ def test_load_samples_refuses_viewer(team):
 
 @pytest.mark.django_db
 def test_load_frame_applies_types(team):
-    version = services.load_samples(team.workspace, team.bob, synchronous=True)[-1]
-    assert version.dataset.name == "titanic"
+    versions = services.load_samples(team.workspace, team.bob, synchronous=True)
+    version = next(v for v in versions if v.dataset.name == "titanic")
     frame = services.load_frame(version)
     assert frame.shape == (891, 12)
     assert frame["Pclass"].tolist()[:3] == ["3", "1", "3"]   # few integer values: categorical
