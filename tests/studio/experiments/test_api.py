@@ -108,8 +108,8 @@ def test_model_download_is_the_pickle_and_onnx_is_refused_with_a_reason(team, fi
     ({"primary_metric": "log_loss", "limits": {"exit_score": -0.5}}, "limits.exit_score",
      "log_loss is at least 0, so an exit score of -0.5 can never be reached; use a score in that range."),
     ({"limits": {"max_trails": 3}}, "limits.max_trails",
-     "Unknown setting; known: ['enable_early_termination', 'exit_score', 'max_concurrent_trials', 'max_nodes', "
-     "'max_trials', 'timeout_minutes', 'trial_timeout_minutes']."),
+     "Unknown setting; known: ['enable_early_termination', 'exit_score', 'max_concurrent_trials', "
+     "'max_cores_per_trial', 'max_nodes', 'max_trials', 'timeout_minutes', 'trial_timeout_minutes']."),
     ({"training": {"allowed_training_algorithms": ["Prophet"]}}, "training.allowed_training_algorithms", None),
     ({"target_column": "nope"}, "target_column", None),
     ({"name": ""}, "name", "Give the experiment a name; runs with the same name are grouped together."),
