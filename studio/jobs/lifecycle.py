@@ -27,6 +27,11 @@ from studio.jobs.models import BackgroundJob, JobStatus
 
 log = logging.getLogger(__name__)
 
+# When this process last failed to reach the database while reaping (time.monotonic()). Workers cannot beat
+# while the database is down either, so for a full stale interval after an outage the reaper blames no one:
+# the jobs' own failure paths (which retry for STUDIO_DB_RETRY_SECONDS) record what really happened.
+_database_unreachable_at: float | None = None
+
 
 class JobFailed(Exception):
     """Raised by a job's body to fail it with ``message`` as the reason people read (no traceback logged)."""
@@ -320,6 +325,22 @@ def reap_stale_jobs(now=None) -> list[tuple[str, int, str]]:
     worker died or hangs). Kinds that may be retried go back to the queue until they were claimed
     ``STUDIO_JOB_MAX_ATTEMPTS`` times; the others fail with the kind's ``stale_reason``. Returns
     ``(label, id, "requeued" | "failed")`` for each job handled."""
+    global _database_unreachable_at
+    if _database_unreachable_at is not None:
+        since = time.monotonic() - _database_unreachable_at
+        if since < settings.STUDIO_STALE_AFTER_SECONDS:
+            log.info("the database was unreachable %.0f s ago: no job is reaped until every worker has had a full "
+                     "heartbeat interval to report", since)
+            return []
+        _database_unreachable_at = None
+    try:
+        return _reap_stale_jobs(now)
+    except (OperationalError, InterfaceError):
+        _database_unreachable_at = time.monotonic()
+        raise
+
+
+def _reap_stale_jobs(now=None) -> list[tuple[str, int, str]]:
     now = now or timezone.now()
     cutoff = _stale_cutoff(now)
     handled = []

@@ -41,8 +41,8 @@ def test_a_worker_killed_mid_step_ends_the_step_failed_with_the_reason(team, ban
     step.refresh_from_db()
     assert step.status == "failed" and step.finished_at is not None
     assert step.error.startswith(f"The worker running this pipeline step ({step.worker}) stopped responding at ")
-    assert step.error.endswith("(no heartbeat for 6 s): it was probably killed or ran out of memory. Run it again; "
-                               "if it keeps failing, give the worker more memory.")
+    assert step.error.endswith("(no heartbeat for 6 s): it was probably killed, ran out of memory or hangs. "
+                               "Run it again; if it keeps failing, give the worker more memory.")
     services.advance_pipeline(job.pk)  # what on_failed's advance message does on a live worker
     job.refresh_from_db()
     register = _step(job, "register")
