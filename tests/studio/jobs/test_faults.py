@@ -214,15 +214,20 @@ def test_a_broker_outage_delays_submissions_and_loses_nothing(team, bank_small, 
     assert (storage_dir / version.raw_file.name).is_file()
 
 
-def test_an_attempt_that_wakes_up_after_its_job_was_requeued_cannot_touch_the_next_one(team, fast_lifecycle):
+def test_an_attempt_that_wakes_up_after_its_job_was_requeued_cannot_touch_the_next_one(team, fast_lifecycle,
+                                                                                        monkeypatch):
     """A process that hung past the stale limit and comes back must not beat, finish or fail the attempt that
-    replaced it (the reaper requeued its job and another worker claimed it)."""
+    replaced it (the reaper requeued its job and another worker claimed it). This test plays the other worker:
+    the requeue's message is kept from the session's live worker, which would otherwise claim and run it."""
+    sent = []
+    monkeypatch.setattr(lifecycle, "send", lambda model, job_id: sent.append((model, job_id)) or True)
     version = datasets.create_dataset_version(workspace=team.workspace, user=team.alice, name="woken",
                                               uploaded=_csv_upload("w.csv", 20), file_name="w.csv", enqueue=False)
     job = ProfileJob.objects.get(version=version)
     assert lifecycle.claim(ProfileJob, job.pk).attempts == 1
     ProfileJob.objects.filter(pk=job.pk).update(heartbeat_at=job.created_at.replace(year=2000))
     assert lifecycle.reap_stale_jobs() == [("profile", job.pk, "requeued")]
+    assert sent == [(ProfileJob, job.pk)]
     assert lifecycle.claim(ProfileJob, job.pk).attempts == 2
     assert not lifecycle.beat(ProfileJob, job.pk, attempt=1)
     assert not lifecycle.finish(ProfileJob, job.pk, attempt=1, profile={"stale": True})
