@@ -162,12 +162,12 @@ def _convert_range_clipper(scope, operator, container) -> None:
 def onnx_mode_changes(problem_type: str) -> list[str]:
     """What ``enable_onnx_compatible_models`` changes for ``problem_type``, in words for people: the only
     differences from a normal run (the featurizer is the same one, exported node for node)."""
-    from .algorithms import _REGISTRY
+    from .algorithms import algorithm_names, get_algorithm
     from .featurize import DATETIME, ONNX_DROPS, TEXT
 
-    algorithms = _REGISTRY.get(problem_type, {})
-    left_out = sorted(name for name, algo in algorithms.items() if not algo.onnx_convertible)
-    if algorithms and len(left_out) == len(algorithms):
+    names = algorithm_names(problem_type)
+    left_out = sorted(name for name in names if not get_algorithm(problem_type, name).onnx_convertible)
+    if names and len(left_out) == len(names):
         return [f"No {problem_type} algorithm converts to ONNX, so a run with this setting is refused: leave it off."]
     changes = [f"Date columns are dropped ({ONNX_DROPS[DATETIME].split(': ', 1)[1]}).",
                f"Free-text columns are dropped ({ONNX_DROPS[TEXT].split(': ', 1)[1]}).",

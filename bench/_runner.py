@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
@@ -60,6 +59,24 @@ def probability_loss(y_true, proba, classes) -> float:
     return float(log_loss(np.asarray(y_true).astype(str), proba, labels=[labels[i] for i in order]))
 
 
+def score_on_test(model, test, entry, metric, info: dict) -> float:
+    """Score a fitted model (``predict_proba``/``predict`` and ``classes_``, as ours and FLAML's have) on the
+    test rows; the prediction time and, for classification, the log loss go into ``info``."""
+    target = entry["target"]
+    X_test = test.drop(columns=[target])
+    start = time.time()
+    if entry["task"] != "classification":
+        predictions = model.predict(X_test)
+        info["predict_seconds"] = time.time() - start
+        return score(metric, test[target], predictions)
+    proba = model.predict_proba(X_test)
+    info["predict_seconds"] = time.time() - start
+    classes = list(model.classes_)
+    info["log_loss"] = probability_loss(test[target], proba, classes)
+    return score(metric, test[target], proba if metric == "roc_auc" else np.asarray(classes)[np.argmax(proba, 1)],
+                 classes)
+
+
 def run_ours(train, test, entry, metric, budget, n_jobs):
     from automl_engine import classification, regression
 
@@ -79,20 +96,8 @@ def run_ours(train, test, entry, metric, budget, n_jobs):
     completed = sum(1 for t in result.trials if t.status == "completed" and not t.is_ensemble)
     if model is None:  # no trial finished within the budget
         return float("nan"), wall, {"trials": completed, "best": None}
-    X_test = test.drop(columns=[target])
     info = {"trials": completed, "best": result.best_trial.pipeline_name}
-    start = time.time()
-    if entry["task"] == "classification":
-        proba = model.predict_proba(X_test)
-        info["predict_seconds"] = time.time() - start
-        classes = list(model.classes_)
-        info["log_loss"] = probability_loss(test[target], proba, classes)
-        s = score(metric, test[target], proba if metric == "roc_auc" else np.asarray(classes)[np.argmax(proba, 1)],
-                  classes)
-    else:
-        s = score(metric, test[target], model.predict(X_test))
-        info["predict_seconds"] = time.time() - start
-    return s, wall, info
+    return score_on_test(model, test, entry, metric, info), wall, info
 
 
 def run_flaml(train, test, entry, metric, budget, n_jobs):
@@ -104,20 +109,8 @@ def run_flaml(train, test, entry, metric, budget, n_jobs):
     start = time.time()
     automl.fit(X, y, task=entry["task"], metric=metric, time_budget=budget, n_jobs=n_jobs, seed=0, verbose=0)
     wall = time.time() - start
-    X_test = test.drop(columns=[target])
     info = {"best": automl.best_estimator}
-    start = time.time()
-    if entry["task"] == "classification":
-        proba = automl.predict_proba(X_test)
-        info["predict_seconds"] = time.time() - start
-        classes = list(automl.classes_)
-        info["log_loss"] = probability_loss(test[target], proba, classes)
-        s = score(metric, test[target], proba if metric == "roc_auc" else np.asarray(classes)[np.argmax(proba, 1)],
-                  classes)
-    else:
-        s = score(metric, test[target], automl.predict(X_test))
-        info["predict_seconds"] = time.time() - start
-    return s, wall, info
+    return score_on_test(automl, test, entry, metric, info), wall, info
 
 
 def run_autogluon(train, test, entry, metric, budget, n_jobs):
