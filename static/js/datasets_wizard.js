@@ -155,6 +155,40 @@
   });
   toggleOther();
 
+  // --- The whole-file type check ----------------------------------------------------------------------------
+  // When the background check ends, its types replace the first-rows guess: the badge, the "detected" value the
+  // server compares overrides with, and the type picker unless the user already chose another type.
+  function applyScan(box) {
+    var data = box.querySelector("#type-scan-types");
+    if (!data || box.dataset.applied) return;
+    box.dataset.applied = "1";
+    var types = JSON.parse(data.textContent), changed = [];
+    document.querySelectorAll("#schema select[data-column]").forEach(function (select) {
+      var index = select.name.split("-")[1];
+      var kind = types[select.dataset.column];
+      var detected = form.querySelector("input[name=col-" + index + "-detected]");
+      if (!kind || !detected || detected.value === kind) return;
+      var badge = form.querySelector("[data-detected-for='" + index + "']");
+      var was = badge.parentNode.querySelector(".ds-type-was");
+      if (select.value === detected.value) select.value = kind;
+      was.textContent = "first rows suggested " + detected.value;
+      was.hidden = false;
+      badge.className = "badge ds-type ds-type-" + kind + " ds-type-changed";
+      badge.textContent = kind;
+      detected.value = kind;
+      changed.push(select.dataset.column);
+    });
+    var note = box.querySelector(".ds-type-scan-changes");
+    if (note && changed.length) {
+      note.textContent = " " + changed.length + (changed.length === 1 ? " column differs" : " columns differ") +
+        " from the first-rows guess and " + (changed.length === 1 ? "is" : "are") + " marked: " + changed.join(", ") + ".";
+    }
+  }
+  document.body.addEventListener("htmx:load", function (e) {
+    var box = e.detail.elt.id === "type-scan" ? e.detail.elt : e.detail.elt.querySelector && e.detail.elt.querySelector("#type-scan");
+    if (box) applyScan(box);
+  });
+
   // --- Review ------------------------------------------------------------------------------------------------
   function row(dl, label, value) {
     var dt = document.createElement("dt"), dd = document.createElement("dd");

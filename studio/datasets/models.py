@@ -1,4 +1,4 @@
-"""Datasets, their immutable versions, the uploads of the creation wizard, and profile jobs."""
+"""Datasets, their immutable versions, the uploads of the creation wizard with their type checks, and profile jobs."""
 import uuid
 
 from django.conf import settings
@@ -130,3 +130,25 @@ class StagedUpload(models.Model):
 
     def __str__(self):
         return f"staged {self.original_name}"
+
+
+class TypeScanJob(BackgroundJob):
+    """The wizard's check of a staged upload with one set of parse settings: the same conversion that creating
+    the dataset runs, done in the background while the user looks at the preview, so that the schema step
+    shows the types decided on the whole file instead of a guess from its first rows. Creating the dataset with
+    the same settings takes over its Parquet copy instead of converting the file again."""
+
+    task_name = "datasets.scan_upload"
+    job_label = "type check"
+
+    upload = models.ForeignKey(StagedUpload, on_delete=models.CASCADE, related_name="scans")
+    parse_settings = models.JSONField(default=dict)
+    fraction = models.FloatField(default=0.0, help_text="share of the file read so far, 0 to 1")
+    columns = models.JSONField(null=True, blank=True, help_text="the columns and types the whole file gave")
+    n_rows = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"type check of {self.upload} ({self.status})"

@@ -35,6 +35,7 @@ from studio.datasets.models import (
     DatasetVersion,
     ProfileJob,
     StagedUpload,
+    TypeScanJob,
 )
 from studio.datasets.parsing import DataError, ParseSettings, Preview
 from studio.jobs import lifecycle
@@ -145,11 +146,11 @@ def _write_parquet(name: str, write) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _store_parquet(name, tmp)
+    _store_file(name, tmp)
 
 
-def _store_parquet(name: str, path: Path) -> None:
-    """Move a Parquet copy written elsewhere (an early conversion) to ``name`` in storage."""
+def _store_file(name: str, path: Path) -> None:
+    """Move a file written elsewhere (an early conversion's Parquet copy, a type check's) to ``name`` in storage."""
     local = storage.local_path(name)
     if local is not None:
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -246,18 +247,142 @@ def preview_upload(upload: StagedUpload, parse_settings: ParseSettings) -> Previ
     return preview
 
 
+def scan_upload(upload: StagedUpload, parse_settings: ParseSettings) -> TypeScanJob:
+    """The type check of ``upload`` read with ``parse_settings``: the one already made or under way for these
+    settings, else a new one sent to a worker. Checks for other settings are stopped: the user moved on."""
+    wanted = parse_settings.to_dict()
+    with transaction.atomic():
+        StagedUpload.objects.select_for_update().filter(pk=upload.pk).first()
+        jobs = list(upload.scans.all())
+        job = next((j for j in jobs if j.parse_settings == wanted and j.status != TypeScanJob.Status.CANCELED), None)
+        stale = [j.pk for j in jobs if j is not job and not j.is_finished]
+        if stale:
+            TypeScanJob.objects.filter(pk__in=stale, status__in=(TypeScanJob.Status.QUEUED, TypeScanJob.Status.RUNNING)
+                                       ).update(status=TypeScanJob.Status.CANCELED, finished_at=timezone.now(),
+                                                error="The parse settings changed; the newer settings are checked.")
+        if job is None:
+            job = TypeScanJob.objects.create(upload=upload, parse_settings=wanted)
+            lifecycle.enqueue(job)
+    return job
+
+
+def _scan_folder(job_or_pk) -> str:
+    """Where a type check writes its Parquet copy and pass statistics: a folder inside the upload's own."""
+    job = job_or_pk if isinstance(job_or_pk, TypeScanJob) else TypeScanJob.objects.select_related("upload").get(
+        pk=job_or_pk)
+    return f"{job.upload.file.name.rsplit('/', 1)[0]}/scan-{job.pk}"
+
+
+class _CountingReader(io.RawIOBase):
+    """A file object that reports how far it has been read: the type check's progress and heartbeat. A read
+    after the job was closed from outside (settings changed, upload discarded) raises ``JobFailed``."""
+
+    def __init__(self, raw, size: int, report):
+        super().__init__()
+        self.raw, self.size, self.report, self.position = raw, max(size, 1), report, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return self.raw.seekable()
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        self.position = self.raw.seek(offset, whence)
+        return self.position
+
+    def tell(self):
+        return self.raw.tell()
+
+    def readinto(self, buffer):
+        data = self.raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.position += n
+        self.report(min(1.0, self.position / self.size))
+        return n
+
+    def close(self):
+        self.raw.close()
+        super().close()
+
+
+def run_upload_scan(job_id: int) -> None:
+    """Claim a type check and convert the staged file with its settings, as creating the dataset would."""
+    import time as _time
+
+    def body(job: TypeScanJob, progress) -> dict:
+        upload = job.upload
+        parse_settings = ParseSettings.from_dict(job.parse_settings)
+        folder = _scan_folder(job)
+        last = [0.0]
+
+        def report(fraction: float) -> None:
+            if not progress():
+                raise lifecycle.JobFailed("The type check was stopped: the parse settings changed or the upload "
+                                          "was discarded.")
+            if _time.monotonic() - last[0] >= 0.5:
+                last[0] = _time.monotonic()
+                TypeScanJob.objects.filter(pk=job.pk, status=TypeScanJob.Status.RUNNING).update(fraction=fraction)
+
+        def open_raw():
+            return io.BufferedReader(_CountingReader(storage.open_file(upload.file.name), upload.size, report),
+                                     buffer_size=1 << 20)
+
+        result: list = []
+        try:
+            _write_parquet(f"{folder}/data.parquet", lambda out: result.append(parsing.convert_to_parquet(
+                open_raw, parse_settings, out, settings.STUDIO_MAX_COLUMNS, limits=upload_limits())))
+        except (lifecycle.JobFailed, MemoryError):
+            storage.remove_folder(folder)
+            raise
+        except DataError as exc:  # what creating the dataset would say: the user's to fix in step 3
+            storage.remove_folder(folder)
+            raise lifecycle.JobFailed(exc.message) from None
+        except Exception as exc:  # a hostile file's parser error is a reason for the user, as on creation
+            storage.remove_folder(folder)
+            log.warning("could not check the types of %s", upload.original_name, exc_info=True)
+            raise lifecycle.JobFailed(f"The file cannot be read: {lifecycle.readable_error(exc)}. Check that it is "
+                                      "CSV, TSV, gzip-compressed CSV or Parquet and upload it again.") from None
+        _save_json(_pass_stats_name(f"{folder}/data.parquet"), profiling.pass_statistics(result[0].summary))
+        return {"columns": result[0].columns, "n_rows": result[0].n_rows, "fraction": 1.0}
+
+    lifecycle.run_job(TypeScanJob, job_id, body)
+
+
+def _finished_scan(upload: StagedUpload, parse_settings: ParseSettings) -> tuple[Path, parsing.IngestResult, Path] | None:
+    """A completed type check of ``upload`` with exactly these settings whose files are still there, as
+    ``(Parquet path, result, pass statistics path)``; only on local storage, where taking it over is a move."""
+    job = upload.scans.filter(status=TypeScanJob.Status.COMPLETED, parse_settings=parse_settings.to_dict()).first()
+    if job is None or job.columns is None:
+        return None
+    folder = _scan_folder(job)
+    parquet, stats = storage.local_path(f"{folder}/data.parquet"), storage.local_path(_pass_stats_name(f"{folder}/data.parquet"))
+    if parquet is None or stats is None or not parquet.is_file() or not stats.is_file():
+        return None
+    return parquet, parsing.IngestResult(n_rows=job.n_rows, columns=job.columns), stats
+
+
 def create_from_upload(upload: StagedUpload, *, name: str, description: str = "", tags: dict | None = None,
                        parse_settings: ParseSettings, schema: dict | None = None, user) -> DatasetVersion:
-    """Finish the wizard: convert the staged file and create the dataset (or its next version).
+    """Finish the wizard: convert the staged file and create the dataset (or its next version). A completed
+    type check with the same settings already converted it: its Parquet copy is taken over.
 
     On ``DataError`` the upload stays, so the user can change a setting and try again.
     """
     folder = upload.file.name.rsplit("/", 1)[0]
+    scan = _finished_scan(upload, parse_settings)
+    if scan is not None:
+        log.info("upload %s: the type check's conversion is taken over", upload.original_name)
     version = _create_version(workspace=upload.workspace, user=user, name=name, description=description,
                               tags=tags or {}, raw_name=upload.file.name, original_name=upload.original_name,
                               raw_size=upload.size, parse_settings=parse_settings, schema=schema or {},
-                              folder=folder, keep_raw_on_error=True)
+                              folder=folder, keep_raw_on_error=True,
+                              converted=scan[:2] if scan else None, pass_stats=scan[2] if scan else None)
+    scan_folders = [f"{folder}/scan-{pk}" for pk in upload.scans.values_list("pk", flat=True)]
     StagedUpload.objects.filter(pk=upload.pk).delete()
+    for scan_folder in scan_folders:
+        storage.remove_folder(scan_folder)
     return version
 
 
@@ -308,13 +433,14 @@ def validate_dataset_name(name: str) -> str:
 
 
 def _create_version(*, workspace, user, name, description, tags, raw_name, original_name, raw_size, parse_settings,
-                    schema, folder, keep_raw_on_error=False, enqueue=True, converted=None) -> DatasetVersion:
+                    schema, folder, keep_raw_on_error=False, enqueue=True, converted=None,
+                    pass_stats: Path | None = None) -> DatasetVersion:
     name = validate_dataset_name(name)
     parquet_name = f"{folder}/data.parquet"
     try:
         result: list = []
         if converted is not None:  # (path of a Parquet copy already written, its IngestResult)
-            _store_parquet(parquet_name, converted[0])
+            _store_file(parquet_name, converted[0])
             result.append(converted[1])
         else:
             limits = upload_limits()
@@ -329,7 +455,10 @@ def _create_version(*, workspace, user, name, description, tags, raw_name, origi
                                 "CSV, TSV, gzip-compressed CSV or Parquet and upload it again.", field="file") from None
         n_rows = result[0].n_rows
         columns = apply_schema(result[0].columns, schema)
-        _save_json(_pass_stats_name(parquet_name), profiling.pass_statistics(result.pop().summary))
+        if pass_stats is not None:  # written by the type check that converted the file
+            _store_file(_pass_stats_name(parquet_name), pass_stats)
+        else:
+            _save_json(_pass_stats_name(parquet_name), profiling.pass_statistics(result.pop().summary))
         with transaction.atomic():
             dataset, created = Dataset.objects.select_for_update().get_or_create(
                 workspace=workspace, name=name,

@@ -12,6 +12,7 @@ urlpatterns = [
     path("uploads/", views.upload, name="upload"),
     path("uploads/<uuid:upload_id>/preview/", views.upload_preview, name="upload-preview"),
     path("uploads/<uuid:upload_id>/discard/", views.upload_discard, name="upload-discard"),
+    path("uploads/<uuid:upload_id>/scans/<int:scan_id>/", views.upload_scan, name="upload-scan"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/profile/", views.profile_fragment, name="profile"),
     path("<int:pk>/profile/again/", views.profile_again, name="profile-again"),

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from studio.accounts.access import require_role
 from studio.accounts.models import Role
-from studio.datasets import charts, services, timeseries
+from studio.datasets import charts, parsing, services, timeseries
 from studio.datasets.access import dataset_for, staged_upload_for
 from studio.datasets.forms import TYPE_CHOICES, BasicInfoForm, ParseSettingsForm, schema_from_post
 from studio.datasets.models import Dataset, DatasetVersion
@@ -123,8 +123,27 @@ def upload_preview(request, upload_id):
         seen = list(dict.fromkeys(r[i] for r in preview.rows if r[i] is not None))[:3]
         examples.append(", ".join(v[:30] for v in seen))
     context.update({"preview": preview, "columns": list(zip(preview.columns, preview.column_types, examples)),
-                    "type_choices": TYPE_CHOICES, "settings_text": parse_settings.describe()})
+                    "type_choices": TYPE_CHOICES, "settings_text": parse_settings.describe(),
+                    **_scan_context(staged, services.scan_upload(staged, parse_settings))})
     return render(request, "datasets/partials/preview.html", context)
+
+
+def _scan_context(staged, scan) -> dict:
+    types = {c["name"]: c["type"] for c in scan.columns or []}
+    return {"scan": scan, "scan_types": types, "sample_rows": f"{parsing.TYPE_SAMPLE_ROWS:,}",
+            "scan_percent": round(100 * scan.fraction),
+            "scan_url": reverse("datasets:upload-scan", args=[staged.pk, scan.pk])}
+
+
+@login_required
+@require_GET
+def upload_scan(request, upload_id, scan_id):
+    """htmx: how far the whole-file type check got; polled by the schema step until it ends."""
+    staged = staged_upload_for(request.user, upload_id)
+    scan = staged.scans.filter(pk=scan_id).first()
+    if scan is None:
+        raise Http404("No such type check.")
+    return render(request, "datasets/partials/type_scan.html", _scan_context(staged, scan))
 
 
 @login_required

@@ -2,7 +2,8 @@
 import pytest
 
 from studio.datasets.models import Dataset
-from tests.conftest import SAMPLES, sign_in
+from tests.conftest import sign_in
+from tests.studio.datasets.conftest import bank_sorted_by
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -11,7 +12,7 @@ def header_cells(page):
     return page.locator("[data-testid=preview-table] thead th").all_text_contents()[1:]
 
 
-def test_upload_bank_marketing_through_the_wizard(page, team, celery_worker, screenshots_dir):
+def test_upload_bank_marketing_through_the_wizard(page, team, celery_worker, screenshots_dir, tmp_path):
     sign_in(page, "bob", "bob-pass-123")
     page.goto("/datasets/")
     page.screenshot(path=screenshots_dir / "datasets-empty.png", full_page=True)
@@ -26,8 +27,11 @@ def test_upload_bank_marketing_through_the_wizard(page, team, celery_worker, scr
     page.fill("#id_tags", "source=uci, task=classification")
     page.click("[data-panel='1'] [data-next='2']")
 
-    # 2. Upload, with a progress bar that reaches 100 %.
-    page.set_input_files("#file-input", str(SAMPLES / "bank_marketing_train_data.csv"))
+    # 2. Upload, with a progress bar that reaches 100 %. The file is sorted by "previous": its first 5,000 rows
+    # all say 0, so only the whole file shows that it is a column of a few categories.
+    sorted_file = tmp_path / "bank_marketing_train_data.csv"
+    sorted_file.write_bytes(bank_sorted_by("previous"))
+    page.set_input_files("#file-input", str(sorted_file))
     page.wait_for_selector("[data-testid=preview-table]")
     assert page.locator("#upload-progress .progress-bar").inner_text() == "100%"
     assert page.locator("#upload-done").is_visible()
@@ -47,7 +51,15 @@ def test_upload_bank_marketing_through_the_wizard(page, team, celery_worker, scr
     page.screenshot(path=screenshots_dir / "datasets-wizard-preview.png", full_page=True)
     page.click("#to-schema")
 
-    # 4. Schema: override "age" to categorical and leave out "duration".
+    # 4. Schema: the whole-file check replaces the first rows' guess for "previous" and says so.
+    page.wait_for_selector("[data-testid=type-scan-done]", timeout=60_000)
+    assert page.locator("[data-testid=type-scan-done]").inner_text().strip() == (
+        "Types decided on the whole file (29,999 rows): what the profile and experiments will use. 1 column differs "
+        "from the first-rows guess and is marked: previous.")
+    assert page.locator("[data-detected-for='13']").inner_text() == "categorical"
+    assert page.locator("select[data-column='previous']").input_value() == "categorical"
+    assert page.locator("[data-detected-for='13'] + .ds-type-was").inner_text() == "first rows suggested numeric"
+    # Override "age" to categorical and leave out "duration".
     page.select_option("select[data-column='age']", "categorical")
     page.uncheck("input[aria-label='Include duration']")
     page.screenshot(path=screenshots_dir / "datasets-wizard-schema.png", full_page=True)
@@ -83,6 +95,7 @@ def test_upload_bank_marketing_through_the_wizard(page, team, celery_worker, scr
     columns = {c["name"]: c for c in version.columns}
     assert (columns["age"]["type"], columns["age"]["detected_type"], columns["duration"]["excluded"]) == \
         ("categorical", "numeric", True)
+    assert (columns["previous"]["type"], columns["previous"]["detected_type"]) == ("categorical", "categorical")
     assert dataset.tags == {"source": "uci", "task": "classification"}
 
     page.click("[data-testid=tab-schema]")
