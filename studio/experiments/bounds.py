@@ -17,8 +17,11 @@ LIMIT_RANGES: dict[str, tuple[float, float, str]] = {
     "max_trials": (1, 10_000, "trials"),
     "max_concurrent_trials": (1, 64, "trials"),
     "max_nodes": (1, 64, "nodes"),
+    # -1, the SDK's default, shares the machine's cores among the concurrent trials.
+    "max_cores_per_trial": (1, 256, "cores"),
 }
-INTEGER_LIMITS = ("max_trials", "max_concurrent_trials", "max_nodes")
+INTEGER_LIMITS = ("max_trials", "max_concurrent_trials", "max_nodes", "max_cores_per_trial")
+SPECIAL_LIMIT_VALUES = {"max_cores_per_trial": (-1, "-1 (the machine's cores shared among the concurrent trials)")}
 
 # The values a primary metric can take: (lowest, highest); None is unbounded on that side.
 METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
@@ -49,10 +52,14 @@ def limit_errors(limits: dict, metric: str | None) -> dict[str, str]:
         value = limits.get(name)
         if value in (None, "") or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
+        special, special_text = SPECIAL_LIMIT_VALUES.get(name, (None, ""))
+        if value == special:
+            continue
+        either = f"{special_text} or " if special_text else ""
         if name in INTEGER_LIMITS and not float(value).is_integer():
-            errors[f"limits.{name}"] = f"Must be a whole number {range_text(lowest, highest)}."
+            errors[f"limits.{name}"] = f"Must be {either}a whole number {range_text(lowest, highest)}."
         elif not (math.isfinite(value) and lowest <= value <= highest):
-            errors[f"limits.{name}"] = f"Must be {range_text(lowest, highest)} {unit}; {_number(value)} is not."
+            errors[f"limits.{name}"] = f"Must be {either}{range_text(lowest, highest)} {unit}; {_number(value)} is not."
     score = limits.get("exit_score")
     if metric in METRIC_RANGES and isinstance(score, (int, float)) and not isinstance(score, bool):
         lowest, highest = METRIC_RANGES[metric]

@@ -426,6 +426,11 @@ class LimitsForm(WizardForm):
     max_concurrent_trials = forms.IntegerField(label="Maximum concurrent trials",
                                                help_text=f"{range_text(*LIMIT_RANGES['max_concurrent_trials'][:2]).capitalize()}"
                                                          "; above 1, trials are spread over every available worker.")
+    max_cores_per_trial = forms.IntegerField(
+        required=False, label="Cores per trial",
+        help_text="Threads each trial's learner uses, "
+                  f"{range_text(*LIMIT_RANGES['max_cores_per_trial'][:2])}. Empty: the machine's cores shared among "
+                  "the concurrent trials.")
     enable_early_termination = forms.BooleanField(required=False, label="Stop early when the score stops improving")
     exit_score = forms.FloatField(required=False, label="Exit score",
                                   help_text="Stop as soon as a trial reaches this primary-metric score.")
@@ -460,6 +465,8 @@ class LimitsForm(WizardForm):
 
     def apply(self, spec):
         spec["limits"] = {k: self.cleaned_data[k] for k in self.fields if k not in self.COMPUTE_FIELDS}
+        if spec["limits"].get("max_cores_per_trial") in (None, -1):  # the default: shared cores
+            spec["limits"].pop("max_cores_per_trial")
         training = dict(spec.get("training") or {})
         if self.cleaned_data.get("training_mode") == "distributed":
             spec["limits"]["max_nodes"] = self.cleaned_data.get("max_nodes") or 2

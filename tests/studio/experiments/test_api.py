@@ -103,6 +103,8 @@ def test_model_download_is_the_pickle_and_onnx_is_refused_with_a_reason(team, fi
      "Must be between 0.1 and 10,080 minutes; 99,999,999 is not."),
     ({"limits": {"max_concurrent_trials": 65}}, "limits.max_concurrent_trials",
      "Must be between 1 and 64 trials; 65 is not."),
+    ({"limits": {"max_cores_per_trial": 0}}, "limits.max_cores_per_trial",
+     "Must be -1 (the machine's cores shared among the concurrent trials) or between 1 and 256 cores; 0 is not."),
     ({"primary_metric": "AUC_weighted", "limits": {"exit_score": 5}}, "limits.exit_score",
      "AUC_weighted is between 0 and 1, so an exit score of 5 can never be reached; use a score in that range."),
     ({"primary_metric": "log_loss", "limits": {"exit_score": -0.5}}, "limits.exit_score",

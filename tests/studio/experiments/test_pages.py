@@ -245,6 +245,25 @@ def test_the_compute_step_offers_distributed_lightgbm_and_says_what_it_switches_
     assert run.is_distributed
 
 
+def test_the_limits_step_sets_the_cores_per_trial_within_their_range(team, bank_small, client_for):
+    client = client_for(team.bob)
+    assert _to_settings(client, bank_small).status_code == 302
+    assert _post(client, "settings", {**SETTINGS, "validation_type": "kfold", "n_cross_validations": "3"}).status_code == 302
+    limits = {"timeout_minutes": "5", "max_trials": "4", "max_concurrent_trials": "2"}
+    page = client.get("/experiments/new/limits/").content.decode()
+    assert ("Threads each trial&#x27;s learner uses, between 1 and 256. Empty: the machine&#x27;s cores shared among "
+            "the concurrent trials.") in page
+    response = _post(client, "limits", {**limits, "max_cores_per_trial": "0"})
+    assert response.context["form"].errors["max_cores_per_trial"] == [
+        "Must be -1 (the machine's cores shared among the concurrent trials) or between 1 and 256 cores; 0 is not."]
+    assert _post(client, "limits", {**limits, "max_cores_per_trial": ""}).status_code == 302
+    assert "max_cores_per_trial" not in client.session["experiment_wizard"]["spec"]["limits"]
+    assert _post(client, "limits", {**limits, "max_cores_per_trial": "1"}).status_code == 302
+    client.post("/experiments/new/review/")
+    run = Run.objects.get(experiment__name="wizard-run")
+    assert (run.config["limits"]["max_cores_per_trial"], run.config["limits"]["max_concurrent_trials"]) == (1, 2)
+
+
 def test_edit_and_resubmit_opens_the_review_prefilled_from_the_run(team, finished, client_for):
     client = client_for(team.bob)
     response = client.get(f"/experiments/runs/{finished.pk}/resubmit/")
