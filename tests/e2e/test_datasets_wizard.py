@@ -17,6 +17,7 @@ def test_upload_bank_marketing_through_the_wizard(page, team, celery_worker, scr
     page.goto("/datasets/")
     page.screenshot(path=screenshots_dir / "datasets-empty.png", full_page=True)
     page.click("[data-testid=create-dataset]")
+    page.wait_for_url("**/datasets/new/")  # loaded, so the wizard's script has bound its buttons (slow under load)
 
     # 1. Basic info: the name is required (and no error shows before Next is pressed).
     assert not page.locator("#name-error").is_visible()
