@@ -154,6 +154,9 @@ def main() -> None:
     parser.add_argument("--workdir", default=str(ROOT / "var" / "bench-distributed"))
     parser.add_argument("--compare-lightgbm-dask", action="store_true",
                         help="also train the speed-up data with lightgbm.DaskLGBMClassifier, for its worker memory")
+    parser.add_argument("--lightgbm-dask-only", action="store_true",
+                        help="only generate the training data and train it with lightgbm.DaskLGBMClassifier "
+                             "(--workers x --memory): does the stock Dask trainer fit where this engine's does?")
     args = parser.parse_args()
     from dask.utils import format_bytes, parse_bytes
     from sklearn.metrics import roc_auc_score
@@ -177,6 +180,14 @@ def main() -> None:
     say(f"data: {args.rows:,} rows x {source.shape[1]} columns, {format_bytes(on_disk)} Parquet on disk, "
         f"{format_bytes(in_pandas)} as a pandas frame; worker memory limit {format_bytes(limit)} "
         f"(generated in {time.monotonic() - t0:.0f}s)")
+
+    if args.lightgbm_dask_only:
+        seconds, peaks, outcome = lightgbm_dask_trial(workdir / "train", args.workers, args.memory, args.rounds)
+        say(f"lightgbm.dask on the training data, {args.workers} workers x {args.memory}: {outcome}"
+            + (f" in {seconds:.1f}s" if seconds else "")
+            + f"; peak worker memory {', '.join(format_bytes(p) for p in peaks)}")
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
 
     # 2. non-distributed: refused before loading
     os.environ["AUTOML_MEMORY_LIMIT"] = str(limit)

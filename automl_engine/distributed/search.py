@@ -1,8 +1,9 @@
 """The distributed run: data read over partitions, a holdout, featurization learned in one pass, then LightGBM
-trials one after another on the Dask cluster (``lightgbm.DaskLGBMClassifier`` / ``DaskLGBMRegressor``), each
-watched from this process so that a lost worker, a trial timeout or a stop request ends the trial with a
-reason instead of leaving it waiting. Each trial's booster is brought back (``to_local``) into the same
-artifact format as the in-memory engine's models: one scikit-learn Pipeline that predicts on one machine.
+trials one after another on the Dask cluster (LightGBM's data-parallel learner over its own network, each
+worker's Dataset built from its partitions: ``train.py``), each watched from this process so that a lost
+worker, a trial timeout or a stop request ends the trial with a reason instead of leaving it waiting. Each
+trial's booster comes back as the scikit-learn estimator ``DaskLGBMClassifier.to_local()`` would give, in the
+same artifact format as the in-memory engine's models: one scikit-learn Pipeline that predicts on one machine.
 """
 from __future__ import annotations
 
@@ -84,10 +85,6 @@ class BoostingProgress:
 
             get_worker().log_event(PROGRESS_TOPIC, {"token": self.token, "round": done,
                                                     "of": env.end_iteration - env.begin_iteration})
-
-
-def _featurize(part: pd.DataFrame, input_step, featurizer) -> pd.DataFrame:
-    return featurizer.transform(input_step.transform(part))
 
 
 def _training_part(part: pd.DataFrame, input_step, featurizer, target: str, classes: list | None) -> dict:

@@ -7,13 +7,16 @@ binned Dataset, so a worker holding a quarter of its memory limit in partitions 
 partition is featurized on the worker into one float32 matrix (categories as their codes, missing as NaN),
 and the worker's Dataset is created from the list of those matrices (``LGBM_DatasetCreateFromMats``: no
 concatenated copy); LightGBM bins them into about one byte per feature per row. The bin boundaries are
-agreed between the machines by LightGBM itself when the network is up, as in ``lightgbm.dask``.
+agreed between the machines by LightGBM itself when the network is up, as in ``lightgbm.dask``. Once every
+worker has built its Dataset (a callback before the first round tells the driver), the driver releases the
+partitions, so during the boosting rounds a worker holds the binned data and LightGBM's training state only.
 
 The trained booster comes back as the same scikit-learn estimator (``LGBMClassifier`` / ``LGBMRegressor``)
 that ``DaskLGBMClassifier.to_local()`` gives, so the saved artifact does not change.
 """
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +27,7 @@ import pandas as pd
 
 # LightGBM's socket timeout (minutes); the driver's watcher acts much sooner on a lost worker.
 NETWORK_TIMEOUT_MINUTES = 5
+POLL_SECONDS = 0.5
 TINY_ROWS = 64
 
 
@@ -41,21 +45,62 @@ def pack_partition(X: pd.DataFrame, y: pd.Series | np.ndarray) -> dict[str, np.n
     return {"data": data, "label": np.asarray(y)}
 
 
-def _train_on_worker(params: dict[str, Any], parts: list[dict[str, np.ndarray]], feature_names: list[str],
-                     categorical: list[int], rounds: int, callbacks: list, network: dict[str, Any] | None,
-                     remote_socket, return_model: bool) -> str | None:
-    import lightgbm as lgb
+BUILT_TOPIC = "automl-dataset-built"
 
-    mats = [p["data"] for p in parts if len(p["data"])]
-    label = np.concatenate([p["label"] for p in parts])
+
+class _DatasetBuilt:
+    """A LightGBM callback run before the first round, once the worker's Dataset is built: it tells the
+    driver, which then releases the worker's partitions (LightGBM holds the binned copy)."""
+
+    before_iteration = True
+    order = 0
+
+    def __init__(self, token: str):
+        self.token, self.sent = token, False
+
+    def __call__(self, env) -> None:
+        if not self.sent:
+            from distributed import get_worker
+
+            worker = get_worker()
+            worker.log_event(BUILT_TOPIC, {"token": self.token, "worker": worker.address})
+            self.sent = True
+
+
+def _free_port() -> int:
+    """A TCP port free on this worker's machine now, for LightGBM to listen on (as lightgbm.dask found ports
+    before 4.0; the socket is closed at once, so nothing unpicklable stays in the worker's memory)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
+
+
+def _train_on_worker(params: dict[str, Any], keys: list[str], feature_names: list[str], categorical: list[int],
+                     rounds: int, callbacks: list, network: dict[str, Any] | None, token: str,
+                     return_model: bool) -> str | None:
+    """Build the Dataset from this worker's partitions (by key, so that once it is built the driver can
+    release them and they leave this worker's memory), then train with LightGBM's network."""
+    import lightgbm as lgb
+    from distributed import get_worker
+
+    data = get_worker().data
+    mats, labels = [], []
+    for key in keys:
+        part = data[key]
+        if len(part["data"]):
+            mats.append(part["data"])
+            labels.append(part["label"])
+        del part
+    label = np.concatenate(labels)
     dataset = lgb.Dataset(mats, label=label, feature_name=feature_names, categorical_feature=categorical,
                           free_raw_data=True)
+    del mats, labels, label
     params = {**params, **(network or {})}
-    if remote_socket is not None:
-        remote_socket.release()  # the port held since it was chosen, for LightGBM to listen on now
     booster = None
     try:
-        booster = lgb.train(params, dataset, num_boost_round=rounds, callbacks=callbacks)
+        booster = lgb.train(params, dataset, num_boost_round=rounds, callbacks=[_DatasetBuilt(token), *callbacks])
     finally:
         if booster is not None and network:
             booster.free_network()
@@ -99,7 +144,6 @@ def train_on_cluster(client, parts: list, params: dict[str, Any], sample: pd.Dat
     scikit-learn estimator holding the trained booster; the partitions are released from the workers."""
     import lightgbm as lgb
     from distributed import wait
-    from lightgbm.dask import _assign_open_ports_to_workers
 
     tiny = local_estimator(params, sample, n_classes)
     core = booster_params(tiny)
@@ -119,10 +163,9 @@ def train_on_cluster(client, parts: list, params: dict[str, Any], sample: pd.Dat
             worker_map[next(iter(holders))].append(by_key[key])
         machines = sorted(worker_map)
         ncores = client.ncores()
-        sockets, ports = {}, {}
-        if len(machines) > 1:
-            sockets, ports = _assign_open_ports_to_workers(client=client, workers=machines)
+        ports = client.run(_free_port, workers=machines) if len(machines) > 1 else {}
         machine_list = ",".join(f"{urlparse(w).hostname}:{ports[w]}" for w in machines) if ports else None
+        token = uuid.uuid4().hex
         trainings = []
         for worker in machines:
             network = None
@@ -130,9 +173,18 @@ def train_on_cluster(client, parts: list, params: dict[str, Any], sample: pd.Dat
                 network = {"machines": machine_list, "local_listen_port": ports[worker],
                            "num_machines": len(machines), "time_out": NETWORK_TIMEOUT_MINUTES}
             trainings.append(client.submit(
-                _train_on_worker, {**core, "num_threads": ncores[worker]}, worker_map[worker], feature_names,
-                categorical, rounds, callbacks, network, sockets.get(worker), worker == machines[0],
+                _train_on_worker, {**core, "num_threads": ncores[worker]}, [f.key for f in worker_map[worker]],
+                feature_names, categorical, rounds, callbacks, network, token, worker == machines[0],
                 workers=[worker], allow_other_workers=False, pure=False))
+        released = False
+        while True:
+            try:
+                wait(trainings, timeout=POLL_SECONDS)
+                break
+            except TimeoutError:
+                if not released and _built_on(client, token) >= set(machines):
+                    client.cancel(futures)  # every Dataset is built: the partitions can go
+                    released = True
         model_string = next(m for m in client.gather(trainings) if m)
     finally:
         client.cancel(futures)
@@ -144,3 +196,12 @@ def train_on_cluster(client, parts: list, params: dict[str, Any], sample: pd.Dat
     tiny._evals_result = {}
     tiny.set_params(n_estimators=rounds, n_jobs=params.get("n_jobs", 1))
     return tiny
+
+
+def _built_on(client, token: str) -> set[str]:
+    """The workers that have built their Dataset for the training ``token``."""
+    try:
+        events = client.get_events(BUILT_TOPIC)
+    except Exception:  # noqa: BLE001 - the scheduler is busy or restarting: no news this time
+        return set()
+    return {msg["worker"] for _, msg in events if isinstance(msg, dict) and msg.get("token") == token}

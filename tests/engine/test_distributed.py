@@ -13,7 +13,7 @@ import pytest
 
 import automl_engine
 from automl_engine import ConfigError, artifacts, predict
-from automl_engine.distributed import search
+from automl_engine.distributed import search, train
 from automl_engine.distributed.data import check_fits_in_memory
 from automl_engine.distributed.scoring import score_partitions
 
@@ -214,5 +214,8 @@ def test_a_running_cluster_trains_on_at_most_max_nodes_of_its_workers(adult_parq
             assert any(m == f"training on 2 of its 3 workers (limits.max_nodes=2): {', '.join(chosen)}" for m in logs)
             used = {task["worker"] for task in stream.data}
             assert used == set(chosen)
+            # each of the two built its LightGBM Dataset from its partitions, which were then released
+            built = {msg["worker"] for _, msg in client.get_events(train.BUILT_TOPIC)}
+            assert built == set(chosen)
     finally:
         cluster.close()
