@@ -399,7 +399,7 @@ def profile_parquet_partitioned(open_parquet, columns: list[dict], pass_stats: d
     with tempfile.TemporaryDirectory(prefix="profile-", dir=temp_dir) as folder:
         rows = _RowHashes(n_rows, folder) if unique_column is None else None
         with open_parquet() as handle:
-            for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_rows, columns=read_first):
+            for batch in _reader(handle).iter_batches(batch_size=batch_rows, columns=read_first):
                 n_batches += 1
                 row_hash = np.zeros(batch.num_rows, dtype=np.uint64) if rows is not None else None
                 for name, arr in zip(batch.schema.names, batch.columns):
@@ -421,7 +421,7 @@ def profile_parquet_partitioned(open_parquet, columns: list[dict], pass_stats: d
         state[name].start_second_pass()
     if second:
         with open_parquet() as handle:
-            for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_rows, columns=second):
+            for batch in _reader(handle).iter_batches(batch_size=batch_rows, columns=second):
                 for name, arr in zip(batch.schema.names, batch.columns):
                     state[name].second_pass(arr)
                 if progress is not None:
@@ -437,7 +437,7 @@ def profile_parquet_partitioned(open_parquet, columns: list[dict], pass_stats: d
             memory += text[name].get("nbytes", 0)
     numeric_names = _correlation_columns(names, by_name)
     with open_parquet() as handle:
-        correlation = _correlation(pq.ParquetFile(handle), numeric_names[:MAX_CORRELATION_COLUMNS])
+        correlation = _correlation(_reader(handle), numeric_names[:MAX_CORRELATION_COLUMNS], batch_size=batch_rows)
     plural = "s" if n_batches != 1 else ""
     notes = [f"Profiled in {n_batches} partition{plural} of up to {batch_rows:,} rows, never a whole column in memory."]
     if unique_column is not None:
@@ -463,6 +463,13 @@ def profile_parquet_partitioned(open_parquet, columns: list[dict], pass_stats: d
                      f"{len(numeric_names)} numeric columns.")
     return {"n_rows": n_rows, "n_columns": len(out_columns), "duplicate_rows": n_rows - unique_rows,
             "memory_bytes": int(memory), "columns": out_columns, "correlation": correlation, "notes": notes}
+
+
+def _reader(handle) -> pq.ParquetFile:
+    """The Parquet file read one column chunk at a time: with Arrow's default pre-buffering a batch reader
+    holds whole row groups of raw pages besides the decoded batch (peak 0.5 GB over the baseline on 8 M rows
+    of Adult in 500,000-row groups, against 0.2 GB without)."""
+    return pq.ParquetFile(handle, pre_buffer=False)
 
 
 def _listing(names: list[str]) -> str:
