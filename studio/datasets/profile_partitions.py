@@ -124,7 +124,7 @@ class _Counts:
         for value, count in zip(values, counts):
             table[value] = table.get(value, 0) + int(count)
         if len(table) > self.cap:
-            keep = sorted(table.items(), key=lambda kv: -kv[1])[:self.cap // 2]
+            keep = sorted(table.items(), key=lambda kv: -kv[1])[:max(1, self.cap // 2)]
             keep_set = {k for k, _ in keep}
             self.counts = {k: v for k, v in table.items() if k in keep_set}
             self.approximate = True

@@ -100,6 +100,27 @@ def test_estimates_past_the_caps_are_labelled_and_close(team, upload, monkeypatc
     assert any("Distinct counts of 'Name', 'Ticket' are estimates" in n for n in parts["notes"])
 
 
+@pytest.mark.django_db
+def test_row_hashes_spilled_to_bucket_files_count_the_same_duplicates(team, upload, monkeypatch, tmp_path):
+    """Row hashes over ROW_HASH_BUCKET_BYTES go to bucket files on disk; the duplicate count is unchanged,
+    and the files are gone afterwards. Past TOP_CAP distinct values the top values are marked approximate."""
+    monkeypatch.setattr(profile_partitions, "ROW_HASH_BUCKET_BYTES", 8)  # 5 rows: 5 buckets, 8 files
+    monkeypatch.setattr(profile_partitions, "TOP_CAP", 1)
+    content = b"when,what,amount\n2024-01-01,a,1\n2024-01-01,a,1\n2024-03-01,b,2\n2024-01-01,a,1\n2024-02-15,,3\n"
+    body = upload(team.bob, content, name="dups").json()
+    version = DatasetVersion.objects.get(pk=body["version_id"])
+    name = version.parquet_file.name
+    parts = profile_partitions.profile_parquet_partitioned(lambda: storage.open_file(name), version.columns,
+                                                           batch_rows=2, temp_dir=str(tmp_path))
+    whole = profiling.profile_parquet(lambda: storage.open_file(name), version.columns)
+    assert parts["duplicate_rows"] == whole["duplicate_rows"] == 2
+    assert list(tmp_path.iterdir()) == []
+    what = next(c for c in parts["columns"] if c["name"] == "what")
+    assert what["top_values_approximate"] is True and what["top_values"][0] == {"value": "a", "count": 3,
+                                                                               "percent": 75.0}
+    assert any(n.startswith("Top values of 'what' are approximate") for n in parts["notes"])
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_large_file_profile_runs_partitioned_on_worker(team, upload, settings, worker_factory):
