@@ -12,7 +12,12 @@ Figures printed (with `uptime` beside each, the machine is shared):
    training rows per second, test AUC;
 4. single-machine LightGBM (same parameters, the same thread count) on the largest sample whose pandas frame
    fits the same memory limit with the engine's factor (IN_MEMORY_FACTOR): test AUC;
-5. 1 against 2 workers on --speedup-rows rows (fits both ways): seconds and speed-up.
+5. 1 against 2 workers on --speedup-rows rows (fits both ways): seconds and speed-up;
+6. with --compare-lightgbm-dask, the peak worker memory of lightgbm.DaskLGBMClassifier on that same data
+   (it concatenates each worker's partitions), against this engine's trainer.
+
+Each distributed trial runs on a fresh LocalCluster (one thread per worker), and prints the peak resident
+memory of each worker process over its life.
 
     .venv/bin/python bench/distributed.py --rows 4000000 --memory 1.5GiB
 """
@@ -62,9 +67,29 @@ def write_parts(frame: pd.DataFrame, n: int, folder: Path, seed: int) -> None:
         resample(frame, min(PART_ROWS, n - start), seed + i).to_parquet(folder / f"part-{i:04d}.parquet", index=False)
 
 
-def distributed_trial(path: Path, workers: int, memory: str, rounds: int) -> tuple[float, object, int]:
+def start_cluster(workers: int, memory: str):
+    """A LocalCluster of ``workers`` processes, one thread and ``memory`` each, and its client."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory,
+                           dashboard_address=":0", silence_logs=40)
+    return cluster, Client(cluster)
+
+
+def peak_rss(client) -> list[int]:
+    """The highest resident memory of each worker process over its life (bytes), from the worker's own system
+    monitor (sampled every 0.5 s). (``ru_maxrss`` would not do: a worker process is forked from this one
+    before it execs, and inherits this process's peak.)"""
+    def peak(dask_worker) -> int:
+        return int(max(dask_worker.monitor.quantities["memory"], default=0))
+
+    return sorted(client.run(peak).values())
+
+
+def distributed_trial(path: Path, workers: int, memory: str, rounds: int) -> tuple[float, object, int, list[int]]:
+    """One distributed trial on a fresh LocalCluster: (seconds, model, training rows, peak RSS per worker)."""
     import automl_engine
-    from automl_engine.distributed import ClusterConfig, search
+    from automl_engine.distributed import search
 
     search.FIRST_TRIAL.update(n_estimators=rounds)
     job = automl_engine.classification(training_data=str(path), target_column_name=TARGET,
@@ -72,13 +97,50 @@ def distributed_trial(path: Path, workers: int, memory: str, rounds: int) -> tup
     job.set_training(training_mode="distributed")
     job.set_limits(max_nodes=workers, max_trials=1, timeout_minutes=120)
     logs = []
-    result = job.run(callbacks=automl_engine.Callbacks(on_log=lambda level, m: logs.append(m)),
-                     cluster=ClusterConfig(worker_memory_limit=memory))
-    trial = result.trials[0]
-    if trial.status != "completed":
-        raise RuntimeError(f"the distributed trial failed: {trial.error}")
+    cluster, client = start_cluster(workers, memory)
+    try:
+        result = job.run(callbacks=automl_engine.Callbacks(on_log=lambda level, m: logs.append(m)), cluster=client)
+        trial = result.trials[0]
+        if trial.status != "completed":
+            raise RuntimeError(f"the distributed trial failed: {trial.error}")
+        peaks = peak_rss(client)
+    finally:
+        client.close()
+        cluster.close()
     rows = next(int(m.split()[1]) for m in logs if m.startswith("read "))
-    return trial.duration_seconds, result.best_model, rows
+    return trial.duration_seconds, result.best_model, rows, peaks
+
+
+def lightgbm_dask_trial(path: Path, workers: int, memory: str, rounds: int) -> tuple[float | None, list[int], str]:
+    """The same training through ``lightgbm.DaskLGBMClassifier`` (which concatenates each worker's partitions)
+    on the same featurized partitions, for its peak worker memory: (seconds or None, peaks, outcome)."""
+    import dask.dataframe as dd
+    from lightgbm import DaskLGBMClassifier
+
+    from automl_engine.distributed.featurize import column_kinds, fit_featurizer
+
+    cluster, client = start_cluster(workers, memory)
+    try:
+        frame = dd.read_parquet(str(path))
+        features = [c for c in frame.columns if c != TARGET]
+        n = int(frame.map_partitions(len).sum().compute())
+        step, featurizer, _ = fit_featurizer(frame[features], column_kinds(frame[features].dtypes.to_dict(), {}),
+                                             n, lambda *objs: client.compute(list(objs), sync=True))
+        # both from the whole frame, so their partitions match (projected separately, Dask may group the
+        # Parquet parts differently for X and for y)
+        X = frame.map_partitions(lambda p: featurizer.transform(step.transform(p[features])), meta=featurizer.meta())
+        y = frame.map_partitions(lambda p: p[TARGET].astype("int32"), meta=(TARGET, "int32"))
+        started = time.monotonic()
+        try:
+            DaskLGBMClassifier(client=client, n_estimators=rounds, random_state=0, verbose=-1, time_out=5).fit(X, y)
+            seconds, outcome = time.monotonic() - started, "completed"
+        except Exception as exc:  # noqa: BLE001 - the figure to print is how it failed
+            seconds, outcome = None, f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+        peaks = peak_rss(client)
+    finally:
+        client.close()
+        cluster.close()
+    return seconds, peaks, outcome
 
 
 def main() -> None:
@@ -90,6 +152,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--workdir", default=str(ROOT / "var" / "bench-distributed"))
+    parser.add_argument("--compare-lightgbm-dask", action="store_true",
+                        help="also train the speed-up data with lightgbm.DaskLGBMClassifier, for its worker memory")
+    parser.add_argument("--lightgbm-dask-only", action="store_true",
+                        help="only generate the training data and train it with lightgbm.DaskLGBMClassifier "
+                             "(--workers x --memory): does the stock Dask trainer fit where this engine's does?")
     args = parser.parse_args()
     from dask.utils import format_bytes, parse_bytes
     from sklearn.metrics import roc_auc_score
@@ -114,6 +181,14 @@ def main() -> None:
         f"{format_bytes(in_pandas)} as a pandas frame; worker memory limit {format_bytes(limit)} "
         f"(generated in {time.monotonic() - t0:.0f}s)")
 
+    if args.lightgbm_dask_only:
+        seconds, peaks, outcome = lightgbm_dask_trial(workdir / "train", args.workers, args.memory, args.rounds)
+        say(f"lightgbm.dask on the training data, {args.workers} workers x {args.memory}: {outcome}"
+            + (f" in {seconds:.1f}s" if seconds else "")
+            + f"; peak worker memory {', '.join(format_bytes(p) for p in peaks)}")
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
+
     # 2. non-distributed: refused before loading
     os.environ["AUTOML_MEMORY_LIMIT"] = str(limit)
     try:
@@ -126,11 +201,12 @@ def main() -> None:
     del os.environ["AUTOML_MEMORY_LIMIT"]
 
     # 3. distributed
-    seconds, model, rows = distributed_trial(workdir / "train", args.workers, args.memory, args.rounds)
+    seconds, model, rows, peaks = distributed_trial(workdir / "train", args.workers, args.memory, args.rounds)
     X_test, y_test = test.drop(columns=[TARGET]), test[TARGET].to_numpy()
     auc = roc_auc_score(y_test, model.predict_proba(X_test)[:, 1])
     say(f"distributed: {args.workers} workers x {args.memory}, {rows:,} training rows, {args.rounds} rounds: "
-        f"{seconds:.1f}s, {rows / seconds:,.0f} rows/s, test AUC {auc:.4f}")
+        f"{seconds:.1f}s, {rows / seconds:,.0f} rows/s, test AUC {auc:.4f}; peak worker memory "
+        f"{', '.join(format_bytes(p) for p in peaks)}")
 
     # 4. single machine on the largest sample that fits the same limit
     import lightgbm as lgb
@@ -155,10 +231,18 @@ def main() -> None:
     # 5. speed-up 1 -> 2 workers on data that fits both ways
     timings = {}
     for workers in (1, 2):
-        seconds, _, rows = distributed_trial(workdir / "speedup", workers, args.memory, args.rounds)
+        seconds, _, rows, peaks = distributed_trial(workdir / "speedup", workers, args.memory, args.rounds)
         timings[workers] = seconds
-        say(f"speed-up run: {workers} worker(s), {rows:,} rows: {seconds:.1f}s, {rows / seconds:,.0f} rows/s")
+        say(f"speed-up run: {workers} worker(s), {rows:,} rows: {seconds:.1f}s, {rows / seconds:,.0f} rows/s; "
+            f"peak worker memory {', '.join(format_bytes(p) for p in peaks)}")
     say(f"speed-up 1 -> 2 workers: {timings[1] / timings[2]:.2f}x")
+
+    # 6. worker memory against lightgbm.dask on the same data (the speed-up set, 2 workers)
+    if args.compare_lightgbm_dask:
+        seconds, peaks, outcome = lightgbm_dask_trial(workdir / "speedup", 2, args.memory, args.rounds)
+        say(f"lightgbm.dask on the speed-up data, 2 workers: {outcome}"
+            + (f" in {seconds:.1f}s" if seconds else "")
+            + f"; peak worker memory {', '.join(format_bytes(p) for p in peaks)}")
     shutil.rmtree(workdir, ignore_errors=True)
 
 

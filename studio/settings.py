@@ -145,6 +145,10 @@ STUDIO_MAX_COLUMNS = env_int("STUDIO_MAX_COLUMNS", 2000, minimum=1)
 STUDIO_MAX_DATA_BYTES = env_int("STUDIO_MAX_DATA_BYTES", STUDIO_MAX_UPLOAD_BYTES, minimum=1)
 STUDIO_MAX_ROWS = env_int("STUDIO_MAX_ROWS", 50_000_000, minimum=1)
 STUDIO_MAX_FIELD_BYTES = env_int("STUDIO_MAX_FIELD_BYTES", 1024 * 1024, minimum=1024)
+# A dataset version whose stored Parquet copy is larger than this is profiled partition by partition (row
+# batches, two passes, bounded memory; quantiles and very large distinct counts become estimates, labelled as
+# such) instead of one whole column at a time.
+STUDIO_PROFILE_PARTITION_BYTES = env_int("STUDIO_PROFILE_PARTITION_BYTES", 512 * 1024**2, minimum=0)
 # Threads one scoring prediction may use. One: each gunicorn worker is a process, so the workers already use
 # the cores, and more threads per prediction only oversubscribe them.
 STUDIO_SERVING_PREDICT_THREADS = env_int("STUDIO_SERVING_PREDICT_THREADS", 1, minimum=1)

@@ -1,8 +1,9 @@
 """The distributed run: data read over partitions, a holdout, featurization learned in one pass, then LightGBM
-trials one after another on the Dask cluster (``lightgbm.DaskLGBMClassifier`` / ``DaskLGBMRegressor``), each
-watched from this process so that a lost worker, a trial timeout or a stop request ends the trial with a
-reason instead of leaving it waiting. Each trial's booster is brought back (``to_local``) into the same
-artifact format as the in-memory engine's models: one scikit-learn Pipeline that predicts on one machine.
+trials one after another on the Dask cluster (LightGBM's data-parallel learner over its own network, each
+worker's Dataset built from its partitions: ``train.py``), each watched from this process so that a lost
+worker, a trial timeout or a stop request ends the trial with a reason instead of leaving it waiting. Each
+trial's booster comes back as the scikit-learn estimator ``DaskLGBMClassifier.to_local()`` would give, in the
+same artifact format as the in-memory engine's models: one scikit-learn Pipeline that predicts on one machine.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ..results import AutoMLResult, Callbacks, TrialResult
 from .cluster import Cluster, worker_addresses
 from .data import bounded_sample, column_names, read_frame
 from .featurize import column_kinds, fit_featurizer
+from .train import pack_partition, train_on_cluster
 
 PROGRESS_TOPIC = "automl-boosting-progress"
 ALGORITHM = "LightGBM"
@@ -85,8 +87,14 @@ class BoostingProgress:
                                                     "of": env.end_iteration - env.begin_iteration})
 
 
-def _featurize(part: pd.DataFrame, input_step, featurizer) -> pd.DataFrame:
-    return featurizer.transform(input_step.transform(part))
+def _training_part(part: pd.DataFrame, input_step, featurizer, target: str, classes: list | None) -> dict:
+    """One raw partition (features and target, read once) as the float32 matrix and label a worker trains on."""
+    X = featurizer.transform(input_step.transform(part))
+    if classes is not None:
+        y = _encode(part[target], classes).to_numpy()
+    else:
+        y = pd.to_numeric(part[target], errors="coerce").to_numpy(dtype="float64")
+    return pack_partition(X, y)
 
 
 def _encode(values: pd.Series, classes: list) -> pd.Series:
@@ -192,6 +200,7 @@ class DistributedRun:
                                       + (f" ({size:.0%} of the data)" if size else " (the validation data)")
                                       + (", scored on a 200,000-row sample" if n_valid > 200_000 else ""))}
         self.valid = bounded_sample(valid, n_valid, seed, compute)
+        self.sample_features = self.featurizer.transform(self.input_step.transform(self.valid[features].head(64)))
         self.test = None
         if test is not None:
             n_test = int(compute(test.map_partitions(len).sum())[0])
@@ -216,7 +225,8 @@ class DistributedRun:
         pass over a large dataset runs; a stop request cancels it."""
         from distributed import wait
 
-        futures = client.compute(list(objs))
+        restrict = {"workers": list(self.workers), "allow_other_workers": False} if self.workers else {}
+        futures = client.compute(list(objs), **restrict)
         while True:
             try:
                 wait(futures, timeout=2 * POLL_SECONDS)
@@ -229,38 +239,47 @@ class DistributedRun:
 
     # -- trials ---------------------------------------------------------------------------------------
 
-    def estimator(self, client, params: dict[str, Any]):
-        from lightgbm import DaskLGBMClassifier, DaskLGBMRegressor
+    def lightgbm_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A trial's hyperparameters as LightGBM's scikit-learn estimator takes them."""
+        return {**params, "random_state": self.config.random_state, "verbose": -1,
+                "subsample_freq": 1 if params.get("subsample", 1.0) < 1.0 else 0}
 
-        common = dict(client=client, random_state=self.config.random_state, verbose=-1,
-                      subsample_freq=1 if params.get("subsample", 1.0) < 1.0 else 0,
-                      # LightGBM's own socket timeout (minutes); the watcher below acts much sooner
-                      time_out=5)
-        if self.classes is not None:
-            return DaskLGBMClassifier(**common, **params)
-        return DaskLGBMRegressor(**common, **params)
+    def pick_workers(self, client) -> None:
+        """The workers this run trains on: every worker of the LocalCluster it started; on a running cluster
+        at most ``limits.max_nodes`` of them, those with the most memory first (the others stay free for
+        other work). Picked again after a restart, which gives workers new addresses."""
+        described = self.cluster.describe()
+        if self.cluster.local is not None:
+            self.workers = None
+            self.n_workers = described["n_workers"]
+            return
+        ranked = sorted(described["workers"], key=lambda w: (-(w["memory_limit"] or 0), w["address"]))
+        chosen = ranked[:self.config.limits.max_nodes]
+        self.workers = [w["address"] for w in chosen]
+        self.n_workers = len(self.workers)
+        self.report_cluster(training_workers=list(self.workers))
 
     def fit_trial(self, client, number: int, params: dict[str, Any], deadline: float):
         """Train one trial on the cluster, watching it; returns the local pipeline or raises TrialAborted."""
+        from dask import delayed
+
         target = self.config.target_column_name
-        X = self.train[self.features].map_partitions(_featurize, self.input_step, self.featurizer,
-                                                     meta=self.featurizer.meta())
-        if self.classes is not None:
-            y = self.train[target].map_partitions(_encode, self.classes, meta=(target, "int32"))
-        else:
-            y = self.train[target].map_partitions(pd.to_numeric, errors="coerce", meta=(target, "float64"))
+        raw = self.train[self.features + [target]].to_delayed()
+        parts = [delayed(_training_part)(part, self.input_step, self.featurizer, target, self.classes)
+                 for part in raw]
         token = uuid.uuid4().hex
         rounds = int(params["n_estimators"])
-        estimator = self.estimator(client, params)
         box: dict[str, Any] = {}
 
         def fit() -> None:
             try:
-                box["model"] = estimator.fit(X, y, callbacks=[BoostingProgress(token, rounds // 20)])
+                box["model"] = train_on_cluster(client, parts, self.lightgbm_params(params), self.sample_features,
+                                                len(self.classes) if self.classes is not None else None,
+                                                self.workers, [BoostingProgress(token, rounds // 20)])
             except BaseException as exc:  # reported by the watcher
                 box["error"] = exc
 
-        workers = worker_addresses(client)
+        workers = set(self.workers) if self.workers else worker_addresses(client)
         thread = threading.Thread(target=fit, name=f"dask-trial-{number}", daemon=True)
         thread.start()
         reason = None
@@ -294,7 +313,7 @@ class DistributedRun:
                 raise TrialAborted(f"{_lost(gone)} ({type(error).__name__}: {error})")
             raise box["error"]
         self.report_cluster(trial=number, round=rounds, rounds=rounds)
-        local = box["model"].to_local()
+        local = box["model"]
         local.set_params(n_jobs=1)  # a served model predicts on one thread; parallelism is the server's
         model = LabelDecoder(local, self.classes).fit() if self.classes is not None else local
         return Pipeline([("input", self.input_step), ("featurize", self.featurizer), ("model", model)])
@@ -319,6 +338,7 @@ class DistributedRun:
         except Exception:
             self.log("warning", f"fewer than {self.n_workers} Dask workers came back after the restart")
         self.report_cluster(**self.cluster.describe())
+        self.pick_workers(client)
 
     def score(self, pipeline, frame: pd.DataFrame) -> tuple[dict[str, float], dict[str, Any]]:
         from ..metrics import compute_charts, compute_metrics
@@ -351,10 +371,13 @@ class DistributedRun:
             self.threads = max(1, min(w["threads"] or 1 for w in cluster.describe()["workers"]))
             self.report_cluster(**cluster.describe(), trial=None, round=0, rounds=0)
             described = cluster.describe()
-            if cluster.local is None:  # a running cluster: LightGBM trains on every worker it has
-                self.n_workers = described["n_workers"]
+            self.workers = None
+            self.pick_workers(client)
             self.log("info", f"Dask cluster {described['scheduler']}: {described['n_workers']} workers, "
                              f"{described['total_memory'] / 2**30:.1f} GiB memory in all")
+            if self.workers is not None:
+                self.log("info", f"training on {self.n_workers} of its {described['n_workers']} workers "
+                                 f"(limits.max_nodes={limits.max_nodes}): {', '.join(self.workers)}")
             try:
                 self.read(lambda *objs: self.compute(client, *objs))
             except StopRequested as exc:
@@ -468,6 +491,8 @@ class DistributedRun:
 
     def _workers_changed(self, client) -> bool:
         try:
+            if self.workers:
+                return bool(set(self.workers) - worker_addresses(client))
             return len(worker_addresses(client)) < self.n_workers
         except Exception:
             return True

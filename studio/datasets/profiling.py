@@ -368,7 +368,7 @@ def _correlation_of(open_parquet, names: list[str]) -> dict | None:
         return _correlation(pq.ParquetFile(handle), names)
 
 
-def _correlation(pf: pq.ParquetFile, names: list[str]) -> dict | None:
+def _correlation(pf: pq.ParquetFile, names: list[str], batch_size: int = CORRELATION_BATCH) -> dict | None:
     """Pearson correlation over pairwise-complete rows, accumulated exactly batch by batch."""
     k = len(names)
     if k < 2:
@@ -380,7 +380,7 @@ def _correlation(pf: pq.ParquetFile, names: list[str]) -> dict | None:
     # Single-threaded BLAS: these products are small (k x k), and OpenBLAS threads that spin while waiting
     # for work burn a shared 2-core machine for nothing (5x the CPU time of one thread here).
     with threadpool_limits(1):
-        for batch in pf.iter_batches(batch_size=CORRELATION_BATCH, columns=names):
+        for batch in pf.iter_batches(batch_size=batch_size, columns=names):
             X = np.column_stack([pc.cast(c, pa.float64()).to_numpy(zero_copy_only=False) for c in batch.columns])
             valid = ~np.isnan(X)
             Xz = np.where(valid, X, 0.0)

@@ -28,7 +28,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from studio import storage
-from studio.datasets import parsing, profiling
+from studio.datasets import parsing, profile_partitions, profiling
 from studio.datasets.models import (
     ColumnType,
     Dataset,
@@ -637,8 +637,13 @@ def run_profile(job_id: int) -> None:
     def body(job: ProfileJob, progress) -> dict:
         version = job.version
         name = version.parquet_file.name
-        profile = profiling.profile_parquet(lambda: storage.open_file(name), version.columns,
-                                            pass_stats=_load_json(_pass_stats_name(name)), progress=progress)
+        opener, pass_stats = (lambda: storage.open_file(name)), _load_json(_pass_stats_name(name))
+        if default_storage.size(name) > settings.STUDIO_PROFILE_PARTITION_BYTES:
+            # Too large to read a whole column into one process: batch by batch, in bounded memory.
+            profile = profile_partitions.profile_parquet_partitioned(opener, version.columns, pass_stats=pass_stats,
+                                                                     progress=progress)
+        else:
+            profile = profiling.profile_parquet(opener, version.columns, pass_stats=pass_stats, progress=progress)
         DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.READY, error="")
         return {"profile": profile}
 

@@ -13,7 +13,7 @@ import pytest
 
 import automl_engine
 from automl_engine import ConfigError, artifacts, predict
-from automl_engine.distributed import search
+from automl_engine.distributed import search, train
 from automl_engine.distributed.data import check_fits_in_memory
 from automl_engine.distributed.scoring import score_partitions
 
@@ -189,3 +189,33 @@ def test_a_worker_killed_mid_training_fails_the_trial_with_a_reason_and_the_run_
     assert second.status == "completed"  # the workers came back and the search went on
     assert result.status == "completed" and result.best_trial is second
     assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_a_running_cluster_trains_on_at_most_max_nodes_of_its_workers(adult_parquet, tmp_path):
+    """Three workers on the scheduler, max_nodes=2: the run reads and trains on two of them only (every
+    task of the run in the scheduler's task stream ran on those two), the third stays free."""
+    from distributed import Client, LocalCluster, get_task_stream
+
+    _, path = adult_parquet
+    cluster = LocalCluster(n_workers=3, threads_per_worker=1, processes=True, memory_limit="700MiB",
+                           dashboard_address=":0", silence_logs=40)
+    try:
+        with Client(cluster) as client:
+            logs = []
+            job = _job(automl_engine.classification, path, "income >50K", primary_metric="AUC_weighted")
+            job.set_limits(max_nodes=2, max_trials=1)
+            with get_task_stream(client) as stream:
+                result = job.run(callbacks=automl_engine.Callbacks(on_log=lambda level, m: logs.append(m)),
+                                 workdir=tmp_path, cluster=client)
+            assert result.status == "completed" and result.best_trial.score > 0.88
+            assert result.best_trial.pipeline_name == "LightGBM on Dask (2 workers)"
+            chosen = result.extra["cluster"]["training_workers"]
+            assert len(chosen) == 2 and set(chosen) < set(client.scheduler_info()["workers"])
+            assert any(m == f"training on 2 of its 3 workers (limits.max_nodes=2): {', '.join(chosen)}" for m in logs)
+            used = {task["worker"] for task in stream.data}
+            assert used == set(chosen)
+            # each of the two built its LightGBM Dataset from its partitions, which were then released
+            built = {msg["worker"] for _, msg in client.get_events(train.BUILT_TOPIC)}
+            assert built == set(chosen)
+    finally:
+        cluster.close()
