@@ -186,6 +186,55 @@ def target_feature_matrix(matrix: np.ndarray, lags: Sequence[int], windows: Sequ
     return out
 
 
+class TargetFeatureSteps:
+    """:func:`target_feature_matrix` one column at a time, for the recursive forecast: the features of column
+    ``c`` of ``buffer`` once columns ``0..c-1`` hold values, without recomputing every lag and window over the
+    whole history at each step (for 99 weekly series that was most of a step's work, not the learner).
+
+    The same numbers bit for bit: the running sums behind the rolling means are extended by one addition
+    per column, which is what ``np.cumsum`` does, and a mean is the same difference of two of them."""
+
+    def __init__(self, buffer: np.ndarray, known: int, lags: Sequence[int], windows: Sequence[int],
+                 level_window: int | None):
+        self.buffer = buffer
+        self.lags, self.windows, self.level_window = list(lags), list(windows), level_window
+        n, total = buffer.shape
+        # Sums and counts of the values before each column (the column itself excluded), as _rolling_mean.
+        self.sums = np.zeros((n, total))
+        self.counts = np.zeros((n, total), dtype=np.int64)
+        if known:
+            lagged = _shift(buffer[:, :known], 1)
+            valid = ~np.isnan(lagged)
+            self.sums[:, :known] = np.cumsum(np.where(valid, lagged, 0.0), axis=1)
+            self.counts[:, :known] = np.cumsum(valid, axis=1)
+        self.ready = known  # columns whose sums are computed
+
+    def _extend(self, c: int) -> None:
+        for t in range(max(self.ready, 1), c + 1):
+            before = self.buffer[:, t - 1]
+            valid = ~np.isnan(before)
+            self.sums[:, t] = self.sums[:, t - 1] + np.where(valid, before, 0.0)
+            self.counts[:, t] = self.counts[:, t - 1] + valid
+        self.ready = max(self.ready, c + 1)
+
+    def _mean(self, c: int, window: int) -> np.ndarray:
+        total = self.sums[:, c] - (self.sums[:, c - window] if c >= window else 0.0)
+        count = self.counts[:, c] - (self.counts[:, c - window] if c >= window else 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+    def at(self, c: int) -> dict[str, np.ndarray]:
+        """The features of column ``c`` for every row, named as :func:`target_feature_matrix` names them."""
+        self._extend(c)
+        nan = np.full(self.buffer.shape[0], np.nan)
+        out = {f"lag_{k}": (self.buffer[:, c - k] if c >= k else nan) for k in self.lags}
+        for w in self.windows:
+            out[f"roll_mean_{w}"] = self._mean(c, w)
+        if self.level_window:
+            out["level"] = self._mean(c, self.level_window)
+        return out
+
+
 def calendar_features(ds: pd.Series | pd.DatetimeIndex, freq: str) -> pd.DataFrame:
     """Calendar parts that vary at this frequency, plus a continuous time in years (for linear trends).
     Computed once per distinct timestamp (a long frame repeats each one per series)."""
