@@ -217,22 +217,25 @@ class TargetFeatureSteps:
             self.counts[:, t] = self.counts[:, t - 1] + valid
         self.ready = max(self.ready, c + 1)
 
-    def _mean(self, c: int, window: int) -> np.ndarray:
-        total = self.sums[:, c] - (self.sums[:, c - window] if c >= window else 0.0)
-        count = self.counts[:, c] - (self.counts[:, c - window] if c >= window else 0)
+    def _mean(self, c: int, window: int, rows: np.ndarray) -> np.ndarray:
+        total = self.sums[rows, c] - (self.sums[rows, c - window] if c >= window else 0.0)
+        count = self.counts[rows, c] - (self.counts[rows, c - window] if c >= window else 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
-    def at(self, c: int) -> dict[str, np.ndarray]:
-        """The features of column ``c`` for every row, named as :func:`target_feature_matrix` names them."""
+    def at(self, c: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The features of column ``c`` for ``rows``: a matrix with the lags then the rolling means, in the
+        order :func:`target_feature_matrix` names them, and the level (None without a level window)."""
         self._extend(c)
-        nan = np.full(self.buffer.shape[0], np.nan)
-        out = {f"lag_{k}": (self.buffer[:, c - k] if c >= k else nan) for k in self.lags}
-        for w in self.windows:
-            out[f"roll_mean_{w}"] = self._mean(c, w)
-        if self.level_window:
-            out["level"] = self._mean(c, self.level_window)
-        return out
+        lags = np.asarray(self.lags, dtype=np.int64)
+        out = np.full((len(rows), len(lags) + len(self.windows)), np.nan)
+        reach = lags <= c
+        if reach.any():
+            out[:, :len(lags)][:, reach] = self.buffer[rows[:, None], c - lags[reach]]
+        for i, w in enumerate(self.windows):
+            out[:, len(lags) + i] = self._mean(c, w, rows)
+        level = self._mean(c, self.level_window, rows) if self.level_window else None
+        return out, level
 
 
 def calendar_features(ds: pd.Series | pd.DatetimeIndex, freq: str) -> pd.DataFrame:
@@ -250,12 +253,22 @@ def calendar_features(ds: pd.Series | pd.DatetimeIndex, freq: str) -> pd.DataFra
         out["dayofweek"] = ds.day_of_week.to_numpy()
         out["dayofmonth"] = ds.day.to_numpy()
     if base in ("min", "s", "h", "D", "B", "W"):
-        out["weekofyear"] = ds.isocalendar().week.to_numpy(dtype=int)
+        out["weekofyear"] = iso_week(ds)
         out["dayofyear"] = ds.day_of_year.to_numpy()
     if base not in ("Y",):
         out["month"] = ds.month.to_numpy()
     out["year_fraction"] = (ds.year + (ds.day_of_year - 1) / 366.0).to_numpy(dtype=float)
     return pd.DataFrame(out)
+
+
+def iso_week(ds: pd.DatetimeIndex) -> np.ndarray:
+    """ISO 8601 week numbers (``ds.isocalendar().week``, which builds a frame of three columns and took 11 ms
+    for twenty dates): the week of the Thursday of each date's week, counted from that Thursday's 1 January."""
+    days = ds.to_numpy().astype("datetime64[D]")
+    weekday = (days.view("int64") + 3) % 7  # Monday 0: 1 January 1970 was a Thursday
+    thursday = days - weekday + 3
+    january_1 = thursday.astype("datetime64[Y]").astype("datetime64[D]")
+    return (thursday - january_1).astype("int64") // 7 + 1
 
 
 def holiday_features(ds: pd.Series | pd.DatetimeIndex, freq: str, country: str) -> pd.DataFrame:

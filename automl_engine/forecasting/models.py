@@ -274,6 +274,25 @@ class ProphetCore:
         return out
 
 
+def _fill_within(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Missing values filled from the previous known value of the same segment, else the next one (a
+    grouped ``ffill().bfill()`` over consecutive segments, without the grouping)."""
+    missing = pd.isna(values)
+    if not missing.any():
+        return values
+    n = len(values)
+    at = np.arange(n)
+    seg_start = np.repeat(starts, lengths)
+    seg_end = seg_start + np.repeat(lengths, lengths)
+    before = np.maximum.accumulate(np.where(missing, -1, at))
+    after = np.minimum.accumulate(np.where(missing, n, at)[::-1])[::-1]
+    source = np.where(before >= seg_start, before, np.where(after < seg_end, after, -1))
+    out = values.copy()
+    fill = missing & (source >= 0)
+    out[fill] = values[source[fill]]
+    return out
+
+
 def _path_starts(steps: pd.Series) -> dict[Any, int]:
     """Where each series' rows start in a path (the series one after the other, steps 1..steps[sid])."""
     n = steps.to_numpy().astype(np.int64)
@@ -404,6 +423,14 @@ class GlobalCore:
             names.append("level")
             values[:, -1] = level_at
         return names, values, level_at
+
+    def _step_values(self, feats: np.ndarray, level: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_target_values` for the recursive loop, on :class:`TargetFeatureSteps`' matrix (lags and
+        rolling means in training order) and level: the same arithmetic, a matrix at a time."""
+        level_at = np.where(np.isnan(level), 1.0, level) if level is not None else np.zeros(len(feats))
+        if self.target_mode != "level":
+            return feats, level_at
+        return np.hstack([feats - level_at[:, None], level_at[:, None]]), level_at
 
     def _target_features(self, matrix: np.ndarray, rows: np.ndarray,
                          cols: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
@@ -594,6 +621,11 @@ class GlobalCore:
         if kind == "DecisionTreeRegressor" and est.n_outputs_ == 1:
             tree = est.tree_
             return lambda X: tree.predict(prepare(X).astype(np.float32))[:, 0]
+        if kind == "HistGradientBoostingRegressor" and hasattr(est, "_raw_predict") and hasattr(est, "_loss"):
+            # predict() with one OpenMP thread: on a busy machine its threads waited for each other, 65 ms a
+            # call for nine rows (each row's sum over the trees is the same whichever thread computes it)
+            link = est._loss.link
+            return lambda X: link.inverse(est._raw_predict(prepare(X), n_threads=1).ravel())
         return lambda X: est.predict(prepare(X))
 
     def predict_paths(self, history: pd.DataFrame, future: pd.DataFrame, steps: pd.Series,
@@ -604,7 +636,8 @@ class GlobalCore:
         sids = list(steps.index)
         H = int(steps.max())
         width = self.history_width_
-        scale = self.scale_.reindex(sids).fillna(self.default_scale_).to_numpy(dtype=float)
+        known_scale = self.scale_.index.get_indexer(pd.Index(sids))
+        scale = np.where(known_scale >= 0, self.scale_.to_numpy(dtype=float)[known_scale], self.default_scale_)
         buffer = np.full((len(sids), width + H), np.nan)
         hist = None
         if getattr(self, "tail_", None) is not None and not refit_series:
@@ -653,8 +686,7 @@ class GlobalCore:
                 if not len(sel):
                     continue
                 rows = f_rows[sel]
-                feats = {name: v[rows] for name, v in stepper.at(width + j - 1).items()}
-                _, tvalues, level = self._target_values(feats, len(rows))
+                tvalues, level = self._step_values(*stepper.at(width + j - 1, rows))
                 # numpy, not a frame per step: the columns are in training order (target features, then exog)
                 X = np.hstack([tvalues, exog_values[sel]])
                 pred = predict(X)
@@ -805,7 +837,13 @@ class ForecastModel:
         origin = pd.DatetimeIndex(np.where(known >= 0, last_values[known], global_last))
         offset = pd.tseries.frequencies.to_offset(self.freq_)
         H = s.forecast_horizon
-        grid = pd.date_range(start, max(ds.max(), pd.Timestamp(global_last)) + offset, freq=self.freq_)
+        end = max(ds.max(), pd.Timestamp(global_last)) + offset
+        kept = self.__dict__.get("_grid")  # the last grid: anchored frequencies (weeks, months) build it slowly
+        if kept is not None and kept[0] == start and kept[1] == end:
+            grid = kept[2]
+        else:
+            grid = pd.date_range(start, end, freq=self.freq_)
+            self._grid = (start, end, grid)
         at = grid_positions(grid, ds)
         if (at < 0).any():
             bad = ds[at < 0].iloc[0]
@@ -839,41 +877,51 @@ class ForecastModel:
         series_known = series.get_indexer(order)
         orig_pos = grid_positions(grid, pd.DatetimeIndex(np.where(series_known >= 0, last_values[series_known],
                                                                   global_last)))
-        path = pd.DataFrame({ID: np.repeat(order, n), DS: grid[np.repeat(orig_pos, n) + st], "__step__": st})
         pos = first[code] + step - 1
-        rows = pd.DataFrame({ID: keys, DS: ds.to_numpy(), "__step__": step, "__pos__": pos})
+        path_len = int(n.sum())
+        row_cols = {ID: keys, DS: ds.to_numpy(), "__step__": step, "__pos__": pos}
+        path_cols = {ID: np.repeat(order, n), DS: grid[np.repeat(orig_pos, n) + st], "__step__": st}
         if self.covariates_:
-            covariates = pd.DataFrame({c: X_future[c].to_numpy() if c in X_future.columns else np.nan
-                                       for c in self.covariates_}, index=np.arange(len(X_future)))
-            for c in self.covariates_:
-                rows[c] = covariates[c].to_numpy()
             # Each path period takes the first row of X_future at its time; a period without one is missing.
             taken, which = np.unique(pos, return_index=True)
-            on_path = covariates.iloc[which].set_axis(taken).reindex(np.arange(len(path)))
             for c in self.covariates_:
-                path[c] = on_path[c].to_numpy()
+                values = X_future[c].to_numpy() if c in X_future.columns else np.full(len(X_future), np.nan)
+                row_cols[c] = values
+                if len(taken) == path_len:
+                    path_cols[c] = values[which]
+                else:  # missing periods are NaN, in a float column for numbers (as a merge would make them)
+                    numeric = values.dtype.kind in "iuf"
+                    column = np.full(path_len, np.nan, dtype=float if numeric else object)
+                    column[taken] = values[which]
+                    path_cols[c] = column
+        rows = pd.DataFrame(row_cols)
+        path = pd.DataFrame(path_cols)
         if self.uses_covariates_ and len(path) > len(rows):
             # Periods between the history and a requested time that the frame skips (a week without sales):
             # their covariates are carried from the nearest given period of the same series.
-            cols = self.known_covariates_
-            filled = path[[ID] + cols].groupby(ID, sort=False)[cols].ffill()
-            filled[ID] = path[ID].to_numpy()
-            path[cols] = filled.groupby(ID, sort=False)[cols].bfill()
+            for c in self.known_covariates_:
+                path[c] = _fill_within(path[c].to_numpy(), first, n)
         return hist, refit, rows, path, steps
 
     def _point(self, X_future: pd.DataFrame, history: pd.DataFrame | None,
                future: tuple | None = None, cache: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         # ``future``: the parsed future frame, when an ensemble parsed it once for all its members; ``cache``:
         # the features its global members share
-        hist, refit, rows, path, steps = future if future is not None else self._future(X_future, history)
+        future = future if future is not None else self._future(X_future, history)
+        hist, rows = future[0], future[2]
+        out = rows[[ID, DS, "__step__"]].reset_index(drop=True)
+        out["prediction"] = self._point_values(future, cache)
+        return out, hist
+
+    def _point_values(self, future: tuple, cache: dict | None = None) -> np.ndarray:
+        """The point forecast of each row of a parsed future frame (:meth:`_future`)."""
+        hist, refit, rows, path, steps = future
         if isinstance(self.core_, GlobalCore):
             paths = self.core_.predict_paths(hist, path, steps, refit, cache=cache)
         else:
             paths = self.core_.predict_paths(hist, path, steps, refit)
         values = np.concatenate([paths[sid] for sid in steps.index])
-        out = rows[[ID, DS, "__step__"]].reset_index(drop=True)
-        out["prediction"] = values[rows["__pos__"].to_numpy()]  # each row's forecast by its place in the path
-        return out, hist
+        return values[rows["__pos__"].to_numpy()]  # each row's forecast by its place in the path
 
     def predict(self, X_future: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
         """One point forecast per row of ``X_future`` (time column, id columns, known covariates), for
