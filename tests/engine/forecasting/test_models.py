@@ -180,3 +180,40 @@ def test_the_recursive_fast_path_predicts_what_the_learners_predict(oj_many):
         core._step_predictor = lambda: core.model_.predict  # the learner's own predict
         np.testing.assert_allclose(model.predict(future), fast, rtol=1e-9, atol=1e-9)
         assert np.isfinite(fast).all()
+
+
+def test_fast_prediction_paths_forecast_what_the_libraries_forecast(oj_many):
+    # predict() computes Prophet's terms on kept date features, reads the statistical models' kept paths,
+    # calls the learners' trees and boosters directly and lays the future frame out by position: the
+    # forecasts are the libraries' own, bit for bit.
+    train, test = _oj(oj_many, 1)  # 3 series with Price and Advert
+    future = test.drop(columns=["Quantity"])
+    future = future[future["WeekStarting"] != sorted(future["WeekStarting"].unique())[2]]  # a skipped week
+    X = train.drop(columns=["Quantity"])
+    cases = [("Prophet", {}), ("ExponentialSmoothing", {}), ("Arimax", {}), ("SeasonalAverage", {}),
+             ("RandomForest", {"n_estimators": 8, "target_mode": "level"}),
+             ("ExtremeRandomTrees", {"n_estimators": 8, "target_mode": "scaled"}),
+             ("DecisionTree", {"target_mode": "level"}), ("XGBoostRegressor", {"n_estimators": 20}),
+             ("GradientBoosting", {"max_iter": 20, "target_mode": "level"}), ("KNN", {"n_neighbors": 5})]
+    for algorithm, params in cases:
+        model = ForecastModel(_oj_settings(), algorithm, params, target_column_name="Quantity")
+        fast = model.fit(X, train["Quantity"]).predict(future)
+        _, _, rows, path, steps = model._future(future, None)
+        core = model.core_
+        on_rows = rows["__pos__"].to_numpy()  # each row's place in the path of every series' steps
+        if algorithm == "Prophet":
+            expected = np.concatenate([core.models_[sid].predict(path[path["unique_id"] == sid][
+                ["ds"] + core.models_[sid]._automl_exog])["yhat"].to_numpy() for sid in steps.index])[on_rows]
+        elif hasattr(core, "paths_"):
+            expected = []
+            for sid, h in steps.items():
+                m = core.models_[sid]
+                Xf = path[path["unique_id"] == sid][m._automl_exog].to_numpy(dtype=float) if m._automl_exog else None
+                expected.append(m.predict(h=int(h), X=Xf)["mean"] if Xf is not None else m.predict(h=int(h))["mean"])
+            expected = np.concatenate(expected)[on_rows]
+        else:
+            core._step_predictor = lambda core=core: core.model_.predict  # the learner's own predict
+            expected = model.predict(future)
+            del core._step_predictor
+        assert len(fast) == len(future) and np.isfinite(fast).all(), algorithm
+        np.testing.assert_array_equal(fast, expected, err_msg=algorithm)
