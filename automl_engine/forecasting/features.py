@@ -217,25 +217,30 @@ class TargetFeatureSteps:
             self.counts[:, t] = self.counts[:, t - 1] + valid
         self.ready = max(self.ready, c + 1)
 
-    def _mean(self, c: int, window: int, rows: np.ndarray) -> np.ndarray:
-        total = self.sums[rows, c] - (self.sums[rows, c - window] if c >= window else 0.0)
-        count = self.counts[rows, c] - (self.counts[rows, c - window] if c >= window else 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
     def at(self, c: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The features of column ``c`` for ``rows``: a matrix with the lags then the rolling means, in the
         order :func:`target_feature_matrix` names them, and the level (None without a level window)."""
         self._extend(c)
         lags = np.asarray(self.lags, dtype=np.int64)
-        out = np.full((len(rows), len(lags) + len(self.windows)), np.nan)
+        out = np.empty((len(rows), len(lags) + len(self.windows)))
         reach = lags <= c
-        if reach.any():
+        if reach.all():
+            out[:, :len(lags)] = self.buffer[rows[:, None], c - lags]
+        else:
+            out[:, :len(lags)] = np.nan
             out[:, :len(lags)][:, reach] = self.buffer[rows[:, None], c - lags[reach]]
-        for i, w in enumerate(self.windows):
-            out[:, len(lags) + i] = self._mean(c, w, rows)
-        level = self._mean(c, self.level_window, rows) if self.level_window else None
-        return out, level
+        spans = np.asarray(self.windows + ([self.level_window] if self.level_window else []), dtype=np.int64)
+        if not len(spans):
+            return out, None
+        # every window at once, each element computed as _rolling_mean computes it
+        inside = c >= spans
+        start = np.where(inside, c - spans, 0)
+        total = self.sums[rows, c][:, None] - np.where(inside, self.sums[rows[:, None], start], 0.0)
+        count = self.counts[rows, c][:, None] - np.where(inside, self.counts[rows[:, None], start], 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        out[:, len(lags):] = means[:, :len(self.windows)]
+        return out, (means[:, -1] if self.level_window else None)
 
 
 def calendar_features(ds: pd.Series | pd.DatetimeIndex, freq: str) -> pd.DataFrame:
