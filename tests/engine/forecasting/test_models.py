@@ -217,3 +217,21 @@ def test_fast_prediction_paths_forecast_what_the_libraries_forecast(oj_many):
             del core._step_predictor
         assert len(fast) == len(future) and np.isfinite(fast).all(), algorithm
         np.testing.assert_array_equal(fast, expected, err_msg=algorithm)
+
+
+def test_ensemble_members_share_one_copy_of_their_history(beer):
+    # Each member comes from its own trial process with its own copy of the training history; the ensemble
+    # keeps one, so the saved model holds it once (and loads faster), with the same forecasts.
+    import pickle
+
+    from automl_engine.forecasting.ensemble import ForecastEnsemble
+
+    train, future = beer.iloc[:288], beer.iloc[288:][["DATE"]]
+    members = [pickle.loads(pickle.dumps(ForecastModel(_beer_settings(), name, target_column_name="BeerProduction")
+                                         .fit(train[["DATE"]], train["BeerProduction"])))
+               for name in ("SeasonalNaive", "Naive")]
+    assert members[0].history_ is not members[1].history_
+    expected = 0.75 * members[0].predict(future) + 0.25 * members[1].predict(future)
+    ensemble = ForecastEnsemble(members, [0.75, 0.25])
+    assert ensemble.models[1].history_ is ensemble.models[0].history_
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(ensemble)).predict(future), expected)
