@@ -402,7 +402,7 @@ class GlobalCore:
                       cols: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
         """The target features of cells (rows, cols) of a (series x time) matrix as names, a float matrix
         (one column per name, in training order) and the level; one implementation for fit and predict
-        (the recursive forecast computes the same features a column at a time, :meth:`_target_values`)."""
+        (the recursive forecast computes the same features a column at a time, :meth:`_step_values`)."""
         feats = target_feature_matrix(matrix, self.lags_, self.windows_, self.level_window_)
         return self._target_values({name: v[rows, cols] for name, v in feats.items()}, len(rows))
 
