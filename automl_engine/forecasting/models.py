@@ -347,7 +347,13 @@ def _prophet_yhat(model: Any, ds: np.ndarray, regressors: dict[str, np.ndarray])
     additive = np.matmul(X, beta_add.transpose())
     additive *= model.y_scale
     multiplicative = np.matmul(X, beta_mult.transpose())
-    return trend[:n] * (1 + np.nanmean(multiplicative, axis=1)) + np.nanmean(additive, axis=1)
+    # Prophet averages each term over its samples of the coefficients (np.nanmean over axis 1); a MAP fit has
+    # one sample, whose average is the value itself
+    if beta_add.shape[0] == 1:
+        multiplicative, additive = multiplicative[:, 0], additive[:, 0]
+    else:
+        multiplicative, additive = np.nanmean(multiplicative, axis=1), np.nanmean(additive, axis=1)
+    return trend[:n] * (1 + multiplicative) + additive
 
 
 class GlobalCore:
@@ -395,6 +401,8 @@ class GlobalCore:
     def _encode(self, col: str, values: pd.Series) -> pd.Series:
         cats = self.categories_.get(col)
         if cats is None:
+            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+                return values.astype(float)  # what to_numeric leaves of numbers, without its checks
             return pd.to_numeric(values, errors="coerce").astype(float)
         return values.map(cats).astype(float)
 
