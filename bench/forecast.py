@@ -13,7 +13,9 @@ origin (peak memory is the highest sampled RSS of that process and its children;
 are measured inside it):
 
 - ``ours``: ``automl_engine.forecasting`` in the project's venv, ``timeout_minutes = budget / 60``;
-  ``ours@10`` is ours with a 10 s budget (``--ours-budget 10`` adds it);
+  ``ours@10`` is ours with a 10 s budget (``--ours-budget 10`` adds it). Its predict time is the fitted
+  model's ``predict``; ``predict_with_load`` also loads the saved model first, as AutoGluon-TimeSeries'
+  ``predict`` loads its models from disk (both ratios are printed);
 - ``snaive``: seasonal naive with season m (the reference of the relative MASE), in the project's venv;
 - ``statsforecast``: StatsForecast 2.1.1, AutoETS, AutoTheta and AutoARIMA (season_length = m, univariate),
   each fitted in its own process with the budget as its time limit (one that does not finish is killed and
