@@ -237,8 +237,7 @@ class TargetFeatureSteps:
         start = np.where(inside, c - spans, 0)
         total = self.sums[rows, c][:, None] - np.where(inside, self.sums[rows[:, None], start], 0.0)
         count = self.counts[rows, c][:, None] - np.where(inside, self.counts[rows[:, None], start], 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        means = np.where(count > 0, total / np.maximum(count, 1), np.nan)  # divides by 1 or more: no warning
         out[:, len(lags):] = means[:, :len(self.windows)]
         return out, (means[:, -1] if self.level_window else None)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import weakref
 from typing import Any, Sequence
 
 import numpy as np
@@ -615,12 +616,12 @@ class GlobalCore:
             coef = np.asarray(est.coef_, dtype=float)
             intercept = float(np.ravel(est.intercept_)[0]) if np.ndim(est.intercept_) else float(est.intercept_)
             return lambda X: prepare(X) @ coef + intercept
-        if kind in ("RandomForestRegressor", "ExtraTreesRegressor") and est.n_outputs_ == 1:
-            forest = _TreeArrays([e.tree_ for e in est.estimators_])
-            return lambda X: forest.mean(prepare(X).astype(np.float32))
-        if kind == "DecisionTreeRegressor" and est.n_outputs_ == 1:
-            tree = _TreeArrays([est.tree_])
-            return lambda X: tree.mean(prepare(X).astype(np.float32))
+        if kind in ("RandomForestRegressor", "ExtraTreesRegressor", "DecisionTreeRegressor") and est.n_outputs_ == 1:
+            trees = _TREE_ARRAYS.get(est)  # built once per fitted learner, kept out of its pickle
+            if trees is None:
+                trees = _TREE_ARRAYS[est] = _TreeArrays(
+                    [e.tree_ for e in est.estimators_] if hasattr(est, "estimators_") else [est.tree_])
+            return lambda X: trees.mean(prepare(X).astype(np.float32))
         if kind == "HistGradientBoostingRegressor":
             hgb = _hist_gradient_boosting_predictor(est, prepare)
             if hgb is not None:
@@ -698,6 +699,9 @@ class GlobalCore:
     def _history_tail(history: pd.DataFrame, sids: list, width: int) -> pd.DataFrame:
         hist = history[history[ID].isin(sids)]
         return hist.groupby(ID, sort=False).tail(width)
+
+
+_TREE_ARRAYS: "weakref.WeakKeyDictionary[Any, _TreeArrays]" = weakref.WeakKeyDictionary()
 
 
 class _TreeArrays:
