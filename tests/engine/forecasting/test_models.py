@@ -190,8 +190,9 @@ def test_fast_prediction_paths_forecast_what_the_libraries_forecast(oj_many):
     future = test.drop(columns=["Quantity"])
     future = future[future["WeekStarting"] != sorted(future["WeekStarting"].unique())[2]]  # a skipped week
     X = train.drop(columns=["Quantity"])
-    cases = [("Prophet", {}), ("ExponentialSmoothing", {}), ("Arimax", {}), ("SeasonalAverage", {}),
-             ("RandomForest", {"n_estimators": 8, "target_mode": "level"}),
+    # one of each path: Prophet, a kept statistical path, ARIMA with regressors, the tree arrays (a forest on
+    # the scaled target, a tree on the level), XGBoost, HistGradientBoosting, a learner's own predict (KNN)
+    cases = [("Prophet", {}), ("ExponentialSmoothing", {}), ("Arimax", {}),
              ("ExtremeRandomTrees", {"n_estimators": 8, "target_mode": "scaled"}),
              ("DecisionTree", {"target_mode": "level"}), ("XGBoostRegressor", {"n_estimators": 20}),
              ("GradientBoosting", {"max_iter": 20, "target_mode": "level"}), ("KNN", {"n_neighbors": 5})]
