@@ -42,3 +42,35 @@ def test_seasonality_detected_on_monthly_beer(beer):
     season, reason = detect_seasonality(prepared.frame, prepared.freq)
     assert season == 12
     assert "autocorrelation" in reason
+
+
+def test_step_features_are_the_matrix_features_bit_for_bit(oj_many):
+    # The recursive forecast computes each new column's features with running sums (TargetFeatureSteps);
+    # they must be the numbers target_feature_matrix trains on, gaps and short series included.
+    from automl_engine.forecasting.features import TargetFeatureSteps
+
+    df = oj_many.sort_values(["Store", "Brand", "WeekStarting"])
+    matrix = df["Quantity"].to_numpy(dtype=float).reshape(99, 121)[:12] / 1000.0
+    matrix[3, 50:53] = np.nan  # missing weeks
+    matrix[5, :90] = np.nan  # a series that starts late
+    lags, windows, level_window = [1, 2, 3, 13, 52, 104, 130], [4, 13], 52
+    buffer = np.full_like(matrix, np.nan)
+    buffer[:, :100] = matrix[:, :100]
+    stepper = TargetFeatureSteps(buffer, 100, lags, windows, level_window)
+    rows = np.array([0, 3, 5, 11])
+    for c in range(100, 121):
+        feats, level = stepper.at(c, rows)
+        expected = target_feature_matrix(buffer[:, :c + 1], lags, windows, level_window)
+        names = [f"lag_{k}" for k in lags] + [f"roll_mean_{w}" for w in windows]
+        np.testing.assert_array_equal(feats, np.column_stack([expected[n][rows, c] for n in names]))
+        np.testing.assert_array_equal(level, expected["level"][rows, c])
+        buffer[:, c] = matrix[:, c]  # the step's forecast becomes history for the next
+
+
+def test_iso_weeks_are_pandas_isocalendar_weeks():
+    import pandas as pd
+
+    from automl_engine.forecasting.features import iso_week
+
+    ds = pd.DatetimeIndex(pd.date_range("1960-12-25", "2031-01-08", freq="D"))
+    np.testing.assert_array_equal(iso_week(ds), ds.isocalendar().week.to_numpy(dtype=int))

@@ -180,3 +180,59 @@ def test_the_recursive_fast_path_predicts_what_the_learners_predict(oj_many):
         core._step_predictor = lambda: core.model_.predict  # the learner's own predict
         np.testing.assert_allclose(model.predict(future), fast, rtol=1e-9, atol=1e-9)
         assert np.isfinite(fast).all()
+
+
+def test_fast_prediction_paths_forecast_what_the_libraries_forecast(oj_many):
+    # predict() computes Prophet's terms on kept date features, reads the statistical models' kept paths,
+    # calls the learners' trees and boosters directly and lays the future frame out by position: the
+    # forecasts are the libraries' own, bit for bit.
+    train, test = _oj(oj_many, 1)  # 3 series with Price and Advert
+    future = test.drop(columns=["Quantity"])
+    future = future[future["WeekStarting"] != sorted(future["WeekStarting"].unique())[2]]  # a skipped week
+    X = train.drop(columns=["Quantity"])
+    # one of each path: Prophet, a kept statistical path, ARIMA with regressors, the tree arrays (a forest on
+    # the scaled target, a tree on the level), XGBoost, HistGradientBoosting, a learner's own predict (KNN)
+    cases = [("Prophet", {}), ("ExponentialSmoothing", {}), ("Arimax", {}),
+             ("ExtremeRandomTrees", {"n_estimators": 8, "target_mode": "scaled"}),
+             ("DecisionTree", {"target_mode": "level"}), ("XGBoostRegressor", {"n_estimators": 20}),
+             ("GradientBoosting", {"max_iter": 20, "target_mode": "level"}), ("KNN", {"n_neighbors": 5})]
+    for algorithm, params in cases:
+        model = ForecastModel(_oj_settings(), algorithm, params, target_column_name="Quantity")
+        fast = model.fit(X, train["Quantity"]).predict(future)
+        _, _, rows, path, steps = model._future(future, None)
+        core = model.core_
+        on_rows = rows["__pos__"].to_numpy()  # each row's place in the path of every series' steps
+        if algorithm == "Prophet":
+            expected = np.concatenate([core.models_[sid].predict(path[path["unique_id"] == sid][
+                ["ds"] + core.models_[sid]._automl_exog])["yhat"].to_numpy() for sid in steps.index])[on_rows]
+        elif hasattr(core, "paths_"):
+            expected = []
+            for sid, h in steps.items():
+                m = core.models_[sid]
+                Xf = path[path["unique_id"] == sid][m._automl_exog].to_numpy(dtype=float) if m._automl_exog else None
+                expected.append(m.predict(h=int(h), X=Xf)["mean"] if Xf is not None else m.predict(h=int(h))["mean"])
+            expected = np.concatenate(expected)[on_rows]
+        else:
+            core._step_predictor = lambda core=core: core.model_.predict  # the learner's own predict
+            expected = model.predict(future)
+            del core._step_predictor
+        assert len(fast) == len(future) and np.isfinite(fast).all(), algorithm
+        np.testing.assert_array_equal(fast, expected, err_msg=algorithm)
+
+
+def test_ensemble_members_share_one_copy_of_their_history(beer):
+    # Each member comes from its own trial process with its own copy of the training history; the ensemble
+    # keeps one, so the saved model holds it once (and loads faster), with the same forecasts.
+    import pickle
+
+    from automl_engine.forecasting.ensemble import ForecastEnsemble
+
+    train, future = beer.iloc[:288], beer.iloc[288:][["DATE"]]
+    members = [pickle.loads(pickle.dumps(ForecastModel(_beer_settings(), name, target_column_name="BeerProduction")
+                                         .fit(train[["DATE"]], train["BeerProduction"])))
+               for name in ("SeasonalNaive", "Naive")]
+    assert members[0].history_ is not members[1].history_
+    expected = 0.75 * members[0].predict(future) + 0.25 * members[1].predict(future)
+    ensemble = ForecastEnsemble(members, [0.75, 0.25])
+    assert ensemble.models[1].history_ is ensemble.models[0].history_
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(ensemble)).predict(future), expected)
