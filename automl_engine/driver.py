@@ -21,8 +21,10 @@ from .target import TARGET_TRANSFORMS
 from .tasks import ScoringContext, get_task
 from .trial import CANCELED, COMPLETED, CUT_BY_BUDGET, FAILED, TIMED_OUT, PreparedData, TrialOutcome, TrialTask, now_iso, write_prepared
 
+# SDK v2's enable_early_termination: "terminate early if there is no score improvement in the last 20
+# iterations", never within the first 20 (v1's landmark iterations).
 EARLY_TERMINATION_MIN_TRIALS = 20
-EARLY_TERMINATION_PATIENCE = 10
+EARLY_TERMINATION_PATIENCE = 20
 TPE_ALGORITHMS = 3
 ENSEMBLE_CANDIDATES = 12
 STACK_MEMBERS = 5
