@@ -59,6 +59,30 @@ def _cost_units(params: dict[str, Any]) -> float:
     return 1.0
 
 
+SHRINK_SAFETY = 0.8
+SHRINK_MIN_UNITS = 10
+
+
+def shrink_to_fit(candidates: list[tuple[float, str, dict[str, Any]]], remaining: float,
+                  overhead: float) -> tuple[str, dict[str, Any]] | None:
+    """The search's last configuration when none of ``candidates`` (``(expected seconds, algorithm,
+    params)``, sampled by TPE) fits the ``remaining`` seconds: the cheapest one with fewer rounds or trees,
+    so that it is expected to take ``SHRINK_SAFETY`` of the time left, instead of leaving that time unused.
+    None when no candidate has rounds or trees, or fewer than ``SHRINK_MIN_UNITS`` would fit."""
+    sized = [(estimate, name, params, key) for estimate, name, params in candidates
+             for key in ("n_estimators", "max_iter") if key in params]
+    if not sized:
+        return None
+    estimate, name, params, key = min(sized, key=lambda c: c[0])
+    available, variable = SHRINK_SAFETY * remaining - overhead, estimate - overhead
+    if available <= 0 or variable <= 0:
+        return None
+    units = int(params[key] * available / variable)
+    if units < SHRINK_MIN_UNITS:
+        return None
+    return name, {**params, key: units}
+
+
 def sample_sizes(n_fit_rows: int) -> list[int | None]:
     """The row counts of the search's sample growth for splits that fit on ``n_fit_rows`` rows, smallest
     first, ``None`` (all rows) last; ``[None]`` below ``SAMPLE_MIN_ROWS``."""
@@ -508,17 +532,28 @@ class Driver:
                             if study is None:
                                 break
                         study_trial, name, params = None, None, None
+                        too_long = []
                         for _ in range(20):
                             candidate = study.ask()
                             name, params = self._suggest(candidate, tpe_names)
                             estimate = self._estimate(name, params, size)
                             if estimate is not None and estimate > remaining:
                                 study.tell(candidate, state=optuna.trial.TrialState.PRUNED)
+                                too_long.append((estimate, name, params))
                                 continue
                             study_trial = candidate
                             break
                         if study_trial is None:
-                            break
+                            # The time left would go unused: the cheapest sampled configuration with fewer
+                            # rounds or trees still adds a model (outside the study: TPE learns from the
+                            # configurations it asked for).
+                            shrunk = shrink_to_fit(too_long, remaining,
+                                                   float(np.median(self.overheads)) if self.overheads else 0.0)
+                            if shrunk is None:
+                                break
+                            name, params = shrunk
+                            self.log("info", f"no sampled configuration fits the {remaining:.1f} s left for the "
+                                             f"search: {name} with fewer rounds or trees ({params}) instead")
                     per_trial = remaining if trial_timeout is None else min(trial_timeout, remaining)
                     task = TrialTask(number=number, algorithm=name, hyperparameters=params,
                                      workdir=str(self.workdir), timeout_seconds=round(per_trial, 3),

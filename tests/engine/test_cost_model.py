@@ -36,3 +36,19 @@ def test_a_forest_estimated_from_a_multiclass_boosting_rate_is_not_26_times_too_
     driver.rates["LightGBM"] = [4.4 / driver._units("LightGBM", {"n_estimators": 40})]
     assert driver._estimate("ExtremeRandomTrees", {"n_estimators": 100}) == pytest.approx(15 * 4.4 / 10.4)
     assert driver._estimate("LightGBM", {"n_estimators": 100}) == pytest.approx(4.4 * 100 / 40)
+
+
+def test_the_time_no_sampled_configuration_fits_goes_to_the_cheapest_one_with_fewer_rounds():
+    from automl_engine.driver import shrink_to_fit
+
+    candidates = [(21.0, "LightGBM", {"n_estimators": 400, "num_leaves": 63}),
+                  (11.0, "XGBoostClassifier", {"n_estimators": 300, "max_depth": 6}),
+                  (9.0, "KNN", {"n_neighbors": 5})]
+    # 10 s left, 1 s of it fixed per trial: 0.8 * 10 - 1 = 7 s for the rounds, 10 s for 300 rounds -> 210.
+    assert shrink_to_fit(candidates, 10.0, 1.0) == ("XGBoostClassifier", {"n_estimators": 210, "max_depth": 6})
+    assert shrink_to_fit(candidates, 1.0, 0.9) is None  # no time beyond the fixed part
+    assert shrink_to_fit(candidates, 1.5, 0.0) == ("XGBoostClassifier", {"n_estimators": 32, "max_depth": 6})
+    assert shrink_to_fit(candidates, 0.4, 0.0) is None  # 0.32 s: 8 rounds are not worth a trial
+    assert shrink_to_fit([(5.0, "KNN", {"n_neighbors": 5})], 4.0, 0.0) is None  # nothing to shrink
+    assert shrink_to_fit([(5.0, "HistGradientBoosting", {"max_iter": 200})], 4.0, 1.0) == (
+        "HistGradientBoosting", {"max_iter": 110})
