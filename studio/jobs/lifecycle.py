@@ -27,10 +27,13 @@ from studio.jobs.models import BackgroundJob, JobStatus
 
 log = logging.getLogger(__name__)
 
-# When this process last failed to reach the database while reaping (time.monotonic()). Workers cannot beat
-# while the database is down either, so for a full stale interval after an outage the reaper blames no one:
-# the jobs' own failure paths (which retry for STUDIO_DB_RETRY_SECONDS) record what really happened.
+# When this process last failed to reach the database while reaping, and when it first reached it again
+# (time.monotonic()). Workers cannot beat while the database is down either, so for a full stale interval
+# after the database is back the reaper blames no one: the jobs' own failure paths (which retry for
+# STUDIO_DB_RETRY_SECONDS) record what really happened. Counted from the last failure instead, that interval
+# had already partly passed when the database came back.
 _database_unreachable_at: float | None = None
+_database_back_at: float | None = None
 
 
 class JobFailed(Exception):
@@ -325,18 +328,23 @@ def reap_stale_jobs(now=None) -> list[tuple[str, int, str]]:
     worker died or hangs). Kinds that may be retried go back to the queue until they were claimed
     ``STUDIO_JOB_MAX_ATTEMPTS`` times; the others fail with the kind's ``stale_reason``. Returns
     ``(label, id, "requeued" | "failed")`` for each job handled."""
-    global _database_unreachable_at
-    if _database_unreachable_at is not None:
-        since = time.monotonic() - _database_unreachable_at
-        if since < settings.STUDIO_STALE_AFTER_SECONDS:
-            log.info("the database was unreachable %.0f s ago: no job is reaped until every worker has had a full "
-                     "heartbeat interval to report", since)
-            return []
-        _database_unreachable_at = None
+    global _database_unreachable_at, _database_back_at
     try:
+        if _database_unreachable_at is not None:
+            with connection.cursor() as cursor:  # back yet?
+                cursor.execute("SELECT 1")
+            if _database_back_at is None:
+                _database_back_at = time.monotonic()
+            since = time.monotonic() - _database_back_at
+            if since < settings.STUDIO_STALE_AFTER_SECONDS:
+                log.info("the database is reachable again since %.0f s: no job is reaped until every worker has had "
+                         "a full heartbeat interval to report", since)
+                return []
+            _database_unreachable_at = _database_back_at = None
         return _reap_stale_jobs(now)
     except (OperationalError, InterfaceError):
-        _database_unreachable_at = time.monotonic()
+        _database_unreachable_at, _database_back_at = time.monotonic(), None
+        _drop_connection()
         raise
 
 

@@ -145,3 +145,34 @@ def test_a_hard_time_limit_fails_only_the_attempt_its_process_held(team, setting
         "failed", "The profile was stopped after its time limit of 10 s (STUDIO_JOB_TIME_LIMIT_SECONDS): it made no "
                   "progress or took too long; an administrator can raise it.")
     assert not lifecycle.on_time_limit("jobs.reap_stale", job.pk)  # not a job's task
+
+
+def test_after_a_database_outage_the_reaper_waits_a_full_interval_from_when_the_database_is_back(
+        monkeypatch, settings):
+    """The reaper's grace after an outage starts when it reaches the database again, not at its last failure:
+    workers have a full heartbeat interval with the database up before anyone is blamed."""
+    from types import SimpleNamespace
+
+    from django.db import OperationalError
+
+    settings.STUDIO_STALE_AFTER_SECONDS = 6
+    clock = SimpleNamespace(now=100.0)
+    monkeypatch.setattr(lifecycle, "time", SimpleNamespace(monotonic=lambda: clock.now, sleep=lambda s: None))
+    monkeypatch.setattr(lifecycle, "_database_unreachable_at", None)
+    monkeypatch.setattr(lifecycle, "_database_back_at", None)
+    reaped = []
+
+    def reap(now=None):
+        reaped.append(clock.now)
+        if clock.now < 101:
+            raise OperationalError("the database is restarting")
+        return [("run", 7, "failed")]
+
+    monkeypatch.setattr(lifecycle, "_reap_stale_jobs", reap)
+    with pytest.raises(OperationalError):
+        lifecycle.reap_stale_jobs()  # 100 s: down
+    results = {}
+    for clock.now in (102.0, 104.0, 107.9, 108.0):
+        results[clock.now] = lifecycle.reap_stale_jobs()
+    assert results == {102.0: [], 104.0: [], 107.9: [], 108.0: [("run", 7, "failed")]}
+    assert reaped == [100.0, 108.0]
