@@ -306,7 +306,7 @@ PROPHET_DATE_PARTS_KEPT = 8
 def _prophet_date_parts(model: Any, ds: np.ndarray) -> tuple:
     """What Prophet's ``predict`` computes from the dates alone (ascending ``datetime64[ns]``), kept on the
     model by first date: the dates, the trend, the feature matrix (seasonalities, holidays, then the
-    regressors' columns, here placeholders), the regressors' column positions and the coefficients of the
+    regressors' columns, here holding each regressor's mean until a forecast writes its values), the regressors' column positions and the coefficients of the
     additive and multiplicative terms. Built with Prophet's own functions, so the matrix is the one its
     ``predict`` multiplies; a request for the first n of the kept dates uses the first n rows."""
     ds = np.asarray(ds, dtype="datetime64[ns]")
@@ -316,7 +316,7 @@ def _prophet_date_parts(model: Any, ds: np.ndarray) -> tuple:
         return entry
     df = pd.DataFrame({"ds": ds})
     for name, props in model.extra_regressors.items():
-        df[name] = props["mu"]  # a placeholder: each forecast writes the standardised values in
+        df[name] = props["mu"]  # its mean for now: each forecast writes the standardised values into the column
     df = model.setup_dataframe(df)
     trend = np.asarray(model.predict_trend(df), dtype=float)
     features, _, component_cols, _ = model.make_all_seasonality_features(df)

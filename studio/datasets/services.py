@@ -266,11 +266,9 @@ def scan_upload(upload: StagedUpload, parse_settings: ParseSettings) -> TypeScan
     return job
 
 
-def _scan_folder(job_or_pk) -> str:
+def _scan_folder(upload: StagedUpload, scan_id: int) -> str:
     """Where a type check writes its Parquet copy and pass statistics: a folder inside the upload's own."""
-    job = job_or_pk if isinstance(job_or_pk, TypeScanJob) else TypeScanJob.objects.select_related("upload").get(
-        pk=job_or_pk)
-    return f"{job.upload.file.name.rsplit('/', 1)[0]}/scan-{job.pk}"
+    return f"{upload.file.name.rsplit('/', 1)[0]}/scan-{scan_id}"
 
 
 class _CountingReader(io.RawIOBase):
@@ -314,7 +312,7 @@ def run_upload_scan(job_id: int) -> None:
     def body(job: TypeScanJob, progress) -> dict:
         upload = job.upload
         parse_settings = ParseSettings.from_dict(job.parse_settings)
-        folder = _scan_folder(job)
+        folder = _scan_folder(upload, job.pk)
         last = [0.0]
 
         def report(fraction: float) -> None:
@@ -356,7 +354,7 @@ def _finished_scan(upload: StagedUpload, parse_settings: ParseSettings) -> tuple
     job = upload.scans.filter(status=TypeScanJob.Status.COMPLETED, parse_settings=parse_settings.to_dict()).first()
     if job is None or job.columns is None:
         return None
-    folder = _scan_folder(job)
+    folder = _scan_folder(upload, job.pk)
     parquet, stats = storage.local_path(f"{folder}/data.parquet"), storage.local_path(_pass_stats_name(f"{folder}/data.parquet"))
     if parquet is None or stats is None or not parquet.is_file() or not stats.is_file():
         return None
@@ -379,7 +377,7 @@ def create_from_upload(upload: StagedUpload, *, name: str, description: str = ""
                               raw_size=upload.size, parse_settings=parse_settings, schema=schema or {},
                               folder=folder, keep_raw_on_error=True,
                               converted=scan[:2] if scan else None, pass_stats=scan[2] if scan else None)
-    scan_folders = [f"{folder}/scan-{pk}" for pk in upload.scans.values_list("pk", flat=True)]
+    scan_folders = [_scan_folder(upload, pk) for pk in upload.scans.values_list("pk", flat=True)]
     StagedUpload.objects.filter(pk=upload.pk).delete()
     for scan_folder in scan_folders:
         storage.remove_folder(scan_folder)
