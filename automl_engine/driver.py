@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 import time
 import warnings
@@ -15,6 +16,7 @@ import pandas as pd
 
 from .algorithms import Algorithm, get_algorithm, module_origin, plugin_origin
 from .config import ConfigError, JobConfig
+from .ensemble import ENSEMBLE_ITERATIONS
 from .metrics import is_better
 from .results import AutoMLResult, Callbacks, TrialResult
 from .target import TARGET_TRANSFORMS
@@ -121,6 +123,7 @@ class Driver:
         self.load_seconds: dict[int, float] = {}  # what loading each of them took
         self.summary = None
         self.summary_seconds = 0.0
+        self.final_costs: dict[str, float] | None = None   # measured by _measure_final_costs
         self.timings: dict[int, dict[str, Any]] = {}   # fit/predict seconds and rows reported by each trial
 
     # ------------------------------------------------------------------------------------------ helpers
@@ -299,12 +302,15 @@ class Driver:
                    self._load_guess(t) for t in candidates)
         ensembles = 0.0
         members = candidates[:STACK_MEMBERS]
-        if len(candidates) >= 2 and (config.training.enable_vote_ensemble or config.training.enable_stack_ensemble):
-            # Selection and stacking work on at most SELECTION_MAX_ROWS / a few thousand entries; their charts
-            # and metrics on all out-of-fold entries: about a metric evaluation per entry and candidate.
-            n_classes = len(self.classes) if self.classes is not None else 1
-            ensembles = 0.2 + 4e-7 * min(n_oof, SELECTION_MAX_ROWS) * len(candidates) * 25 * n_classes \
-                + 2e-6 * n_oof * n_classes
+        training = config.training
+        if len(candidates) >= 2 and (training.enable_vote_ensemble or training.enable_stack_ensemble):
+            costs = self.final_costs or self._measure_final_costs(candidates)
+            # Each ensemble is scored and charted on all out-of-fold entries once.
+            ensembles = 0.2
+            if training.enable_vote_ensemble:
+                ensembles += costs["score"] * len(candidates) * (ENSEMBLE_ITERATIONS + 1) + costs["metrics"]
+            if training.enable_stack_ensemble:
+                ensembles += costs["stack"] * len(members) + costs["metrics"]
         n_test = 0 if self.test is None else len(self.test)
         predict_models = members + ranked[:1]
         if config.training.enable_vote_ensemble:
@@ -314,6 +320,53 @@ class Driver:
         # The explanation is not reserved: it runs if the time left after the rest allows it, else the caller
         # computes it after the run (the studio queues the best trial's feature importance).
         return {"load": load, "ensembles": ensembles, "test": test, "summary": summary}
+
+    def _selection_scorer(self, y_oof: np.ndarray):
+        """The primary metric of a blend of out-of-fold predictions, as ensemble selection scores it: on a
+        fixed random subset of SELECTION_MAX_ROWS entries on big data (selection scores many blends)."""
+        rows = self.data.oof_rows
+        pick = np.arange(len(y_oof))
+        if len(y_oof) > SELECTION_MAX_ROWS:
+            pick = np.sort(np.random.RandomState(self.config.random_state).choice(len(y_oof), SELECTION_MAX_ROWS,
+                                                                                 replace=False))
+        context = ScoringContext(meta=self.meta, X=self.X, rows=rows[pick], splits=self.data.oof_splits[pick],
+                                 history=self.data)
+        scorer_on_pick = self.task.primary_scorer(self.config.primary_metric, y_oof[pick], context)
+        return lambda pred: scorer_on_pick(pred[pick])
+
+    def _measure_final_costs(self, candidates: list[TrialResult]) -> dict[str, float]:
+        """Seconds of the ensembles' unit steps, measured once on the best candidates' out-of-fold
+        predictions: one selection score, a stack member's share of the meta-learner's fit, and the
+        metrics and charts of one ensemble. They depend on the metric, the classes and the rows, not on the
+        models, and vary by orders of magnitude (a 26-class AUC_weighted score takes 80 times an accuracy's):
+        a formula in the rows and classes was off by a factor of ten either way."""
+        from threadpoolctl import threadpool_limits
+
+        oofs = [np.load(t.oof_path) for t in candidates[:STACK_MEMBERS]]
+        y = self.y[self.data.oof_rows]
+        context = self.data.context()
+        try:
+            with threadpool_limits(limits=1):  # as the final steps run
+                scorer = self._selection_scorer(y)
+                start = time.time()
+                for oof in oofs[:3]:
+                    scorer(oof)
+                score = (time.time() - start) / len(oofs[:3])
+                start = time.time()
+                _, stacked = self.task.fit_stacker(oofs, y, context, self.config.random_state)
+                stack = (time.time() - start) / len(oofs)
+                start = time.time()
+                self.task.compute_metrics(y, stacked, context)
+                self.task.compute_charts(y, stacked, context)
+                metrics = time.time() - start
+        except Exception as exc:  # the ensembles will meet (and report) the same failure; plan generously
+            self.log("warning", f"final steps could not be measured ({type(exc).__name__}: {exc}); "
+                                "reserving for slow ones")
+            score, stack, metrics = 0.05, 1.0, 2.0
+        self.final_costs = {"score": score, "stack": stack, "metrics": metrics}
+        self.log("info", "final steps measured: {:.4f} s a selection score, {:.2f} s a stack member, {:.2f} s "
+                         "an ensemble's metrics and charts".format(score, stack, metrics))
+        return self.final_costs
 
     def _load_guess(self, trial: TrialResult) -> float:
         try:
@@ -673,14 +726,7 @@ class Driver:
             return []
         y = self.y[rows]
         context = self.data.context()
-        # Selection scores many candidate blends: a fixed random subset keeps that cheap on big data.
-        pick = np.arange(len(y))
-        if len(y) > SELECTION_MAX_ROWS:
-            pick = np.sort(np.random.RandomState(config.random_state).choice(len(y), SELECTION_MAX_ROWS, replace=False))
-        pick_context = ScoringContext(meta=self.meta, X=self.X, rows=rows[pick], splits=self.data.oof_splits[pick],
-                                      history=self.data)
-        scorer_on_pick = task.primary_scorer(config.primary_metric, y[pick], pick_context)
-        scorer = lambda pred: scorer_on_pick(pred[pick])  # noqa: E731
+        scorer = self._selection_scorer(y)
         out = []
         number = max(t.number for t in self.trials) + 1
         if config.training.enable_vote_ensemble and self._fits(self._after("voting")):
@@ -803,6 +849,12 @@ class Driver:
             if best is None or is_better(t.score, best.score, greater):
                 best = t
         best_model = (self.models.get(best.number) or joblib.load(best.model_path)) if best is not None else None
+        if best_model is not None:
+            from .predict import limit_threads
+
+            # Trials fitted on a share of the cores; the model handed back predicts (and is explained) with
+            # all the job had. Serving sets its own count (one thread per worker process) when it loads it.
+            limit_threads(best_model, min(self.n_threads * concurrency, os.cpu_count() or 1))
         if self.test is not None:
             X_test = self.test.drop(columns=self.drop, errors="ignore")
             y_test = self.task.target_array(self.test[config.target_column_name].to_numpy())

@@ -68,6 +68,7 @@ def test_the_reserve_follows_the_measured_final_steps(bank_df, tmp_path):
     assert estimate["load"] == pytest.approx(0.1)
     assert estimate["test"] == pytest.approx(3 * 0.02 * 60 / (100 / 3) + 0.2)
     assert driver._explain_seconds(driver.trials[0]) == pytest.approx(0.3 + 41 * 0.02 * 200 / (100 / 3))
+    assert estimate["ensembles"] == 0.0 and driver.final_costs is None  # one candidate: nothing to measure
 
 
 def test_a_run_with_every_final_step_ends_within_its_budget(bank_df, tmp_path):
@@ -78,3 +79,26 @@ def test_a_run_with_every_final_step_ends_within_its_budget(bank_df, tmp_path):
     assert len(final) == 1 and result.explanation is not None
     assert any(t.is_ensemble for t in result.trials)
     assert np.isfinite(result.best_trial.score)
+
+
+def test_the_ensembles_are_reserved_from_their_measured_unit_steps(bank_df, tmp_path):
+    # Two finished trials: the ensembles' estimate is built from the measured unit steps. Voting scores every
+    # candidate in each of its 25 rounds and once to start (26 scores a candidate), then scores and charts the
+    # blend once; stacking fits one share per member and scores and charts the stack once.
+    logs = []
+    job = _job(bank_df)
+    job.set_limits(max_trials=2, timeout_minutes=1.0, max_concurrent_trials=1)
+    driver = Driver(job, Callbacks(on_log=lambda level, message: logs.append(message)), InlineExecutor(), tmp_path)
+    driver.run()
+    assert [t.is_ensemble for t in driver.trials] == [False, False, True, True]
+    measured = [m for m in logs if m.startswith("final steps measured: ")]
+    assert len(measured) == 1 and set(driver.final_costs) == {"score", "stack", "metrics"}
+    assert all(v > 0 for v in driver.final_costs.values())
+    driver.final_costs = {"score": 0.01, "stack": 0.1, "metrics": 0.5}
+    assert len(driver._ranked()) == 4  # after the run, the two ensembles are candidates too
+    estimate = driver._final_estimate()
+    assert estimate["ensembles"] == pytest.approx(0.2 + (0.01 * 4 * 26 + 0.5) + (0.1 * 4 + 0.5))
+    job.set_training(enable_stack_ensemble=False)
+    driver.config = job.config
+    assert driver._final_estimate()["ensembles"] == pytest.approx(0.2 + 0.01 * 4 * 26 + 0.5)
+    assert len([m for m in logs if m.startswith("final steps measured: ")]) == 1  # measured once

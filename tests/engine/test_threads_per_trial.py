@@ -42,3 +42,17 @@ def test_the_fitted_learner_gets_max_cores_per_trial_threads(hardware_df, tmp_pa
 
     assert fitted_threads(max_cores_per_iteration=1) == 1   # the v1 spelling is the same setting
     assert fitted_threads() == os.cpu_count()
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to tell one thread from the default")
+def test_the_model_handed_back_predicts_with_all_the_jobs_cores(hardware_df, tmp_path):
+    # Two concurrent trials on one core each: the saved trial fits and keeps one thread, the best model the
+    # result hands back predicts on both (serving sets its own count when it loads the file).
+    job = automl.regression(training_data=hardware_df, target_column_name="PRP", n_cross_validations=2)
+    job.set_limits(max_trials=2, timeout_minutes=2, max_concurrent_trials=2)
+    job.set_training(allowed_training_algorithms=["LightGBM"], enable_vote_ensemble=False,
+                     enable_stack_ensemble=False, enable_model_explainability=False)
+    result = job.run(workdir=tmp_path)
+    saved = joblib.load(result.best_trial.model_path)
+    assert saved.steps[-1][1].get_params()["n_jobs"] == os.cpu_count() // 2
+    assert result.best_model.steps[-1][1].get_params()["n_jobs"] == os.cpu_count()
