@@ -342,10 +342,10 @@ class Driver:
         a formula in the rows and classes was off by a factor of ten either way."""
         from threadpoolctl import threadpool_limits
 
-        oofs = [np.load(t.oof_path) for t in candidates[:STACK_MEMBERS]]
         y = self.y[self.data.oof_rows]
         context = self.data.context()
         try:
+            oofs = [np.load(t.oof_path) for t in candidates[:STACK_MEMBERS]]
             with threadpool_limits(limits=1):  # as the final steps run
                 scorer = self._selection_scorer(y)
                 start = time.time()
