@@ -29,6 +29,7 @@ EARLY_TERMINATION_MIN_TRIALS = 20
 EARLY_TERMINATION_PATIENCE = 20
 TPE_ALGORITHMS = 3
 ENSEMBLE_CANDIDATES = 12
+ENSEMBLE_PER_ALGORITHM = 4  # seats among the candidates one algorithm takes while others are left
 STACK_MEMBERS = 5
 SELECTION_MAX_ROWS = 8000
 POLL_SECONDS = 0.05
@@ -290,13 +291,20 @@ class Driver:
         done = [t for t in self.trials if t.status == COMPLETED and t.score is not None and not math.isnan(t.score)]
         return sorted(done, key=lambda t: (-t.score if greater else t.score, t.number))
 
+    def _candidate_order(self, ranked: list[TrialResult]) -> list[TrialResult]:
+        """The ensemble candidates' order: best first, at most ENSEMBLE_PER_ALGORITHM of one algorithm
+        while other algorithms are left (see :func:`~automl_engine.ensemble.spread_over_groups`)."""
+        from .ensemble import spread_over_groups
+
+        return [ranked[i] for i in spread_over_groups([t.algorithm for t in ranked], ENSEMBLE_PER_ALGORITHM)]
+
     def _final_estimate(self) -> dict[str, float]:
         """Seconds the steps after the search will take, from what this run measured so far: loading the
         ensemble candidates not loaded yet, selecting and stacking them, predicting the test rows with the
         models that are test-scored, the featurization summary and the explanation."""
         ranked = self._ranked()
         config = self.config
-        candidates = ranked[:ENSEMBLE_CANDIDATES]
+        candidates = self._candidate_order(ranked)[:ENSEMBLE_CANDIDATES]
         n_oof = len(self.data.oof_rows)
         load = sum(self.load_seconds.get(t.number, 0.0) if t.number in self.models else
                    self._load_guess(t) for t in candidates)
@@ -389,7 +397,7 @@ class Driver:
         part of the final steps) and time the loading; models that fell out of the candidates are dropped."""
         import joblib
 
-        wanted = [t for t in self._ranked()[:ENSEMBLE_CANDIDATES] if t.model_path]
+        wanted = [t for t in self._candidate_order(self._ranked())[:ENSEMBLE_CANDIDATES] if t.model_path]
         keep = {t.number for t in wanted}
         for number in list(self.models):
             if number not in keep:
@@ -719,7 +727,9 @@ class Driver:
         # Trials that predict the same as a better one (a search revisiting a configuration, or hyperparameters
         # that do not change the fit: LassoLars alphas below the end of its LARS path) add nothing to an
         # ensemble; kept, each copy took a seat among the candidates and a vote in the sorted initialisation,
-        # so one model could fill the stack and most of the vote.
+        # so one model could fill the stack and most of the vote. Variants of one algorithm are held to a few
+        # seats while other algorithms are left, for the same reason.
+        done = self._candidate_order(done)
         distinct = distinct_predictions((np.load(t.oof_path) for t in done), ENSEMBLE_CANDIDATES)
         candidates, oofs = [done[i] for i, _ in distinct], [oof for _, oof in distinct]
         if len(candidates) < 2:

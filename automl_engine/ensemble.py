@@ -125,6 +125,22 @@ def distinct_predictions(predictions: Iterable[np.ndarray], limit: int) -> list[
     return kept
 
 
+def spread_over_groups(groups: Sequence[Any], per_group: int) -> list[int]:
+    """Positions of ``groups`` (labels of items best first, e.g. each trial's algorithm) in the order that
+    takes at most ``per_group`` of one label while other labels remain: the items passed over follow, best
+    first. A search that found one algorithm best spends most of its trials refining it; without this, its
+    variants filled every seat among the ensemble candidates and the ensemble was one algorithm (on
+    house_prices_ames, seven LassoLars fits that all extrapolated the same houses the same way)."""
+    first, rest, taken = [], [], {}
+    for i, g in enumerate(groups):
+        if taken.get(g, 0) < per_group:
+            taken[g] = taken.get(g, 0) + 1
+            first.append(i)
+        else:
+            rest.append(i)
+    return first + rest
+
+
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
     if a.shape != b.shape:
         return False

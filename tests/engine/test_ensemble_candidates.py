@@ -1,8 +1,9 @@
 """Ensemble candidates are distinct models: a trial predicting what a better one predicts is left out, so
-copies cannot fill the stack or take several votes in the sorted initialisation."""
+copies cannot fill the stack or take several votes in the sorted initialisation; and one algorithm holds a
+few seats while others are left, so a search that refined one algorithm still ensembles several."""
 import numpy as np
 
-from automl_engine.ensemble import distinct_predictions
+from automl_engine.ensemble import distinct_predictions, spread_over_groups
 
 
 def test_copies_of_a_better_prediction_are_left_out():
@@ -28,3 +29,13 @@ def test_stops_reading_at_the_limit():
 
     assert [i for i, _ in distinct_predictions(predictions(), limit=2)] == [0, 2]
     assert distinct_predictions(predictions(), limit=0) == []
+
+
+def test_one_algorithm_holds_a_few_seats_while_others_are_left():
+    ranked = ["LassoLars"] * 6 + ["LightGBM", "LassoLars", "XGBoost", "LightGBM"]
+    order = spread_over_groups(ranked, per_group=4)
+    assert order == [0, 1, 2, 3, 6, 8, 9, 4, 5, 7]
+    assert [ranked[i] for i in order[:6]] == ["LassoLars"] * 4 + ["LightGBM", "XGBoost"]
+    # nothing else left: the passed-over ones follow, best first, so no seat stays empty
+    assert spread_over_groups(["A"] * 5, per_group=2) == [0, 1, 2, 3, 4]
+    assert spread_over_groups([], per_group=4) == []
