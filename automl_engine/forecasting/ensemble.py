@@ -44,13 +44,11 @@ class ForecastEnsemble:
         base = next((m for m in self.models if m.uses_covariates_), self.models[0])
         return base._future(X_future, history)
 
-    def _points(self, X_future: pd.DataFrame, history: pd.DataFrame | None) -> tuple[np.ndarray, pd.DataFrame,
-                                                                                       pd.DataFrame]:
+    def _points(self, X_future: pd.DataFrame, history: pd.DataFrame | None) -> tuple[np.ndarray, tuple]:
         future = self._parse(X_future, history)
         cache: dict = {}  # calendar and covariate features, built once for the members that share them
         values = [m._point_values(future, cache) for m in self.models]
-        out = future[2][[ID, DS, "__step__"]].reset_index(drop=True)  # the rows: series, time, step
-        return self._combine([np.asarray(v, dtype=float) for v in values]), out, future[0]
+        return self._combine([np.asarray(v, dtype=float) for v in values]), future
 
     def predict(self, X_future: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
         """One point forecast per row of ``X_future`` (see :meth:`ForecastModel.predict`)."""
@@ -59,7 +57,8 @@ class ForecastEnsemble:
     def forecast(self, X_future: pd.DataFrame, quantiles: Sequence[float] = (0.1, 0.5, 0.9),
                  history: pd.DataFrame | None = None) -> pd.DataFrame:
         """As :meth:`ForecastModel.forecast`; intervals from the ensemble's own rolling-origin residuals."""
-        prediction, out, hist = self._points(X_future, history)
+        prediction, future = self._points(X_future, history)
+        out, hist = future[2][[ID, DS, "__step__"]].reset_index(drop=True), future[0]  # the rows: series, time, step
         frame = pd.DataFrame({self.settings.time_column_name: out[DS].to_numpy()})
         for c in self.settings.id_columns:
             frame[c] = X_future[c].to_numpy()

@@ -636,13 +636,13 @@ class GlobalCore:
         sids = list(steps.index)
         H = int(steps.max())
         width = self.history_width_
-        known_scale = self.scale_.index.get_indexer(pd.Index(sids))
+        known_scale = _positions(self.scale_.index, sids)
         scale = np.where(known_scale >= 0, self.scale_.to_numpy(dtype=float)[known_scale], self.default_scale_)
         buffer = np.full((len(sids), width + H), np.nan)
         hist = None
         if getattr(self, "tail_", None) is not None and not refit_series:
             # From the training origin: the values kept at fit time (a model saved before has none).
-            pos = pd.Index(self.tail_ids_).get_indexer(pd.Index(sids))
+            pos = _positions(self.tail_ids_, sids)
             known = pos >= 0
             buffer[known, :width] = self.tail_[pos[known]]
         else:
@@ -693,12 +693,19 @@ class GlobalCore:
                 value = pred + (level if self.target_mode == "level" else 0.0)
                 buffer[rows, width + j - 1] = value
                 out[rows, j - 1] = value * scale[rows]
-        return {sid: out[i, :int(steps[sid])] for i, sid in enumerate(sids)}
+        return {sid: out[i, :h] for i, (sid, h) in enumerate(zip(sids, steps.to_numpy().astype(np.int64)))}
 
     @staticmethod
     def _history_tail(history: pd.DataFrame, sids: list, width: int) -> pd.DataFrame:
         hist = history[history[ID].isin(sids)]
         return hist.groupby(ID, sort=False).tail(width)
+
+
+def _positions(index: Sequence, keys: Sequence) -> np.ndarray:
+    """The position of each of ``keys`` in ``index`` (-1 when absent), as ``Index.get_indexer`` gives it,
+    by dict: matching a few series keys against a pandas string index cost more than the forecast."""
+    where = {k: i for i, k in enumerate(index)}
+    return np.array([where.get(k, -1) for k in keys], dtype=np.int64)
 
 
 _TREE_ARRAYS: "weakref.WeakKeyDictionary[Any, _TreeArrays]" = weakref.WeakKeyDictionary()
@@ -710,7 +717,11 @@ class _TreeArrays:
     step of a recursive forecast. The same numbers as ``predict``: the float32 rows compared with the
     float64 thresholds (``<=`` goes left), the leaves' values summed tree by tree in order from zero, then
     divided by the number of trees (a single tree: its leaf value). Rows reach here imputed (no missing
-    values)."""
+    values).
+
+    A leaf is its own child on both sides and its threshold is +inf, so every walker takes one step per
+    level without masks (a row in a leaf stays there): a level costs four small array operations, not a
+    dozen, and the walk stops when every walker is in a leaf."""
 
     def __init__(self, trees: list):
         sizes = np.array([t.node_count for t in trees], dtype=np.int64)
@@ -718,23 +729,28 @@ class _TreeArrays:
         offsets = np.repeat(self.roots, sizes)
         left = np.concatenate([t.children_left for t in trees]).astype(np.int64)
         right = np.concatenate([t.children_right for t in trees]).astype(np.int64)
-        self.leaf = left < 0
-        self.left = np.where(self.leaf, 0, left + offsets)
-        self.right = np.where(self.leaf, 0, right + offsets)
-        self.feature = np.where(self.leaf, 0, np.concatenate([t.feature for t in trees]).astype(np.int64))
-        self.threshold = np.concatenate([t.threshold for t in trees])
+        leaf = left < 0
+        own = np.arange(len(left), dtype=np.int64)
+        # child[2 i] is node i's left child, child[2 i + 1] its right one
+        self.child = np.empty(2 * len(left), dtype=np.int64)
+        self.child[0::2] = np.where(leaf, own, left + offsets)
+        self.child[1::2] = np.where(leaf, own, right + offsets)
+        self.feature = np.where(leaf, 0, np.concatenate([t.feature for t in trees]).astype(np.int64))
+        self.threshold = np.where(leaf, np.inf, np.concatenate([t.threshold for t in trees]))
+        self.leaf = leaf
+        self.depth = max(int(t.max_depth) for t in trees)
         self.value = np.concatenate([t.value[:, 0, 0] for t in trees])
         self.n_trees = len(trees)
 
     def mean(self, Z: np.ndarray) -> np.ndarray:
         n = len(Z)
         node = np.broadcast_to(self.roots, (n, self.n_trees)).copy()
-        inner = ~self.leaf[node]
-        while inner.any():
-            at = node[inner]
-            rows = np.nonzero(inner)[0]
-            node[inner] = np.where(Z[rows, self.feature[at]] <= self.threshold[at], self.left[at], self.right[at])
-            inner = ~self.leaf[node]
+        row = np.arange(n)[:, None]
+        for level in range(self.depth):
+            # right when the row's value is above the threshold: the same split as predict's "<= goes left"
+            node = self.child[2 * node + (Z[row, self.feature[node]] > self.threshold[node])]
+            if level % 4 == 3 and self.leaf[node].all():
+                break
         # np.cumsum adds left to right, as predict's ``out += tree's values`` does tree after tree
         total = np.cumsum(np.concatenate([np.zeros((n, 1)), self.value[node]], axis=1), axis=1)[:, -1]
         return total / self.n_trees if self.n_trees > 1 else total
@@ -893,8 +909,11 @@ class ForecastModel:
             last, start = self.last_times_, self.grid_start_
         else:
             last, start = hist.groupby(ID, sort=False)[DS].max(), min(self.grid_start_, hist[DS].min())
-        series = pd.Index(last.index)
-        known = series.get_indexer(keys)
+        # Each series once (codes in order of first appearance), looked up in a dict: a pandas string index
+        # matched against the rows' keys took most of a small forecast's parsing.
+        code, order = pd.factorize(keys)
+        series_known = _positions(last.index, order)
+        known = series_known[code]
         if (known < 0).any() and self.core_.per_series:
             unknown = sorted(set(keys[known < 0]))
             raise ValueError(f"series {unknown[0]!r} was not in the training data: the per-series model "
@@ -932,23 +951,23 @@ class ForecastModel:
             raise ValueError(f"the future frame lacks known covariate column(s) {missing}; give their planned "
                              "values for every forecast time (or list them in features_unknown_at_forecast_time "
                              "when training)")
-        # The series in order of first appearance, and each one's last step.
-        order = pd.unique(keys)
-        code = pd.Index(order).get_indexer(keys)
+        # The series in order of first appearance (``order``, ``code``), and each one's last step.
         last_step = np.zeros(len(order), dtype=step.dtype)
         np.maximum.at(last_step, code, step)
-        steps = pd.Series(last_step, index=pd.Index(order, name=ID), name="__step__")
+        # Series keys stay Python strings (object): converting them to pandas' Arrow strings, for an index
+        # and two frames, cost more than many a forecast.
+        steps = pd.Series(last_step, index=pd.Index(order, name=ID, dtype=object), name="__step__")
         # The full path 1..last step of each series: recursive models need every step before the last one.
         n = last_step.astype(np.int64)
         first = np.cumsum(n) - n
         st = np.arange(int(n.sum())) - np.repeat(first, n) + 1
-        series_known = series.get_indexer(order)
         orig_pos = grid_positions(grid, pd.DatetimeIndex(np.where(series_known >= 0, last_values[series_known],
                                                                   global_last)))
         pos = first[code] + step - 1
         path_len = int(n.sum())
-        row_cols = {ID: keys, DS: ds.to_numpy(), "__step__": step, "__pos__": pos}
-        path_cols = {ID: np.repeat(order, n), DS: grid[np.repeat(orig_pos, n) + st], "__step__": st}
+        row_cols = {ID: pd.Series(keys, dtype=object, copy=False), DS: ds.to_numpy(), "__step__": step, "__pos__": pos}
+        path_cols = {ID: pd.Series(np.repeat(order, n), dtype=object, copy=False),
+                     DS: grid[np.repeat(orig_pos, n) + st], "__step__": st}
         if self.covariates_:
             # Each path period takes the first row of X_future at its time; a period without one is missing.
             taken, which = np.unique(pos, return_index=True)
@@ -997,8 +1016,7 @@ class ForecastModel:
         (same columns as the training data, target included) to forecast from their end instead, without
         retraining: a global model reads its lags from them, a per-series model rolls its fitted state
         forward over them (ETS, ARIMA) or recomputes its statistic (naive, average)."""
-        out, _ = self._point(X_future, history)
-        return out["prediction"].to_numpy(dtype=float)
+        return np.asarray(self._point_values(self._future(X_future, history)), dtype=float)
 
     def forecast(self, X_future: pd.DataFrame, quantiles: Sequence[float] = DEFAULT_QUANTILES,
                  history: pd.DataFrame | None = None) -> pd.DataFrame:
