@@ -306,9 +306,10 @@ PROPHET_DATE_PARTS_KEPT = 8
 def _prophet_date_parts(model: Any, ds: np.ndarray) -> tuple:
     """What Prophet's ``predict`` computes from the dates alone (ascending ``datetime64[ns]``), kept on the
     model by first date: the dates, the trend, the feature matrix (seasonalities, holidays, then the
-    regressors' columns, here holding each regressor's mean until a forecast writes its values), the regressors' column positions and the coefficients of the
-    additive and multiplicative terms. Built with Prophet's own functions, so the matrix is the one its
-    ``predict`` multiplies; a request for the first n of the kept dates uses the first n rows."""
+    regressors' columns, here holding each regressor's mean until a forecast writes its values), the
+    regressors' column positions and the coefficients of the additive and multiplicative terms. Built with
+    Prophet's own functions, so the matrix is the one its ``predict`` multiplies; a request for the first n
+    of the kept dates uses the first n rows."""
     ds = np.asarray(ds, dtype="datetime64[ns]")
     kept = model.__dict__.setdefault("_automl_date_parts", {})
     entry = kept.get(int(ds[0].view("int64")))
