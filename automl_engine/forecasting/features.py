@@ -242,27 +242,33 @@ class TargetFeatureSteps:
         return out, (means[:, -1] if self.level_window else None)
 
 
-def calendar_features(ds: pd.Series | pd.DatetimeIndex, freq: str) -> pd.DataFrame:
-    """Calendar parts that vary at this frequency, plus a continuous time in years (for linear trends).
-    Computed once per distinct timestamp (a long frame repeats each one per series)."""
+def calendar_columns(ds: pd.Series | pd.DatetimeIndex, freq: str) -> dict[str, np.ndarray]:
+    """Calendar parts that vary at this frequency, plus a continuous time in years (for linear trends), as
+    name -> values. Computed once per distinct timestamp (a long frame repeats each one per series)."""
     ds = pd.DatetimeIndex(ds)
     codes, uniques = pd.factorize(ds)
     if len(uniques) < len(ds) and (codes >= 0).all():
-        return calendar_features(pd.DatetimeIndex(uniques), freq).take(codes).reset_index(drop=True)
+        return {name: values[codes] for name, values in calendar_columns(pd.DatetimeIndex(uniques), freq).items()}
     base = _base(freq)
+    # numpy's calendar units, not the index's fields: each field built an index of its own, and the parts
+    # of a few dozen dates took longer than a forecast step. Casting to a coarser unit floors, before 1970 too.
+    days = ds.to_numpy().astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    years = days.astype("datetime64[Y]")
+    day_of_year = (days - years.astype("datetime64[D]")).astype(np.int64) + 1
     out: dict[str, np.ndarray] = {}
     if base in ("min", "s", "h"):
-        out["hour"] = ds.hour.to_numpy()
+        out["hour"] = ds.to_numpy().astype("datetime64[h]").view(np.int64) % 24
     if base in ("min", "s", "h", "D", "B"):
-        out["dayofweek"] = ds.day_of_week.to_numpy()
-        out["dayofmonth"] = ds.day.to_numpy()
+        out["dayofweek"] = (days.view(np.int64) + 3) % 7  # Monday 0: 1 January 1970 was a Thursday
+        out["dayofmonth"] = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
     if base in ("min", "s", "h", "D", "B", "W"):
         out["weekofyear"] = iso_week(ds)
-        out["dayofyear"] = ds.day_of_year.to_numpy()
+        out["dayofyear"] = day_of_year
     if base not in ("Y",):
-        out["month"] = ds.month.to_numpy()
-    out["year_fraction"] = (ds.year + (ds.day_of_year - 1) / 366.0).to_numpy(dtype=float)
-    return pd.DataFrame(out)
+        out["month"] = months.view(np.int64) % 12 + 1
+    out["year_fraction"] = (years.view(np.int64) + 1970) + (day_of_year - 1) / 366.0
+    return out
 
 
 def iso_week(ds: pd.DatetimeIndex) -> np.ndarray:

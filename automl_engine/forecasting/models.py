@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import os
 import warnings
-import weakref
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..config import REGRESSION
-from .features import (TargetFeatureSteps, calendar_features, detect_seasonality, holiday_features,
+from .features import (TargetFeatureSteps, calendar_columns, detect_seasonality, holiday_features,
                        resolve_feature_lags, resolve_target_lags, resolve_windows, stl_components,
                        target_feature_matrix, to_matrix)
 from .prep import DS, ID, Y, PreparedData, grid_positions, parse_time, prepare_training, series_key
@@ -248,8 +247,10 @@ class ProphetCore:
                       refit_series: set) -> dict[Any, np.ndarray]:
         out = {}
         need = {sid for sid in steps.index if sid in refit_series or sid not in self.models_}
-        sub = history[history[ID].isin(need)]
-        groups = {sid: sub.iloc[idx] for sid, idx in sub.groupby(ID, sort=False).indices.items()} if need else {}
+        groups = {}
+        if need:
+            sub = history[history[ID].isin(need)]
+            groups = {sid: sub.iloc[idx] for sid, idx in sub.groupby(ID, sort=False).indices.items()}
         first = _path_starts(steps)
         ds = future[DS].to_numpy(dtype="datetime64[ns]")
         regressors = {c: future[c].to_numpy(dtype=float) for c in self.exog}
@@ -379,34 +380,35 @@ class GlobalCore:
     def _exog_features(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Every feature not derived from the target, for rows of a long frame holding history and future
         rows (covariate lags reach back into the history)."""
+        return pd.DataFrame(self._exog_columns(frame))
+
+    def _exog_columns(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """:meth:`_exog_features` as name -> values, in training order (a forecast builds no frame of them)."""
         c = self.context
         ds = frame[DS]
-        parts = [calendar_features(ds, c["freq"])]
+        cols = calendar_columns(ds, c["freq"])
         if c.get("country"):
-            parts.append(holiday_features(ds, c["freq"], c["country"]))
-        grouped = frame.groupby(ID, sort=False)
-        cols: dict[str, np.ndarray] = {}  # one frame at the end: inserting columns one by one copies blocks
+            cols["holiday"] = holiday_features(ds, c["freq"], c["country"])["holiday"].to_numpy()
+        grouped = frame.groupby(ID, sort=False) if self.feature_lags_ or self.unknown_ else None
         for col in self.exog:
-            cols[col] = self._encode(col, frame[col]).to_numpy()
+            cols[col] = self._encode(col, frame[col])
             for k in self.feature_lags_:
-                cols[f"{col}_lag{k}"] = self._encode(col, grouped[col].shift(k)).to_numpy()
+                cols[f"{col}_lag{k}"] = self._encode(col, grouped[col].shift(k))
         for col in self.unknown_:
             for k in self.unknown_lags_:
-                cols[f"{col}_lag{k}"] = self._encode(col, grouped[col].shift(k)).to_numpy()
+                cols[f"{col}_lag{k}"] = self._encode(col, grouped[col].shift(k))
         if self.use_id_:
-            cols["series"] = pd.Series(frame[ID].to_numpy()).map(self.series_codes_).fillna(-1).to_numpy()
-        parts = [p.reset_index(drop=True) for p in parts]
-        if cols:
-            parts.append(pd.DataFrame(cols))
-        return pd.concat(parts, axis=1)
+            codes = self.series_codes_
+            cols["series"] = np.array([codes.get(k, -1) for k in frame[ID].to_numpy()], dtype=float)
+        return cols
 
-    def _encode(self, col: str, values: pd.Series) -> pd.Series:
+    def _encode(self, col: str, values: pd.Series) -> np.ndarray:
         cats = self.categories_.get(col)
         if cats is None:
             if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-                return values.astype(float)  # what to_numeric leaves of numbers, without its checks
-            return pd.to_numeric(values, errors="coerce").astype(float)
-        return values.map(cats).astype(float)
+                return values.to_numpy(dtype=float)  # what to_numeric leaves of numbers, without its checks
+            return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        return values.map(cats).to_numpy(dtype=float)
 
     def _target_array(self, matrix: np.ndarray, rows: np.ndarray,
                       cols: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -499,7 +501,21 @@ class GlobalCore:
         keep = min(width, matrix.shape[1])
         tail[:, width - keep:] = matrix[:, matrix.shape[1] - keep:]
         self.tail_ids_, self.tail_ = ids, tail
+        self._predict = self._step_predictor()
         return self
+
+    # The step predictor is built when the learner is fitted or loaded, not at the first forecast (for a forest,
+    # its node arrays took longer than the forecast), and it is not pickled: it holds closures, and a forest's
+    # node arrays are as large as its trees.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_predict", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "model_" in state:
+            self._predict = self._step_predictor()
 
     def _build(self, context: dict[str, Any]):
         from sklearn.impute import SimpleImputer
@@ -558,21 +574,21 @@ class GlobalCore:
         those rows in (series, time) order."""
         both = pd.concat([hist.assign(__step__=0), fut], ignore_index=True)
         both = both.sort_values([ID, DS], kind="stable").reset_index(drop=True)
-        exog = self._exog_features(both)
         is_future = both["__step__"].to_numpy() > 0
+        exog = {name: values[is_future] for name, values in self._exog_columns(both).items()}
         fut_sorted = both.loc[is_future].reset_index(drop=True)
-        return self._exog_matrix(fut_sorted, exog.loc[is_future].reset_index(drop=True)), fut_sorted
+        return self._exog_matrix(fut_sorted, exog), fut_sorted
 
-    def _exog_matrix(self, fut: pd.DataFrame, exog: pd.DataFrame | None = None) -> np.ndarray:
-        """The non-target features of future rows as the learner's float matrix (``exog``: the frame of
-        them when already built)."""
-        exog = self._exog_features(fut) if exog is None else exog
+    def _exog_matrix(self, fut: pd.DataFrame, exog: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """The non-target features of future rows as the learner's float matrix (``exog``: name -> values
+        when already computed)."""
+        exog = self._exog_columns(fut) if exog is None else exog
         if self.context.get("stl"):
-            exog = pd.concat([exog, self._stl_future(fut)], axis=1)
-        n_target = len(self.columns_) - exog.shape[1]
-        if list(exog.columns) != self.columns_[n_target:]:
+            exog = {**exog, **{name: values.to_numpy() for name, values in self._stl_future(fut).items()}}
+        n_target = len(self.columns_) - len(exog)
+        if list(exog) != self.columns_[n_target:]:
             raise RuntimeError("forecast features differ from the training features")  # a bug, not bad input
-        return exog.to_numpy(dtype=float)
+        return np.column_stack([np.asarray(v, dtype=float) for v in exog.values()])
 
     def _step_predictor(self):
         """``X -> predictions`` for the recursive loop's one call per step. The learners' own ``predict``
@@ -618,10 +634,7 @@ class GlobalCore:
             intercept = float(np.ravel(est.intercept_)[0]) if np.ndim(est.intercept_) else float(est.intercept_)
             return lambda X: prepare(X) @ coef + intercept
         if kind in ("RandomForestRegressor", "ExtraTreesRegressor", "DecisionTreeRegressor") and est.n_outputs_ == 1:
-            trees = _TREE_ARRAYS.get(est)  # built once per fitted learner, kept out of its pickle
-            if trees is None:
-                trees = _TREE_ARRAYS[est] = _TreeArrays(
-                    [e.tree_ for e in est.estimators_] if hasattr(est, "estimators_") else [est.tree_])
+            trees = _TreeArrays.of_trees([e.tree_ for e in getattr(est, "estimators_", [est])])
             return lambda X: trees.mean(prepare(X).astype(np.float32))
         if kind == "HistGradientBoostingRegressor":
             hgb = _hist_gradient_boosting_predictor(est, prepare)
@@ -678,7 +691,7 @@ class GlobalCore:
             f_steps = fut_sorted["__step__"].to_numpy()
             if cache is not None:
                 cache[key] = (exog_values, f_rows, f_steps)
-        predict = self._step_predictor()
+        predict = self.__dict__.get("_predict") or self._step_predictor()
         stepper = TargetFeatureSteps(buffer, width, self.lags_, self.windows_, self.level_window_)
         out = np.full((len(sids), H), np.nan)
         with _one_openmp_thread(self.algorithm == "KNN"):
@@ -709,39 +722,59 @@ def _positions(index: Sequence, keys: Sequence) -> np.ndarray:
     return np.array([where.get(k, -1) for k in keys], dtype=np.int64)
 
 
-_TREE_ARRAYS: "weakref.WeakKeyDictionary[Any, _TreeArrays]" = weakref.WeakKeyDictionary()
-
-
 class _TreeArrays:
-    """scikit-learn regression trees (a forest's, in its order) as flat node arrays, walked for every row and
-    tree at once: a forest of 100 trees predicts one row in 0.08 ms instead of 0.36 ms tree by tree, for each
-    step of a recursive forecast. The same numbers as ``predict``: the float32 rows compared with the
-    float64 thresholds (``<=`` goes left), the leaves' values summed tree by tree in order from zero, then
-    divided by the number of trees (a single tree: its leaf value). Rows reach here imputed (no missing
-    values).
+    """Regression trees (a forest's, or a gradient-boosting model's, in their order) as flat node arrays,
+    walked for every row and tree at once: a forest of 100 trees predicts one row in 0.08 ms instead of
+    0.36 ms tree by tree, and a booster of 200 trees in a tenth of its per-tree loop, for each step of a
+    recursive forecast. The same numbers as the learners' ``predict``: rows compared with the float64
+    thresholds (``<=`` goes left), the leaves' values summed tree by tree in order from ``start``, then
+    divided by the number of trees when ``average`` (a single tree: its leaf value). Rows reach here
+    imputed (no missing values).
 
     A leaf is its own child on both sides and its threshold is +inf, so every walker takes one step per
     level without masks (a row in a leaf stays there): a level costs four small array operations, not a
     dozen, and the walk stops when every walker is in a leaf."""
 
-    def __init__(self, trees: list):
-        sizes = np.array([t.node_count for t in trees], dtype=np.int64)
+    def __init__(self, trees: list[tuple[np.ndarray, ...]], depth: int, start: float = 0.0, average: bool = True):
+        # trees: (left child, right child, feature, threshold, value, is leaf) arrays of each tree's nodes
+        sizes = np.array([len(t[0]) for t in trees], dtype=np.int64)
         self.roots = np.cumsum(sizes) - sizes
         offsets = np.repeat(self.roots, sizes)
-        left = np.concatenate([t.children_left for t in trees]).astype(np.int64)
-        right = np.concatenate([t.children_right for t in trees]).astype(np.int64)
-        leaf = left < 0
+        left, right, feature, threshold, value, leaf = (np.concatenate(parts) for parts in zip(*trees))
+        leaf = leaf.astype(bool)
         own = np.arange(len(left), dtype=np.int64)
         # child[2 i] is node i's left child, child[2 i + 1] its right one
         self.child = np.empty(2 * len(left), dtype=np.int64)
-        self.child[0::2] = np.where(leaf, own, left + offsets)
-        self.child[1::2] = np.where(leaf, own, right + offsets)
-        self.feature = np.where(leaf, 0, np.concatenate([t.feature for t in trees]).astype(np.int64))
-        self.threshold = np.where(leaf, np.inf, np.concatenate([t.threshold for t in trees]))
+        self.child[0::2] = np.where(leaf, own, left.astype(np.int64) + offsets)
+        self.child[1::2] = np.where(leaf, own, right.astype(np.int64) + offsets)
+        self.feature = np.where(leaf, 0, feature.astype(np.int64))
+        self.threshold = np.where(leaf, np.inf, threshold.astype(np.float64))
         self.leaf = leaf
-        self.depth = max(int(t.max_depth) for t in trees)
-        self.value = np.concatenate([t.value[:, 0, 0] for t in trees])
+        self.depth = depth
+        self.value = value.astype(np.float64)
         self.n_trees = len(trees)
+        self.start, self.average = float(start), average
+
+    @classmethod
+    def of_trees(cls, trees: list) -> "_TreeArrays":
+        """scikit-learn's regression trees (``tree_`` of a tree, or of each of a forest's): their mean."""
+        return cls([(t.children_left, t.children_right, t.feature, t.threshold, t.value[:, 0, 0], t.children_left < 0)
+                    for t in trees], depth=max(int(t.max_depth) for t in trees))
+
+    @classmethod
+    def of_hist_gradient_boosting(cls, est: Any) -> "_TreeArrays | None":
+        """A single-output HistGradientBoostingRegressor's trees on numeric splits: its baseline plus their sum
+        (before the link's inverse). None when it has categorical splits or is laid out otherwise."""
+        try:
+            nodes = [p.nodes for (p,) in est._predictors]
+            baseline = est._baseline_prediction
+        except (AttributeError, TypeError, ValueError):
+            return None
+        if np.shape(baseline) != (1, 1) or any(n["is_categorical"].any() for n in nodes):
+            return None
+        return cls([(n["left"], n["right"], n["feature_idx"], n["num_threshold"], n["value"], n["is_leaf"])
+                    for n in nodes], depth=max(int(n["depth"].max()) for n in nodes) if nodes else 0,
+                   start=float(baseline[0, 0]), average=False)
 
     def mean(self, Z: np.ndarray) -> np.ndarray:
         n = len(Z)
@@ -753,36 +786,26 @@ class _TreeArrays:
             if level % 4 == 3 and self.leaf[node].all():
                 break
         # np.cumsum adds left to right, as predict's ``out += tree's values`` does tree after tree
-        total = np.cumsum(np.concatenate([np.zeros((n, 1)), self.value[node]], axis=1), axis=1)[:, -1]
-        return total / self.n_trees if self.n_trees > 1 else total
+        total = np.cumsum(np.concatenate([np.full((n, 1), self.start), self.value[node]], axis=1), axis=1)[:, -1]
+        return total / self.n_trees if self.average and self.n_trees > 1 else total
 
 
 def _hist_gradient_boosting_predictor(est: Any, prepare):
-    """``est.predict`` of a single-output HistGradientBoostingRegressor as its ``_predict_iterations`` computes
-    it (the baseline, then each tree's values added in order), with one OpenMP thread and without building a
-    partial function per tree: on a busy machine predict's threads waited for each other (65 ms a call for
-    nine rows), and for 200 trees the per-tree Python made up 40% of a call. None when the estimator is not
-    laid out as expected (another scikit-learn version), and the caller uses ``predict``."""
-    try:
-        from sklearn.ensemble._hist_gradient_boosting._predictor import _predict_from_raw_data
-
-        trees = [(p.nodes, p.raw_left_cat_bitsets) for (p,) in est._predictors]
-        known_cat_bitsets, f_idx_map = est._bin_mapper.make_known_categories_bitsets()
-        baseline, link = est._baseline_prediction, est._loss.link
-    except (AttributeError, ImportError, ValueError):
+    """``est.predict`` of a single-output HistGradientBoostingRegressor without categorical features: the
+    baseline plus each tree's values in order, as its ``_predict_iterations`` adds them, by the tree arrays
+    (walked level by level for all trees at once) on the imputed rows as float64, what its input check makes
+    of them. On a busy machine predict's OpenMP threads waited for each other (65 ms a call for nine rows),
+    and its per-tree loop and input checks took 2 ms a step for 200 trees. None when the estimator is not
+    laid out as expected (another scikit-learn version, categorical splits), and the caller uses ``predict``."""
+    if getattr(est, "_preprocessor", None) is not None or getattr(est, "n_trees_per_iteration_", 1) != 1:
         return None
-    if baseline.shape != (1, 1):
+    trees = _TreeArrays.of_hist_gradient_boosting(est)
+    link = getattr(getattr(est, "_loss", None), "link", None)
+    if trees is None or link is None:
         return None
 
     def predict(X: np.ndarray) -> np.ndarray:
-        Z = est._preprocess_X(prepare(X), reset=False)
-        raw = np.zeros((len(Z), 1), dtype=baseline.dtype, order="F")
-        raw += baseline
-        total, out = raw[:, 0], np.empty(len(Z))
-        for nodes, bitsets in trees:
-            _predict_from_raw_data(nodes, Z, bitsets, known_cat_bitsets, f_idx_map, 1, out)
-            total += out
-        return link.inverse(raw.ravel())
+        return link.inverse(trees.mean(np.asarray(prepare(X), dtype=np.float64)))
     return predict
 
 
@@ -926,6 +949,12 @@ class ForecastModel:
         offset = pd.tseries.frequencies.to_offset(self.freq_)
         H = s.forecast_horizon
         end = max(ds.max(), pd.Timestamp(global_last)) + offset
+        # The grid from the earliest origin: every origin and requested time lies on it (the history is on the
+        # grid), and pandas builds anchored grids (weeks, months) one timestamp at a time, so a grid from the
+        # history's start cost a monthly forecast more than its models. A requested time before the earliest
+        # origin takes the whole grid, for the error below that names its series.
+        earliest = origin.min()
+        start = earliest if ds.min() >= earliest else start
         kept = self.__dict__.get("_grid")  # the last grid: anchored frequencies (weeks, months) build it slowly
         if kept is not None and kept[0] == start and kept[1] == end:
             grid = kept[2]
@@ -981,15 +1010,13 @@ class ForecastModel:
                     numeric = values.dtype.kind in "iuf"
                     column = np.full(path_len, np.nan, dtype=float if numeric else object)
                     column[taken] = values[which]
+                    if self.uses_covariates_ and c in self.known_covariates_:
+                        # Periods between the history and a requested time that the frame skips (a week
+                        # without sales): their covariates are carried from the nearest given period of the
+                        # same series.
+                        column = _fill_within(column, first, n)
                     path_cols[c] = column
-        rows = pd.DataFrame(row_cols)
-        path = pd.DataFrame(path_cols)
-        if self.uses_covariates_ and len(path) > len(rows):
-            # Periods between the history and a requested time that the frame skips (a week without sales):
-            # their covariates are carried from the nearest given period of the same series.
-            for c in self.known_covariates_:
-                path[c] = _fill_within(path[c].to_numpy(), first, n)
-        return hist, refit, rows, path, steps
+        return hist, refit, pd.DataFrame(row_cols), pd.DataFrame(path_cols), steps
 
     def _point(self, X_future: pd.DataFrame, history: pd.DataFrame | None,
                future: tuple | None = None, cache: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -74,3 +74,22 @@ def test_iso_weeks_are_pandas_isocalendar_weeks():
 
     ds = pd.DatetimeIndex(pd.date_range("1960-12-25", "2031-01-08", freq="D"))
     np.testing.assert_array_equal(iso_week(ds), ds.isocalendar().week.to_numpy(dtype=int))
+
+
+def test_calendar_parts_are_pandas_datetime_fields():
+    # Computed in numpy's calendar units: the same values as the index's fields, before 1970 too, whatever
+    # the timestamps' resolution.
+    import pandas as pd
+
+    from automl_engine.forecasting.features import calendar_columns
+
+    hours = pd.date_range("1899-12-25", "2101-01-05", freq="7h53min")
+    for unit in ("ns", "us", "s"):
+        ds = hours.as_unit(unit)
+        parts = calendar_columns(ds, "h")
+        assert list(parts) == ["hour", "dayofweek", "dayofmonth", "weekofyear", "dayofyear", "month", "year_fraction"]
+        for name, field in [("hour", ds.hour), ("dayofweek", ds.day_of_week), ("dayofmonth", ds.day),
+                            ("dayofyear", ds.day_of_year), ("month", ds.month),
+                            ("year_fraction", ds.year + (ds.day_of_year - 1) / 366.0)]:
+            np.testing.assert_array_equal(parts[name], field.to_numpy(), err_msg=f"{name} ({unit})")
+    assert list(calendar_columns(hours[:3], "MS")) == ["month", "year_fraction"]

@@ -160,7 +160,10 @@ def test_a_forest_forecaster_pickles(beer, algorithm):
     train, future = beer.iloc[:288], beer.iloc[288:][["DATE"]]
     model = ForecastModel(_beer_settings(), algorithm, {"n_estimators": 20, "target_mode": "level"},
                           target_column_name="BeerProduction").fit(train[["DATE"]], train["BeerProduction"])
+    # The tree arrays the forecast walks are built when the forest is fitted or loaded, and are not pickled.
+    assert "_predict" not in model.core_.__getstate__() and "_predict" in model.core_.__dict__
     copy = pickle.loads(pickle.dumps(model))
+    assert "_predict" in copy.core_.__dict__
     np.testing.assert_array_equal(copy.predict(future), model.predict(future))
 
 
@@ -177,7 +180,7 @@ def test_the_recursive_fast_path_predicts_what_the_learners_predict(oj_many):
             train.drop(columns=["Quantity"]), train["Quantity"])
         fast = model.predict(future)
         core = model.core_
-        core._step_predictor = lambda: core.model_.predict  # the learner's own predict
+        core._predict = core.model_.predict  # the learner's own predict instead of the step predictor
         np.testing.assert_allclose(model.predict(future), fast, rtol=1e-9, atol=1e-9)
         assert np.isfinite(fast).all()
 
@@ -213,9 +216,9 @@ def test_fast_prediction_paths_forecast_what_the_libraries_forecast(oj_many):
                 expected.append(m.predict(h=int(h), X=Xf)["mean"] if Xf is not None else m.predict(h=int(h))["mean"])
             expected = np.concatenate(expected)[on_rows]
         else:
-            core._step_predictor = lambda core=core: core.model_.predict  # the learner's own predict
+            step_predictor, core._predict = core._predict, core.model_.predict  # the learner's own predict
             expected = model.predict(future)
-            del core._step_predictor
+            core._predict = step_predictor
         assert len(fast) == len(future) and np.isfinite(fast).all(), algorithm
         np.testing.assert_array_equal(fast, expected, err_msg=algorithm)
 
