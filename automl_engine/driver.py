@@ -316,7 +316,9 @@ class Driver:
             # Each ensemble is scored and charted on all out-of-fold entries once.
             ensembles = 0.2
             if training.enable_vote_ensemble:
-                ensembles += costs["score"] * len(candidates) * (ENSEMBLE_ITERATIONS + 1) + costs["metrics"]
+                # selection's rounds, and pruning's (at most one score per pair of candidates)
+                rounds = ENSEMBLE_ITERATIONS + 1 + (len(candidates) / 2 if self.task.vote_prune_share > 0 else 0)
+                ensembles += costs["score"] * len(candidates) * rounds + costs["metrics"]
             if training.enable_stack_ensemble:
                 ensembles += costs["stack"] * len(members) + costs["metrics"]
         n_test = 0 if self.test is None else len(self.test)
@@ -742,6 +744,8 @@ class Driver:
         if config.training.enable_vote_ensemble and self._fits(self._after("voting")):
             start = time.time()
             weights = task.vote_weights(oofs, scorer, greater)
+            if task.vote_prune_share > 0:
+                weights = self._prune_vote(candidates, oofs, weights, scorer)
             members = [(t, w, o) for t, w, o in zip(candidates, weights, oofs) if w > 0]
             pred = sum(w * o for _, w, o in members)
             model = task.assemble_ensemble("voting", [self._model(t) for t, _, _ in members],
@@ -765,6 +769,23 @@ class Driver:
         elif config.training.enable_stack_ensemble:
             self.log("info", "stack ensemble skipped: it would not finish within the time budget")
         return out
+
+    def _prune_vote(self, candidates: list[TrialResult], oofs: list[np.ndarray], weights: list[float],
+                    scorer) -> list[float]:
+        """The voting weights after :func:`~automl_engine.ensemble.prune_by_cost` with the task's share, the
+        members' costs being their validation prediction time per call; the run's log says what was dropped."""
+        from .ensemble import prune_by_cost
+
+        costs = [self._predict_seconds(t, 0) for t in candidates]
+        pruned = prune_by_cost(oofs, weights, costs, scorer, self.config.greater_is_better, self.task.vote_prune_share)
+        dropped = [t for t, w, p in zip(candidates, weights, pruned) if w > 0 and p == 0]
+        if dropped:
+            saved = sum(c for c, w, p in zip(costs, weights, pruned) if w > 0 and p == 0)
+            kept = sum(c for c, p in zip(costs, pruned) if p > 0)
+            names = ", ".join(f"{t.algorithm} (trial {t.number})" for t in dropped)
+            self.log("info", f"voting ensemble: left out {names}, {saved:.3f} s of prediction per call for less than "
+                             f"{self.task.vote_prune_share:.0%} of its gain over the best model ({kept:.3f} s kept)")
+        return pruned
 
     def _member_trials(self, trial: TrialResult) -> list[TrialResult]:
         if not trial.is_ensemble:

@@ -172,6 +172,34 @@ def caruana_selection(oofs: Sequence[np.ndarray], scorer: Callable[[np.ndarray],
     return (counts / counts.sum()).tolist()
 
 
+def prune_by_cost(oofs: Sequence[np.ndarray], weights: Sequence[float], costs: Sequence[float],
+                  scorer: Callable[[np.ndarray], float], greater_is_better: bool, share: float) -> list[float]:
+    """Voting weights with the members whose prediction time buys too little dropped: repeatedly the costliest
+    member whose removal (the other weights scaled back to sum 1) keeps the blend within ``share`` of its gain
+    over the best single candidate, until no member can go. The weights sum to 1; dropped members weigh 0.
+
+    Caruana selection adds a member for any gain, however small, and a forecaster predicts step by step, so
+    each member costs a forecast its full time: an ensemble of five forests forecast ten times slower than one
+    for a last few hundredths of a percent of validation score."""
+    sign = 1.0 if greater_is_better else -1.0
+    w = np.asarray(weights, dtype=float)
+    blend = lambda v: sum(v[i] * oofs[i] for i in np.flatnonzero(v > 0))  # noqa: E731
+    full = sign * scorer(blend(w))
+    single = max(sign * scorer(o) for o in oofs)
+    floor = full - share * max(full - single, 0.0)
+    while np.count_nonzero(w) > 1:
+        for i in sorted(np.flatnonzero(w > 0), key=lambda i: (-costs[i], i)):
+            trial = w.copy()
+            trial[i] = 0.0
+            trial /= trial.sum()
+            if sign * scorer(blend(trial)) >= floor:
+                w = trial
+                break
+        else:
+            break
+    return w.tolist()
+
+
 def stack_rows(n: int, n_features: int, random_state: int) -> np.ndarray:
     """The entries a meta-learner is fitted on: all, or a fixed random subset on big data (a
     low-dimensional meta-learner needs few rows)."""

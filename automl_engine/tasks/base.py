@@ -94,6 +94,9 @@ class Task:
     has_classes: bool = False
     meta_learner_name: str = ""
     settings_key: str | None = None
+    # The share of a voting ensemble's validation gain over its best candidate that may be given up to drop
+    # members, costliest to predict first (automl_engine.ensemble.prune_by_cost); 0: every member is kept.
+    vote_prune_share: float = 0.0
     # Boosting trials on a holdout stop on its validation rows (automl_engine.trial._fit_early_stopping).
     early_stopping: bool = False
     # On large data the search fits early configurations on a growing random sample of the training rows
