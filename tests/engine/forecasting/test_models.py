@@ -239,3 +239,21 @@ def test_ensemble_members_share_one_copy_of_their_history(beer):
     ensemble = ForecastEnsemble(members, [0.75, 0.25])
     assert ensemble.models[1].history_ is ensemble.models[0].history_
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(ensemble)).predict(future), expected)
+
+
+def test_stack_ensemble_leaves_out_the_members_its_meta_learner_weighs_zero(beer):
+    # The non-negative ElasticNet often zeroes a member: forecasting with it would cost its time for nothing.
+    from automl_engine.tasks import get_task
+    from automl_engine.tasks.forecasting import LinearStacker
+
+    train, future = beer.iloc[:288], beer.iloc[288:][["DATE"]]
+    members = [ForecastModel(_beer_settings(), name, target_column_name="BeerProduction")
+               .fit(train[["DATE"]], train["BeerProduction"]) for name in ("SeasonalNaive", "Naive", "Average")]
+    task = get_task("forecasting")
+    stack = task.assemble_ensemble("stacking", members, meta_learner=LinearStacker([0.0, 0.75, 0.0], 5.0))
+    assert [m.algorithm for m in stack.models] == ["Naive"]
+    assert stack.weights.tolist() == [0.75] and stack.intercept == 5.0
+    np.testing.assert_array_equal(stack.predict(future), 0.75 * members[1].predict(future) + 5.0)
+    # all weights zero: the intercept alone, through one member kept for the forecasting API
+    flat = task.assemble_ensemble("stacking", members, meta_learner=LinearStacker([0.0] * 3, 7.0))
+    assert len(flat.models) == 1 and flat.predict(future).tolist() == [7.0] * 12
