@@ -93,7 +93,9 @@ def test_the_schema_step_polls_the_check_and_shows_the_whole_files_types(team, c
     preview = bob.post(body["preview_url"], form).content.decode()
     job = TypeScanJob.objects.get()
     url = reverse("datasets:upload-scan", args=[body["id"], job.pk])
-    assert f'hx-get="{url}" hx-trigger="load delay:700ms"' in preview
+    # It polls into itself: inside the wizard's form it would inherit the form's target (step 5's create result).
+    assert (f'hx-get="{url}" hx-trigger="load delay:700ms" hx-swap="outerHTML"\n     hx-target="this" '
+            'hx-indicator="#type-scan"') in preview
     assert "waiting for a worker to check them on the whole file" in preview
     services.run_upload_scan(job.pk)
     done = bob.get(url).content.decode()
