@@ -1,8 +1,9 @@
 """schemathesis against /api/v1/schema/ on a live studio with data in it, with every check: no server error,
 no undocumented status code or content type, every body matching its schema, bad credentials refused.
 
-schemathesis lives in a virtual environment of its own (var/schemathesis), pinned here, because its
-dependencies (hypothesis, jsonschema, werkzeug) would otherwise pin the studio's; it is created on first use.
+schemathesis lives in a virtual environment of its own, pinned here, because its dependencies (hypothesis,
+jsonschema, werkzeug) would otherwise pin the studio's; it is created on first use, once per machine and
+outside the checkout (as the MLflow test's environment), so that a fresh clone's run does not build it again.
 """
 import os
 import subprocess
@@ -14,9 +15,8 @@ import pytest
 from tests.studio.experiments.conftest import bank_small, make_version  # noqa: F401
 from tests.studio.registry.factories import _serving_state, bank_models, bank_run  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / "var" / "schemathesis"
 PINS = ["schemathesis==3.39.16", "hypothesis==6.122.3"]
+VENV = Path(os.environ.get("SCHEMATHESIS_VENV") or Path.home() / ".cache" / "automl-studio" / "schemathesis-3.39.16")
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
