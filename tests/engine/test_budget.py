@@ -66,6 +66,9 @@ def test_the_reserve_follows_the_measured_final_steps(bank_df, tmp_path):
     estimate = driver._final_estimate()
     assert len(driver.test) == 60 and driver.X.shape[1] == 20
     assert estimate["load"] == pytest.approx(0.1)
+    driver.models[0] = object()  # loaded while the search ran: nothing left to load
+    assert driver._final_estimate()["load"] == 0.0
+    del driver.models[0]
     assert estimate["test"] == pytest.approx(3 * 0.02 * 60 / (100 / 3) + 0.2)
     assert driver._explain_seconds(driver.trials[0]) == pytest.approx(0.3 + 41 * 0.02 * 200 / (100 / 3))
     assert estimate["ensembles"] == 0.0 and driver.final_costs is None  # one candidate: nothing to measure
@@ -81,7 +84,7 @@ def test_a_run_with_every_final_step_ends_within_its_budget(bank_df, tmp_path):
     assert np.isfinite(result.best_trial.score)
 
 
-def test_the_ensembles_are_reserved_from_their_measured_unit_steps(bank_df, tmp_path):
+def test_the_ensembles_are_reserved_from_their_measured_unit_steps(bank_df, tmp_path, monkeypatch):
     # Two finished trials: the ensembles' estimate is built from the measured unit steps. Voting scores every
     # candidate in each of its 25 rounds and once to start (26 scores a candidate), then scores and charts the
     # blend once; stacking fits one share per member and scores and charts the stack once.
@@ -89,7 +92,11 @@ def test_the_ensembles_are_reserved_from_their_measured_unit_steps(bank_df, tmp_
     job = _job(bank_df)
     job.set_limits(max_trials=2, timeout_minutes=1.0, max_concurrent_trials=1)
     driver = Driver(job, Callbacks(on_log=lambda level, message: logs.append(message)), InlineExecutor(), tmp_path)
+    stacked = []  # members of each meta-learner fit: the measurement fits a whole stack, not the two so far
+    fit_stacker = driver.task.fit_stacker
+    monkeypatch.setattr(driver.task, "fit_stacker", lambda oofs, *a: stacked.append(len(oofs)) or fit_stacker(oofs, *a))
     driver.run()
+    assert stacked == [driver_module.STACK_MEMBERS, 2]
     assert [t.is_ensemble for t in driver.trials] == [False, False, True, True]
     measured = [m for m in logs if m.startswith("final steps measured: ")]
     assert len(measured) == 1 and set(driver.final_costs) == {"score", "stack", "metrics"}
