@@ -97,6 +97,7 @@ def test_the_schema_step_polls_the_check_and_shows_the_whole_files_types(team, c
     assert (f'hx-get="{url}" hx-trigger="load delay:700ms" hx-swap="outerHTML"\n     hx-target="this" '
             'hx-indicator="#type-scan"') in preview
     assert "waiting for a worker to check them on the whole file" in preview
+    assert "polls itself" not in preview  # the template's comment stays a comment
     services.run_upload_scan(job.pk)
     done = bob.get(url).content.decode()
     assert "Types decided on the whole file (2 rows)" in done and "hx-get" not in done
