@@ -691,7 +691,7 @@ class GlobalCore:
             f_steps = fut_sorted["__step__"].to_numpy()
             if cache is not None:
                 cache[key] = (exog_values, f_rows, f_steps)
-        predict = self.__dict__.get("_predict") or self._step_predictor()
+        predict = self._predict  # built when fitted or loaded
         stepper = TargetFeatureSteps(buffer, width, self.lags_, self.windows_, self.level_window_)
         out = np.full((len(sids), H), np.nan)
         with _one_openmp_thread(self.algorithm == "KNN"):
