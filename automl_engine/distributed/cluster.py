@@ -83,7 +83,7 @@ class Cluster:
 
 
 def describe_client(client, local: bool = False) -> dict[str, Any]:
-    info = client.scheduler_info(n_workers=-1) if _accepts_n_workers(client) else client.scheduler_info()
+    info = scheduler_identity(client)
     workers = []
     for address, worker in sorted(info.get("workers", {}).items()):
         metrics = worker.get("metrics", {})
@@ -93,14 +93,15 @@ def describe_client(client, local: bool = False) -> dict[str, Any]:
             "n_workers": len(workers), "total_memory": sum(w["memory_limit"] or 0 for w in workers)}
 
 
-def _accepts_n_workers(client) -> bool:
-    import inspect
-
-    return "n_workers" in inspect.signature(client.scheduler_info).parameters
+def scheduler_identity(client) -> dict[str, Any]:
+    """The scheduler's identity with every worker, asked for now. ``client.scheduler_info()`` is not used:
+    it returns the client's shared cache, which its own periodic refresh (every 2 s) overwrites with an
+    identity that lists no workers, so a call that races the refresh reads an empty cluster."""
+    return client.sync(client.scheduler.identity, n_workers=-1)
 
 
 def worker_addresses(client) -> set[str]:
-    return set(client.scheduler_info(**({"n_workers": -1} if _accepts_n_workers(client) else {}))["workers"])
+    return set(scheduler_identity(client)["workers"])
 
 
 def check_scheduler(address: str, timeout: float = 3.0) -> dict[str, Any]:

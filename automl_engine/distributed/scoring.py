@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pandas as pd
 
+from .cluster import worker_addresses
 from .data import CSV_BLOCKSIZE, read_frame
 
 # Partitions scored at once per worker: enough to keep the workers busy while the caller writes.
@@ -44,7 +45,7 @@ def score_partitions(source: Any, model, client, dtype: dict[str, Any] | None = 
     parts = frame.to_delayed()
     classifier = hasattr(model, "predict_proba") and hasattr(model, "classes_")
     [model_future] = client.scatter([model], broadcast=True)
-    window = max(1, IN_FLIGHT_PER_WORKER * len(client.scheduler_info().get("workers", {})))
+    window = max(1, IN_FLIGHT_PER_WORKER * len(worker_addresses(client)))
     pending: list = []
     next_part = 0
     for done in range(len(parts)):

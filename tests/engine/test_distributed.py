@@ -14,6 +14,7 @@ import pytest
 import automl_engine
 from automl_engine import ConfigError, artifacts, predict
 from automl_engine.distributed import search, train
+from automl_engine.distributed.cluster import worker_addresses
 from automl_engine.distributed.data import check_fits_in_memory
 from automl_engine.distributed.scoring import score_partitions
 
@@ -188,7 +189,7 @@ def test_a_worker_killed_mid_training_fails_the_trial_with_a_reason_and_the_run_
     assert f"worker {killed[0]} left the cluster during training" in first.error
     assert second.status == "completed"  # the workers came back and the search went on
     assert result.status == "completed" and result.best_trial is second
-    assert len(client.scheduler_info()["workers"]) == 2
+    assert len(worker_addresses(client)) == 2
 
 
 def test_a_running_cluster_trains_on_at_most_max_nodes_of_its_workers(adult_parquet, tmp_path):
@@ -210,7 +211,7 @@ def test_a_running_cluster_trains_on_at_most_max_nodes_of_its_workers(adult_parq
             assert result.status == "completed" and result.best_trial.score > 0.88
             assert result.best_trial.pipeline_name == "LightGBM on Dask (2 workers)"
             chosen = result.extra["cluster"]["training_workers"]
-            assert len(chosen) == 2 and set(chosen) < set(client.scheduler_info()["workers"])
+            assert len(chosen) == 2 and set(chosen) < worker_addresses(client)
             assert any(m == f"training on 2 of its 3 workers (limits.max_nodes=2): {', '.join(chosen)}" for m in logs)
             used = {task["worker"] for task in stream.data}
             assert used == set(chosen)
@@ -219,3 +220,17 @@ def test_a_running_cluster_trains_on_at_most_max_nodes_of_its_workers(adult_parq
             assert built == set(chosen)
     finally:
         cluster.close()
+
+
+def test_the_workers_are_read_fresh_while_the_client_refreshes_its_cache():
+    """The client's own refresh of its cached identity lists no workers; a read that raced it saw an empty
+    cluster (31 of 300 reads with a 1 ms refresh under distributed 2026.8), so a run thought its training
+    workers had left. Every read must see both workers."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.client.scheduler-info-interval": "1ms"}):
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0",
+                          silence_logs=40) as cluster, Client(cluster) as client:
+            seen = [len(worker_addresses(client)) for _ in range(300)]
+    assert seen == [2] * 300
