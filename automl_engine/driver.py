@@ -28,6 +28,11 @@ from .trial import CANCELED, COMPLETED, CUT_BY_BUDGET, FAILED, TIMED_OUT, Prepar
 EARLY_TERMINATION_MIN_TRIALS = 20
 EARLY_TERMINATION_PATIENCE = 20
 TPE_ALGORITHMS = 3
+# An algorithm whose last SETTLE_TRIALS model-based trials did not improve its own best by SETTLE_TOLERANCE
+# (relative) leaves the model-based search, and the next best algorithm takes its place: on 1,168 house
+# prices TPE spent 99 of 136 trials on LassoLars' one parameter, whose scores differed in the fifth decimal.
+SETTLE_TRIALS = 10
+SETTLE_TOLERANCE = 1e-3
 ENSEMBLE_CANDIDATES = 12
 ENSEMBLE_PER_ALGORITHM = 4  # seats among the candidates one algorithm takes while others are left
 STACK_MEMBERS = 5
@@ -465,6 +470,9 @@ class Driver:
         since_improvement = 0
         study = None
         tpe_names: list[str] = []
+        settled: set[str] = set()
+        tpe_best: dict[str, float] = {}
+        tpe_stale: dict[str, int] = {}
         stop_reason = None
         search_started = time.time()
         fallback = queue[0][:2] if queue and self.task.row_sampling and self.n_fit_rows > FALLBACK_ROWS else None
@@ -500,7 +508,7 @@ class Driver:
                             error=f"stopped after {now - info['start']:.1f} s " +
                                   ("(trial timeout)" if own else "(the run's time budget ran out)")), info)
                         if info["study_trial"] is not None:
-                            study.tell(info["study_trial"], state=optuna.trial.TrialState.FAIL)
+                            info["study"].tell(info["study_trial"], state=optuna.trial.TrialState.FAIL)
                 for handle, outcome in executor.poll():
                     info = running.pop(handle, None)
                     if info is None:
@@ -527,9 +535,15 @@ class Driver:
                         planned_at = 0.0
                     if info["study_trial"] is not None:
                         if ok:
-                            study.tell(info["study_trial"], trial.score)
+                            info["study"].tell(info["study_trial"], trial.score)
                         else:
-                            study.tell(info["study_trial"], state=optuna.trial.TrialState.FAIL)
+                            info["study"].tell(info["study_trial"], state=optuna.trial.TrialState.FAIL)
+                        if ok and self._settles(trial, tpe_best, tpe_stale, settled, names):
+                            settled.add(trial.algorithm)
+                            self.log("info", f"{trial.algorithm} leaves the model-based search: its last "
+                                             f"{SETTLE_TRIALS} trials did not improve its best "
+                                             f"({tpe_best[trial.algorithm]:.6g}) by {SETTLE_TOLERANCE:.1%}")
+                            study = None  # started again below without it, from every result so far
                     if ok and is_better(trial.score, best, greater):
                         best = trial.score
                         since_improvement = 0
@@ -593,7 +607,7 @@ class Driver:
                     else:
                         size = first_size
                         if study is None:
-                            study, tpe_names = self._start_study(names, greater)
+                            study, tpe_names = self._start_study([n for n in names if n not in settled], greater)
                             if study is None:
                                 break
                         study_trial, name, params = None, None, None
@@ -628,7 +642,7 @@ class Driver:
                     running[handle] = {"task": task, "start": start, "started_at": now_iso(),
                                        "deadline": start + (trial_timeout if trial_timeout is not None
                                                             else per_trial),
-                                       "study_trial": study_trial,
+                                       "study_trial": study_trial, "study": study,
                                        "own_timeout": trial_timeout is not None}
                     number += 1
                 if not running:
@@ -654,6 +668,24 @@ class Driver:
             if self.user_executor is None:
                 executor.shutdown()
         self.log("info", f"search finished after {number} trials: {stop_reason or 'done'}")
+
+    def _settles(self, trial: TrialResult, best: dict[str, float], stale: dict[str, int], settled: set[str],
+                 names: list[str]) -> bool:
+        """Count ``trial``, a finished model-based trial, against its algorithm; True when the algorithm has
+        had :data:`SETTLE_TRIALS` trials in a row without improving its best by :data:`SETTLE_TOLERANCE`
+        and another algorithm can take its place."""
+        name, score = trial.algorithm, trial.score
+        greater = self.config.greater_is_better
+        previous = best.get(name)
+        margin = SETTLE_TOLERANCE * abs(previous) if previous is not None else 0.0
+        if previous is None or (score > previous + margin if greater else score < previous - margin):
+            stale[name] = 0
+        else:
+            stale[name] = stale.get(name, 0) + 1
+        if previous is None or is_better(score, previous, greater):
+            best[name] = score
+        left = [n for n in names if n not in settled and n != name]
+        return stale[name] >= SETTLE_TRIALS and bool(left)
 
     def _start_study(self, names: list[str], greater: bool):
         """Optuna TPE over the most promising algorithms, warm-started with the portfolio's results."""
