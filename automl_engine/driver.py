@@ -677,15 +677,11 @@ class Driver:
         name, score = trial.algorithm, trial.score
         greater = self.config.greater_is_better
         previous = best.get(name)
-        margin = SETTLE_TOLERANCE * abs(previous) if previous is not None else 0.0
-        if previous is None or (score > previous + margin if greater else score < previous - margin):
-            stale[name] = 0
-        else:
-            stale[name] = stale.get(name, 0) + 1
-        if previous is None or is_better(score, previous, greater):
+        bound = None if previous is None else previous + (1 if greater else -1) * SETTLE_TOLERANCE * abs(previous)
+        stale[name] = 0 if is_better(score, bound, greater) else stale.get(name, 0) + 1
+        if is_better(score, previous, greater):
             best[name] = score
-        left = [n for n in names if n not in settled and n != name]
-        return stale[name] >= SETTLE_TRIALS and bool(left)
+        return stale[name] >= SETTLE_TRIALS and any(n not in settled and n != name for n in names)
 
     def _start_study(self, names: list[str], greater: bool):
         """Optuna TPE over the most promising algorithms, warm-started with the portfolio's results."""
