@@ -52,7 +52,10 @@ SAMPLE_GROWTH = 4
 PROMOTE_SHARE = 3
 # The steps after the search (ensembles, test scores, explanation) are planned from what this run measured:
 # their estimate, times FINAL_SAFETY, is kept free at the end of the budget, and never less than
-# MIN_RESERVE_SHARE of the budget (at least MIN_RESERVE_SECONDS).
+# MIN_RESERVE_SHARE of the budget (at least MIN_RESERVE_SECONDS). A trial still running at the search
+# deadline whose algorithm has no finished trial yet (on a short budget, the first boosted model beside the
+# baselines) may also use the safety margin: it is cut when only the unscaled estimate is left (the grace
+# deadline), not at the search deadline. Another configuration of a finished algorithm is not worth that risk.
 FINAL_SAFETY = 1.5
 MIN_RESERVE_SHARE = 0.04
 MIN_RESERVE_SECONDS = 1.0
@@ -396,9 +399,25 @@ class Driver:
 
     def reserve(self) -> float:
         """Seconds kept free at the end of the budget for the final steps (see :meth:`_final_estimate`)."""
+        return self._reserves()[0]
+
+    def _reserves(self) -> tuple[float, float]:
+        """The reserve, and the smaller one a running trial of an algorithm with no finished trial may eat into:
+        the final steps' estimate without the safety factor (at least :data:`MIN_RESERVE_SECONDS`)."""
         estimate = sum(self._final_estimate().values()) + FINAL_FIXED_SECONDS
         floor = max(MIN_RESERVE_SHARE * self.budget, MIN_RESERVE_SECONDS)
-        return min(max(FINAL_SAFETY * estimate, floor), 0.5 * self.budget)
+        reserve = min(max(FINAL_SAFETY * estimate, floor), 0.5 * self.budget)
+        return reserve, min(max(estimate, MIN_RESERVE_SECONDS), reserve)
+
+    def _plan_deadlines(self) -> None:
+        reserve, grace = self._reserves()
+        self.search_deadline = self.deadline - reserve
+        self.grace_deadline = self.deadline - grace
+
+    def _trial_limit(self, info: dict, finished: set[str]) -> float:
+        """When the running trial of ``info`` is cut: at the search deadline, or, for the first model of an
+        algorithm not among the ``finished`` ones, at the grace deadline (see :data:`FINAL_SAFETY`)."""
+        return self.search_deadline if info["task"].algorithm in finished else self.grace_deadline
 
     def _fits(self, seconds: float) -> bool:
         return time.time() + seconds <= self.deadline
@@ -474,6 +493,7 @@ class Driver:
         tpe_best: dict[str, float] = {}
         tpe_stale: dict[str, int] = {}
         stop_reason = None
+        graced = False
         search_started = time.time()
         fallback = queue[0][:2] if queue and self.task.row_sampling and self.n_fit_rows > FALLBACK_ROWS else None
         try:
@@ -481,21 +501,32 @@ class Driver:
                 now = time.time()
                 if now - planned_at > 0.5:
                     # The final steps' reserve follows what the run has measured (and the machine's load).
-                    self.search_deadline = self.deadline - self.reserve()
+                    self._plan_deadlines()
                     planned_at = now
                 if self.should_stop():
                     self.status, stop_reason = "canceled", "canceled by the caller"
                     break
-                has_result = any(t.status == COMPLETED for t in self.trials)
-                # Without any finished trial the time kept for ensembles is worth more to running trials.
-                if now >= (self.search_deadline if has_result or not running else self.deadline - 0.5):
+                finished = {t.algorithm for t in self.trials if t.status == COMPLETED}
+                has_result = bool(finished)
+                # Without any finished trial the time kept for ensembles is worth more to running trials; after
+                # the search deadline only the first models of algorithms not finished yet may go on.
+                limits_now = [self._trial_limit(info, finished) if has_result else self.deadline - 0.5
+                              for info in running.values()]
+                if now >= self.search_deadline and all(now >= limit for limit in limits_now):
                     stop_reason = "timeout reached"
                     break
+                if now >= self.search_deadline and not graced:
+                    graced = True
+                    for info in running.values():
+                        if has_result and info["task"].algorithm not in finished:
+                            self.log("info", f"trial {info['task'].number} {info['task'].algorithm}, the first of "
+                                             f"its algorithm, may run {self.grace_deadline - now:.1f} s into the "
+                                             "final steps' reserve")
                 for handle, info in list(running.items()):
                     # A trial stops at its own timeout, or when the search's time is up (the search deadline
                     # moves as the final steps' estimate does; before any trial has finished, running ones
-                    # may use the time kept for the final steps).
-                    budget_limit = self.search_deadline if has_result else self.deadline - 0.5
+                    # may use the time kept for the final steps, and the first of an algorithm its margin).
+                    budget_limit = self._trial_limit(info, finished) if has_result else self.deadline - 0.5
                     own = info["own_timeout"] and info["deadline"] <= budget_limit and now >= info["deadline"]
                     if own or now >= budget_limit:
                         executor.cancel(handle)
@@ -647,6 +678,7 @@ class Driver:
                     number += 1
                 if not running:
                     stop_reason = ("max_trials reached" if number >= limits.max_trials
+                                   else "timeout reached" if time.time() >= self.search_deadline
                                    else "no configuration fits the remaining time")
                     break
                 time.sleep(POLL_SECONDS)
@@ -888,7 +920,7 @@ class Driver:
             if self.user_executor is None:
                 self.executor.shutdown()
             raise
-        self.search_deadline = self.deadline - self.reserve()
+        self._plan_deadlines()
         self.search()
         search_ended = time.time()
         ensembles = []
