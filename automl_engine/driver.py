@@ -326,7 +326,9 @@ class Driver:
             if training.enable_vote_ensemble:
                 # selection's rounds, and pruning's (at most one score per pair of candidates)
                 rounds = ENSEMBLE_ITERATIONS + 1 + (len(candidates) / 2 if self.task.vote_prune_share > 0 else 0)
-                ensembles += costs["score"] * len(candidates) * rounds + costs["metrics"]
+                # once more per validation split when it is scored out of sample, on that share of the entries
+                selections = 2 if self.task.vote_held_out and len(self.data.splits.pairs) > 1 else 1
+                ensembles += costs["score"] * len(candidates) * rounds * selections + costs["metrics"]
             if training.enable_stack_ensemble:
                 ensembles += costs["stack"] * len(members) + costs["metrics"]
         n_test = 0 if self.test is None else len(self.test)
@@ -339,13 +341,14 @@ class Driver:
         # computes it after the run (the studio queues the best trial's feature importance).
         return {"load": load, "ensembles": ensembles, "test": test, "summary": summary}
 
-    def _selection_scorer(self, y_oof: np.ndarray):
-        """The primary metric of a blend of out-of-fold predictions, as ensemble selection scores it: on a
-        fixed random subset of SELECTION_MAX_ROWS entries on big data (selection scores many blends)."""
+    def _selection_scorer(self, y_oof: np.ndarray, entries: np.ndarray | None = None):
+        """The primary metric of a blend of out-of-fold predictions, as ensemble selection scores it: on
+        ``entries`` (default: all), a fixed random subset of SELECTION_MAX_ROWS of them on big data (selection
+        scores many blends)."""
         rows = self.data.oof_rows
-        pick = np.arange(len(y_oof))
-        if len(y_oof) > SELECTION_MAX_ROWS:
-            pick = np.sort(np.random.RandomState(self.config.random_state).choice(len(y_oof), SELECTION_MAX_ROWS,
+        pick = np.arange(len(y_oof)) if entries is None else np.asarray(entries)
+        if len(pick) > SELECTION_MAX_ROWS:
+            pick = np.sort(np.random.RandomState(self.config.random_state).choice(pick, SELECTION_MAX_ROWS,
                                                                                  replace=False))
         context = ScoringContext(meta=self.meta, X=self.X, rows=rows[pick], splits=self.data.oof_splits[pick],
                                  history=self.data)
@@ -805,11 +808,12 @@ class Driver:
         number = max(t.number for t in self.trials) + 1
         if config.training.enable_vote_ensemble and self._fits(self._after("voting")):
             start = time.time()
-            weights = task.vote_weights(oofs, scorer, greater)
-            if task.vote_prune_share > 0:
-                weights = self._prune_vote(candidates, oofs, weights, scorer)
+            weights = self._vote(candidates, oofs, scorer)
             members = [(t, w, o) for t, w, o in zip(candidates, weights, oofs) if w > 0]
             pred = sum(w * o for _, w, o in members)
+            if task.vote_held_out:
+                held = self._vote_held_out(candidates, oofs, y)
+                pred = pred if held is None else held
             model = task.assemble_ensemble("voting", [self._model(t) for t, _, _ in members],
                                            weights=[w for _, w, _ in members], classes=self.classes)
             model = task.finish_model(model, y, pred, context)
@@ -832,8 +836,30 @@ class Driver:
             self.log("info", "stack ensemble skipped: it would not finish within the time budget")
         return out
 
+    def _vote(self, candidates: list[TrialResult], oofs: list[np.ndarray], scorer, log: bool = True) -> list[float]:
+        """The voting weights over ``candidates`` that maximise ``scorer``, pruned by cost when the task says so."""
+        weights = self.task.vote_weights(oofs, scorer, self.config.greater_is_better)
+        if self.task.vote_prune_share > 0:
+            weights = self._prune_vote(candidates, oofs, weights, scorer, log)
+        return weights
+
+    def _vote_held_out(self, candidates: list[TrialResult], oofs: list[np.ndarray], y: np.ndarray) -> np.ndarray | None:
+        """The voting ensemble's out-of-sample predictions: each validation split's entries blended with the
+        weights selected on the other splits' entries (None with a single split). Its score is then as honest
+        as a single trial's, so the run prefers a blend only when its gain holds on data it was not chosen on."""
+        splits = np.asarray(self.data.oof_splits)
+        names = np.unique(splits)
+        if len(names) < 2:
+            return None
+        held = np.zeros_like(np.asarray(oofs[0], dtype=float))
+        for name in names:
+            inside = splits == name
+            weights = self._vote(candidates, oofs, self._selection_scorer(y, np.flatnonzero(~inside)), log=False)
+            held[inside] = sum(w * o[inside] for w, o in zip(weights, oofs) if w > 0)
+        return held
+
     def _prune_vote(self, candidates: list[TrialResult], oofs: list[np.ndarray], weights: list[float],
-                    scorer) -> list[float]:
+                    scorer, log: bool = True) -> list[float]:
         """The voting weights after :func:`~automl_engine.ensemble.prune_by_cost` with the task's share, the
         members' costs being their validation prediction time per call; the run's log says what was dropped."""
         from .ensemble import prune_by_cost
@@ -841,7 +867,7 @@ class Driver:
         costs = [self._predict_seconds(t, 0) for t in candidates]
         pruned = prune_by_cost(oofs, weights, costs, scorer, self.config.greater_is_better, self.task.vote_prune_share)
         dropped = [t for t, w, p in zip(candidates, weights, pruned) if w > 0 and p == 0]
-        if dropped:
+        if dropped and log:
             saved = sum(c for c, w, p in zip(costs, weights, pruned) if w > 0 and p == 0)
             kept = sum(c for c, p in zip(costs, pruned) if p > 0)
             names = ", ".join(f"{t.algorithm} (trial {t.number})" for t in dropped)

@@ -97,6 +97,10 @@ class Task:
     # The share of a voting ensemble's validation gain over its best candidate that may be given up to drop
     # members, costliest to predict first (automl_engine.ensemble.prune_by_cost); 0: every member is kept.
     vote_prune_share: float = 0.0
+    # Score the voting ensemble out of sample: its weights chosen on the other validation splits for each
+    # split's entries (automl_engine.driver.Driver._vote_held_out), as the stack's meta-learner is. Worth its
+    # cost where the validation entries are few and selection over many candidates fits their noise.
+    vote_held_out: bool = False
     # Boosting trials on a holdout stop on its validation rows (automl_engine.trial._fit_early_stopping).
     early_stopping: bool = False
     # On large data the search fits early configurations on a growing random sample of the training rows

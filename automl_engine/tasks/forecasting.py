@@ -57,6 +57,10 @@ class ForecastingTask(Task):
     settings_key = "forecasting"
     # A forecast calls each member once per step: a member that adds little costs its whole prediction time.
     vote_prune_share = 0.1
+    # A few horizons of validation: on nyc_energy (3 x 48 hours) the blend Caruana selection found scored
+    # NRMSE 0.080 against the best single model's 0.092, and forecast the test window with MASE 0.79 against
+    # 0.49: its weak members (Prophet, KNN) only cancelled that validation window's errors.
+    vote_held_out = True
 
     # ------------------------------------------------------------------------------------------ settings
     def parse_settings(self, data: Mapping[str, Any] | None) -> Any:

@@ -160,3 +160,39 @@ def test_a_seeded_run_with_a_fixed_trial_count_is_reproducible(beer):
     assert first[0] == second[0] and first[1] == second[1]
     assert {a for a, _ in first[0].values()} >= {"ExtremeRandomTrees", "SeasonalNaive", "ElasticNet"}
     np.testing.assert_array_equal(first[2], second[2])
+
+
+def test_the_voting_ensemble_is_scored_on_origins_its_weights_were_not_chosen_on(beer, tmp_path):
+    from automl_engine import Callbacks
+    from automl_engine.driver import Driver
+    from automl_engine.ensemble import distinct_predictions
+    from automl_engine.forecasting.ensemble import primary_score
+
+    job = forecasting(training_data=beer.iloc[:288], target_column_name="BeerProduction")
+    job.set_forecast_settings(time_column_name="DATE", forecast_horizon=12)
+    job.set_limits(timeout_minutes=1, max_trials=4)
+    job.set_training(allowed_training_algorithms=["LightGBM", "SeasonalNaive", "ExponentialSmoothing"],
+                     enable_stack_ensemble=False, enable_model_explainability=False)
+    driver = Driver(job, Callbacks(), None, tmp_path)
+    result = driver.run()
+    vote = next(t for t in result.trials if t.algorithm == "VotingEnsemble")
+    singles = driver._candidate_order(sorted((t for t in result.trials if not t.is_ensemble),
+                                             key=lambda t: (t.score, t.number)))
+    distinct = distinct_predictions((np.load(t.oof_path) for t in singles), 12)
+    candidates, oofs = [singles[i] for i, _ in distinct], [oof for _, oof in distinct]
+    y, splits = driver.y[driver.data.oof_rows], driver.data.oof_splits
+    held = driver._vote_held_out(candidates, oofs, y)
+    # What the run stored and scored for the ensemble is the held-out blend, not the blend its weights fit.
+    np.testing.assert_array_equal(np.load(tmp_path / "trials" / str(vote.number) / "oof.npy"), held)
+    assert vote.score == primary_score(y, held, "normalized_root_mean_squared_error")
+    weights = vote.hyperparameters["weights"]
+    members = [oofs[[t.number for t in candidates].index(n)] for n in vote.hyperparameters["members"]]
+    fitted = sum(w * o for w, o in zip(weights, members)) / sum(weights)
+    assert primary_score(y, fitted, "normalized_root_mean_squared_error") < vote.score
+    # Each origin's blend uses weights chosen without its actual values: scrambling them leaves it unchanged.
+    for origin in np.unique(splits):
+        inside = splits == origin
+        scrambled = y.copy()
+        scrambled[inside] = scrambled[inside][::-1] * 3
+        np.testing.assert_array_equal(driver._vote_held_out(candidates, oofs, scrambled)[inside], held[inside])
+    assert len(np.unique(splits)) == 5
