@@ -326,8 +326,9 @@ class Driver:
             if training.enable_vote_ensemble:
                 # selection's rounds, and pruning's (at most one score per pair of candidates)
                 rounds = ENSEMBLE_ITERATIONS + 1 + (len(candidates) / 2 if self.task.vote_prune_share > 0 else 0)
-                # once more per validation split when it is scored out of sample, on that share of the entries
-                selections = 2 if self.task.vote_held_out and len(self.data.splits.pairs) > 1 else 1
+                # scored out of sample, once more per split on the other splits' entries: k selections in all
+                n_splits = len(self.data.splits.pairs)
+                selections = n_splits if self.task.vote_held_out and n_splits > 1 else 1
                 ensembles += costs["score"] * len(candidates) * rounds * selections + costs["metrics"]
             if training.enable_stack_ensemble:
                 ensembles += costs["stack"] * len(members) + costs["metrics"]
