@@ -419,8 +419,12 @@ class Driver:
         self.grace_deadline = self.deadline - grace
 
     def _trial_limit(self, info: dict, finished: set[str]) -> float:
-        """When the running trial of ``info`` is cut: at the search deadline, or, for the first model of an
-        algorithm not among the ``finished`` ones, at the grace deadline (see :data:`FINAL_SAFETY`)."""
+        """When the running trial of ``info`` is cut, given the algorithms with a ``finished`` trial: before any
+        has finished, half a second before the deadline (the time kept for ensembles is worth more to a running
+        trial than to nothing); the first model of an algorithm not finished yet at the grace deadline (see
+        :data:`FINAL_SAFETY`); any other at the search deadline."""
+        if not finished:
+            return self.deadline - 0.5
         return self.search_deadline if info["task"].algorithm in finished else self.grace_deadline
 
     def _fits(self, seconds: float) -> bool:
@@ -511,26 +515,21 @@ class Driver:
                     self.status, stop_reason = "canceled", "canceled by the caller"
                     break
                 finished = {t.algorithm for t in self.trials if t.status == COMPLETED}
-                has_result = bool(finished)
-                # Without any finished trial the time kept for ensembles is worth more to running trials; after
-                # the search deadline only the first models of algorithms not finished yet may go on.
-                limits_now = [self._trial_limit(info, finished) if has_result else self.deadline - 0.5
-                              for info in running.values()]
-                if now >= self.search_deadline and all(now >= limit for limit in limits_now):
+                if now >= self.search_deadline and all(now >= self._trial_limit(info, finished)
+                                                       for info in running.values()):
                     stop_reason = "timeout reached"
                     break
                 if now >= self.search_deadline and not graced:
                     graced = True
                     for info in running.values():
-                        if has_result and info["task"].algorithm not in finished:
+                        if finished and info["task"].algorithm not in finished:
                             self.log("info", f"trial {info['task'].number} {info['task'].algorithm}, the first of "
                                              f"its algorithm, may run {self.grace_deadline - now:.1f} s into the "
                                              "final steps' reserve")
                 for handle, info in list(running.items()):
                     # A trial stops at its own timeout, or when the search's time is up (the search deadline
-                    # moves as the final steps' estimate does; before any trial has finished, running ones
-                    # may use the time kept for the final steps, and the first of an algorithm its margin).
-                    budget_limit = self._trial_limit(info, finished) if has_result else self.deadline - 0.5
+                    # moves as the final steps' estimate does).
+                    budget_limit = self._trial_limit(info, finished)
                     own = info["own_timeout"] and info["deadline"] <= budget_limit and now >= info["deadline"]
                     if own or now >= budget_limit:
                         executor.cancel(handle)
