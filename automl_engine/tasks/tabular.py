@@ -17,6 +17,11 @@ class TabularTask(Task):
 
     early_stopping = True
     row_sampling = True
+    # Caruana selection takes any gain, however small: on letter (26 classes, 60 s) it blended two forests, an
+    # XGBoost, two LightGBMs and an SGD, 3.7 s of prediction (one thread, 4,000 rows), 2.3 s of it a
+    # 400-round LightGBM. Pruned to an extra-trees forest, a LightGBM and the XGBoost, the blend predicts in
+    # 1.3 s with validation accuracy 0.9649 against 0.9648 (test 0.9715 against 0.9722).
+    vote_prune_share = 0.1
 
     def splitter(self, validation: Mapping[str, Any], random_state: int, n_validation_rows: int = 0):
         if validation["source"] == "validation_data":

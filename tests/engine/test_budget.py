@@ -86,8 +86,9 @@ def test_a_run_with_every_final_step_ends_within_its_budget(bank_df, tmp_path):
 
 def test_the_ensembles_are_reserved_from_their_measured_unit_steps(bank_df, tmp_path, monkeypatch):
     # Two finished trials: the ensembles' estimate is built from the measured unit steps. Voting scores every
-    # candidate in each of its 25 rounds and once to start (26 scores a candidate), then scores and charts the
-    # blend once; stacking fits one share per member and scores and charts the stack once.
+    # candidate in each of its 25 rounds and once to start (26 scores a candidate) and pruning by cost scores at
+    # most one blend per pair of candidates (4 / 2 = 2 rounds more), then scores and charts the blend once;
+    # stacking fits one share per member and scores and charts the stack once.
     logs = []
     job = _job(bank_df)
     job.set_limits(max_trials=2, timeout_minutes=1.0, max_concurrent_trials=1)
@@ -104,10 +105,10 @@ def test_the_ensembles_are_reserved_from_their_measured_unit_steps(bank_df, tmp_
     driver.final_costs = {"score": 0.01, "stack": 0.1, "metrics": 0.5}
     assert len(driver._ranked()) == 4  # after the run, the two ensembles are candidates too
     estimate = driver._final_estimate()
-    assert estimate["ensembles"] == pytest.approx(0.2 + (0.01 * 4 * 26 + 0.5) + (0.1 * 4 + 0.5))
+    assert estimate["ensembles"] == pytest.approx(0.2 + (0.01 * 4 * 28 + 0.5) + (0.1 * 4 + 0.5))
     job.set_training(enable_stack_ensemble=False)
     driver.config = job.config
-    assert driver._final_estimate()["ensembles"] == pytest.approx(0.2 + 0.01 * 4 * 26 + 0.5)
+    assert driver._final_estimate()["ensembles"] == pytest.approx(0.2 + 0.01 * 4 * 28 + 0.5)
     assert len([m for m in logs if m.startswith("final steps measured: ")]) == 1  # measured once
 
 

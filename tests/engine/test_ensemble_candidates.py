@@ -1,7 +1,7 @@
 """Ensemble candidates are distinct models: a trial predicting what a better one predicts is left out, so
 copies cannot fill the stack or take several votes in the sorted initialisation; and one algorithm holds a
 few seats while others are left, so a search that refined one algorithm still ensembles several. A voting
-ensemble of a task that prunes (forecasting) drops the members whose prediction time buys too little."""
+ensemble drops the members whose prediction time buys too little (every task prunes; see test_vote_pruning)."""
 import numpy as np
 
 from automl_engine.ensemble import distinct_predictions, prune_by_cost, spread_over_groups
