@@ -314,6 +314,18 @@ def _fit_early_stopping(pipe, X, y, weights, supports_weight: bool, X_valid, y_v
     return int(best) if best else None
 
 
+def _predict_fast(pipe) -> None:
+    """A fitted LightGBM model step predicts a block of trees at a time (:mod:`automl_engine.boosters`):
+    the same predictions, two to three times faster on many rows."""
+    from .target import inner_estimator
+
+    estimator = inner_estimator(pipe.steps[-1][1]) if hasattr(pipe, "steps") else None
+    if type(estimator).__module__.startswith("lightgbm."):
+        from .boosters import predict_blockwise
+
+        predict_blockwise(estimator)
+
+
 def sample_rows(train: np.ndarray, sample_size: int | None, random_state: int) -> np.ndarray:
     """At most ``sample_size`` of the training rows ``train``: a fixed random subset (the same rows for
     every trial of a run at this size, in their original order)."""
@@ -369,6 +381,7 @@ def evaluate_trial(task_dict: dict[str, Any]) -> dict[str, Any]:
                 _fit(pipe, X, y, w, algo.supports_sample_weight)
             timing["fit"] += time.time() - start
             timing["fit_rows"] = max(timing["fit_rows"], len(X))
+            _predict_fast(pipe)
             return pipe
 
         predictions: list[np.ndarray] = []
