@@ -31,18 +31,19 @@ def _features(df, target):
 def _pair(model_class, X, y, **params):
     """Two copies of one fitted model: LightGBM's own, and the blockwise one."""
     plain = model_class(verbose=-1, n_jobs=1, random_state=0, **params).fit(X, y)
-    fast = joblib.load(_dump(plain))
+    fast = _copy(plain)
     predict_blockwise(fast)
     return plain, fast
 
 
-def _dump(model):
+def _copy(model):
+    """The model saved and loaded again, as a run's trial models are."""
     import io
 
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     buffer.seek(0)
-    return buffer
+    return joblib.load(buffer)
 
 
 def test_binary_probabilities_are_lightgbms_in_blocks_of_64_trees(bank_df, calls):
@@ -76,7 +77,7 @@ def test_regression_predicts_the_rounds_asked_for(hardware_df, calls):
                               min_child_samples=5).fit(X[:150], y[:150], **fit)
     # early stopping kept 271 rounds, the best one last
     assert plain.best_iteration_ == plain.booster_.current_iteration() == 271
-    fast = joblib.load(_dump(plain))
+    fast = _copy(plain)
     predict_blockwise(fast)
     expected = plain.predict(X)
     calls.clear()
