@@ -1,6 +1,8 @@
 """The budget is the budget: the steps after the search (ensembles, test scores, explanation) are estimated
 from what the run measured, reserved at the end of the budget, and skipped (with a log line) when they would
 not fit."""
+import time
+
 import numpy as np
 import pytest
 
@@ -179,3 +181,26 @@ def test_the_grace_margin_is_the_unscaled_estimate_of_the_final_steps(bank_df, t
     assert driver._reserves() == pytest.approx((24.0, 1.0))
     driver.final_costs, driver.summary_seconds, driver.summary = None, 3.0, None
     assert driver._reserves() == pytest.approx((24.0, 3.8))  # a 3 s featurization summary still to compute
+
+
+def test_the_final_steps_are_measured_in_processor_time(bank_df, tmp_path, monkeypatch):
+    # While the unit steps are measured the trial workers hold the cores; the final steps run alone. A selection
+    # score that waits 50 ms for a core (a sleep: no processor time) is measured as next to nothing, and it is
+    # the fastest of SCORE_TIMINGS calls.
+    job = _job(bank_df)
+    job.set_limits(max_trials=2, timeout_minutes=1.0, max_concurrent_trials=1)
+    driver = Driver(job, Callbacks(), InlineExecutor(), tmp_path)
+    driver.run()
+    calls = []
+
+    def waiting_scorer(y, entries=None):
+        def score(pred):
+            calls.append(len(pred))
+            time.sleep(0.05)
+            return 0.5
+        return score
+
+    monkeypatch.setattr(driver, "_selection_scorer", waiting_scorer)
+    costs = driver._measure_final_costs(driver._ranked()[:2])
+    assert calls == [len(driver.data.oof_rows)] * driver_module.SCORE_TIMINGS == [240] * 5
+    assert costs["score"] < 0.005
