@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import platform
+import re
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,7 @@ def _register_converters() -> None:
     from xgboost import XGBRegressor
 
     from .featurize import Featurizer, IndicatorScaler, RangeClipper
+    from .svm import SoftmaxSVC
 
     update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
                                 convert_lightgbm, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
@@ -135,6 +137,8 @@ def _register_converters() -> None:
     update_registered_converter(Featurizer, "AutomlEngineFeaturizer", _featurizer_shape, _convert_featurizer,
                                 parser=_parse_featurizer)
     update_registered_converter(RangeClipper, "AutomlEngineRangeClipper", _range_clipper_shape, _convert_range_clipper)
+    update_registered_converter(SoftmaxSVC, "AutomlEngineSoftmaxSVC", calculate_linear_classifier_output_shapes,
+                                _convert_softmax_svc, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
     # A StandardScaler with other fitted offsets and scales: skl2onnx's own scaler converter reads those.
     update_registered_converter(IndicatorScaler, "AutomlEngineIndicatorScaler", calculate_sklearn_scaler_output_shapes,
                                 convert_sklearn_scaler, options={"div": ["std", "div", "div_cast"]})
@@ -157,6 +161,25 @@ def _convert_range_clipper(scope, operator, container) -> None:
     low = OnnxMax(operator.inputs[0], clipper.min_.astype(dtype)[None, :], op_version=opv)
     clipped = OnnxMin(low, clipper.max_.astype(dtype)[None, :], op_version=opv, output_names=operator.outputs[:1])
     clipped.add_to(scope, container)
+
+
+def _convert_softmax_svc(scope, operator, container) -> None:
+    """skl2onnx's SVC graph, whose second output is the one-vs-rest decision values (``[-d, d]`` for two
+    classes), then a softmax over them: :class:`~automl_engine.svm.SoftmaxSVC`'s probabilities."""
+    from skl2onnx.algebra.onnx_operator import OnnxSubEstimator
+    from skl2onnx.algebra.onnx_ops import OnnxIdentity, OnnxNeg, OnnxSoftmax
+    from sklearn.svm import SVC
+
+    model = operator.raw_operator
+    plain = SVC.__new__(SVC)  # the same fitted machine as the class skl2onnx's own converter knows
+    plain.__dict__.update(model.__dict__)
+    opv = container.target_opset
+    svm = OnnxSubEstimator(plain, operator.inputs[0], op_version=opv, options={"zipmap": False})
+    # For two classes the graph's scores are [d, -d] (scikit-learn negates libsvm's decision value, the
+    # graph does not): negated, they are SoftmaxSVC's [-d, d].
+    scores = OnnxNeg(svm[1], op_version=opv) if len(model.classes_) == 2 else svm[1]
+    OnnxIdentity(svm[0], op_version=opv, output_names=operator.outputs[:1]).add_to(scope, container)
+    OnnxSoftmax(scores, axis=1, op_version=opv, output_names=operator.outputs[1:2]).add_to(scope, container)
 
 
 def onnx_mode_changes(problem_type: str) -> list[str]:
@@ -306,7 +329,12 @@ def export_onnx(pipeline, sample_X: pd.DataFrame, path: str | Path) -> Path:
     options = None
     if hasattr(pipeline, "predict_proba"):
         options = {id(inner.steps[-1][1]): {"zipmap": False}}
-    onx = convert_sklearn(inner, initial_types=initial_types, options=options, target_opset={"": 17, "ai.onnx.ml": 3})
+    with warnings.catch_warnings():
+        # skl2onnx's SVC converter reads probA_ and probB_, deprecated with SVC(probability=True); the SVM
+        # plugin never sets it (automl_engine.svm), so they are empty.
+        warnings.filterwarnings("ignore", message="Attribute `prob[AB]_` was deprecated", category=FutureWarning)
+        onx = convert_sklearn(inner, initial_types=initial_types, options=options,
+                              target_opset={"": 17, "ai.onnx.ml": 3})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(onx.SerializeToString())

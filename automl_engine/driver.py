@@ -223,8 +223,14 @@ class Driver:
             if name in config.training.blocked_training_algorithms:
                 continue
             algo = get_algorithm(config.task, name)
-            if algo.max_rows is not None and n_rows > algo.max_rows and (allowed is None or name not in allowed):
+            explicit = allowed is not None and name in allowed
+            if algo.max_rows is not None and n_rows > algo.max_rows and not explicit:
                 self.log("info", f"skipping {name}: {n_rows} rows > {algo.max_rows} (allow it explicitly to use it)")
+                continue
+            work = float(n_rows) ** 2 * self.X.shape[1]
+            if algo.max_kernel_work is not None and work > algo.max_kernel_work and not explicit:
+                self.log("info", f"skipping {name}: {n_rows} rows² × {self.X.shape[1]} columns = {work:.2g} kernel "
+                                 f"entries > {algo.max_kernel_work:.2g} (allow it explicitly to use it)")
                 continue
             if config.training.enable_onnx_compatible_models and not algo.onnx_convertible:
                 self.log("info", f"skipping {name}: not ONNX-convertible")
