@@ -4,8 +4,9 @@ pipeline on a CSV and prints its validation score.
 The script spells out everything that decides the score: the test split, the validation folds, the
 estimator with every hyperparameter (scikit-learn, LightGBM or XGBoost constructors), the fit on each fold
 and the scoring. It imports ``automl_engine`` as a library for three things only: the featurization steps
-(``InputSchema``, ``Featurizer`` and, where the pipeline has them, the scaling and target wrappers) and
-``compute_metrics``, so that the number it prints is computed exactly as the trial's was. Given the same
+(``InputSchema``, ``Featurizer`` and, where the pipeline has them, the scaling and target wrappers),
+``compute_metrics``, so that the number it prints is computed exactly as the trial's was, and the SVM's
+``SoftmaxSVC`` (scikit-learn's ``SVC`` with probabilities from its decision values). Given the same
 data it reproduces the trial's validation score (``tests/engine/test_codegen.py`` holds it to 1e-6).
 """
 from __future__ import annotations

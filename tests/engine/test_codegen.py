@@ -48,6 +48,24 @@ def test_classification_trials_reproduce_their_validation_score(tmp_path, bank_d
         assert printed["validation"]["accuracy"] == pytest.approx(trial.metrics["accuracy"], abs=1e-6)
 
 
+def test_the_svm_trial_reproduces_its_validation_score(tmp_path, bank_df):
+    csv = tmp_path / "bank.csv"
+    bank_df.to_csv(csv, index=False)
+    job = classification(training_data=str(csv), target_column_name="y", primary_metric="accuracy",
+                         n_cross_validations=3)
+    job.set_limits(max_trials=1, timeout_minutes=5)
+    job.set_training(allowed_training_algorithms=["SVM"], enable_vote_ensemble=False, enable_stack_ensemble=False,
+                     enable_model_explainability=False)
+    result = job.run(workdir=tmp_path / "work")
+    trial = next(t for t in result.trials if t.score is not None)
+    assert trial.algorithm == "SVM"
+    code = generate_training_code(result.config, joblib.load(trial.model_path))
+    assert "SoftmaxSVC(C=10.0" in code and "from automl_engine.svm import SoftmaxSVC" in code
+    printed = _reproduce(tmp_path, result, trial, csv)
+    assert printed["validation"]["accuracy"] == pytest.approx(trial.score, abs=1e-6)
+    assert printed["validation"]["log_loss"] == pytest.approx(trial.metrics["log_loss"], abs=1e-6)
+
+
 def test_regression_with_a_test_split_and_scaling_steps_reproduces(tmp_path, hardware_df):
     csv = tmp_path / "machines.csv"
     hardware_df.to_csv(csv, index=False)
