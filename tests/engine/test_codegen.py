@@ -30,15 +30,20 @@ def _reproduce(tmp_path, result, trial, csv: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_classification_trials_reproduce_their_validation_score(tmp_path, bank_df):
+def _bank_run(tmp_path, bank_df, primary_metric: str, algorithms: list[str]):
+    """A run over the bank sample saved as a CSV, one trial per algorithm, no ensembles; and the CSV."""
     csv = tmp_path / "bank.csv"
     bank_df.to_csv(csv, index=False)
-    job = classification(training_data=str(csv), target_column_name="y", primary_metric="AUC_weighted",
+    job = classification(training_data=str(csv), target_column_name="y", primary_metric=primary_metric,
                          n_cross_validations=3)
-    job.set_limits(max_trials=2, timeout_minutes=5)
-    job.set_training(allowed_training_algorithms=["LightGBM", "LogisticRegression"],
-                     enable_vote_ensemble=False, enable_stack_ensemble=False, enable_model_explainability=False)
-    result = job.run(workdir=tmp_path / "work")
+    job.set_limits(max_trials=len(algorithms), timeout_minutes=5)
+    job.set_training(allowed_training_algorithms=algorithms, enable_vote_ensemble=False,
+                     enable_stack_ensemble=False, enable_model_explainability=False)
+    return job.run(workdir=tmp_path / "work"), csv
+
+
+def test_classification_trials_reproduce_their_validation_score(tmp_path, bank_df):
+    result, csv = _bank_run(tmp_path, bank_df, "AUC_weighted", ["LightGBM", "LogisticRegression"])
     trials = [t for t in result.trials if t.score is not None]
     assert {t.algorithm for t in trials} == {"LightGBM", "LogisticRegression"}
     for trial in trials:
@@ -49,14 +54,7 @@ def test_classification_trials_reproduce_their_validation_score(tmp_path, bank_d
 
 
 def test_the_svm_trial_reproduces_its_validation_score(tmp_path, bank_df):
-    csv = tmp_path / "bank.csv"
-    bank_df.to_csv(csv, index=False)
-    job = classification(training_data=str(csv), target_column_name="y", primary_metric="accuracy",
-                         n_cross_validations=3)
-    job.set_limits(max_trials=1, timeout_minutes=5)
-    job.set_training(allowed_training_algorithms=["SVM"], enable_vote_ensemble=False, enable_stack_ensemble=False,
-                     enable_model_explainability=False)
-    result = job.run(workdir=tmp_path / "work")
+    result, csv = _bank_run(tmp_path, bank_df, "accuracy", ["SVM"])
     trial = next(t for t in result.trials if t.score is not None)
     assert trial.algorithm == "SVM"
     code = generate_training_code(result.config, joblib.load(trial.model_path))
