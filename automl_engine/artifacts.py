@@ -164,8 +164,8 @@ def _convert_range_clipper(scope, operator, container) -> None:
 
 
 def _convert_softmax_svc(scope, operator, container) -> None:
-    """skl2onnx's SVC graph, whose second output is the one-vs-rest decision values (``[-d, d]`` for two
-    classes), then a softmax over them: :class:`~automl_engine.svm.SoftmaxSVC`'s probabilities."""
+    """skl2onnx's SVC graph, whose second output is the one-vs-rest decision values (negated for two classes,
+    below), then a softmax over them: :class:`~automl_engine.svm.SoftmaxSVC`'s probabilities."""
     from skl2onnx.algebra.onnx_operator import OnnxSubEstimator
     from skl2onnx.algebra.onnx_ops import OnnxIdentity, OnnxNeg, OnnxSoftmax
     from sklearn.svm import SVC
