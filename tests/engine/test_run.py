@@ -153,8 +153,9 @@ def test_should_stop_cancels_the_run(hardware_df):
 
 
 def test_trials_the_run_stops_are_cut_by_budget_or_canceled_not_timed_out(hardware_df):
-    # RandomForest trials on 40 copies of the data need seconds; neither run sets a trial timeout.
-    hardware_df = pd.concat([hardware_df] * 40, ignore_index=True)
+    # RandomForest trials on 200 copies of the data (41,800 rows) need many seconds: on 40 copies a fast machine
+    # finished the trial within the 2.4 s budget. Neither run sets a trial timeout.
+    hardware_df = pd.concat([hardware_df] * 200, ignore_index=True)
     job = regression(training_data=hardware_df, target_column_name="PRP", n_cross_validations=3)
     # A 2.4 s budget; one trial, so no fallback trial on a sample joins it (tests/engine/test_fallback.py).
     job.set_limits(max_trials=1, timeout_minutes=0.04, max_concurrent_trials=1)
