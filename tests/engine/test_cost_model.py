@@ -33,7 +33,7 @@ def test_a_forest_estimated_from_a_multiclass_boosting_rate_is_not_26_times_too_
     # 100 trees (cost 15 against LightGBM's 1 per 100 rounds) is then expected to take 15 * 0.42 = 6.3 s, as
     # it does; counted per round, it was expected to take 165 s and skipped with 50 s left.
     driver = _driver(26, tmp_path)
-    driver.rates["LightGBM"] = [4.4 / driver._units("LightGBM", {"n_estimators": 40})]
+    driver.rates["LightGBM"] = [(driver.n_fit_rows, 4.4 / driver._units("LightGBM", {"n_estimators": 40}))]
     assert driver._estimate("ExtremeRandomTrees", {"n_estimators": 100}) == pytest.approx(15 * 4.4 / 10.4)
     assert driver._estimate("LightGBM", {"n_estimators": 100}) == pytest.approx(4.4 * 100 / 40)
 

@@ -86,8 +86,55 @@ def test_the_cost_model_scales_the_fitting_time_with_the_rows_and_keeps_the_over
     driver.prepare()
     driver.n_fit_rows = 200_000
     # A 100-round LightGBM fitted on 10,000 rows in 0.5 s, with 1.5 s of loading, predicting and scoring.
-    driver.rates["LightGBM"] = [0.5 / (10_000 / 200_000)]
+    driver.rates["LightGBM"] = [(10_000, 0.5 / (10_000 / 200_000))]
     driver.overheads = [1.5]
     assert driver._estimate("LightGBM", {"n_estimators": 100}, 10_000) == pytest.approx(2.0)
     assert driver._estimate("LightGBM", {"n_estimators": 100}, 40_000) == pytest.approx(1.5 + 2.0)
     assert driver._estimate("LightGBM", {"n_estimators": 200}, None) == pytest.approx(1.5 + 20.0)
+
+
+def test_a_configuration_on_more_rows_is_estimated_from_the_growth_measured_on_the_samples(tmp_path):
+    from automl_engine.results import TrialResult
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=300), "y": ["a", "b"] * 150})
+    driver = Driver(classification(training_data=df, target_column_name="y", n_cross_validations=3),
+                    Callbacks(), None, tmp_path)
+    driver.prepare()
+    driver.n_fit_rows = 200_000
+    driver.overheads = [1.0]
+    # Seconds per 100 rounds on all rows, as measured: 10 from trials on 10,000 rows, 4 and 6 (median 5) on
+    # 40,000 rows. Four times the rows took twice the seconds: a fit's seconds grow as rows ** 0.5, so the
+    # rate on all 200,000 rows is 5 * (200,000 / 40,000) ** -0.5.
+    driver.rates["LightGBM"] = [(10_000, 10.0), (10_000, 10.0), (40_000, 4.0), (40_000, 6.0)]
+    all_rows_rate = 5.0 / 5 ** 0.5
+    assert driver._estimate("LightGBM", {"n_estimators": 100}, 10_000) == pytest.approx(1.0 + 10.0 * 0.05)
+    assert driver._estimate("LightGBM", {"n_estimators": 100}, 40_000) == pytest.approx(1.0 + 5.0 * 0.2)
+    assert driver._estimate("LightGBM", {"n_estimators": 100}, None) == pytest.approx(1.0 + all_rows_rate)
+    # Only larger samples measured: the smallest of them.
+    assert driver._estimate("LightGBM", {"n_estimators": 100}, 5_000) == pytest.approx(1.0 + 10.0 * 0.025)
+    # Another algorithm: the rates of all, over the algorithms' cost hints (XGBoost's 1.5, LightGBM's 1).
+    assert driver._estimate("XGBoostClassifier", {"n_estimators": 100}, None) == \
+        pytest.approx(1.0 + all_rows_rate * 1.5)
+    # One size measured below the rows: in proportion to the rows.
+    driver.rates["LightGBM"] = [(10_000, 10.0)]
+    assert driver._estimate("LightGBM", {"n_estimators": 100}, None) == pytest.approx(1.0 + 10.0)
+    # The growth is held between rows ** 0.5 and in proportion to the rows.
+    driver.rates["LightGBM"] = [(10_000, 10.0), (40_000, 1.0)]
+    assert driver._estimate("LightGBM", {"n_estimators": 100}, None) == pytest.approx(1.0 + 1.0 / 5 ** 0.5)
+    driver.rates["LightGBM"] = [(10_000, 10.0), (40_000, 30.0)]
+    assert driver._estimate("LightGBM", {"n_estimators": 100}, None) == pytest.approx(1.0 + 30.0)
+
+    # A booster early stopping ended after 120 of its 1,000 rounds is promoted expecting twice the 170 rounds
+    # it grew (best round plus the 50 of patience); one that used all its rounds, expecting them all.
+    driver.rates["LightGBM"] = [(10_000, 10.0), (10_000, 10.0), (40_000, 4.0), (40_000, 6.0)]
+
+    def sampled(rounds: int, best_iteration: int) -> TrialResult:
+        return TrialResult(number=3, algorithm="LightGBM", pipeline_name="LightGBM, 40,000-row sample",
+                           featurization="", hyperparameters={"n_estimators": rounds}, metrics={}, score=0.6,
+                           charts={}, test_metrics=None, test_charts=None, duration_seconds=1.0,
+                           status="completed", error=None, is_ensemble=False, model_path=None, started_at=None,
+                           finished_at=None, sample_size=40_000, best_iteration=best_iteration)
+
+    assert driver._promotion_estimate(sampled(1000, 120), None) == pytest.approx(1.0 + all_rows_rate * 3.4)
+    assert driver._promotion_estimate(sampled(200, 195), None) == pytest.approx(1.0 + all_rows_rate * 2.0)
