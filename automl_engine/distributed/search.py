@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..results import AutoMLResult, Callbacks, TrialResult
 from .cluster import Cluster, worker_addresses
 from .data import bounded_sample, column_names, read_frame
-from .featurize import column_kinds, fit_featurizer
+from .featurize import DATETIME_PARTS, column_kinds, fit_featurizer
 from .train import pack_partition, train_on_cluster
 
 PROGRESS_TOPIC = "automl-boosting-progress"
@@ -210,7 +210,7 @@ class DistributedRun:
             row.setdefault("drop_reason", row.pop("reason", None))
             row.setdefault("transformations", [])
             row.setdefault("n_engineered_features", 0 if row["dropped"] else
-                           (5 if row["detected_type"] == "DateTime" else 1))
+                           (len(DATETIME_PARTS) if row["detected_type"] == "DateTime" else 1))
         self.guardrails = [{"name": "validation method", "status": "done",
                             "description": self.validation["reason"], "parameters": {}},
                            {"name": "distributed training", "status": "done",

@@ -116,7 +116,7 @@ def test_distributed_regression_with_test_data_and_datetime_parts(client, diamon
     # price from carat, cut, colour and clarity: R² about 0.97 for a tuned LightGBM
     assert result.best_trial.score > 0.93 and result.test_metrics["r2_score"] > 0.93
     summary = {row["column"]: row for row in result.featurization_summary}
-    assert summary["listed"]["detected_type"] == "DateTime" and summary["listed"]["n_engineered_features"] == 5
+    assert summary["listed"]["detected_type"] == "DateTime" and summary["listed"]["n_engineered_features"] == 7
     assert summary["cut"]["transformations"] == ["LightGBM native categorical (5 categories)"]
     model = artifacts.load_model(os.path.dirname(result.best_trial.model_path))
     pred = predict.call(model, df.drop(columns=["price"]).head(20), "predict")

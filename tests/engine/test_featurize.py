@@ -27,10 +27,11 @@ def test_auto_featurization_summary(mixed_df):
     assert (summary["empty"]["dropped"], summary["empty"]["drop_reason"]) == (True, "all values missing")
     assert summary["row_id"]["drop_reason"] == "id-like: a distinct value in every row"
     assert summary["when"]["detected_type"] == "DateTime"
-    assert summary["when"]["n_engineered_features"] == 4  # month, day, dayofweek, hour (year is constant)
+    # month, day, dayofweek, dayofyear, hour, days (year is constant)
+    assert summary["when"]["n_engineered_features"] == 6
     assert summary["note"]["detected_type"] == "Text"
     assert summary["note"]["transformations"] == ["TF-IDF"]
-    assert featurizer.transform(mixed_df).shape == (120, 2 + 3 + 1 + 4 + summary["note"]["n_engineered_features"])
+    assert featurizer.transform(mixed_df).shape == (120, 2 + 3 + 1 + 6 + summary["note"]["n_engineered_features"])
 
 
 def test_custom_featurization_overrides(mixed_df):
