@@ -90,3 +90,18 @@ def test_unseen_category_becomes_all_zero_one_hot_and_zero_count(mixed_df):
     Z = featurizer.transform(row)[0]
     assert [Z[names.index(f"cat_{c}")] for c in ("a", "b", "c")] == [0.0, 0.0, 0.0]
     assert Z[names.index("high_count")] == 0.0
+
+
+def test_a_date_gives_its_calendar_parts_day_of_the_year_and_days_since_1970():
+    X = pd.DataFrame({"when": ["1/1/2011", "3/5/2012 13:30", "12/31/2012 06:00", None] * 3,
+                      "x": np.arange(12.0)})
+    plans = plan_columns(X, make_featurization())
+    featurizer = Featurizer([p.to_dict() for p in plans]).fit(X)
+    names = [n for n in featurizer.feature_names_out_ if n.startswith("when_")]
+    assert names == ["when_year", "when_month", "when_day", "when_dayofweek", "when_dayofyear", "when_hour",
+                     "when_minute", "when_days"]
+    Z = featurizer.transform(X.head(3))
+    columns = [list(featurizer.feature_names_out_).index(n) for n in names]
+    assert Z[:, columns].tolist() == [[2011, 1, 1, 5, 1, 0, 0, 14975.0],
+                                      [2012, 3, 5, 0, 65, 13, 30, 15404.5625],
+                                      [2012, 12, 31, 0, 366, 6, 0, 15705.25]]
