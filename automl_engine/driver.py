@@ -311,7 +311,7 @@ class Driver:
         if not below:
             return by_size[min(by_size)]
         top = below[-1]
-        if len(below) < 2 or top == rows:
+        if len(below) < 2 or top == rows or min(by_size[top], by_size[below[-2]]) <= 0:
             return by_size[top]
         lower = below[-2]
         # a fit's seconds grow as rows ** exponent; the rate, per all rows, as rows ** (exponent - 1)

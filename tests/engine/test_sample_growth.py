@@ -124,6 +124,9 @@ def test_a_configuration_on_more_rows_is_estimated_from_the_growth_measured_on_t
     assert driver._estimate("LightGBM", {"n_estimators": 100}, None) == pytest.approx(1.0 + 1.0 / 5 ** 0.5)
     driver.rates["LightGBM"] = [(10_000, 10.0), (40_000, 30.0)]
     assert driver._estimate("LightGBM", {"n_estimators": 100}, None) == pytest.approx(1.0 + 30.0)
+    # A rate too small for the clock gives no growth: in proportion to the rows.
+    driver.rates["LightGBM"] = [(10_000, 0.0), (40_000, 5.0)]
+    assert driver._estimate("LightGBM", {"n_estimators": 100}, None) == pytest.approx(1.0 + 5.0)
 
     # A booster early stopping ended after 120 of its 1,000 rounds is promoted expecting twice the 170 rounds
     # it grew (best round plus the 50 of patience); one that used all its rounds, expecting them all.
