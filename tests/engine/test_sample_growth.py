@@ -78,13 +78,19 @@ def test_boosting_stops_early_on_the_holdout(tmp_path):
     assert booster.best_iteration_ == trial.best_iteration
 
 
-def test_the_cost_model_scales_the_fitting_time_with_the_rows_and_keeps_the_overhead(tmp_path):
+def _driver_on_200_000_rows(tmp_path) -> Driver:
+    """A prepared driver whose splits are taken to fit on 200,000 rows (the cost model's only input here)."""
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"x": rng.normal(size=300), "y": ["a", "b"] * 150})
     driver = Driver(classification(training_data=df, target_column_name="y", n_cross_validations=3),
                     Callbacks(), None, tmp_path)
     driver.prepare()
     driver.n_fit_rows = 200_000
+    return driver
+
+
+def test_the_cost_model_scales_the_fitting_time_with_the_rows_and_keeps_the_overhead(tmp_path):
+    driver = _driver_on_200_000_rows(tmp_path)
     # A 100-round LightGBM fitted on 10,000 rows in 0.5 s, with 1.5 s of loading, predicting and scoring.
     driver.rates["LightGBM"] = [(10_000, 0.5 / (10_000 / 200_000))]
     driver.overheads = [1.5]
@@ -96,12 +102,7 @@ def test_the_cost_model_scales_the_fitting_time_with_the_rows_and_keeps_the_over
 def test_a_configuration_on_more_rows_is_estimated_from_the_growth_measured_on_the_samples(tmp_path):
     from automl_engine.results import TrialResult
 
-    rng = np.random.default_rng(0)
-    df = pd.DataFrame({"x": rng.normal(size=300), "y": ["a", "b"] * 150})
-    driver = Driver(classification(training_data=df, target_column_name="y", n_cross_validations=3),
-                    Callbacks(), None, tmp_path)
-    driver.prepare()
-    driver.n_fit_rows = 200_000
+    driver = _driver_on_200_000_rows(tmp_path)
     driver.overheads = [1.0]
     # Seconds per 100 rounds on all rows, as measured: 10 from trials on 10,000 rows, 4 and 6 (median 5) on
     # 40,000 rows. Four times the rows took twice the seconds: a fit's seconds grow as rows ** 0.5, so the
