@@ -21,7 +21,8 @@ from .metrics import is_better
 from .results import AutoMLResult, Callbacks, TrialResult
 from .target import TARGET_TRANSFORMS
 from .tasks import ScoringContext, get_task
-from .trial import CANCELED, COMPLETED, CUT_BY_BUDGET, FAILED, TIMED_OUT, PreparedData, TrialOutcome, TrialTask, now_iso, write_prepared
+from .trial import (CANCELED, COMPLETED, CUT_BY_BUDGET, EARLY_STOPPING_ROUNDS, FAILED, TIMED_OUT, PreparedData,
+                    TrialOutcome, TrialTask, now_iso, write_prepared)
 
 # SDK v2's enable_early_termination: "terminate early if there is no score improvement in the last 20
 # iterations", never within the first 20 (v1's landmark iterations).
@@ -90,6 +91,15 @@ def _cost_units(params: dict[str, Any]) -> float:
         if key in params:
             return max(float(params[key]), 1.0) / 100.0
     return 1.0
+
+
+def _grown(trial: TrialResult, factor: int = 1) -> dict[str, Any]:
+    """``trial``'s hyperparameters with ``n_estimators`` at ``factor`` times the rounds it grew when early
+    stopping ended it (its best round plus the patience), at most what it asked for."""
+    params = dict(trial.hyperparameters)
+    if trial.best_iteration and "n_estimators" in params:
+        params["n_estimators"] = min(params["n_estimators"], factor * (trial.best_iteration + EARLY_STOPPING_ROUNDS))
+    return params
 
 
 SHRINK_SAFETY = 0.8
@@ -288,9 +298,7 @@ class Driver:
 
     def _row_share(self, sample_size: int | None) -> float:
         """The share of all training rows a trial at ``sample_size`` fits on: rates are kept per all rows."""
-        if sample_size is None or not self.n_fit_rows:
-            return 1.0
-        return min(sample_size, self.n_fit_rows) / self.n_fit_rows
+        return self._fit_rows(sample_size) / self.n_fit_rows if self.n_fit_rows else 1.0
 
     def _fit_rows(self, sample_size: int | None) -> int:
         return self.n_fit_rows if sample_size is None else min(sample_size, self.n_fit_rows)
@@ -525,13 +533,7 @@ class Driver:
     def _promotion_estimate(self, trial: TrialResult, size: int | None) -> float | None:
         """Expected seconds of ``trial``'s configuration on ``size`` rows: for a booster that early stopping
         ended, PROMOTION_ROUND_GROWTH times the rounds it grew (at most its n_estimators), not all it asked."""
-        params = dict(trial.hyperparameters)
-        if trial.best_iteration and "n_estimators" in params:
-            from .trial import EARLY_STOPPING_ROUNDS
-
-            grown = trial.best_iteration + EARLY_STOPPING_ROUNDS
-            params["n_estimators"] = min(params["n_estimators"], PROMOTION_ROUND_GROWTH * grown)
-        return self._estimate(trial.algorithm, params, size)
+        return self._estimate(trial.algorithm, _grown(trial, PROMOTION_ROUND_GROWTH), size)
 
     def search(self) -> None:
         import optuna
@@ -620,14 +622,8 @@ class Driver:
                     trial = self._record(outcome, info)
                     ok = trial.status == COMPLETED and trial.score is not None and not math.isnan(trial.score)
                     if ok:
-                        params = dict(trial.hyperparameters)
-                        if trial.best_iteration and "n_estimators" in params:
-                            # Early stopping ended it sooner: its rate is per round actually grown.
-                            from .trial import EARLY_STOPPING_ROUNDS
-
-                            params["n_estimators"] = min(params["n_estimators"],
-                                                         trial.best_iteration + EARLY_STOPPING_ROUNDS)
-                        units = self._units(trial.algorithm, params) * self._row_share(trial.sample_size)
+                        # Early stopping ended it sooner: its rate is per round actually grown.
+                        units = self._units(trial.algorithm, _grown(trial)) * self._row_share(trial.sample_size)
                         fit = (self.timings.get(trial.number) or {}).get("fit_seconds")
                         if fit is None:  # an executor that does not report the split of its time
                             fit = trial.duration_seconds

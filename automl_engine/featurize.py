@@ -300,7 +300,7 @@ class Featurizer(BaseEstimator, TransformerMixin):
                 step["fill"] = _category_fill(s, p["imputer"] or "most_frequent", p)
             elif encoding == "datetime_parts":
                 d = pd.to_datetime(s, errors="coerce", format="mixed")
-                parts = _datetime_parts(d)
+                parts = datetime_parts(d)
                 step["parts"] = [k for k, v in parts.items() if v.nunique() > 1]
                 step["fill"] = {k: float(parts[k].median()) if parts[k].notna().any() else 0.0
                                 for k in step["parts"]}
@@ -422,7 +422,7 @@ class Featurizer(BaseEstimator, TransformerMixin):
             block[np.arange(len(s)), idx] = 1.0
             blocks.append(block)
         elif encoding == "datetime_parts":
-            parts = _datetime_parts(pd.to_datetime(s, errors="coerce", format="mixed"))
+            parts = datetime_parts(pd.to_datetime(s, errors="coerce", format="mixed"))
             blocks.append(np.column_stack([parts[k].fillna(step["fill"][k]).to_numpy(float)
                                            for k in step["parts"]]) if step["parts"] else np.zeros((len(s), 0)))
         elif encoding == "tfidf":
@@ -503,7 +503,7 @@ def _category_fill(s: pd.Series, strategy: str, plan: dict) -> str:
     return str(values.mode().iloc[0])
 
 
-def _datetime_parts(d: pd.Series) -> dict[str, pd.Series]:
+def datetime_parts(d: pd.Series) -> dict[str, pd.Series]:
     """A date's calendar parts, its day of the year, and the days since 1970-01-01 (with the time of day as a
     fraction). The last two let a tree pick out one day, a season or a period with a single feature instead
     of year, month and day together: on the hourly bike rentals (random split, so days seen in training

@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..featurize import _datetime_parts
+from ..featurize import datetime_parts
 
 # LightGBM splits a categorical feature over its categories; beyond a few hundred the rarer ones carry
 # little and cost histogram bins, so only the most frequent are kept (the rest read as missing).
 MAX_CATEGORIES = 255
 # A text column with more distinct values than this share of its rows is an id, not a category.
 ID_LIKE_RATIO = 0.9
-# of automl_engine.featurize._datetime_parts (minutes are left out: timestamps of whole hours are the rule)
+# of automl_engine.featurize.datetime_parts (minutes are left out: timestamps of whole hours are the rule)
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour", "days")
 
 
@@ -123,7 +123,7 @@ class PartitionFeaturizer(BaseEstimator, TransformerMixin):
                 # a category unseen in training reads as missing, as LightGBM treats it
                 out[column] = pd.Categorical(text.where(text.isin(known), None), categories=known)
             else:
-                parts = _datetime_parts(pd.to_datetime(values, errors="coerce"))
+                parts = datetime_parts(pd.to_datetime(values, errors="coerce"))
                 for part in DATETIME_PARTS:
                     # (float32 holds the days since 1970 to about 3 minutes, finer than a tree splits them)
                     out[f"{column}_{part}"] = parts[part].astype("float32").to_numpy()
