@@ -394,7 +394,8 @@ class Driver:
                 # scored out of sample, once more per split on the other splits' entries: k selections in all
                 n_splits = len(self.data.splits.pairs)
                 selections = n_splits if self.task.vote_held_out and n_splits > 1 else 1
-                ensembles += costs["score"] * len(candidates) * rounds * selections + costs["metrics"]
+                ensembles += costs["score"] * len(candidates) * rounds * selections + costs["metrics"] + \
+                    costs.get("calibration", 0.0)
             if training.enable_stack_ensemble:
                 ensembles += costs["stack"] * len(members) + costs["metrics"]
         n_test = 0 if self.test is None else len(self.test)
@@ -418,7 +419,7 @@ class Driver:
                                                                                  replace=False))
         context = ScoringContext(meta=self.meta, X=self.X, rows=rows[pick], splits=self.data.oof_splits[pick],
                                  history=self.data)
-        scorer_on_pick = self.task.primary_scorer(self.config.primary_metric, y_oof[pick], context)
+        scorer_on_pick = self.task.selection_scorer(self.config.primary_metric, y_oof[pick], context)
         return lambda pred: scorer_on_pick(pred[pick])
 
     def _measure_final_costs(self, candidates: list[TrialResult]) -> dict[str, float]:
@@ -448,13 +449,19 @@ class Driver:
                 stack = seconds / STACK_MEMBERS
                 metrics = _cpu_seconds(self.task.compute_metrics, y, stacked, context)[0] + \
                     _cpu_seconds(self.task.compute_charts, y, stacked, context)[0]
+                # The vote's calibration map, chosen on predictions of its shape (an empty vote holds it).
+                empty = self.task.assemble_ensemble("voting", [], weights=[], classes=self.classes)
+                calibration = _cpu_seconds(self.task.calibrate_ensemble, empty, y, stacked, context,
+                                           self.config.primary_metric, self.config.greater_is_better,
+                                           self.config.random_state)[0]
         except Exception as exc:  # the ensembles will meet (and report) the same failure; plan generously
             self.log("warning", f"final steps could not be measured ({type(exc).__name__}: {exc}); "
                                 "reserving for slow ones")
-            score, stack, metrics = 0.05, 1.0, 2.0
-        self.final_costs = {"score": score, "stack": stack, "metrics": metrics}
+            score, stack, metrics, calibration = 0.05, 1.0, 2.0, 1.0
+        self.final_costs = {"score": score, "stack": stack, "metrics": metrics, "calibration": calibration}
         self.log("info", "final steps measured: {:.4f} s a selection score, {:.2f} s a stack member, {:.2f} s "
-                         "an ensemble's metrics and charts".format(score, stack, metrics))
+                         "an ensemble's metrics and charts, {:.2f} s the vote's calibration".format(
+                             score, stack, metrics, calibration))
         return self.final_costs
 
     def _load_guess(self, trial: TrialResult) -> float:
@@ -891,9 +898,12 @@ class Driver:
                 pred = pred if held is None else held
             model = task.assemble_ensemble("voting", [self._model(t) for t, _, _ in members],
                                            weights=[w for _, w, _ in members], classes=self.classes)
+            model, pred, calibration = task.calibrate_ensemble(model, y, pred, context, config.primary_metric,
+                                                               greater, config.random_state)
             model = task.finish_model(model, y, pred, context)
             out.append(self._ensemble_trial(number, "VotingEnsemble", model, pred, y, start, {
-                "members": [t.number for t, _, _ in members], "weights": [round(w, 4) for _, w, _ in members]}))
+                "members": [t.number for t, _, _ in members], "weights": [round(w, 4) for _, w, _ in members]},
+                calibration))
             number += 1
         else:
             self.log("info", "voting ensemble skipped: it would not finish within the time budget")
@@ -977,7 +987,8 @@ class Driver:
         share = {"voting": 0.5, "stacking": 0.5}[step]
         return FINAL_SAFETY * (share * (est["ensembles"] + est["test"]) + best_test) + FINAL_FIXED_SECONDS
 
-    def _ensemble_trial(self, number: int, name: str, model, pred, y, start: float, params) -> TrialResult:
+    def _ensemble_trial(self, number: int, name: str, model, pred, y, start: float, params,
+                        calibration: dict[str, Any] | None = None) -> TrialResult:
         import joblib
 
         trial_dir = self.workdir / "trials" / str(number)
@@ -988,11 +999,14 @@ class Driver:
         context = self.data.context()
         metrics = self.task.compute_metrics(y, pred, context)
         trial = TrialResult(
-            number=number, algorithm=name, pipeline_name=name, featurization="per member",
+            number=number, algorithm=name, featurization="per member",
+            # named as a calibrated trial is (automl_engine.trial)
+            pipeline_name=name + (f", {calibration['method']} calibration" if calibration else ""),
             hyperparameters=params, metrics=metrics, score=metrics.get(self.config.primary_metric),
             charts=self.task.compute_charts(y, pred, context),
             test_metrics=None, test_charts=None, duration_seconds=round(time.time() - start, 3), status=COMPLETED,
-            error=None, is_ensemble=True, model_path=str(model_path), started_at=now_iso(), finished_at=now_iso())
+            error=None, is_ensemble=True, model_path=str(model_path), started_at=now_iso(), finished_at=now_iso(),
+            calibration=calibration)
         trial.oof_path = str(trial_dir / "oof.npy")  # type: ignore[attr-defined]
         return trial
 

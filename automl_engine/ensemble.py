@@ -44,19 +44,25 @@ class VotingEnsemble(_AssembledEnsemble):
     """Weighted average of fitted pipelines' probabilities (classification) or predictions."""
 
     def __init__(self, estimators: Sequence[Any] = (), weights: Sequence[float] = (), problem_type: str = "classification",
-                 classes: Sequence[Any] | None = None):
+                 classes: Sequence[Any] | None = None, calibration: tuple[str, Sequence[float]] | None = None):
         self.estimators = estimators
         self.weights = weights
         self.problem_type = problem_type
         self.classes = classes
+        # (method, params) of a probability map over the blend (automl_engine.calibration.apply_map)
+        self.calibration = calibration
 
     def _scores(self, X):
+        from .calibration import apply_map
         from .trial import predict_scores
 
         total = sum(self.weights)
         cache = _feature_cache(X)
-        return sum(w / total * predict_scores(m, X, self.problem_type, self.classes, cache)
-                   for m, w in zip(self.estimators, self.weights))
+        blend = sum(w / total * predict_scores(m, X, self.problem_type, self.classes, cache)
+                    for m, w in zip(self.estimators, self.weights))
+        # Models pickled before the map existed have no attribute for it.
+        calibration = getattr(self, "calibration", None)
+        return blend if calibration is None else apply_map(blend, *calibration)
 
     def predict_proba(self, X):
         return self._scores(X)

@@ -236,6 +236,26 @@ def regression_scorer(metric: str, y_true):
     return lambda p: regression_metrics(y, p)[metric]
 
 
+# The largest mean log loss: every row's true class at the 1e-15 floor the loss is clipped to.
+_MAX_LOG_LOSS = -np.log(1e-15)
+
+
+def selection_scorer(metric: str, y_true, classes):
+    """``pred -> score`` for ensemble selection: the primary metric, and for a metric that moves in steps of
+    whole rows (accuracy, normalised macro recall) minus the log loss, weighted so that the largest log loss
+    is worth less than one step. Blends that classify the same rows then differ by how sure they are of
+    them, instead of the first candidate listed taking every tied round of selection."""
+    primary = classification_scorer(metric, y_true, classes)
+    # Accuracy moves in steps of 1/n. Macro recall averages C per-class recalls that move in steps of 1/n_c,
+    # so it moves in steps of at least 1/(C n); the normalisation (recall - 1/C) / (1 - 1/C) widens them.
+    step = {"accuracy": 1.0, "norm_macro_recall": 1.0 / max(1, len(classes))}.get(metric)
+    if step is None:
+        return primary
+    loss = classification_scorer("log_loss", y_true, classes)
+    weight = step / (len(y_true) * _MAX_LOG_LOSS * 1.01)
+    return lambda p: primary(p) - weight * loss(p)
+
+
 def classification_scorer(metric: str, y_true, classes):
     """Fast ``pred -> score`` for a classification primary metric (probability matrix in)."""
     y_true = np.asarray(y_true)

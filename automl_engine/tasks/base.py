@@ -128,6 +128,12 @@ class Task:
         """A fast ``pred -> score`` for one primary metric, called many times by ensemble selection."""
         return lambda pred: self.compute_metrics(y_true, pred, context)[metric]
 
+    def selection_scorer(self, metric: str, y_true: np.ndarray,
+                         context: ScoringContext) -> Callable[[np.ndarray], float]:
+        """What ensemble selection maximises (or minimises, as the primary metric): the primary metric,
+        unless the task breaks its ties (see :meth:`ClassificationTask.selection_scorer`)."""
+        return self.primary_scorer(metric, y_true, context)
+
     # ---------------------------------------------------------------------------------------- target
     def validate_target(self, config: "JobConfig", y: Any) -> None:
         """Raise :class:`ConfigError` when the target values cannot be learned by this task."""
@@ -230,6 +236,12 @@ class Task:
                   ) -> tuple[Any, np.ndarray, dict[str, Any] | None]:
         """``(model, oof, calibration)``: a trial's model and its validation predictions after probability
         calibration on those predictions (classification), with what was done (None: nothing)."""
+        return model, oof, None
+
+    def calibrate_ensemble(self, model: Any, y_true: np.ndarray, oof: np.ndarray, context: ScoringContext,
+                           primary_metric: str, greater_is_better: bool, random_state: int = 0
+                           ) -> tuple[Any, np.ndarray, dict[str, Any] | None]:
+        """As :meth:`calibrate`, for an assembled voting ensemble and its blended validation predictions."""
         return model, oof, None
 
     # ---------------------------------------------------------------------------------------- ensembles

@@ -89,8 +89,8 @@ def test_a_run_with_every_final_step_ends_within_its_budget(bank_df, tmp_path):
 def test_the_ensembles_are_reserved_from_their_measured_unit_steps(bank_df, tmp_path, monkeypatch):
     # Two finished trials: the ensembles' estimate is built from the measured unit steps. Voting scores every
     # candidate in each of its 25 rounds and once to start (26 scores a candidate) and pruning by cost scores at
-    # most one blend per pair of candidates (4 / 2 = 2 rounds more), then scores and charts the blend once;
-    # stacking fits one share per member and scores and charts the stack once.
+    # most one blend per pair of candidates (4 / 2 = 2 rounds more), then scores, charts and calibrates the
+    # blend once; stacking fits one share per member and scores and charts the stack once.
     logs = []
     job = _job(bank_df)
     job.set_limits(max_trials=2, timeout_minutes=1.0, max_concurrent_trials=1)
@@ -102,15 +102,15 @@ def test_the_ensembles_are_reserved_from_their_measured_unit_steps(bank_df, tmp_
     assert stacked == [driver_module.STACK_MEMBERS, 2]
     assert [t.is_ensemble for t in driver.trials] == [False, False, True, True]
     measured = [m for m in logs if m.startswith("final steps measured: ")]
-    assert len(measured) == 1 and set(driver.final_costs) == {"score", "stack", "metrics"}
+    assert len(measured) == 1 and set(driver.final_costs) == {"score", "stack", "metrics", "calibration"}
     assert all(v > 0 for v in driver.final_costs.values())
-    driver.final_costs = {"score": 0.01, "stack": 0.1, "metrics": 0.5}
+    driver.final_costs = {"score": 0.01, "stack": 0.1, "metrics": 0.5, "calibration": 0.3}
     assert len(driver._ranked()) == 4  # after the run, the two ensembles are candidates too
     estimate = driver._final_estimate()
-    assert estimate["ensembles"] == pytest.approx(0.2 + (0.01 * 4 * 28 + 0.5) + (0.1 * 4 + 0.5))
+    assert estimate["ensembles"] == pytest.approx(0.2 + (0.01 * 4 * 28 + 0.5 + 0.3) + (0.1 * 4 + 0.5))
     job.set_training(enable_stack_ensemble=False)
     driver.config = job.config
-    assert driver._final_estimate()["ensembles"] == pytest.approx(0.2 + 0.01 * 4 * 28 + 0.5)
+    assert driver._final_estimate()["ensembles"] == pytest.approx(0.2 + 0.01 * 4 * 28 + 0.5 + 0.3)
     assert len([m for m in logs if m.startswith("final steps measured: ")]) == 1  # measured once
 
 
