@@ -21,7 +21,7 @@ def test_selection_breaks_accuracy_ties_by_log_loss_and_never_trades_a_row_for_i
     y = np.array(["a", "b", "b", "a"])
     sharp = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.9, 0.1]])    # 3 of 4 right
     soft = np.array([[0.6, 0.4], [0.4, 0.6], [0.6, 0.4], [0.6, 0.4]])     # the same 3 right, less sure
-    # All 4 right, but the last row at 0.51: a log loss far above the others'.
+    # All 4 right, each at 0.51: a log loss above the others'.
     right = np.array([[0.51, 0.49], [0.49, 0.51], [0.49, 0.51], [0.51, 0.49]])
     accuracy = primary_scorer("classification", "accuracy", y, ["a", "b"])
     assert accuracy(sharp) == accuracy(soft) == 0.75
@@ -33,7 +33,7 @@ def test_selection_breaks_accuracy_ties_by_log_loss_and_never_trades_a_row_for_i
     assert score(soft) == pytest.approx(0.75 - weight * soft_loss, abs=1e-15)
     assert score(sharp) > score(soft)
     assert score(right) > score(sharp)  # one more row right outweighs any log loss
-    # Even at the loss's 1e-15 floor on every row, a blend that gets one more row right stays ahead.
+    # Even with every row at the loss's 1e-15 floor, the score stays within one row (0.25) of the accuracy.
     floor = np.array([[1e-16, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # all 4 wrong
     assert score(floor) == pytest.approx(0.0 - weight * MAX_LOG_LOSS, abs=1e-12) and score(floor) > -0.25
     # Normalised macro recall moves in steps of at least 1/(classes * rows): its tie-breaker weighs a third
