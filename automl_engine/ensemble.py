@@ -52,6 +52,10 @@ class VotingEnsemble(_AssembledEnsemble):
         # (method, params) of a probability map over the blend (automl_engine.calibration.apply_map)
         self.calibration = calibration
 
+    def __setstate__(self, state):
+        # A vote pickled before it could hold a map has none.
+        super().__setstate__({"calibration": None, **state})
+
     def _scores(self, X):
         from .calibration import apply_map
         from .trial import predict_scores
@@ -60,9 +64,7 @@ class VotingEnsemble(_AssembledEnsemble):
         cache = _feature_cache(X)
         blend = sum(w / total * predict_scores(m, X, self.problem_type, self.classes, cache)
                     for m, w in zip(self.estimators, self.weights))
-        # Models pickled before the map existed have no attribute for it.
-        calibration = getattr(self, "calibration", None)
-        return blend if calibration is None else apply_map(blend, *calibration)
+        return blend if self.calibration is None else apply_map(blend, *self.calibration)
 
     def predict_proba(self, X):
         return self._scores(X)

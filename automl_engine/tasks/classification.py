@@ -120,9 +120,8 @@ class ClassificationTask(TabularTask):
         chosen = self._calibration(y_true, oof, context, primary_metric, greater_is_better, random_state)
         if chosen is None:
             return model, oof, None
-        calibrated, calibration = chosen
-        model.steps[-1] = (model.steps[-1][0], CalibratedModel(estimator, calibration["method"],
-                                                               calibration["params"]))
+        calibrated, (method, params), calibration = chosen
+        model.steps[-1] = (model.steps[-1][0], CalibratedModel(estimator, method, params))
         return model, calibrated, calibration
 
     def calibrate_ensemble(self, model, y_true, oof, context: ScoringContext, primary_metric: str,
@@ -137,15 +136,16 @@ class ClassificationTask(TabularTask):
         chosen = self._calibration(y_true, oof, context, primary_metric, greater_is_better, random_state)
         if chosen is None:
             return model, oof, None
-        calibrated, calibration = chosen
-        model.steps[-1][1].calibration = (calibration["method"], calibration["params"])
+        calibrated, fitted_map, calibration = chosen
+        model.steps[-1][1].calibration = fitted_map
         return model, calibrated, calibration
 
     @staticmethod
     def _calibration(y_true, oof, context: ScoringContext, primary_metric: str, greater_is_better: bool,
                      random_state: int):
-        """``(calibrated predictions, calibration record)`` when a map chosen on ``oof`` lowers their
-        cross-fitted log loss without lowering the primary metric, else None."""
+        """``(calibrated predictions, (method, params), record)`` when a map chosen on ``oof`` lowers their
+        cross-fitted log loss without lowering the primary metric, else None. The model gets the map's
+        parameters as fitted, the record (the trial's ``calibration``) rounded."""
         from ..calibration import apply_map, choose_calibration
         from ..metrics import classification_scorer, is_better
 
@@ -161,8 +161,9 @@ class ClassificationTask(TabularTask):
             scorer = classification_scorer(primary_metric, y_true, classes)
             if is_better(scorer(oof), scorer(calibrated), greater_is_better):
                 return None
-        return calibrated, {"method": method, "params": [round(p, 6) for p in params],
-                            "log_loss_uncalibrated": raw_loss, "log_loss_cross_fitted": crossed_loss}
+        return calibrated, (method, params), {"method": method, "params": [round(p, 6) for p in params],
+                                              "log_loss_uncalibrated": raw_loss,
+                                              "log_loss_cross_fitted": crossed_loss}
 
     def meta_features(self, predictions) -> np.ndarray:
         """Binary: only the positive column (the other is redundant) as a logit, so a linear meta-learner can
