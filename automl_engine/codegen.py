@@ -86,7 +86,9 @@ def generate_training_code(config: JobConfig | dict[str, Any], model, *, title: 
     """The script retraining ``model``'s pipeline (a fitted or unfitted trial pipeline) under ``config``'s
     data settings. ``title`` names the trial in the docstring (e.g. "trial 3 of run 12"). A calibrated
     trial's script fits the same calibration map on its validation predictions; a boosting trial on a
-    holdout stops early on it as the trial did; ``sample_size`` fits on the same sample of the rows."""
+    holdout stops early on it as the trial did; ``sample_size`` fits on the same sample of the rows; a model
+    refitted on all rows after a holdout search (:func:`automl_engine.trial.refit_on_all_rows`) is refitted
+    so by the script too."""
     from sklearn.base import clone
 
     from . import __name__ as engine_name
@@ -96,6 +98,7 @@ def generate_training_code(config: JobConfig | dict[str, Any], model, *, title: 
     config = config if isinstance(config, JobConfig) else JobConfig.from_dict(config)
     imports: set[str] = set()
     calibration = None
+    refit = bool(getattr(model, "automl_refitted", False))
     if hasattr(model, "steps") and isinstance(model.steps[-1][1], CalibratedModel):
         calibration = model.steps[-1][1].method
         model = clone(model)
@@ -119,7 +122,7 @@ def generate_training_code(config: JobConfig | dict[str, Any], model, *, title: 
         "VALIDATION_DATA_SIZE": config.validation_data_size,
         "CV_SPLIT_COLUMNS": list(config.cv_split_column_names) if config.cv_split_column_names else None,
         "SUPPORTS_SAMPLE_WEIGHT": bool(supports_sample_weight),
-        "CALIBRATION": calibration, "SAMPLE_SIZE": sample_size,
+        "CALIBRATION": calibration, "SAMPLE_SIZE": sample_size, "REFIT_ON_ALL_ROWS": refit,
     }
     setting_lines = "\n".join(f"{k} = {render_value(v, set())}" for k, v in settings.items())
     header = (f'"""Retrain {title or "an AutoML trial"} and print its validation {config.primary_metric}.\n\n'
@@ -271,10 +274,12 @@ def main():
         print(json.dumps({{"primary_metric": PRIMARY_METRIC, "validation": metrics}}))
     else:
         print(f"validation {{PRIMARY_METRIC}}: {{metrics[PRIMARY_METRIC]!r}}")
+    # Cross-validation's model, and a holdout's when the run refitted it, is fitted again on every row (a
+    # booster that stopped early with the rounds it kept, already in make_pipeline).
     final = fit(make_pipeline(), X.iloc[sample_rows(np.arange(len(y)), SAMPLE_SIZE, RANDOM_STATE)],
                 y[sample_rows(np.arange(len(y)), SAMPLE_SIZE, RANDOM_STATE)],
                 None if weights is None else weights[sample_rows(np.arange(len(y)), SAMPLE_SIZE, RANDOM_STATE)]) \
-        if is_cv else model
+        if is_cv or REFIT_ON_ALL_ROWS else model
     if calibration is not None:
         final.steps[-1] = (final.steps[-1][0], CalibratedModel(final.steps[-1][1], *calibration))
     if test is not None and TARGET in test.columns:

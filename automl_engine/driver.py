@@ -76,6 +76,11 @@ MIN_RESERVE_SHARE = 0.04
 MIN_RESERVE_SECONDS = 1.0
 FINAL_FIXED_SECONDS = 0.6
 SCORE_TIMINGS = 5
+# After a holdout search the best model is refitted on all rows, validation rows included (FLAML's
+# retrain_full does the same, after its budget). Its expected time is reserved as measured, without
+# FINAL_SAFETY: it is the same configuration's own fit on nine tenths of the rows, and it is refitted only
+# when that estimate still fits the time left (Driver._refit_final).
+REFIT_SUFFIX = ", refitted on all rows"
 
 
 def _cpu_seconds(function, *args) -> tuple[float, object]:
@@ -404,9 +409,11 @@ class Driver:
             predict_models = predict_models + members
         test = (sum(self._predict_seconds(t, n_test) for t in predict_models) + 0.2) if n_test else 0.0
         summary = 0.0 if self.summary is not None else max(self.summary_seconds, 2e-6 * len(self.X) * self.X.shape[1])
+        # The best trial's refit on all rows; an ensemble's other members are refitted if the time left allows.
+        refit = self._refit_seconds(ranked[0]) if ranked and self._refittable(ranked[0]) else 0.0
         # The explanation is not reserved: it runs if the time left after the rest allows it, else the caller
         # computes it after the run (the studio queues the best trial's feature importance).
-        return {"load": load, "ensembles": ensembles, "test": test, "summary": summary}
+        return {"load": load, "ensembles": ensembles, "test": test, "summary": summary, "refit": refit}
 
     def _selection_scorer(self, y_oof: np.ndarray, entries: np.ndarray | None = None):
         """The primary metric of a blend of out-of-fold predictions, as ensemble selection scores it: on
@@ -478,10 +485,12 @@ class Driver:
     def _reserves(self) -> tuple[float, float]:
         """The reserve, and the smaller one a running trial of an algorithm with no finished trial may eat into:
         the final steps' estimate without the safety factor (at least :data:`MIN_RESERVE_SECONDS`)."""
-        estimate = sum(self._final_estimate().values()) + FINAL_FIXED_SECONDS
+        steps = self._final_estimate()
+        refit = steps.pop("refit")  # measured on the configuration itself: no safety factor (see REFIT_SUFFIX)
+        estimate = sum(steps.values()) + FINAL_FIXED_SECONDS
         floor = max(MIN_RESERVE_SHARE * self.budget, MIN_RESERVE_SECONDS)
-        reserve = min(max(FINAL_SAFETY * estimate, floor), 0.5 * self.budget)
-        return reserve, min(max(estimate, MIN_RESERVE_SECONDS), reserve)
+        reserve = min(max(FINAL_SAFETY * estimate, floor) + refit, 0.5 * self.budget)
+        return reserve, min(max(estimate + refit, MIN_RESERVE_SECONDS), reserve)
 
     def _plan_deadlines(self) -> None:
         reserve, grace = self._reserves()
@@ -995,6 +1004,7 @@ class Driver:
         trial_dir.mkdir(parents=True, exist_ok=True)
         model_path = trial_dir / "model.pkl"
         joblib.dump(model, model_path)
+        self.models[number] = model
         np.save(trial_dir / "oof.npy", pred)
         context = self.data.context()
         metrics = self.task.compute_metrics(y, pred, context)
@@ -1009,6 +1019,85 @@ class Driver:
             calibration=calibration)
         trial.oof_path = str(trial_dir / "oof.npy")  # type: ignore[attr-defined]
         return trial
+
+    # ------------------------------------------------------------------------------------------ refit
+    def _refits(self) -> bool:
+        """Whether the final model is refitted on all rows after the search: when its trials validated on a
+        holdout split off the training data (the automatic 10% on large data, or ``validation_data_size``).
+        Cross-validation trials are refitted on all rows already; rows given as ``validation_data`` stay out
+        of training, as the user set them apart."""
+        return not self.data.splits.refit and self.validation.get("source") != "validation_data"
+
+    def _refittable(self, trial: TrialResult) -> bool:
+        """A trial whose model can be refitted: fitted on all of the training part (not on a sample, whose
+        configuration was validated at that size) with its fit time measured."""
+        return (self._refits() and not trial.is_ensemble and trial.sample_size is None and bool(trial.model_path)
+                and (self.timings.get(trial.number) or {}).get("fit_seconds") is not None)
+
+    def _refit_seconds(self, trial: TrialResult) -> float:
+        """Expected seconds of refitting ``trial`` on all rows and saving it: its own fit on the training part,
+        in proportion to the rows, for the rounds early stopping kept of those it grew (it also predicted the
+        validation rows after each), with as many threads as it had (the refit gets all the run's)."""
+        grown = _grown(trial).get("n_estimators")
+        rounds = min(1.0, trial.best_iteration / grown) if trial.best_iteration and grown else 1.0
+        fit = self.timings[trial.number]["fit_seconds"] * len(self.X) / self.n_fit_rows * rounds
+        return fit + 2 * self._load_guess(trial)
+
+    def _refit_final(self, best: TrialResult) -> None:
+        """Refit the best model on all rows after a holdout search, which fitted it on the training part alone:
+        a single trial, or an ensemble's members, largest weight first, each when it is expected to finish
+        before the time the test scores need. A refitted trial's model is the refitted one, and its name says
+        so; its metrics stay those of the holdout. An ensemble is assembled again over its members as refitted
+        (weights, meta-learner and probability map as chosen)."""
+        import joblib
+
+        from .trial import refit_on_all_rows
+
+        members = self._member_trials(best)
+        if best.is_ensemble:
+            numbers = list(best.hyperparameters.get("members", []))
+            weights = dict(zip(numbers, best.hyperparameters.get("weights", [1.0] * len(numbers))))
+            members.sort(key=lambda t: -weights.get(t.number, 0.0))
+        n_test = 0 if self.test is None else len(self.test)
+        after = FINAL_SAFETY * (self._test_seconds(best, n_test) if n_test else 0.0) + FINAL_FIXED_SECONDS
+        n_jobs = max(1, min(self.n_threads * self.config.limits.max_concurrent_trials, os.cpu_count() or 1))
+        refitted: dict[int, Any] = {}
+        for trial in members:
+            if not self._refittable(trial):
+                continue
+            expected = self._refit_seconds(trial)
+            if not self._fits(expected + after):
+                self.log("info", f"refit of trial {trial.number} {trial.algorithm} on all rows skipped: about "
+                                 f"{expected:.1f} s expected, {max(self.deadline - time.time() - after, 0):.1f} s "
+                                 "left of the budget; its model is the one fitted on the training part")
+                continue
+            start = time.time()
+            try:
+                model = refit_on_all_rows(self.data, self._model(trial), trial.algorithm, trial.hyperparameters,
+                                          trial.best_iteration, n_jobs, self.config.random_state)
+                path = Path(trial.model_path).with_name("refit.pkl")
+                joblib.dump(model, path)
+            except Exception as exc:  # the model fitted on the training part is still a good one
+                self.log("warning", f"refit of trial {trial.number} {trial.algorithm} on all rows failed "
+                                    f"({type(exc).__name__}: {exc}); its model is the one fitted on the training part")
+                continue
+            self.models[trial.number] = refitted[trial.number] = model
+            trial.model_path = str(path)
+            trial.pipeline_name += REFIT_SUFFIX
+            rounds = f", {trial.best_iteration} rounds (early stopping's)" if trial.best_iteration else ""
+            self.log("info", f"trial {trial.number} {trial.algorithm} refitted on all {len(self.X):,} rows{rounds} in "
+                             f"{time.time() - start:.1f} s (about {expected:.1f} s expected)")
+            self._emit(trial)
+        if best.is_ensemble and refitted:
+            model = self._model(best)
+            ensemble = model.steps[-1][1]
+            numbers = best.hyperparameters["members"]
+            ensemble.estimators = [refitted.get(n, m) for n, m in zip(numbers, ensemble.estimators)]
+            path = Path(best.model_path).with_name("refit.pkl")
+            joblib.dump(model, path)
+            best.model_path = str(path)
+            share = "" if len(refitted) == len(numbers) else f" {len(refitted)} of {len(numbers)}"
+            best.pipeline_name += f",{share} members refitted on all rows"
 
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> AutoMLResult:
@@ -1056,6 +1145,8 @@ class Driver:
         for t in completed:
             if best is None or is_better(t.score, best.score, greater):
                 best = t
+        if best is not None and self.status != "canceled" and self._refits():
+            self._refit_final(best)
         best_model = (self.models.get(best.number) or joblib.load(best.model_path)) if best is not None else None
         if best_model is not None:
             from .predict import limit_threads
@@ -1075,7 +1166,7 @@ class Driver:
                     self.log("info", f"test scores of {t.pipeline_name} skipped: they would not finish within "
                                      "the time budget")
                     continue
-                model = best_model if t is best else joblib.load(t.model_path)
+                model = best_model if t is best else self._model(t)
                 pred = self.task.predict_scores(model, X_test, self.classes)
                 t.test_metrics = self.task.compute_metrics(y_test, pred, test_context)
                 t.test_charts = self.task.compute_charts(y_test, pred, test_context)

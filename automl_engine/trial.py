@@ -302,9 +302,15 @@ def _fit_early_stopping(pipe, X, y, weights, supports_weight: bool, X_valid, y_v
     if weights is not None and supports_weight:
         kwargs["sample_weight"] = weights
     if is_lgb:
+        import warnings
+
         import lightgbm as lgb
 
-        model.fit(Z, y, callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)], **kwargs)
+        with warnings.catch_warnings():
+            # LightGBM 4.7 deprecates eval_set for eval_X/eval_y, but its classifier does not encode the labels
+            # of eval_y ("could not convert string to float: 'yes'"): eval_set is the form that works.
+            warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated")
+            model.fit(Z, y, callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)], **kwargs)
         best = getattr(model, "best_iteration_", None)
     else:
         model.set_params(early_stopping_rounds=EARLY_STOPPING_ROUNDS)
@@ -434,6 +440,28 @@ def evaluate_trial(task_dict: dict[str, Any]) -> dict[str, Any]:
     result = outcome.to_dict()
     (trial_dir / "outcome.json").write_text(json.dumps(result, default=_json_default))
     return json.loads(json.dumps(result, default=_json_default))
+
+
+def refit_on_all_rows(data: PreparedData, model, algorithm: str, hyperparameters: dict[str, Any],
+                      best_iteration: int | None, n_jobs: int = 1, random_state: int = 0):
+    """``model``, a trial's saved model from a holdout search (fitted on the training part alone), fitted again
+    on every training row, the validation rows included: the same pipeline and hyperparameters, a booster that
+    early stopping ended with the rounds it kept (``best_iteration``: there are no rows left to stop on), and
+    what the task put on the model after fitting it (a probability map, :meth:`Task.refitted_model`)."""
+    from threadpoolctl import threadpool_limits
+
+    ml_task = data.task
+    algo = get_algorithm(ml_task.name, algorithm)
+    params = dict(hyperparameters)
+    if best_iteration:
+        params["n_estimators"] = int(best_iteration)
+    pipe = ml_task.build_pipeline(data.meta, algorithm, params, n_jobs, random_state)
+    with threadpool_limits(limits=max(1, n_jobs)):
+        _fit(pipe, data.X, data.y, data.weights, algo.supports_sample_weight)
+    _predict_by_blocks(pipe)
+    if hasattr(pipe, "steps"):  # the artifact says how it was fitted (generated training code refits it so)
+        pipe.automl_refitted = True
+    return ml_task.refitted_model(model, pipe)
 
 
 def thread_env(n_threads: int) -> dict[str, str]:

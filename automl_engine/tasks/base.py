@@ -244,6 +244,12 @@ class Task:
         """As :meth:`calibrate`, for an assembled voting ensemble and its blended validation predictions."""
         return model, oof, None
 
+    def refitted_model(self, original: Any, refitted: Any) -> Any:
+        """A holdout trial's model after the refit on all rows (:func:`automl_engine.trial.refit_on_all_rows`):
+        ``refitted``, its pipeline fitted again on every training row, with what :meth:`calibrate` put on
+        ``original`` after fitting it. Nothing by default."""
+        return refitted
+
     # ---------------------------------------------------------------------------------------- ensembles
     def vote_weights(self, oofs: Sequence[np.ndarray], scorer: Callable[[np.ndarray], float],
                      greater_is_better: bool) -> list[float]:

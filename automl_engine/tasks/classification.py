@@ -140,6 +140,20 @@ class ClassificationTask(TabularTask):
         model.steps[-1][1].calibration = fitted_map
         return model, calibrated, calibration
 
+    def refitted_model(self, original, refitted):
+        """The refitted pipeline with the trial's probability map, if it had one. The map was chosen on the
+        holdout predictions of the same configuration fitted on the other nine tenths of the rows: the best
+        estimate there is of the refitted model's, which has no rows left to choose one on."""
+        from sklearn.pipeline import Pipeline
+
+        from ..calibration import CalibratedModel
+
+        step = original.steps[-1][1] if isinstance(original, Pipeline) else None
+        if isinstance(step, CalibratedModel) and isinstance(refitted, Pipeline):
+            name, estimator = refitted.steps[-1]
+            refitted.steps[-1] = (name, CalibratedModel(estimator, step.method, step.params))
+        return refitted
+
     @staticmethod
     def _calibration(y_true, oof, context: ScoringContext, primary_metric: str, greater_is_better: bool,
                      random_state: int):

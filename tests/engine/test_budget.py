@@ -48,7 +48,7 @@ def test_the_reserve_follows_the_measured_final_steps(bank_df, tmp_path):
     driver.summary = []     # the featurization summary already computed during the search
     # No finished trial yet: nothing to estimate but the fixed parts (0.6 s, 0.2 s to score the test rows);
     # the floor is 4% of the budget, at least one second.
-    assert driver._final_estimate() == {"load": 0.0, "ensembles": 0.0, "test": 0.2, "summary": 0.0}
+    assert driver._final_estimate() == {"load": 0.0, "ensembles": 0.0, "test": 0.2, "summary": 0.0, "refit": 0.0}
     assert driver.reserve() == pytest.approx(0.04 * 60)
     driver.budget = 600.0
     assert driver.reserve() == pytest.approx(24.0)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pytest
 
 from automl_engine import classification, regression
@@ -78,9 +79,17 @@ def test_regression_with_a_test_split_and_scaling_steps_reproduces(tmp_path, har
     elastic = next(t for t in trials if t.algorithm == "ElasticNet")
     source = generate_training_code(result.config, joblib.load(elastic.model_path))
     assert "RangeClipper(" in source and "ElasticNet(" in source and "from sklearn.linear_model import" in source
+    # The best trial's model was refitted on all rows after the holdout search; the other's was not.
+    assert {t.algorithm: Path(t.model_path).name for t in trials} == {
+        result.best_trial.algorithm: "refit.pkl",
+        ({"ElasticNet", "RandomForest"} - {result.best_trial.algorithm}).pop(): "model.pkl"}
+    X = hardware_df.drop(columns=["PRP"])
     for trial in trials:
         printed = _reproduce(tmp_path, result, trial, csv)
         assert printed["validation"]["r2_score"] == pytest.approx(trial.score, abs=1e-6), trial.algorithm
+        # The script's model is the trial's saved one, refitted on all rows or not as the run did.
+        written = joblib.load(tmp_path / f"model_{trial.number}.pkl")
+        np.testing.assert_allclose(written.predict(X), joblib.load(trial.model_path).predict(X), rtol=1e-12)
 
 
 def test_render_value_writes_python_source():

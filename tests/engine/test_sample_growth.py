@@ -74,8 +74,10 @@ def test_boosting_stops_early_on_the_holdout(tmp_path):
     assert trial.best_iteration is not None and trial.best_iteration < 40
     import joblib
 
-    booster = joblib.load(trial.model_path).steps[-1][1]
+    booster = joblib.load(tmp_path / "trials" / "0" / "model.pkl").steps[-1][1]
     assert booster.best_iteration_ == trial.best_iteration
+    # The saved model is then refitted on all rows with the rounds kept (tests/engine/test_refit.py).
+    assert joblib.load(trial.model_path).steps[-1][1].n_estimators == trial.best_iteration
 
 
 def _driver_on_200_000_rows(tmp_path) -> Driver:

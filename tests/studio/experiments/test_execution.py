@@ -52,7 +52,8 @@ def test_a_small_run_completes_with_exactly_max_trials_and_their_results(team, b
 
 
 def test_parallel_trials_are_spread_over_workers_and_the_run_completes(team, bank_small, celery_worker):
-    job = small_job(bank_small.dataset_id, limits={"max_trials": 4, "max_concurrent_trials": 2})
+    job = {**small_job(bank_small.dataset_id, limits={"max_trials": 4, "max_concurrent_trials": 2}),
+           "validation": {"validation_data_size": 0.2}}
     run = services.submit_run(team.workspace, team.bob, job)
     wait_for(lambda: _run(run.pk).status in ("completed", "failed"), 150, message="the parallel run to finish")
     run = _run(run.pk)
@@ -64,6 +65,16 @@ def test_parallel_trials_are_spread_over_workers_and_the_run_completes(team, ban
     # The driver works one trial itself; the other worker process takes the rest.
     workers = set(jobs.values_list("worker", flat=True))
     assert any(w.startswith("driver ") for w in workers) and any(not w.startswith("driver ") for w in workers)
+    # After the holdout search the best model was refitted on all rows by the driver: the studio keeps that
+    # model, under its own hash, and the other trials' models as the workers fitted them.
+    from automl_engine.artifacts import sha256_file
+
+    best = run.best_trial
+    assert best.pipeline_name.endswith(", refitted on all rows")
+    assert services.trial_model_path(best).name == "refit.pkl" and sha256_file(services.trial_model_path(best)) == best.sha256
+    others = run.trials.exclude(pk=best.pk)
+    assert {services.trial_model_path(t).name for t in others} == {"model.pkl"}
+    assert not any(t.pipeline_name.endswith("refitted on all rows") for t in others)
 
 
 def test_cancel_stops_a_running_run_within_seconds_and_keeps_finished_trials(team, bank_small, celery_worker):
