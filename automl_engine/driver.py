@@ -1084,7 +1084,9 @@ class Driver:
             self.models[trial.number] = refitted[trial.number] = model
             trial.model_path = str(path)
             trial.pipeline_name += REFIT_SUFFIX
-            rounds = f", {trial.best_iteration} rounds (early stopping's)" if trial.best_iteration else ""
+            asked = trial.hyperparameters.get("n_estimators")
+            rounds = (f", {trial.best_iteration} of its {asked} rounds (early stopping's)"
+                      if trial.best_iteration and asked and trial.best_iteration < asked else "")
             self.log("info", f"trial {trial.number} {trial.algorithm} refitted on all {len(self.X):,} rows{rounds} in "
                              f"{time.time() - start:.1f} s (about {expected:.1f} s expected)")
             self._emit(trial)

@@ -43,7 +43,7 @@ def test_a_booster_is_refitted_on_all_rows_with_the_rounds_early_stopping_kept(a
     assert result.best_trial is second and second.pipeline_name == "LightGBM, refitted on all rows"
     assert first.pipeline_name == "LightGBM"     # only the best model is refitted
     assert Path(second.model_path) == tmp_path / "trials" / "1" / "refit.pkl"
-    assert "trial 1 LightGBM refitted on all 6,000 rows, 72 rounds (early stopping's) in " in "\n".join(logs)
+    assert "trial 1 LightGBM refitted on all 6,000 rows, 72 of its 100 rounds (early stopping's) in " in "\n".join(logs)
     refitted = joblib.load(second.model_path)
     assert refitted.automl_refitted is True and result.best_model.predict_proba(adult_df.head(3)).shape == (3, 2)
     booster = inner_estimator(refitted.steps[-1][1])
