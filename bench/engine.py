@@ -22,6 +22,10 @@ at a third of the budget).
 
 ``--load`` starts a CPU-bound neighbour (one busy process, a core's worth of work) for the whole run, as
 another job on the machine would.
+
+``--split-seeds 0 1 2`` repeats every dataset on other 80/20 splits (seed 0 is the protocol's), so that a
+result decided by which rows the test split holds can be told from one decided by the engine: the summary
+then gives each engine's mean and spread over the splits, and how many splits each dataset was won on.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,9 +60,10 @@ DEFAULT_AUTOGLUON = ROOT / "var" / "bench-autogluon-tabular" / "bin" / "python"
 
 
 def run_one(manifest: Path, dataset: str, engine: str, budget: float, n_jobs: int, python: str | None = None,
-            early_termination: bool = False) -> dict:
+            early_termination: bool = False, split_seed: int = 0) -> dict:
     cmd = [python or sys.executable, str(ROOT / "bench" / "_runner.py"), "--manifest", str(manifest),
-           "--dataset", dataset, "--engine", engine, "--budget", str(budget), "--n-jobs", str(n_jobs)]
+           "--dataset", dataset, "--engine", engine, "--budget", str(budget), "--n-jobs", str(n_jobs),
+           "--split-seed", str(split_seed)]
     if early_termination:
         cmd.append("--early-termination")
     # Output goes to files, not pipes: nothing reads a pipe while the child runs, and a child writing more
@@ -97,6 +103,28 @@ def fmt(value, spec: str) -> str:
     return format(value, spec)
 
 
+def say_repeated(rows: list[dict], seeds: list[int], say) -> None:
+    """The summary of a repeated-split run: the suite's target counted on each split, then each dataset's
+    mean and spread over the splits, and on how many splits ours was at least FLAML's score."""
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    for seed in seeds:
+        split = [r for r in rows if r["split_seed"] == seed]
+        lost = [r["dataset"] for r in split if not r["ours"]["score"] >= r["flaml"]["score"]]
+        say(f"split {seed}: ours >= FLAML on {len(split) - len(lost)}/{len(split)} datasets "
+            f"(target >= {len(split) - 1}); lost {', '.join(lost) or 'none'}")
+    say(f"over {len(seeds)} splits (mean ± standard deviation of the test scores):")
+    ahead = 0
+    for name in datasets:
+        runs = [r for r in rows if r["dataset"] == name]
+        ours = np.array([r["ours"]["score"] for r in runs])
+        flaml = np.array([r["flaml"]["score"] for r in runs])
+        ahead += ours.mean() >= flaml.mean()
+        say(f"  {name:<20} ours {ours.mean():.4f} ± {ours.std(ddof=1):.4f}  FLAML {flaml.mean():.4f} ± "
+            f"{flaml.std(ddof=1):.4f}  difference {np.mean(ours - flaml):+.4f}; ours >= FLAML on "
+            f"{int(np.sum(ours >= flaml))}/{len(runs)} splits")
+    say(f"ours' mean over the splits >= FLAML's on {ahead}/{len(datasets)} datasets")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
@@ -110,6 +138,8 @@ def main() -> None:
     parser.add_argument("--early-termination", action="store_true",
                         help="let ours stop a stalled search before its budget (the SDK's default; off here, since "
                              "both anchors search until their budget is spent)")
+    parser.add_argument("--split-seeds", type=int, nargs="+", default=[0],
+                        help="run every dataset on the 80/20 split of each of these seeds (default: 0, the protocol's)")
     parser.add_argument("--autogluon-python", default=str(DEFAULT_AUTOGLUON))
     parser.add_argument("--out", type=Path, help="write <out>.json and <out>.txt (default: bench/results/engine-<UTC stamp>)")
     args = parser.parse_args()
@@ -136,25 +166,28 @@ def main() -> None:
             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine is shared: the last column is the "
             f"1-minute load after each dataset)")
         say(f"command: {' '.join(sys.argv)}")
-        header = (f"{'dataset':<20} {'metric':<8} {'ours':>7} {'FLAML':>7} {'AG':>7} "
+        repeated = len(args.split_seeds) > 1
+        header = (f"{'dataset' + (' #split' if repeated else ''):<20} {'metric':<8} {'ours':>7} {'FLAML':>7} {'AG':>7} "
                   + (f"{'ours@' + str(int(args.short_budget)) + 's':>8} " if args.short_budget else "")
                   + f"{'ll ours':>7} {'ll FLAML':>8} {'ll AG':>7} {'wall ours':>9} {'FLAML':>6} {'AG':>6} "
                   f"{'pred ours':>9} {'pred AG':>8} {'trials':>6} {'mem MB':>7}")
         say(header)
         rows = []
-        for e in entries:
+        for e, seed in [(e, seed) for e in entries for seed in args.split_seeds]:
             ours = run_one(args.manifest, e["name"], "ours", args.budget, args.n_jobs,
-                           early_termination=args.early_termination)
-            flaml = run_one(args.manifest, e["name"], "flaml", args.budget, args.n_jobs)
-            ag = (run_one(args.manifest, e["name"], "autogluon", args.budget, args.n_jobs, args.autogluon_python)
+                           early_termination=args.early_termination, split_seed=seed)
+            flaml = run_one(args.manifest, e["name"], "flaml", args.budget, args.n_jobs, split_seed=seed)
+            ag = (run_one(args.manifest, e["name"], "autogluon", args.budget, args.n_jobs, args.autogluon_python,
+                          split_seed=seed)
                   if use_ag else {"score": float("nan")})
             short = (run_one(args.manifest, e["name"], "ours", args.short_budget, args.n_jobs,
-                             early_termination=args.early_termination)
+                             early_termination=args.early_termination, split_seed=seed)
                      if args.short_budget else {"score": float("nan")})
             load = os.getloadavg()[0]
-            rows.append({"dataset": e["name"], "ours": ours, "flaml": flaml, "autogluon": ag, "short": short,
-                         "load_after": load})
-            say(f"{e['name']:<20} {ours.get('metric', flaml.get('metric', '?')):<8} {fmt(ours['score'], '7.4f')} "
+            label = f"{e['name']} #{seed}" if repeated else e["name"]
+            rows.append({"dataset": e["name"], "split_seed": seed, "label": label, "ours": ours, "flaml": flaml,
+                         "autogluon": ag, "short": short, "load_after": load})
+            say(f"{label:<20} {ours.get('metric', flaml.get('metric', '?')):<8} {fmt(ours['score'], '7.4f')} "
                 f"{fmt(flaml['score'], '7.4f')} {fmt(ag['score'], '7.4f')} "
                 + (f"{fmt(short['score'], '8.4f')} " if args.short_budget else "")
                 + f"{fmt(ours.get('log_loss'), '7.4f')} {fmt(flaml.get('log_loss'), '8.4f')} "
@@ -171,20 +204,23 @@ def main() -> None:
             neighbour.wait()
     limit = args.budget * 1.05 + 5
     n = len(rows)
-    wins = [r["dataset"] for r in rows if r["ours"]["score"] >= r["flaml"]["score"]]
+    wins = [r["label"] for r in rows if r["ours"]["score"] >= r["flaml"]["score"]]
     mean = {k: sum(r[k]["score"] for r in rows) / n for k in ("ours", "flaml", "autogluon")}
     say("")
-    say(f"ours >= FLAML on {len(wins)}/{n} datasets (target >= {n - 1}); mean score ours {mean['ours']:.4f}, "
+    if repeated:
+        say_repeated(rows, args.split_seeds, say)
+    say(f"ours >= FLAML on {len(wins)}/{n} {'dataset splits' if repeated else 'datasets'}"
+        f"{'' if repeated else f' (target >= {n - 1})'}; mean score ours {mean['ours']:.4f}, "
         f"FLAML {mean['flaml']:.4f}, AutoGluon {fmt(mean['autogluon'], '.4f')}")
     multi = [r for r in rows if r["ours"].get("metric") == "accuracy"]
     if multi:
-        beat = [r["dataset"] for r in multi if r["ours"].get("log_loss", math.inf) <= r["flaml"].get("log_loss", math.inf)]
+        beat = [r["label"] for r in multi if r["ours"].get("log_loss", math.inf) <= r["flaml"].get("log_loss", math.inf)]
         say(f"multiclass log loss: ours <= FLAML on {len(beat)}/{len(multi)} ("
-            + ", ".join(f"{r['dataset']} {fmt(r['ours'].get('log_loss'), '.4f')} vs {fmt(r['flaml'].get('log_loss'), '.4f')}"
+            + ", ".join(f"{r['label']} {fmt(r['ours'].get('log_loss'), '.4f')} vs {fmt(r['flaml'].get('log_loss'), '.4f')}"
                         for r in multi) + ")")
     for r in rows:
         if r["dataset"] == "fertility":
-            say(f"fertility: ours {fmt(r['ours']['score'], '.4f')} vs FLAML {fmt(r['flaml']['score'], '.4f')} AUC, "
+            say(f"{r['label']}: ours {fmt(r['ours']['score'], '.4f')} vs FLAML {fmt(r['flaml']['score'], '.4f')} AUC, "
                 f"{r['ours'].get('trials')} trials on the leaderboard (target > 10)")
     if use_ag:
         rel = [r["ours"]["score"] / r["autogluon"]["score"] - 1 for r in rows
@@ -201,7 +237,7 @@ def main() -> None:
             say(f"prediction speed-up over AutoGluon: min {min(speed):.1f}x, median {sorted(speed)[len(speed) // 2]:.1f}x, "
                 f"geometric mean {math.exp(sum(map(math.log, speed)) / len(speed)):.1f}x, whole suite {total:.1f}x "
                 f"(target >= 5x)")
-    over = [r["dataset"] for r in rows if not r["ours"]["wall"] <= limit]
+    over = [r["label"] for r in rows if not r["ours"]["wall"] <= limit]
     say(f"wall-time limit {limit:.1f} s exceeded by ours on: {over or 'none'}; longest "
         f"{max(r['ours']['wall'] for r in rows):.1f} s")
     out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
