@@ -30,6 +30,7 @@ then gives each engine's mean and spread over the splits, and how many splits ea
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -173,7 +174,7 @@ def main() -> None:
                   f"{'pred ours':>9} {'pred AG':>8} {'trials':>6} {'mem MB':>7}")
         say(header)
         rows = []
-        for e, seed in [(e, seed) for e in entries for seed in args.split_seeds]:
+        for e, seed in itertools.product(entries, args.split_seeds):
             ours = run_one(args.manifest, e["name"], "ours", args.budget, args.n_jobs,
                            early_termination=args.early_termination, split_seed=seed)
             flaml = run_one(args.manifest, e["name"], "flaml", args.budget, args.n_jobs, split_seed=seed)
